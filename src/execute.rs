@@ -1,0 +1,375 @@
+//! The one blocking trait every layer implements, and the context that carries cancellation and
+//! deadlines down the stack.
+//!
+//! Invariants:
+//! - A [`CancelToken`] moves from live to cancelled once, never back. Listeners registered with
+//!   [`CancelToken::on_cancel`] run exactly once: at cancel time, or at once if registered after.
+//! - The listener list is only touched under its mutex; listeners run outside it, so a listener may
+//!   itself register or drop guards.
+//! - Every wait in the crate goes through [`Context::wait_until`] (directly or through a
+//!   [`Clock`](crate::Clock)), so cancellation and the deadline reach it.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::{Error, ErrorKind};
+use crate::request::Request;
+use crate::response::Response;
+
+/// Sends one request and blocks until its outcome.
+///
+/// Every layer of httpbatch implements it, and every wrapper takes an inner `Execute`, so the
+/// layers chain: `BatchExecutor<RateLimitedExecutor<ConnectionPool>>`. Implement it to put your
+/// own layer (or a fake) into a stack.
+///
+/// Implementations must honour `ctx`: return [`ErrorKind::Cancelled`] once its token is
+/// cancelled and [`ErrorKind::DeadlineExceeded`] once its deadline passes, from every wait.
+///
+/// ```
+/// use httpbatch::{Context, Error, Execute, Request, Response};
+///
+/// /// Answers every request with 204, without a network.
+/// struct NoContent;
+///
+/// impl Execute for NoContent {
+///     fn execute(&self, req: Request, ctx: &Context) -> Result<Response, Error> {
+///         ctx.check()?;
+///         Ok(Response::new(204, Vec::new()).with_tag(req.tag()))
+///     }
+/// }
+///
+/// let res = NoContent.execute(Request::get("http://127.0.0.1/").unwrap(), &Context::new());
+/// assert_eq!(res.unwrap().status(), 204);
+/// ```
+pub trait Execute: Send + Sync {
+    /// Sends `request`, honouring `ctx`'s cancel token and deadline.
+    fn execute(&self, request: Request, ctx: &Context) -> Result<Response, Error>;
+}
+
+impl<E: Execute + ?Sized> Execute for &E {
+    fn execute(&self, request: Request, ctx: &Context) -> Result<Response, Error> {
+        (**self).execute(request, ctx)
+    }
+}
+
+impl<E: Execute + ?Sized> Execute for Arc<E> {
+    fn execute(&self, request: Request, ctx: &Context) -> Result<Response, Error> {
+        (**self).execute(request, ctx)
+    }
+}
+
+impl<E: Execute + ?Sized> Execute for Box<E> {
+    fn execute(&self, request: Request, ctx: &Context) -> Result<Response, Error> {
+        (**self).execute(request, ctx)
+    }
+}
+
+/// Why a token was cancelled; decides the error the waits report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum CancelReason {
+    /// The user cancelled.
+    User = 1,
+    /// The batch deadline passed.
+    Deadline = 2,
+    /// Fail-fast tripped after an error.
+    FailFast = 3,
+    /// The executor is shutting down.
+    Shutdown = 4,
+}
+
+impl CancelReason {
+    fn from_u8(v: u8) -> Option<CancelReason> {
+        Some(match v {
+            1 => CancelReason::User,
+            2 => CancelReason::Deadline,
+            3 => CancelReason::FailFast,
+            4 => CancelReason::Shutdown,
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn error(self) -> Error {
+        match self {
+            CancelReason::User => Error::cancelled(),
+            CancelReason::Deadline => Error::deadline_exceeded(),
+            CancelReason::FailFast => {
+                Error::new(ErrorKind::NotRun, "not run: an earlier request failed")
+            }
+            CancelReason::Shutdown => Error::new(ErrorKind::Cancelled, "executor shut down"),
+        }
+    }
+}
+
+type Listener = Arc<dyn Fn() + Send + Sync>;
+
+struct TokenInner {
+    reason: AtomicU8,
+    next_id: AtomicU64,
+    listeners: Mutex<Vec<(u64, Listener)>>,
+}
+
+/// A cancellation signal that any thread can trigger.
+///
+/// Cloning gives another handle to the same signal. Cancelling wakes every wait that runs under
+/// it (queue, rate limiter, retry backoff) and shuts down the sockets of requests in flight.
+///
+/// ```
+/// use httpbatch::CancelToken;
+/// let token = CancelToken::new();
+/// let other = token.clone();
+/// std::thread::spawn(move || other.cancel()).join().unwrap();
+/// assert!(token.is_cancelled());
+/// ```
+#[derive(Clone)]
+pub struct CancelToken {
+    inner: Arc<TokenInner>,
+}
+
+impl Default for CancelToken {
+    fn default() -> Self {
+        CancelToken::new()
+    }
+}
+
+impl fmt::Debug for CancelToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelToken")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
+
+impl CancelToken {
+    /// A live token.
+    pub fn new() -> CancelToken {
+        CancelToken {
+            inner: Arc::new(TokenInner {
+                reason: AtomicU8::new(0),
+                next_id: AtomicU64::new(0),
+                listeners: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Cancels: every wait under this token returns [`ErrorKind::Cancelled`]. Idempotent.
+    pub fn cancel(&self) {
+        self.cancel_with(CancelReason::User);
+    }
+
+    /// Whether [`cancel`](Self::cancel) was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.reason.load(Ordering::Acquire) != 0
+    }
+
+    pub(crate) fn reason(&self) -> Option<CancelReason> {
+        CancelReason::from_u8(self.inner.reason.load(Ordering::Acquire))
+    }
+
+    /// Cancels with `reason`; the first reason wins. Returns whether this call cancelled.
+    pub(crate) fn cancel_with(&self, reason: CancelReason) -> bool {
+        if self
+            .inner
+            .reason
+            .compare_exchange(0, reason as u8, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return false;
+        }
+        let listeners = std::mem::take(&mut *self.inner.listeners.lock());
+        for (_, f) in listeners {
+            f();
+        }
+        true
+    }
+
+    /// Runs `f` once when the token is cancelled (at once if it already is). Dropping the guard
+    /// before that unregisters `f`.
+    pub(crate) fn on_cancel(&self, f: Listener) -> CancelGuard {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut ls = self.inner.listeners.lock();
+            if !self.is_cancelled() {
+                ls.push((id, f));
+                return CancelGuard {
+                    token: Some(self.clone()),
+                    id,
+                };
+            }
+        }
+        f();
+        CancelGuard { token: None, id }
+    }
+
+    /// The error a wait under this token reports, if it is cancelled.
+    pub(crate) fn error(&self) -> Option<Error> {
+        self.reason().map(CancelReason::error)
+    }
+}
+
+/// Unregisters a cancel listener when dropped.
+pub(crate) struct CancelGuard {
+    token: Option<CancelToken>,
+    id: u64,
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        if let Some(t) = &self.token {
+            t.inner.listeners.lock().retain(|(id, _)| *id != self.id);
+        }
+    }
+}
+
+/// What a request carries down the stack: its cancel token and deadline.
+///
+/// [`BatchExecutor`](crate::BatchExecutor) builds one per batch; call [`Context::new`] to run a
+/// layer directly.
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    cancel: Option<CancelToken>,
+    deadline: Option<Instant>,
+}
+
+impl Context {
+    /// No cancellation, no deadline.
+    pub fn new() -> Context {
+        Context::default()
+    }
+
+    /// The same context under `token`.
+    pub fn with_cancel(mut self, token: CancelToken) -> Context {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// The same context with a deadline (the earlier of this and any existing one).
+    pub fn with_deadline(mut self, deadline: Instant) -> Context {
+        self.deadline = Some(self.deadline.map_or(deadline, |d| d.min(deadline)));
+        self
+    }
+
+    /// The cancel token, if any.
+    pub fn cancel_token(&self) -> Option<&CancelToken> {
+        self.cancel.as_ref()
+    }
+
+    /// The deadline, if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Time left before the deadline (zero once passed), or `None` without one.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// `Err` if the token is cancelled or the deadline has passed.
+    pub fn check(&self) -> Result<(), Error> {
+        if let Some(e) = self.cancel.as_ref().and_then(CancelToken::error) {
+            return Err(e);
+        }
+        match self.deadline {
+            Some(d) if Instant::now() >= d => Err(Error::deadline_exceeded()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Blocks until `until` (wall clock), returning early with an error if the token is
+    /// cancelled. If `until` is past the deadline, fails at once with
+    /// [`ErrorKind::DeadlineExceeded`] instead of sleeping for nothing.
+    pub fn wait_until(&self, until: Instant) -> Result<(), Error> {
+        self.check()?;
+        if let Some(d) = self.deadline {
+            if until > d {
+                return Err(Error::deadline_exceeded());
+            }
+        }
+        let Some(token) = &self.cancel else {
+            let now = Instant::now();
+            if until > now {
+                std::thread::sleep(until - now);
+            }
+            return Ok(());
+        };
+        let pair = Arc::new((Mutex::new(false), Condvar::new()));
+        let wake = pair.clone();
+        let _guard = token.on_cancel(Arc::new(move || {
+            *wake.0.lock() = true;
+            wake.1.notify_all();
+        }));
+        let mut woken = pair.0.lock();
+        while !*woken {
+            if pair.1.wait_until(&mut woken, until).timed_out() {
+                break;
+            }
+        }
+        drop(woken);
+        self.check()
+    }
+
+    /// Registers `f` to run if this context is cancelled while the guard lives.
+    pub(crate) fn on_cancel(&self, f: Listener) -> Option<CancelGuard> {
+        self.cancel.as_ref().map(|t| t.on_cancel(f))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_wakes_on_cancel() {
+        let token = CancelToken::new();
+        let ctx = Context::new().with_cancel(token.clone());
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            token.cancel();
+        });
+        let err = ctx
+            .wait_until(Instant::now() + Duration::from_secs(60))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Cancelled);
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn wait_past_deadline_fails_at_once() {
+        let ctx = Context::new().with_deadline(Instant::now() + Duration::from_secs(60));
+        let err = ctx
+            .wait_until(Instant::now() + Duration::from_secs(120))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::DeadlineExceeded);
+    }
+
+    #[test]
+    fn listeners_run_once_and_guards_unregister() {
+        use std::sync::atomic::AtomicUsize;
+        let token = CancelToken::new();
+        let n = Arc::new(AtomicUsize::new(0));
+        let a = n.clone();
+        let kept = token.on_cancel(Arc::new(move || {
+            a.fetch_add(1, Ordering::SeqCst);
+        }));
+        let b = n.clone();
+        drop(token.on_cancel(Arc::new(move || {
+            b.fetch_add(100, Ordering::SeqCst);
+        })));
+        assert!(token.cancel_with(CancelReason::User));
+        assert!(!token.cancel_with(CancelReason::Deadline));
+        token.cancel();
+        assert_eq!(n.load(Ordering::SeqCst), 1);
+        let c = n.clone();
+        let _late = token.on_cancel(Arc::new(move || {
+            c.fetch_add(10, Ordering::SeqCst);
+        }));
+        assert_eq!(n.load(Ordering::SeqCst), 11);
+        assert_eq!(token.reason(), Some(CancelReason::User));
+        drop(kept);
+    }
+}

@@ -1,0 +1,15 @@
+//! httpbatch: a synchronous, thread-based HTTP batch client.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod clock;
+mod error;
+mod execute;
+mod request;
+mod response;
+
+pub use clock::{Clock, FakeClock, SystemClock};
+pub use error::{Error, ErrorKind};
+pub use execute::{CancelToken, Context, Execute};
+pub use request::{Method, Request, RequestBuilder, Scheme, Url};
+pub use response::{Response, Timings};

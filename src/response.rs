@@ -1,0 +1,123 @@
+//! Responses: any HTTP status, owned body bytes, attempts and timings.
+
+use std::time::Duration;
+
+/// Where a request's time went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// From submission to the batch until a worker started it.
+    pub queued: Duration,
+    /// Waiting for rate-limiter tokens and retry backoff.
+    pub waited: Duration,
+    /// On the wire: connect (if any), send, and read of the whole body, summed over attempts.
+    pub wire: Duration,
+    /// From submission until the outcome was settled.
+    pub total: Duration,
+}
+
+/// An HTTP response. Any status is a response: a 404 or a 503 is not an error at this layer.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) url: String,
+    pub(crate) tag: u64,
+    pub(crate) attempts: u32,
+    pub(crate) timings: Timings,
+}
+
+impl Response {
+    /// A response built by hand (for executors that do not talk to a network, and for tests).
+    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+            url: String::new(),
+            tag: 0,
+            attempts: 1,
+            timings: Timings::default(),
+        }
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The response headers, in the order received (names lower-case).
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body bytes.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// Takes the body out, leaving it empty.
+    pub fn take_body(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.body)
+    }
+
+    /// The body as UTF-8 text (lossy).
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+
+    /// The URL that answered (after redirects).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The request's tag.
+    pub fn tag(&self) -> u64 {
+        self.tag
+    }
+
+    /// How many attempts it took (1 without retries).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Where the time went.
+    pub fn timings(&self) -> Timings {
+        self.timings
+    }
+
+    /// Adds a header (builder style, for hand-made responses).
+    pub fn with_header(mut self, name: &str, value: &str) -> Response {
+        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+
+    /// Sets the tag (builder style).
+    pub fn with_tag(mut self, tag: u64) -> Response {
+        self.tag = tag;
+        self
+    }
+
+    /// Records the number of attempts.
+    pub fn set_attempts(&mut self, attempts: u32) {
+        self.attempts = attempts;
+    }
+
+    /// Mutable access to the timings, for layers that add waits.
+    pub fn timings_mut(&mut self) -> &mut Timings {
+        &mut self.timings
+    }
+}

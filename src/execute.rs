@@ -225,14 +225,48 @@ impl Drop for CancelGuard {
     }
 }
 
-/// What a request carries down the stack: its cancel token and deadline.
+/// Admission control that every request on the wire must pass, retries included.
+///
+/// A rate limiter admits the first attempt of a request when the request passes through it, and
+/// pushes itself onto the [`Context`] it hands down ([`Context::with_admission`]). A retry loop
+/// below it calls [`Context::admit_retry`] before each further attempt, which runs every admission
+/// above it again. So each attempt pays one token whatever order the layers are chained in.
+pub trait Admission: Send + Sync {
+    /// Blocks until `request` may go on the wire (honouring `ctx`), or fails.
+    fn admit(&self, request: &Request, ctx: &Context) -> Result<(), Error>;
+}
+
+struct AdmissionNode {
+    admission: Arc<dyn Admission>,
+    parent: Option<Arc<AdmissionNode>>,
+}
+
+/// What a request carries down the stack: its cancel token, its deadline, and the admissions
+/// (rate limiters) above the current layer that every retry must pass again.
 ///
 /// [`BatchExecutor`](crate::BatchExecutor) builds one per batch; call [`Context::new`] to run a
 /// layer directly.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Context {
     cancel: Option<CancelToken>,
     deadline: Option<Instant>,
+    admissions: Option<Arc<AdmissionNode>>,
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut n = 0;
+        let mut at = self.admissions.as_ref();
+        while let Some(node) = at {
+            n += 1;
+            at = node.parent.as_ref();
+        }
+        f.debug_struct("Context")
+            .field("cancel", &self.cancel)
+            .field("deadline", &self.deadline)
+            .field("admissions", &n)
+            .finish()
+    }
 }
 
 impl Context {
@@ -251,6 +285,28 @@ impl Context {
     pub fn with_deadline(mut self, deadline: Instant) -> Context {
         self.deadline = Some(self.deadline.map_or(deadline, |d| d.min(deadline)));
         self
+    }
+
+    /// The same context with `admission` added: layers below must call
+    /// [`admit_retry`](Self::admit_retry) before every attempt after the first.
+    pub fn with_admission(&self, admission: Arc<dyn Admission>) -> Context {
+        let mut ctx = self.clone();
+        ctx.admissions = Some(Arc::new(AdmissionNode {
+            admission,
+            parent: self.admissions.clone(),
+        }));
+        ctx
+    }
+
+    /// Passes every admission above this layer again (innermost first), for an attempt after the
+    /// first. Retry loops call it before each retry so that a retry pays its rate-limit token.
+    pub fn admit_retry(&self, request: &Request) -> Result<(), Error> {
+        let mut at = self.admissions.as_ref();
+        while let Some(node) = at {
+            node.admission.admit(request, self)?;
+            at = node.parent.as_ref();
+        }
+        Ok(())
     }
 
     /// The cancel token, if any.
@@ -336,6 +392,30 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Cancelled);
         t.join().unwrap();
+    }
+
+    #[test]
+    fn admit_retry_runs_every_admission_above() {
+        use std::sync::atomic::AtomicUsize;
+        struct Count(AtomicUsize);
+        impl Admission for Count {
+            fn admit(&self, _: &Request, ctx: &Context) -> Result<(), Error> {
+                ctx.check()?;
+                self.0.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        }
+        let a = Arc::new(Count(AtomicUsize::new(0)));
+        let b = Arc::new(Count(AtomicUsize::new(0)));
+        let ctx = Context::new()
+            .with_admission(a.clone())
+            .with_admission(b.clone());
+        let req = Request::get("http://127.0.0.1/").unwrap();
+        ctx.admit_retry(&req).unwrap();
+        ctx.admit_retry(&req).unwrap();
+        assert_eq!(a.0.load(Ordering::SeqCst), 2);
+        assert_eq!(b.0.load(Ordering::SeqCst), 2);
+        assert!(Context::new().admit_retry(&req).is_ok());
     }
 
     #[test]

@@ -10,6 +10,6 @@ mod response;
 
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{Error, ErrorKind};
-pub use execute::{CancelToken, Context, Execute};
+pub use execute::{Admission, CancelToken, Context, Execute};
 pub use request::{Method, Request, RequestBuilder, Scheme, Url};
 pub use response::{Response, Timings};

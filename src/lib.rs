@@ -13,3 +13,5 @@ pub use error::{Error, ErrorKind};
 pub use execute::{Admission, CancelToken, Context, Execute};
 pub use request::{Method, Request, RequestBuilder, Scheme, Url};
 pub use response::{Response, Timings};
+mod agent;
+pub use agent::{ConnectionStats, HttpClient, HttpClientConfig};

@@ -1,0 +1,233 @@
+//! The TCP connector wrapper that counts connections exactly and lets cancellation reach a socket
+//! in the middle of a request.
+//!
+//! Invariants:
+//! - ureq calls `connect` only when its pool has no idle connection for the origin, so `opened`
+//!   counts real sockets; a transport is dropped exactly when its socket closes, so `closed` is
+//!   exact and `live = opened - closed` never drifts.
+//! - ureq runs every transport call on the thread that issued the request. The leaf publishes the
+//!   request's [`InflightSlot`] in a thread-local for the duration of the call; each transport
+//!   attaches its socket's shutdown handle to the current slot before doing I/O. A cancel sets the
+//!   slot's flag, then shuts down whatever socket is attached. Attach stores the handle, then
+//!   re-checks the flag, so either the canceller sees the socket or the I/O path sees the flag.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, NextTimeout, ShutdownHandle, Transport,
+};
+
+/// Connection counters of one origin.
+#[derive(Debug, Default)]
+pub(crate) struct ConnCounters {
+    pub(crate) opened: AtomicU64,
+    pub(crate) closed: AtomicU64,
+    pub(crate) requests: AtomicU64,
+}
+
+/// One request in flight: cancelling it shuts down the socket it is using.
+#[derive(Default)]
+pub(crate) struct InflightSlot {
+    cancelled: AtomicBool,
+    socket: Mutex<Option<Weak<dyn ShutdownHandle>>>,
+}
+
+impl InflightSlot {
+    pub(crate) fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        let socket = self.socket.lock().take();
+        if let Some(s) = socket.and_then(|w| w.upgrade()) {
+            s.shutdown();
+        }
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Attaches a socket; false (and the socket is shut) if the slot is already cancelled.
+    fn attach(&self, socket: &Weak<dyn ShutdownHandle>) -> bool {
+        *self.socket.lock() = Some(socket.clone());
+        if self.is_cancelled() {
+            if let Some(s) = socket.upgrade() {
+                s.shutdown();
+            }
+            return false;
+        }
+        true
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<InflightSlot>>> = const { RefCell::new(None) };
+}
+
+/// Publishes `slot` as this thread's current request until dropped.
+pub(crate) struct CurrentSlot(());
+
+impl CurrentSlot {
+    pub(crate) fn enter(slot: Arc<InflightSlot>) -> CurrentSlot {
+        CURRENT.with(|c| *c.borrow_mut() = Some(slot));
+        CurrentSlot(())
+    }
+}
+
+impl Drop for CurrentSlot {
+    fn drop(&mut self) {
+        CURRENT.with(|c| *c.borrow_mut() = None);
+    }
+}
+
+fn cancelled_io() -> ureq::Error {
+    ureq::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::Interrupted,
+        "request cancelled",
+    ))
+}
+
+/// Wraps the connector chain (TCP, then TLS) of one origin's agent.
+pub(crate) struct CountingConnector<C> {
+    inner: C,
+    counters: Arc<ConnCounters>,
+}
+
+impl<C> CountingConnector<C> {
+    pub(crate) fn new(inner: C, counters: Arc<ConnCounters>) -> Self {
+        CountingConnector { inner, counters }
+    }
+}
+
+impl<C> fmt::Debug for CountingConnector<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CountingConnector").finish_non_exhaustive()
+    }
+}
+
+impl<C: Connector<()>> Connector<()> for CountingConnector<C> {
+    type Out = CountedTransport<C::Out>;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<()>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        // Capture the socket's shutdown handle as the TCP connector registers it with the agent.
+        let captured: Arc<Mutex<Option<Weak<dyn ShutdownHandle>>>> = Arc::default();
+        let forward = details.register_shutdown.clone();
+        let keep = captured.clone();
+        let ours = ConnectionDetails {
+            uri: details.uri,
+            addrs: details.addrs.clone(),
+            config: details.config,
+            request_level: details.request_level,
+            resolver: details.resolver,
+            now: details.now,
+            timeout: details.timeout,
+            current_time: details.current_time.clone(),
+            run_connector: details.run_connector.clone(),
+            register_shutdown: Arc::new(move |handle: Weak<dyn ShutdownHandle>| {
+                *keep.lock() = Some(handle.clone());
+                forward(handle)
+            }),
+        };
+        let slot = CURRENT.with(|c| c.borrow().clone());
+        if slot.as_ref().is_some_and(|s| s.is_cancelled()) {
+            return Err(cancelled_io());
+        }
+        let Some(inner) = self.inner.connect(&ours, chained)? else {
+            return Ok(None);
+        };
+        self.counters.opened.fetch_add(1, Ordering::Relaxed);
+        let socket = captured.lock().take();
+        let mut transport = CountedTransport {
+            inner,
+            counters: self.counters.clone(),
+            socket,
+            attached_to: 0,
+        };
+        transport.attach_current()?;
+        Ok(Some(transport))
+    }
+}
+
+/// A transport that counts its close and can be shut down by the request using it.
+pub(crate) struct CountedTransport<T> {
+    inner: T,
+    counters: Arc<ConnCounters>,
+    socket: Option<Weak<dyn ShutdownHandle>>,
+    /// Address of the slot this socket is attached to, to skip the lock on repeated I/O.
+    attached_to: usize,
+}
+
+impl<T> CountedTransport<T> {
+    fn attach_current(&mut self) -> Result<(), ureq::Error> {
+        let Some(socket) = &self.socket else {
+            return Ok(());
+        };
+        CURRENT.with(|c| {
+            let c = c.borrow();
+            let Some(slot) = c.as_ref() else {
+                return Ok(());
+            };
+            let addr = Arc::as_ptr(slot) as usize;
+            if addr == self.attached_to {
+                return if slot.is_cancelled() {
+                    Err(cancelled_io())
+                } else {
+                    Ok(())
+                };
+            }
+            self.attached_to = addr;
+            if slot.attach(socket) {
+                Ok(())
+            } else {
+                Err(cancelled_io())
+            }
+        })
+    }
+}
+
+impl<T> fmt::Debug for CountedTransport<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CountedTransport").finish_non_exhaustive()
+    }
+}
+
+impl<T> Drop for CountedTransport<T> {
+    fn drop(&mut self) {
+        self.counters.closed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl<T: Transport> Transport for CountedTransport<T> {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.inner.buffers()
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.attach_current()?;
+        self.inner.transmit_output(amount, timeout)
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.attach_current()?;
+        self.inner.await_input(timeout)
+    }
+
+    fn maybe_await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.attach_current()?;
+        self.inner.maybe_await_input(timeout)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.inner.is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        self.inner.is_tls()
+    }
+}

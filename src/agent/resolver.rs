@@ -1,0 +1,84 @@
+//! A caching, synchronous DNS resolver.
+//!
+//! ureq's default resolver looks the host up on every request, and when any timeout applies to
+//! resolution it spawns one thread per lookup to enforce it. With a per-request timeout on every
+//! request that is one thread per request. This resolver answers IP literals without a lookup and
+//! caches names for a TTL, resolving on the calling thread.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+use ureq::config::Config;
+use ureq::http::Uri;
+use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::NextTimeout;
+
+/// (host, port) to (resolved at, addresses).
+type Cache = HashMap<(String, u16), (Instant, Vec<SocketAddr>)>;
+
+#[derive(Debug)]
+pub(crate) struct CachingResolver {
+    ttl: Duration,
+    cache: RwLock<Cache>,
+}
+
+impl CachingResolver {
+    pub(crate) fn new(ttl: Duration) -> CachingResolver {
+        CachingResolver {
+            ttl,
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn lookup(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, ureq::Error> {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, port)]);
+        }
+        let key = (host.to_ascii_lowercase(), port);
+        if let Some((at, addrs)) = self.cache.read().get(&key) {
+            if at.elapsed() < self.ttl {
+                return Ok(addrs.clone());
+            }
+        }
+        let addrs: Vec<SocketAddr> = (bare, port).to_socket_addrs()?.collect();
+        if addrs.is_empty() {
+            return Err(ureq::Error::HostNotFound);
+        }
+        self.cache
+            .write()
+            .insert(key, (Instant::now(), addrs.clone()));
+        Ok(addrs)
+    }
+}
+
+impl Resolver for CachingResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &Config,
+        _timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let host = uri
+            .host()
+            .ok_or_else(|| ureq::Error::BadUri(format!("{uri} has no host")))?;
+        let port = uri
+            .port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("https") {
+                443
+            } else {
+                80
+            });
+        let addrs = self.lookup(host, port)?;
+        let mut out = self.empty();
+        for a in config.ip_family().keep_wanted(addrs.into_iter()).take(16) {
+            out.push(a);
+        }
+        if out.is_empty() {
+            return Err(ureq::Error::HostNotFound);
+        }
+        Ok(out)
+    }
+}

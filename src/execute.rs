@@ -76,8 +76,6 @@ pub(crate) enum CancelReason {
     User = 1,
     /// The batch deadline passed.
     Deadline = 2,
-    /// Fail-fast tripped after an error.
-    FailFast = 3,
     /// The executor is shutting down.
     Shutdown = 4,
 }
@@ -87,7 +85,6 @@ impl CancelReason {
         Some(match v {
             1 => CancelReason::User,
             2 => CancelReason::Deadline,
-            3 => CancelReason::FailFast,
             4 => CancelReason::Shutdown,
             _ => return None,
         })
@@ -97,9 +94,6 @@ impl CancelReason {
         match self {
             CancelReason::User => Error::cancelled(),
             CancelReason::Deadline => Error::deadline_exceeded(),
-            CancelReason::FailFast => {
-                Error::new(ErrorKind::NotRun, "not run: an earlier request failed")
-            }
             CancelReason::Shutdown => Error::new(ErrorKind::Cancelled, "executor shut down"),
         }
     }

@@ -15,3 +15,10 @@ pub use request::{Method, Request, RequestBuilder, Scheme, Url};
 pub use response::{Response, Timings};
 mod agent;
 pub use agent::{ConnectionStats, HttpClient, HttpClientConfig};
+mod batch;
+mod stats;
+pub use batch::{
+    BatchEvent, BatchExecutor, BatchExecutorBuilder, BatchOptions, BatchResult, BatchStats,
+    BatchSummary, IntoBatchItem, Outcome, ProgressSnapshot,
+};
+pub use stats::LatencySummary;

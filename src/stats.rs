@@ -1,0 +1,93 @@
+//! Shared statistics helpers: an HDR latency histogram and its `Copy` summary.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+/// Latency percentiles from an HDR histogram (microsecond resolution, 3 significant digits).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LatencySummary {
+    /// Samples recorded.
+    pub count: u64,
+    /// Mean.
+    pub mean: Duration,
+    /// Median.
+    pub p50: Duration,
+    /// 90th percentile.
+    pub p90: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// Largest sample.
+    pub max: Duration,
+}
+
+/// A latency recorder. Not synchronised: callers keep it behind a lock or on one thread.
+#[derive(Debug, Clone)]
+pub(crate) struct Latency {
+    hist: Histogram<u64>,
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Latency {
+            // Auto-resizing, so it starts small and grows only to the largest sample's range.
+            hist: Histogram::new(3).expect("3 significant digits is a valid precision"),
+        }
+    }
+}
+
+impl Latency {
+    pub(crate) fn record(&mut self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
+        // `record` grows the auto-resizing histogram; `saturating_record` would clamp instead.
+        if self.hist.record(us).is_err() {
+            self.hist.saturating_record(us);
+        }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.hist.reset();
+    }
+
+    pub(crate) fn summary(&self) -> LatencySummary {
+        if self.hist.is_empty() {
+            return LatencySummary::default();
+        }
+        let q = |p: f64| Duration::from_micros(self.hist.value_at_quantile(p));
+        LatencySummary {
+            count: self.hist.len(),
+            mean: Duration::from_micros(self.hist.mean().max(0.0) as u64),
+            p50: q(0.50),
+            p90: q(0.90),
+            p99: q(0.99),
+            max: Duration::from_micros(self.hist.max()),
+        }
+    }
+}
+
+/// `count / secs`, never NaN, infinite or negative.
+pub(crate) fn rate(count: u64, elapsed: Duration) -> f64 {
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 { count as f64 / secs } else { 0.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_and_filled() {
+        let mut l = Latency::default();
+        assert_eq!(l.summary(), LatencySummary::default());
+        for ms in 1..=100 {
+            l.record(Duration::from_millis(ms));
+        }
+        let s = l.summary();
+        assert_eq!(s.count, 100);
+        assert!(s.p50 >= Duration::from_millis(49) && s.p50 <= Duration::from_millis(51));
+        assert!(s.p99 >= Duration::from_millis(98));
+        assert!(s.max >= Duration::from_millis(99) && s.max <= Duration::from_millis(101));
+        assert_eq!(rate(10, Duration::ZERO), 0.0);
+        assert_eq!(rate(10, Duration::from_secs(2)), 5.0);
+    }
+}

@@ -22,3 +22,6 @@ pub use batch::{
     BatchSummary, IntoBatchItem, Outcome, ProgressSnapshot,
 };
 pub use stats::LatencySummary;
+// The C ABI: the only module allowed `unsafe` (see src/ffi/mod.rs).
+#[allow(unsafe_code)]
+mod ffi;

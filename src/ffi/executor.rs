@@ -1,0 +1,531 @@
+//! `httpbatch_executor_builder` and `httpbatch_executor`: worker threads over a stack of layers,
+//! running batches; executor-wide and connection statistics.
+
+use std::ffi::c_char;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::agent::{ConnectionStats, HttpClient, HttpClientConfig};
+use crate::batch::{BatchExecutor, BatchOptions, BatchStats, ProgressSnapshot};
+use crate::error::{Error, ErrorKind};
+use crate::execute::Execute;
+use crate::stats::LatencySummary;
+
+use super::base::{
+    Fail, HasLastError, LastError, StructSize, free_raw, guard, guard_on, guard_on_mut, guard_or,
+    into_raw, last_error_into, try_mut, try_out, try_str, write_sized,
+};
+use super::httpbatch_result;
+use super::request::{httpbatch_batch, httpbatch_progress};
+use super::result::httpbatch_batch_result;
+
+/// Room for error kinds in `httpbatch_executor_stats.errors`, indexed by code: kinds are numbered
+/// from 1 and new kinds get new numbers below this bound.
+pub const HTTPBATCH_ERROR_CODES: usize = 64;
+
+/// Configures an executor (opaque). Not thread-safe. Consumed by
+/// `httpbatch_executor_builder_build`.
+pub struct httpbatch_executor_builder {
+    workers: usize,
+    config: HttpClientConfig,
+    last_error: LastError,
+}
+
+impl HasLastError for httpbatch_executor_builder {
+    fn last_error(&self) -> &LastError {
+        &self.last_error
+    }
+}
+
+/// Runs batches on a pool of worker threads (opaque). Thread-safe: several threads may run
+/// batches on one executor at once, and read its statistics meanwhile. Free it once, after every
+/// call on it has returned.
+pub struct httpbatch_executor {
+    batch: BatchExecutor<Arc<dyn Execute>>,
+    client: HttpClient,
+    last_error: LastError,
+}
+
+impl HasLastError for httpbatch_executor {
+    fn last_error(&self) -> &LastError {
+        &self.last_error
+    }
+}
+
+fn ms(ms: u64, what: &str) -> Result<Duration, Fail> {
+    if ms == 0 {
+        return Err(Error::new(
+            ErrorKind::InvalidConfig,
+            format!("{what} must be above 0 ms"),
+        )
+        .into());
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+/// Creates a builder with the defaults: 32 workers, 30 s request timeout, 10 s connect timeout,
+/// a 10 MiB response body limit, 128 idle connections per origin, 5 redirects.
+///
+/// Ownership: the caller owns the builder until `httpbatch_executor_builder_build` consumes it,
+/// or frees it with `httpbatch_executor_builder_free`.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_executor_builder_new(
+    builder_out: *mut *mut httpbatch_executor_builder,
+) -> httpbatch_result {
+    guard(|| {
+        // SAFETY: `builder_out` is NULL or writable, per the header.
+        let out = unsafe { try_out(builder_out, "builder_out") }?;
+        out.write(into_raw(httpbatch_executor_builder {
+            workers: 32,
+            config: HttpClientConfig::default(),
+            last_error: LastError::default(),
+        }));
+        Ok(())
+    })
+}
+
+/// Sets the number of worker threads (1 to 4096): the most requests in flight at once. Threads
+/// are created once, by `_build`, and reused by every batch. Defaults to 32.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_executor_builder_set_workers(
+    builder: *mut httpbatch_executor_builder,
+    workers: usize,
+) -> httpbatch_result {
+    guard_on_mut(builder, "builder", |b| {
+        if workers == 0 || workers > 4096 {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                format!("workers must be in 1..=4096, got {workers}"),
+            )
+            .into());
+        }
+        b.workers = workers;
+        Ok(())
+    })
+}
+
+/// Sets the timeout of a whole exchange (connect, send, read the whole body) for requests that
+/// set none, in milliseconds (above 0). Defaults to 30000.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_executor_builder_set_timeout_ms(
+    builder: *mut httpbatch_executor_builder,
+    timeout_ms: u64,
+) -> httpbatch_result {
+    guard_on_mut(builder, "builder", |b| {
+        b.config = b.config.clone().timeout(ms(timeout_ms, "timeout")?);
+        Ok(())
+    })
+}
+
+/// Sets the connect timeout in milliseconds (above 0). Defaults to 10000.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_executor_builder_set_connect_timeout_ms(
+    builder: *mut httpbatch_executor_builder,
+    timeout_ms: u64,
+) -> httpbatch_result {
+    guard_on_mut(builder, "builder", |b| {
+        b.config = b
+            .config
+            .clone()
+            .connect_timeout(ms(timeout_ms, "connect timeout")?);
+        Ok(())
+    })
+}
+
+/// Sets the largest response body accepted, in bytes; a larger body fails the item with
+/// `HTTPBATCH_RESULT_BODY_TOO_LARGE`. Defaults to 10 MiB.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_executor_builder_set_max_body_size(
+    builder: *mut httpbatch_executor_builder,
+    bytes: u64,
+) -> httpbatch_result {
+    guard_on_mut(builder, "builder", |b| {
+        b.config = b.config.clone().max_body_size(bytes);
+        Ok(())
+    })
+}
+
+/// Sets the idle connections kept per origin (at least 1; keep it at least the concurrency per
+/// origin, or connections churn). Defaults to 128.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_executor_builder_set_max_idle_per_origin(
+    builder: *mut httpbatch_executor_builder,
+    connections: usize,
+) -> httpbatch_result {
+    guard_on_mut(builder, "builder", |b| {
+        if connections == 0 {
+            return Err(Fail::from(Error::new(
+                ErrorKind::InvalidConfig,
+                "max idle connections per origin must be at least 1",
+            )));
+        }
+        b.config = b.config.clone().max_idle_per_origin(connections);
+        Ok(())
+    })
+}
+
+/// Sets how many redirects are followed (0: none). Defaults to 5.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_executor_builder_set_max_redirects(
+    builder: *mut httpbatch_executor_builder,
+    redirects: u32,
+) -> httpbatch_result {
+    guard_on_mut(builder, "builder", |b| {
+        b.config = b.config.clone().max_redirects(redirects);
+        Ok(())
+    })
+}
+
+/// Sets the `User-Agent` sent by requests that set none (UTF-8, no CR/LF/NUL; copied).
+/// Defaults to `httpbatch/VERSION`.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_executor_builder_set_user_agent(
+    builder: *mut httpbatch_executor_builder,
+    user_agent: *const c_char,
+    user_agent_len: usize,
+) -> httpbatch_result {
+    guard_on_mut(builder, "builder", |b| {
+        // SAFETY: valid for `user_agent_len` bytes, per the header.
+        let ua = unsafe { try_str(user_agent, user_agent_len, "user_agent") }?;
+        crate::request::validate_header("user-agent", ua)?;
+        b.config = b.config.clone().user_agent(ua);
+        Ok(())
+    })
+}
+
+/// Copies the message of the most recent failed call on `executor_builder` (empty if none) into `buf`
+/// (`buf_len` bytes, NUL-terminated) and its length without the NUL into `*len_out` (may be
+/// NULL). With `buf == NULL` and `buf_len == 0` only the length is written (and
+/// `HTTPBATCH_RESULT_BUFFER_TOO_SMALL` returned); a buffer too small receives the prefix that fits
+/// and the call returns `HTTPBATCH_RESULT_BUFFER_TOO_SMALL`. The text is copied: nothing to free.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_executor_builder_last_error(
+    executor_builder: *const httpbatch_executor_builder,
+    buf: *mut c_char,
+    buf_len: usize,
+    len_out: *mut usize,
+) -> httpbatch_result {
+    last_error_into(executor_builder, buf, buf_len, len_out)
+}
+
+/// Builds the executor into `*executor_out` and starts its worker threads.
+///
+/// Ownership: consumes `builder` whatever the result (do not use or free it afterwards) unless
+/// `builder` is NULL. On success the caller owns `*executor_out` and frees it with
+/// `httpbatch_executor_free`; on failure `*executor_out` is set to NULL (when writable).
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_executor_builder_build(
+    builder: *mut httpbatch_executor_builder,
+    executor_out: *mut *mut httpbatch_executor,
+) -> httpbatch_result {
+    guard(|| {
+        // SAFETY: `builder` is NULL or from `_builder_new`; taking it back consumes it.
+        unsafe { try_mut(builder, "builder") }?;
+        let b = unsafe { Box::from_raw(builder) };
+        // SAFETY: `executor_out` is NULL or writable, per the header.
+        let out = unsafe { try_out(executor_out, "executor_out") }?;
+        out.write(std::ptr::null_mut());
+        let client = HttpClient::with_config(b.config.clone());
+        let stack: Arc<dyn Execute> = Arc::new(client.clone());
+        let batch = BatchExecutor::builder().workers(b.workers).build(stack)?;
+        out.write(into_raw(httpbatch_executor {
+            batch,
+            client,
+            last_error: LastError::default(),
+        }));
+        Ok(())
+    })
+}
+
+/// Frees a builder that was not built (NULL is ignored).
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_executor_builder_free(builder: *mut httpbatch_executor_builder) {
+    guard_or((), || {
+        // SAFETY: NULL or from `_builder_new`, not built, freed once.
+        unsafe { free_raw(builder) }
+    })
+}
+
+fn progress_to_c(p: &ProgressSnapshot) -> httpbatch_progress {
+    httpbatch_progress {
+        struct_size: std::mem::size_of::<httpbatch_progress>(),
+        completed: p.completed as u64,
+        total: p.total as u64,
+        succeeded: p.succeeded as u64,
+        failed: p.failed as u64,
+        percent: p.percent,
+        elapsed_us: micros(p.elapsed),
+        throughput: p.throughput,
+        eta_us: p
+            .eta
+            .map_or(-1, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
+    }
+}
+
+pub(crate) fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Runs every request of `batch` and writes the results to `*result_out`: one item per request,
+/// in the order they were added, each a response (any status), an error, cancelled or not run.
+/// Blocks until every item has settled, or the batch was cancelled, hit its deadline or failed
+/// fast and the requests in flight were interrupted. The progress callback, if any, runs on this
+/// thread during the call and never after it.
+///
+/// The requests are moved out of `batch` (it is empty afterwards; its options stay set). An
+/// empty batch is valid and gives an empty result. Per-item failures do not make the call fail:
+/// it returns `HTTPBATCH_RESULT_OK` whenever a result was written.
+///
+/// Ownership: the caller owns `*result_out` and frees it with `httpbatch_batch_result_free`;
+/// every pointer read from the result stays valid until then. `executor` may be shared with other
+/// threads; `batch` must not be.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_executor_execute(
+    executor: *const httpbatch_executor,
+    batch: *mut httpbatch_batch,
+    result_out: *mut *mut httpbatch_batch_result,
+) -> httpbatch_result {
+    guard_on(executor, "executor", |exec| {
+        // SAFETY: pointers are NULL or valid, per the header; `batch` is not shared.
+        let b = unsafe { try_mut(batch, "batch") }?;
+        let out = unsafe { try_out(result_out, "result_out") }?;
+        out.write(std::ptr::null_mut());
+        let requests = std::mem::take(&mut b.requests);
+        let mut opts = BatchOptions::new().fail_fast(b.fail_fast);
+        if let Some(d) = b.deadline {
+            opts = opts.batch_timeout(d);
+        }
+        if let Some(t) = b.request_timeout {
+            opts = opts.request_timeout(t);
+        }
+        if let Some(n) = b.concurrency {
+            opts = opts.concurrency(n);
+        }
+        if let Some(t) = &b.cancel {
+            opts = opts.cancel(t.clone());
+        }
+        if let Some(p) = &b.progress {
+            let (callback, user) = (p.callback, p.user);
+            opts = opts.on_progress(p.interval, move |snap| {
+                let c = progress_to_c(snap);
+                // SAFETY: the caller's callback and its `user` pointer, as registered; `c` lives
+                // for the call.
+                unsafe { callback(&c, user) }
+            });
+        }
+        let result = exec.batch.execute_batch(requests, opts);
+        out.write(into_raw(httpbatch_batch_result::new(result)));
+        Ok(())
+    })
+}
+
+/// Latency percentiles in microseconds, from an HDR histogram.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct httpbatch_latency {
+    /// Samples recorded.
+    pub count: u64,
+    /// Mean.
+    pub mean_us: u64,
+    /// Median.
+    pub p50_us: u64,
+    /// 90th percentile.
+    pub p90_us: u64,
+    /// 99th percentile.
+    pub p99_us: u64,
+    /// Largest sample.
+    pub max_us: u64,
+}
+
+impl From<LatencySummary> for httpbatch_latency {
+    fn from(l: LatencySummary) -> Self {
+        httpbatch_latency {
+            count: l.count,
+            mean_us: micros(l.mean),
+            p50_us: micros(l.p50),
+            p90_us: micros(l.p90),
+            p99_us: micros(l.p99),
+            max_us: micros(l.max),
+        }
+    }
+}
+
+/// Executor-wide statistics since creation or the last `httpbatch_executor_reset_stats`. Set
+/// `struct_size = sizeof(httpbatch_executor_stats)` before the call.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct httpbatch_executor_stats {
+    /// Set by the caller to `sizeof(httpbatch_executor_stats)`.
+    pub struct_size: usize,
+    /// Batches run.
+    pub batches: u64,
+    /// Requests submitted.
+    pub requests: u64,
+    /// Items settled.
+    pub completed: u64,
+    /// Requests in flight now.
+    pub in_flight: u64,
+    /// Responses by status class: index 0 is 1xx, … 4 is 5xx.
+    pub status_classes: [u64; 5],
+    /// Errors by kind, indexed by the kind's code (`errors[HTTPBATCH_RESULT_TIMEOUT]`); index 0
+    /// and codes without a kind stay 0.
+    pub errors: [u64; HTTPBATCH_ERROR_CODES],
+    /// All errors (cancelled and not run are counted apart).
+    pub errors_total: u64,
+    /// Cancelled items.
+    pub cancelled: u64,
+    /// Items not run.
+    pub not_run: u64,
+    /// Latency of the requests that ran.
+    pub latency: httpbatch_latency,
+    /// Items settled per second since creation or reset.
+    pub throughput: f64,
+    /// Microseconds since creation or reset.
+    pub elapsed_us: u64,
+}
+
+// SAFETY: `#[repr(C)]`, first field `struct_size: usize`.
+unsafe impl StructSize for httpbatch_executor_stats {
+    const KNOWN_SIZES: &'static [usize] = &[std::mem::size_of::<httpbatch_executor_stats>()];
+}
+
+impl From<BatchStats> for httpbatch_executor_stats {
+    fn from(s: BatchStats) -> Self {
+        let mut errors = [0; HTTPBATCH_ERROR_CODES];
+        for kind in ErrorKind::ALL {
+            if let Some(slot) = errors.get_mut(kind as usize) {
+                *slot = s.errors_of(kind);
+            }
+        }
+        httpbatch_executor_stats {
+            struct_size: std::mem::size_of::<Self>(),
+            batches: s.batches,
+            requests: s.requests,
+            completed: s.completed,
+            in_flight: s.in_flight,
+            status_classes: s.status_classes,
+            errors,
+            errors_total: s.total_errors(),
+            cancelled: s.cancelled,
+            not_run: s.not_run,
+            latency: s.latency.into(),
+            throughput: s.throughput,
+            elapsed_us: micros(s.elapsed),
+        }
+    }
+}
+
+/// Writes the executor's statistics into `*stats_out`, whose `struct_size` the caller has set
+/// (an unknown size fails with `HTTPBATCH_RESULT_BAD_STRUCT_SIZE` and writes nothing). Safe while
+/// batches run on other threads.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_executor_stats_get(
+    executor: *const httpbatch_executor,
+    stats_out: *mut httpbatch_executor_stats,
+) -> httpbatch_result {
+    guard_on(executor, "executor", |exec| {
+        let s = httpbatch_executor_stats::from(exec.batch.stats());
+        // SAFETY: `stats_out` is NULL or valid for its `struct_size`, per the header.
+        unsafe { write_sized(stats_out, s, "stats_out") }
+    })
+}
+
+/// Zeroes the executor's statistics (the in-flight gauge is a level and is kept).
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_executor_reset_stats(
+    executor: *const httpbatch_executor,
+) -> httpbatch_result {
+    guard_on(executor, "executor", |exec| {
+        exec.batch.reset_stats();
+        Ok(())
+    })
+}
+
+/// Connection figures counted at the socket: never estimated. Set `struct_size` before the call.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct httpbatch_connection_stats {
+    /// Set by the caller to `sizeof(httpbatch_connection_stats)`.
+    pub struct_size: usize,
+    /// Sockets opened.
+    pub opened: u64,
+    /// Sockets closed.
+    pub closed: u64,
+    /// Sockets open now (`opened - closed`).
+    pub live: u64,
+    /// Requests sent (attempts that reached a connection).
+    pub requests: u64,
+    /// Requests served on an already open connection (`requests - opened`).
+    pub reused: u64,
+}
+
+// SAFETY: `#[repr(C)]`, first field `struct_size: usize`.
+unsafe impl StructSize for httpbatch_connection_stats {
+    const KNOWN_SIZES: &'static [usize] = &[std::mem::size_of::<httpbatch_connection_stats>()];
+}
+
+impl From<ConnectionStats> for httpbatch_connection_stats {
+    fn from(c: ConnectionStats) -> Self {
+        httpbatch_connection_stats {
+            struct_size: std::mem::size_of::<Self>(),
+            opened: c.opened,
+            closed: c.closed,
+            live: c.live,
+            requests: c.requests,
+            reused: c.reused,
+        }
+    }
+}
+
+/// Writes the connection figures of the executor's HTTP client, summed over every origin, into
+/// `*stats_out` (set its `struct_size` first). Safe while batches run on other threads.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_executor_connection_stats(
+    executor: *const httpbatch_executor,
+    stats_out: *mut httpbatch_connection_stats,
+) -> httpbatch_result {
+    guard_on(executor, "executor", |exec| {
+        let s = httpbatch_connection_stats::from(exec.client.connection_stats());
+        // SAFETY: `stats_out` is NULL or valid for its `struct_size`, per the header.
+        unsafe { write_sized(stats_out, s, "stats_out") }
+    })
+}
+
+/// Stops the executor: running batches end their queued and in-flight items as cancelled, later
+/// runs end every item with `HTTPBATCH_RESULT_STOPPED`, and the worker threads are joined.
+/// Idempotent; `httpbatch_executor_free` does it too. Must not be called from a progress
+/// callback.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_executor_shutdown(
+    executor: *const httpbatch_executor,
+) -> httpbatch_result {
+    guard_on(executor, "executor", |exec| {
+        exec.batch.shutdown();
+        Ok(())
+    })
+}
+
+/// Copies the message of the most recent failed call on `executor` (empty if none) into `buf`
+/// (`buf_len` bytes, NUL-terminated) and its length without the NUL into `*len_out` (may be
+/// NULL). With `buf == NULL` and `buf_len == 0` only the length is written (and
+/// `HTTPBATCH_RESULT_BUFFER_TOO_SMALL` returned); a buffer too small receives the prefix that fits
+/// and the call returns `HTTPBATCH_RESULT_BUFFER_TOO_SMALL`. The text is copied: nothing to free.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_executor_last_error(
+    executor: *const httpbatch_executor,
+    buf: *mut c_char,
+    buf_len: usize,
+    len_out: *mut usize,
+) -> httpbatch_result {
+    last_error_into(executor, buf, buf_len, len_out)
+}
+
+/// Shuts the executor down (see `httpbatch_executor_shutdown`) and frees it (NULL is ignored).
+/// Results already returned stay valid. No other thread may be using `executor`.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_executor_free(executor: *mut httpbatch_executor) {
+    guard_or((), || {
+        // SAFETY: NULL or from `_builder_build`, freed once, no other user.
+        unsafe { free_raw(executor) }
+    })
+}

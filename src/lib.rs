@@ -7,9 +7,14 @@ mod error;
 mod execute;
 mod request;
 mod response;
+mod retry;
 
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{Error, ErrorKind};
 pub use execute::{Admission, CancelToken, Context, Execute};
 pub use request::{Method, Request, RequestBuilder, Scheme, Url};
 pub use response::{Response, Timings};
+pub use retry::{
+    Jitter, RetryBudget, RetryExecutor, RetryPolicy, RetryPolicyBuilder, RetryStats,
+    parse_retry_after,
+};

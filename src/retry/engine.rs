@@ -349,3 +349,66 @@ where
         last = Some(outcome);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FakeClock;
+    use crate::retry::policy::Jitter;
+
+    #[test]
+    fn rng_is_uniform_enough_and_in_range() {
+        let s = RetryState::with_seed(Arc::new(SystemClock), 42);
+        let draws: Vec<f64> = (0..10_000).map(|_| s.next_f64()).collect();
+        assert!(draws.iter().all(|r| (0.0..1.0).contains(r)));
+        let mean = draws.iter().sum::<f64>() / draws.len() as f64;
+        assert!((mean - 0.5).abs() < 0.02, "{mean}");
+        let low = draws.iter().filter(|r| **r < 0.1).count();
+        assert!((800..1200).contains(&low), "{low}");
+    }
+
+    /// How a layer with its own attempt function (the pool) drives the engine.
+    #[test]
+    fn run_with_an_owned_attempt_function_sums_attempts_and_timings() {
+        let clock = FakeClock::new();
+        let state = RetryState::with_seed(Arc::new(clock.clone()), 7);
+        let policy = RetryPolicy::builder().jitter(Jitter::None).build().unwrap();
+        let req = Request::get("http://127.0.0.1:9/").unwrap();
+        let mut calls = 0;
+        let res = run(&policy, &state, req, &Context::new(), |req, ctx| {
+            ctx.check()?;
+            calls += 1;
+            let mut r =
+                Response::new(if calls < 3 { 503 } else { 200 }, Vec::new()).with_tag(req.tag());
+            r.timings_mut().wire = Duration::from_millis(10);
+            r.timings_mut().waited = Duration::from_millis(1);
+            Ok(r)
+        })
+        .unwrap();
+        assert_eq!((res.status(), res.attempts(), calls), (200, 3, 3));
+        let t = res.timings();
+        assert_eq!(t.wire, Duration::from_millis(30));
+        // 100 ms + 200 ms of backoff, plus what each attempt reported waiting.
+        assert_eq!(t.waited, Duration::from_millis(303));
+        assert_eq!(state.stats().backoff_time, Duration::from_millis(300));
+    }
+
+    #[test]
+    fn nested_retries_add_up_attempts() {
+        let state = RetryState::with_seed(Arc::new(FakeClock::new()), 1);
+        let req = Request::get("http://127.0.0.1:9/").unwrap();
+        let mut calls = 0;
+        let err = run(
+            &RetryPolicy::default(),
+            &state,
+            req,
+            &Context::new(),
+            |_, _| {
+                calls += 1;
+                Err(Error::new(ErrorKind::Timeout, "inner gave up").with_attempts(2))
+            },
+        )
+        .unwrap_err();
+        assert_eq!((calls, err.attempts()), (3, 6));
+    }
+}

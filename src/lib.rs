@@ -5,6 +5,7 @@
 mod clock;
 mod error;
 mod execute;
+pub mod loopback;
 mod request;
 mod response;
 

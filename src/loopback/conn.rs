@@ -8,6 +8,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use super::routes::{self, Action, Body, Reply};
 use super::{Inner, Settle};
@@ -82,6 +83,7 @@ pub(super) struct Req<'a> {
 
 struct Conn<'a> {
     inner: &'a Inner,
+    id: u64,
     stream: &'a TcpStream,
     reader: BufReader<&'a TcpStream>,
     shard: usize,
@@ -102,6 +104,7 @@ pub(super) fn serve(inner: Arc<Inner>, stream: Arc<TcpStream>, id: u64) {
     let _ = stream.set_nodelay(true);
     let mut conn = Conn {
         inner: &inner,
+        id,
         stream: &stream,
         reader: BufReader::with_capacity(16 * 1024, &*stream),
         shard: id as usize,
@@ -113,11 +116,20 @@ pub(super) fn serve(inner: Arc<Inner>, stream: Arc<TcpStream>, id: u64) {
         counted_in_flight: false,
     };
     conn.run();
-    conn.end_request();
-    conn.end_connection();
-    drop(conn);
-    inner.conns.lock().remove(&id);
-    // The last `Arc` (ours) drops here and closes the socket.
+    // `Conn`'s drop uncounts and unregisters; then the last `Arc` (ours) closes the socket.
+}
+
+impl Drop for Conn<'_> {
+    /// Runs on return and on unwind alike, so even a bug that panics a handler leaves the
+    /// counters and the registry right (and is counted, for the tests to catch).
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.inner.handler_panics.fetch_add(1, Ordering::Relaxed);
+        }
+        self.end_request();
+        self.end_connection();
+        self.inner.conns.lock().remove(&self.id);
+    }
 }
 
 impl Conn<'_> {

@@ -219,6 +219,7 @@ impl ServerBuilder {
             sequences: Mutex::new(HashMap::new()),
             conns: Mutex::new(HashMap::new()),
             handlers: Mutex::new(Vec::new()),
+            handler_panics: AtomicU64::new(0),
         });
         let accept_inner = inner.clone();
         let accept = std::thread::Builder::new()
@@ -473,6 +474,8 @@ pub(crate) struct Inner {
     sequences: Mutex<HashMap<String, u64>>,
     conns: Mutex<HashMap<u64, Arc<TcpStream>>>,
     handlers: Mutex<Vec<JoinHandle<()>>>,
+    /// Handlers that panicked (a bug: client input must never panic one). Read by tests.
+    handler_panics: AtomicU64,
 }
 
 /// What a handler may do next, decided by [`Inner::settle`].

@@ -652,3 +652,48 @@ fn urls_and_builder_port() {
 fn url_rejects_relative_paths() {
     Server::start().unwrap().url("ok");
 }
+
+#[test]
+fn garbage_input_never_panics_a_handler() {
+    let server = Server::start().unwrap();
+    let pieces: [&[u8]; 16] = [
+        b"GET ",
+        b"POST ",
+        b"/echo",
+        b"/seq/a?s=",
+        b"503,",
+        b"/delay/1",
+        b" HTTP/1.1",
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b"content-length: 3",
+        b"transfer-encoding: chunked",
+        b": ",
+        b"\xff\x00",
+        b"?status=",
+        b"ffffffffffffffff\r\n",
+    ];
+    // A fixed xorshift stream: deterministic, so a failure reproduces.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..300 {
+        let mut raw = Vec::new();
+        for _ in 0..(x % 24) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            raw.extend_from_slice(pieces[(x % pieces.len() as u64) as usize]);
+        }
+        let mut c = Client::connect(&server);
+        let _ = c.reader.get_mut().write_all(&raw);
+        let _ = c.reader.get_ref().shutdown(Shutdown::Write);
+        let mut rest = Vec::new();
+        let _ = c.reader.read_to_end(&mut rest);
+    }
+    assert_eq!(Client::connect(&server).get("/ok").status, 200);
+    eventually("every connection to close", || {
+        server.open_connections() == 0
+    });
+    assert_eq!(server.in_flight(), 0);
+    assert_eq!(server.inner.handler_panics.load(Ordering::Relaxed), 0);
+}

@@ -7,6 +7,7 @@ mod batch;
 mod clock;
 mod error;
 mod execute;
+pub mod loopback;
 mod request;
 mod response;
 mod retry;

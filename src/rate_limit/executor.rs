@@ -54,12 +54,13 @@ impl Shared {
         let Some(host) = self.host(request) else {
             return self.global.acquire(ctx);
         };
-        let mut waited = host.wait_ready(ctx)?;
-        waited += self.global.acquire(ctx)?;
+        let ready = host.wait_ready(ctx)?;
+        let global = self.global.acquire(ctx)?;
         // Normally instant: the host bucket had a token before the global wait, and only
         // another request to the same origin can have taken it since.
-        waited += host.acquire(ctx)?;
-        Ok(waited)
+        let last = host.acquire(ctx)?;
+        host.note_wait(ready, !last.is_zero());
+        Ok(ready + global + last)
     }
 
     fn try_acquire(&self, request: &Request) -> Result<(), Duration> {

@@ -443,6 +443,22 @@ impl RateLimiter {
         Ok(Duration::from_nanos(waited))
     }
 
+    /// Records `extra` time an admitted request waited on this bucket outside `acquire` (the
+    /// executor's wait-without-taking for a host bucket); `counted` says whether the final
+    /// `acquire` already counted the request as throttled.
+    pub(crate) fn note_wait(&self, extra: Duration, counted: bool) {
+        if extra.is_zero() {
+            return;
+        }
+        let c = &self.inner.counters;
+        if !counted {
+            c.throttled.fetch_add(1, Ordering::Relaxed);
+        }
+        let extra = ns(extra);
+        c.total_wait_ns.fetch_add(extra, Ordering::Relaxed);
+        c.max_wait_ns.fetch_max(extra, Ordering::Relaxed);
+    }
+
     fn register_sleeper(&self) -> Sleeper<'_> {
         let id = self.inner.next_sleeper.fetch_add(1, Ordering::Relaxed);
         let token = CancelToken::new();

@@ -8,6 +8,7 @@ mod clock;
 mod error;
 mod execute;
 pub mod loopback;
+mod rate_limit;
 mod request;
 mod response;
 mod retry;
@@ -21,6 +22,7 @@ pub use batch::{
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{Error, ErrorKind};
 pub use execute::{Admission, CancelToken, Context, Execute};
+pub use rate_limit::{Rate, RateLimitStats, RateLimitedExecutor, RateLimiter, TryExecuteError};
 pub use request::{Method, Request, RequestBuilder, Scheme, Url};
 pub use response::{Response, Timings};
 pub use retry::{

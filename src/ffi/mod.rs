@@ -20,6 +20,7 @@ mod cancel;
 mod executor;
 mod request;
 mod result;
+mod server;
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,263 @@
+/* A batch through the C ABI against the loopback server: ordered results, per-item errors,
+ * request options (method, headers, body, tag, timeout), headers, summary and statistics. */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "check.h"
+
+static httpbatch_test_server *server;
+static char refused_url[64];
+
+static bool header_is(const httpbatch_batch_result *res, size_t i, const char *name,
+                      const char *want) {
+    const char *v = NULL;
+    size_t n = 0;
+    if (httpbatch_batch_result_find_header(res, i, name, strlen(name), &v, &n) !=
+        HTTPBATCH_RESULT_OK)
+        return false;
+    return n == strlen(want) && memcmp(v, want, n) == 0;
+}
+
+static void ordered_results_with_per_item_errors(void) {
+    httpbatch_executor *exec = make_executor(8);
+    httpbatch_batch *batch = NULL;
+    CHECK_OK(httpbatch_batch_new(&batch));
+
+    /* 0..99: a mix of statuses, each tagged with its index; slow ones first so completion
+     * order differs from input order. */
+    for (int i = 0; i < 100; i++) {
+        char path[64];
+        if (i % 10 == 0)
+            snprintf(path, sizeof path, "/delay/%d", 30 - i / 10);
+        else if (i % 10 == 7)
+            snprintf(path, sizeof path, "/status/%d", 500 + i % 4);
+        else
+            snprintf(path, sizeof path, "/bytes/%d", i);
+        char url[256];
+        server_url(server, path, url, sizeof url);
+        httpbatch_request *req = NULL;
+        CHECK_OK(httpbatch_request_new(&req));
+        CHECK_OK(httpbatch_request_set_url(req, url, strlen(url)));
+        CHECK_OK(httpbatch_request_set_tag(req, (uint64_t)i));
+        CHECK_OK(httpbatch_batch_add(batch, req));
+        httpbatch_request_free(req);
+    }
+    /* 100: connection refused. 101: body over the limit is not set here, so a reset instead. */
+    CHECK_OK(httpbatch_batch_add_get(batch, refused_url, strlen(refused_url)));
+    add_get(batch, server, "/reset");
+    /* 102: a per-request timeout. */
+    {
+        char url[256];
+        server_url(server, "/delay/2000", url, sizeof url);
+        httpbatch_request *req = NULL;
+        CHECK_OK(httpbatch_request_new(&req));
+        CHECK_OK(httpbatch_request_set_url(req, url, strlen(url)));
+        CHECK_OK(httpbatch_request_set_timeout_ms(req, 100));
+        CHECK_OK(httpbatch_batch_add(batch, req));
+        httpbatch_request_free(req);
+    }
+
+    size_t n = 0;
+    CHECK_OK(httpbatch_batch_len(batch, &n));
+    CHECK(n == 103);
+
+    httpbatch_batch_result *res = NULL;
+    CHECK_OK(httpbatch_executor_execute(exec, batch, &res));
+    CHECK(res != NULL);
+    CHECK_OK(httpbatch_batch_result_len(res, &n));
+    CHECK(n == 103);
+    for (size_t i = 0; i < 100; i++) {
+        httpbatch_item it = get_item(res, i);
+        CHECK(it.outcome == HTTPBATCH_OUTCOME_RESPONSE);
+        CHECK(it.code == HTTPBATCH_RESULT_OK);
+        CHECK(it.tag == i);
+        CHECK(it.attempts == 1);
+        CHECK(it.error_message != NULL && it.error_message[0] == '\0');
+        CHECK(it.url_len > 0 && memcmp(it.url, "http://127.0.0.1:", 17) == 0);
+        CHECK(it.total_us >= it.wire_us);
+        if (i % 10 == 0) {
+            CHECK(it.status == 200 && it.body_len == 2 && memcmp(it.body, "ok", 2) == 0);
+        } else if (i % 10 == 7) {
+            CHECK(it.status == 500 + i % 4);
+        } else {
+            CHECK(it.status == 200);
+            CHECK(it.body_len == i);
+            char want[16];
+            snprintf(want, sizeof want, "%zu", i);
+            CHECK(header_is(res, i, "content-length", want));
+        }
+    }
+    httpbatch_item refused = get_item(res, 100);
+    CHECK(refused.outcome == HTTPBATCH_OUTCOME_ERROR);
+    CHECK(refused.code == HTTPBATCH_RESULT_CONNECT_REFUSED);
+    CHECK(refused.status == 0 && refused.body_len == 0 && refused.header_count == 0);
+    CHECK(strlen(refused.error_message) == refused.error_message_len);
+    CHECK(strstr(refused.error_message, "refused") != NULL);
+    httpbatch_item reset = get_item(res, 101);
+    CHECK(reset.outcome == HTTPBATCH_OUTCOME_ERROR);
+    CHECK(reset.code == HTTPBATCH_RESULT_CONNECTION_RESET || reset.code == HTTPBATCH_RESULT_PROTOCOL ||
+          reset.code == HTTPBATCH_RESULT_IO);
+    httpbatch_item slow = get_item(res, 102);
+    CHECK(slow.outcome == HTTPBATCH_OUTCOME_ERROR && slow.code == HTTPBATCH_RESULT_TIMEOUT);
+
+    httpbatch_batch_summary sum;
+    memset(&sum, 0, sizeof sum);
+    sum.struct_size = sizeof sum;
+    CHECK_OK(httpbatch_batch_result_summary(res, &sum));
+    CHECK(sum.total == 103);
+    CHECK(sum.responses == 100);
+    CHECK(sum.succeeded == 90);
+    CHECK(sum.status_classes[1] == 90 && sum.status_classes[4] == 10);
+    CHECK(sum.errors == 3);
+    CHECK(sum.latency.count == 103 && sum.latency.p50_us <= sum.latency.max_us);
+
+    httpbatch_executor_stats st;
+    memset(&st, 0, sizeof st);
+    st.struct_size = sizeof st;
+    CHECK_OK(httpbatch_executor_stats_get(exec, &st));
+    CHECK(st.batches == 1 && st.requests == 103 && st.completed == 103 && st.in_flight == 0);
+    CHECK(st.errors[HTTPBATCH_RESULT_CONNECT_REFUSED] == 1);
+    CHECK(st.errors[HTTPBATCH_RESULT_TIMEOUT] == 1);
+    CHECK(st.errors_total == 3);
+    CHECK(st.throughput >= 0.0);
+
+    httpbatch_connection_stats cs;
+    memset(&cs, 0, sizeof cs);
+    cs.struct_size = sizeof cs;
+    CHECK_OK(httpbatch_executor_connection_stats(exec, &cs));
+    CHECK(cs.opened >= 1 && cs.opened <= 20);
+    CHECK(cs.requests >= 100);
+    CHECK(cs.reused == cs.requests - cs.opened);
+    CHECK(cs.live == cs.opened - cs.closed);
+
+    CHECK_OK(httpbatch_executor_reset_stats(exec));
+    CHECK_OK(httpbatch_executor_stats_get(exec, &st));
+    CHECK(st.requests == 0 && st.errors_total == 0);
+
+    httpbatch_batch_result_free(res);
+    httpbatch_batch_free(batch);
+    httpbatch_executor_free(exec);
+}
+
+static void request_options_reach_the_wire(void) {
+    httpbatch_executor *exec = make_executor(2);
+    httpbatch_batch *batch = NULL;
+    CHECK_OK(httpbatch_batch_new(&batch));
+    char url[256];
+    server_url(server, "/echo", url, sizeof url);
+    httpbatch_request *req = NULL;
+    CHECK_OK(httpbatch_request_new(&req));
+    CHECK_OK(httpbatch_request_set_method(req, "put", 3));
+    CHECK_OK(httpbatch_request_set_url(req, url, strlen(url)));
+    CHECK_OK(httpbatch_request_add_header(req, "X-Trace", 7, "abc 123", 7));
+    /* A body with a NUL inside: bodies are bytes, not strings. */
+    const uint8_t body[5] = {'a', 0, 'b', 0xff, 'c'};
+    CHECK_OK(httpbatch_request_set_body(req, body, sizeof body));
+    CHECK_OK(httpbatch_request_set_priority(req, 5));
+    CHECK_OK(httpbatch_request_set_retry_non_idempotent(req, true));
+    CHECK_OK(httpbatch_batch_add(batch, req));
+    /* The batch holds a copy: changing the request afterwards does not change the batch. */
+    CHECK_OK(httpbatch_request_set_method(req, "DELETE", 6));
+    CHECK_OK(httpbatch_batch_add(batch, req));
+    httpbatch_request_free(req);
+
+    httpbatch_batch_result *res = NULL;
+    CHECK_OK(httpbatch_executor_execute(exec, batch, &res));
+    httpbatch_item it = get_item(res, 0);
+    CHECK(it.status == 200);
+    CHECK(it.body_len == sizeof body && memcmp(it.body, body, sizeof body) == 0);
+    CHECK(header_is(res, 0, "x-echo-method", "PUT"));
+    CHECK(header_is(res, 0, "X-Echo-H-X-Trace", "abc 123"));
+    CHECK(header_is(res, 1, "x-echo-method", "DELETE"));
+    CHECK(it.header_count > 2);
+    for (size_t h = 0; h < it.header_count; h++) {
+        const char *name = NULL, *value = NULL;
+        size_t nl = 0, vl = 0;
+        CHECK_OK(httpbatch_batch_result_header(res, 0, h, &name, &nl, &value, &vl));
+        CHECK(name != NULL && nl > 0 && value != NULL);
+    }
+    const char *name = NULL, *value = NULL;
+    size_t nl = 0, vl = 0;
+    CHECK_RC(httpbatch_batch_result_header(res, 0, it.header_count, &name, &nl, &value, &vl),
+             HTTPBATCH_RESULT_INDEX_OUT_OF_RANGE);
+    CHECK_RC(httpbatch_batch_result_find_header(res, 0, "x-none", 6, &value, &vl),
+             HTTPBATCH_RESULT_NOT_FOUND);
+    httpbatch_batch_result_free(res);
+    httpbatch_batch_free(batch);
+    httpbatch_executor_free(exec);
+}
+
+static void body_limit_and_executor_options(void) {
+    httpbatch_executor_builder *b = NULL;
+    CHECK_OK(httpbatch_executor_builder_new(&b));
+    CHECK_OK(httpbatch_executor_builder_set_workers(b, 2));
+    CHECK_OK(httpbatch_executor_builder_set_max_body_size(b, 100));
+    CHECK_OK(httpbatch_executor_builder_set_connect_timeout_ms(b, 2000));
+    CHECK_OK(httpbatch_executor_builder_set_max_idle_per_origin(b, 4));
+    CHECK_OK(httpbatch_executor_builder_set_max_redirects(b, 0));
+    CHECK_OK(httpbatch_executor_builder_set_user_agent(b, "c-test/1", 8));
+    httpbatch_executor *exec = NULL;
+    CHECK_OK(httpbatch_executor_builder_build(b, &exec));
+    httpbatch_batch *batch = NULL;
+    CHECK_OK(httpbatch_batch_new(&batch));
+    add_get(batch, server, "/bytes/100");
+    add_get(batch, server, "/bytes/101");
+    add_get(batch, server, "/echo");
+    httpbatch_batch_result *res = NULL;
+    CHECK_OK(httpbatch_executor_execute(exec, batch, &res));
+    CHECK(get_item(res, 0).status == 200);
+    httpbatch_item big = get_item(res, 1);
+    CHECK(big.outcome == HTTPBATCH_OUTCOME_ERROR && big.code == HTTPBATCH_RESULT_BODY_TOO_LARGE);
+    CHECK(header_is(res, 2, "x-echo-h-user-agent", "c-test/1"));
+    httpbatch_batch_result_free(res);
+    httpbatch_batch_free(batch);
+    httpbatch_executor_free(exec);
+}
+
+static void version_and_codes(void) {
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", HTTPBATCH_VERSION_MAJOR, HTTPBATCH_VERSION_MINOR,
+             HTTPBATCH_VERSION_PATCH);
+    CHECK(strcmp(httpbatch_version(), want) == 0);
+    CHECK(strcmp(httpbatch_result_str(HTTPBATCH_RESULT_OK), "ok") == 0);
+    CHECK(strcmp(httpbatch_result_str(HTTPBATCH_RESULT_TIMEOUT), "timeout") == 0);
+    CHECK(strcmp(httpbatch_result_str(123456), "unknown httpbatch_result code") == 0);
+    CHECK(HTTPBATCH_RESULT_NULL_ARGUMENT == 1000);
+}
+
+static void test_server_counts(void) {
+    uint64_t requests = 0, accepted = 0, max_in_flight = 0;
+    uint16_t port = 0;
+    CHECK_OK(httpbatch_test_server_port(server, &port));
+    CHECK(port != 0);
+    CHECK_OK(httpbatch_test_server_requests(server, &requests));
+    CHECK_OK(httpbatch_test_server_accepted(server, &accepted));
+    CHECK_OK(httpbatch_test_server_max_in_flight(server, &max_in_flight));
+    CHECK(requests >= 100 && accepted >= 1 && max_in_flight >= 1);
+    char url[64];
+    size_t len = 0;
+    CHECK_OK(httpbatch_test_server_url(server, "/ok", 3, url, sizeof url, &len));
+    char want[64];
+    snprintf(want, sizeof want, "http://127.0.0.1:%u/ok", (unsigned)port);
+    CHECK(strcmp(url, want) == 0 && len == strlen(want));
+}
+
+int main(void) {
+    CHECK_OK(httpbatch_test_server_start(0, &server));
+    if (server == NULL)
+        return 2;
+    /* A port with nobody listening: start a server, note its port, free it. */
+    httpbatch_test_server *gone = NULL;
+    CHECK_OK(httpbatch_test_server_start(0, &gone));
+    server_url(gone, "/ok", refused_url, sizeof refused_url);
+    httpbatch_test_server_free(gone);
+
+    RUN(ordered_results_with_per_item_errors);
+    RUN(request_options_reach_the_wire);
+    RUN(body_limit_and_executor_options);
+    RUN(version_and_codes);
+    RUN(test_server_counts);
+    httpbatch_test_server_free(server);
+    return check_exit("test_batch");
+}

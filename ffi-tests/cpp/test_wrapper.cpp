@@ -1,0 +1,210 @@
+// Tests of the header-only C++17 wrapper (include/httpbatch.hpp) against the loopback server.
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include "httpbatch.hpp"
+
+static int failures = 0;
+static int tests = 0;
+
+#define CHECK(cond)                                                                     \
+    do {                                                                                \
+        if (!(cond)) {                                                                  \
+            std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+            failures++;                                                                 \
+        }                                                                               \
+    } while (0)
+
+template <class F>
+static void run(const char *name, F f) {
+    int before = failures;
+    tests++;
+    try {
+        f();
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "%s: unexpected exception: %s\n", name, e.what());
+        failures++;
+    }
+    std::printf("%s %s\n", failures == before ? "ok" : "FAILED", name);
+}
+
+// Handles own their C objects: move-only.
+static_assert(!std::is_copy_constructible_v<httpbatch::Executor>);
+static_assert(!std::is_copy_constructible_v<httpbatch::Batch>);
+static_assert(!std::is_copy_constructible_v<httpbatch::Request>);
+static_assert(!std::is_copy_constructible_v<httpbatch::BatchResult>);
+static_assert(!std::is_copy_constructible_v<httpbatch::CancelToken>);
+static_assert(std::is_move_constructible_v<httpbatch::Executor>);
+static_assert(std::is_move_constructible_v<httpbatch::BatchResult>);
+
+int main() {
+    httpbatch::TestServer server;
+
+    run("batch_in_order_with_errors", [&] {
+        httpbatch::Executor ex = httpbatch::ExecutorBuilder().workers(4).timeout_ms(5000).build();
+        httpbatch::Batch batch;
+        for (int i = 0; i < 20; i++)
+            batch.add(httpbatch::Request(server.url("/bytes/" + std::to_string(i))).tag(i));
+        batch.add_get(server.url("/status/503"));
+        batch.add(httpbatch::Request("POST", server.url("/echo")).header("x-k", "v").body("payload"));
+        batch.add(httpbatch::Request(server.url("/delay/1000")).timeout_ms(50));
+        CHECK(batch.size() == 23);
+        httpbatch::BatchResult res = ex.execute(batch);
+        CHECK(batch.size() == 0);
+        CHECK(res.size() == 23);
+        size_t i = 0;
+        for (const httpbatch::Item &item : res) {
+            if (i < 20) {
+                CHECK(item.is_response() && item.status() == 200);
+                CHECK(item.body().size() == i && item.tag() == i);
+                CHECK(item.header("content-length") == std::to_string(i));
+            }
+            i++;
+        }
+        CHECK(res[20].status() == 503);
+        CHECK(res[21].body() == "payload");
+        CHECK(res[21].header("x-echo-method") == "POST");
+        CHECK(res[21].header("x-echo-h-x-k") == "v");
+        CHECK(!res[21].header("x-missing").has_value());
+        CHECK(res[21].header_count() > 0 && !res[21].header(0).first.empty());
+        CHECK(res[22].outcome() == httpbatch::Outcome::Error);
+        CHECK(res[22].code() == HTTPBATCH_RESULT_TIMEOUT);
+        CHECK(!res[22].error_message().empty());
+        auto sum = res.summary();
+        CHECK(sum.total == 23 && sum.succeeded == 21 && sum.errors == 1);
+        auto st = ex.stats();
+        CHECK(st.requests == 23 && st.errors[HTTPBATCH_RESULT_TIMEOUT] == 1);
+        auto cs = ex.connection_stats();
+        CHECK(cs.opened >= 1 && cs.reused == cs.requests - cs.opened);
+    });
+
+    run("errors_are_exceptions_with_code_and_message", [&] {
+        try {
+            httpbatch::Request r("ftp://nope/");
+            CHECK(false);
+        } catch (const httpbatch::Error &e) {
+            CHECK(e.code() == HTTPBATCH_RESULT_INVALID_URL);
+            CHECK(std::string(e.what()).find("scheme") != std::string::npos);
+        }
+        try {
+            httpbatch::Request r(server.url("/ok"));
+            r.header("x", "a\r\nb: c");
+            CHECK(false);
+        } catch (const httpbatch::Error &e) {
+            CHECK(e.code() == HTTPBATCH_RESULT_INVALID_HEADER);
+        }
+        try {
+            httpbatch::ExecutorBuilder().workers(0);
+            CHECK(false);
+        } catch (const httpbatch::Error &e) {
+            CHECK(e.code() == HTTPBATCH_RESULT_INVALID_CONFIG);
+            CHECK(std::string(e.what()).find("workers") != std::string::npos);
+        }
+        try {
+            httpbatch::Batch b;
+            b.add(httpbatch::Request());  // no URL
+            CHECK(false);
+        } catch (const httpbatch::Error &e) {
+            CHECK(e.code() == HTTPBATCH_RESULT_INVALID_URL);
+        }
+        try {
+            std::string bad = "http://127.0.0.1/\xff";
+            httpbatch::Batch b;
+            b.add_get(bad);
+            CHECK(false);
+        } catch (const httpbatch::Error &e) {
+            CHECK(e.code() == HTTPBATCH_RESULT_INVALID_UTF8);
+        }
+    });
+
+    run("progress_and_cancel_from_another_thread", [&] {
+        httpbatch::Executor ex = httpbatch::ExecutorBuilder().workers(4).build();
+        httpbatch::CancelToken token;
+        httpbatch::Batch batch;
+        for (int i = 0; i < 2000; i++) batch.add_get(server.url(i < 4 ? "/delay/10000" : "/delay/1"));
+        std::thread::id caller = std::this_thread::get_id();
+        int calls = 0;
+        bool wrong_thread = false;
+        uint64_t last = 0;
+        batch.cancel_token(token).on_progress(
+            [&](const httpbatch::Progress &p) {
+                calls++;
+                wrong_thread |= std::this_thread::get_id() != caller;
+                last = p.completed;
+            },
+            5);
+        std::thread t([&] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            token.cancel();
+        });
+        auto start = std::chrono::steady_clock::now();
+        httpbatch::BatchResult res = ex.execute(batch);
+        auto took = std::chrono::steady_clock::now() - start;
+        t.join();
+        CHECK(took < std::chrono::seconds(3));
+        CHECK(token.is_cancelled());
+        CHECK(calls >= 1 && !wrong_thread && last == 2000);
+        auto s = res.summary();
+        CHECK(s.cancelled >= 4 && s.cancelled + s.succeeded == 2000);
+        CHECK(res[0].outcome() == httpbatch::Outcome::Cancelled);
+    });
+
+    run("callback_exceptions_are_rethrown_after_the_run", [&] {
+        httpbatch::Executor ex = httpbatch::ExecutorBuilder().workers(2).build();
+        httpbatch::Batch batch;
+        for (int i = 0; i < 10; i++) batch.add_get(server.url("/ok"));
+        batch.on_progress([](const httpbatch::Progress &) { throw std::runtime_error("from callback"); },
+                          0);
+        bool caught = false;
+        try {
+            ex.execute(batch);
+        } catch (const std::runtime_error &e) {
+            caught = std::string(e.what()) == "from callback";
+        }
+        CHECK(caught);
+        // The executor is still usable.
+        batch.on_progress(nullptr);
+        batch.add_get(server.url("/ok"));
+        CHECK(ex.execute(batch)[0].status() == 200);
+    });
+
+    run("deadline_fail_fast_concurrency", [&] {
+        httpbatch::Executor ex = httpbatch::ExecutorBuilder().workers(4).build();
+        httpbatch::Batch batch;
+        for (int i = 0; i < 8; i++) batch.add_get(server.url("/delay/3000"));
+        batch.deadline_ms(100);
+        auto res = ex.execute(batch);
+        auto s = res.summary();
+        CHECK(s.errors == 4 && s.not_run == 4);
+        CHECK(res[7].outcome() == httpbatch::Outcome::NotRun);
+
+        httpbatch::Batch ff;
+        ff.add_get(server.url("/status/500"));
+        for (int i = 0; i < 20; i++) ff.add_get(server.url("/ok"));
+        ff.fail_fast(true).concurrency(1);
+        auto r2 = ex.execute(ff);
+        CHECK(r2[0].status() == 500 && r2[20].outcome() == httpbatch::Outcome::NotRun);
+    });
+
+    run("moves_transfer_ownership", [&] {
+        httpbatch::Executor a = httpbatch::ExecutorBuilder().workers(1).build();
+        httpbatch::Executor b = std::move(a);
+        httpbatch::Batch batch;
+        batch.add_get(server.url("/ok"));
+        httpbatch::BatchResult r = b.execute(batch);
+        httpbatch::BatchResult r2 = std::move(r);
+        CHECK(r2.size() == 1 && r2[0].body() == "ok");
+        CHECK(httpbatch::version() == std::to_string(HTTPBATCH_VERSION_MAJOR) + "." +
+                                          std::to_string(HTTPBATCH_VERSION_MINOR) + "." +
+                                          std::to_string(HTTPBATCH_VERSION_PATCH));
+        CHECK(server.requests() > 0 && server.accepted() > 0 && server.port() != 0);
+    });
+
+    std::printf("test_wrapper: %d tests, %d failed checks\n", tests, failures);
+    return failures == 0 ? 0 : 1;
+}

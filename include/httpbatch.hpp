@@ -1,0 +1,447 @@
+// httpbatch.hpp: a header-only C++17 RAII wrapper over the httpbatch C ABI (httpbatch.h).
+//
+// - Every handle owns its C object and frees it in its destructor; handles are move-only.
+// - A failing call throws httpbatch::Error, carrying the numbered code and the object's message.
+// - Per-item failures of a batch are not exceptions: they are items with outcome() != Response.
+// - Thread safety follows the C header: Executor, CancelToken and TestServer may be shared
+//   between threads (by reference); Request, Batch, BatchResult and builders may not.
+//
+//     httpbatch::Executor ex = httpbatch::ExecutorBuilder().workers(8).build();
+//     httpbatch::Batch batch;
+//     batch.add_get("http://127.0.0.1:8080/ok");
+//     httpbatch::BatchResult res = ex.execute(batch);
+//     for (const httpbatch::Item &item : res) std::cout << item.status() << "\n";
+#ifndef HTTPBATCH_HPP
+#define HTTPBATCH_HPP
+
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "httpbatch.h"
+
+namespace httpbatch {
+
+// A failed call: its code (httpbatch_result) and a message.
+class Error : public std::runtime_error {
+public:
+    Error(httpbatch_result code, const std::string &message)
+        : std::runtime_error(message.empty() ? std::string(httpbatch_result_str(code))
+                                             : std::string(httpbatch_result_str(code)) + ": " +
+                                                   message),
+          code_(code) {}
+    httpbatch_result code() const noexcept { return code_; }
+
+private:
+    httpbatch_result code_;
+};
+
+namespace detail {
+
+template <class T>
+using LastErrorFn = httpbatch_result (*)(const T *, char *, size_t, size_t *);
+
+// The object's last error text ("" if it cannot be read).
+template <class T>
+std::string last_error(LastErrorFn<T> fn, const T *obj) {
+    size_t len = 0;
+    fn(obj, nullptr, 0, &len);
+    std::string text(len + 1, '\0');
+    if (fn(obj, text.data(), text.size(), &len) != HTTPBATCH_RESULT_OK) return std::string();
+    text.resize(len);
+    return text;
+}
+
+inline void check(httpbatch_result rc) {
+    if (rc != HTTPBATCH_RESULT_OK) throw Error(rc, std::string());
+}
+
+template <class T>
+void check(httpbatch_result rc, LastErrorFn<T> fn, const T *obj) {
+    if (rc != HTTPBATCH_RESULT_OK) throw Error(rc, last_error(fn, obj));
+}
+
+template <class T, void (*Free)(T *)>
+struct Deleter {
+    void operator()(T *p) const noexcept { Free(p); }
+};
+
+template <class T, void (*Free)(T *)>
+using Handle = std::unique_ptr<T, Deleter<T, Free>>;
+
+template <class S>
+S sized() {
+    S s;
+    std::memset(&s, 0, sizeof s);
+    s.struct_size = sizeof s;
+    return s;
+}
+
+}  // namespace detail
+
+// The library's version string, e.g. "0.1.0".
+inline std::string_view version() { return httpbatch_version(); }
+
+// A cancellation signal; cancel() is safe from any thread.
+class CancelToken {
+public:
+    CancelToken() {
+        httpbatch_cancel_token *t = nullptr;
+        detail::check(httpbatch_cancel_token_new(&t));
+        h_.reset(t);
+    }
+    void cancel() const { detail::check(httpbatch_cancel_token_cancel(h_.get())); }
+    bool is_cancelled() const {
+        bool c = false;
+        detail::check(httpbatch_cancel_token_is_cancelled(h_.get(), &c));
+        return c;
+    }
+    const httpbatch_cancel_token *get() const noexcept { return h_.get(); }
+
+private:
+    detail::Handle<httpbatch_cancel_token, httpbatch_cancel_token_free> h_;
+};
+
+// One request; setters return *this for chaining and throw on invalid input.
+class Request {
+public:
+    Request() {
+        httpbatch_request *r = nullptr;
+        detail::check(httpbatch_request_new(&r));
+        h_.reset(r);
+    }
+    explicit Request(std::string_view url) : Request() { this->url(url); }
+    Request(std::string_view method, std::string_view url) : Request() {
+        this->method(method);
+        this->url(url);
+    }
+    Request &method(std::string_view m) {
+        return check(httpbatch_request_set_method(h_.get(), m.data(), m.size()));
+    }
+    Request &url(std::string_view u) {
+        return check(httpbatch_request_set_url(h_.get(), u.data(), u.size()));
+    }
+    Request &header(std::string_view name, std::string_view value) {
+        return check(httpbatch_request_add_header(h_.get(), name.data(), name.size(), value.data(),
+                                                  value.size()));
+    }
+    Request &body(std::string_view bytes) {
+        return check(httpbatch_request_set_body(
+            h_.get(), reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size()));
+    }
+    Request &timeout_ms(uint64_t ms) { return check(httpbatch_request_set_timeout_ms(h_.get(), ms)); }
+    Request &tag(uint64_t t) { return check(httpbatch_request_set_tag(h_.get(), t)); }
+    Request &priority(int32_t p) { return check(httpbatch_request_set_priority(h_.get(), p)); }
+    Request &retry_non_idempotent(bool yes) {
+        return check(httpbatch_request_set_retry_non_idempotent(h_.get(), yes));
+    }
+    const httpbatch_request *get() const noexcept { return h_.get(); }
+
+private:
+    Request &check(httpbatch_result rc) {
+        detail::check(rc, httpbatch_request_last_error, static_cast<const httpbatch_request *>(h_.get()));
+        return *this;
+    }
+    detail::Handle<httpbatch_request, httpbatch_request_free> h_;
+};
+
+using Progress = httpbatch_progress;
+
+// The requests of one run and its options. Executor::execute moves the requests out.
+class Batch {
+public:
+    Batch() {
+        httpbatch_batch *b = nullptr;
+        detail::check(httpbatch_batch_new(&b));
+        h_.reset(b);
+    }
+    Batch(Batch &&) = default;
+    Batch &operator=(Batch &&) = default;
+
+    Batch &add(const Request &r) { return check(httpbatch_batch_add(h_.get(), r.get())); }
+    Batch &add_get(std::string_view url) {
+        return check(httpbatch_batch_add_get(h_.get(), url.data(), url.size()));
+    }
+    size_t size() const {
+        size_t n = 0;
+        detail::check(httpbatch_batch_len(h_.get(), &n));
+        return n;
+    }
+    Batch &clear() { return check(httpbatch_batch_clear(h_.get())); }
+    Batch &fail_fast(bool yes) { return check(httpbatch_batch_set_fail_fast(h_.get(), yes)); }
+    Batch &deadline_ms(uint64_t ms) { return check(httpbatch_batch_set_deadline_ms(h_.get(), ms)); }
+    Batch &request_timeout_ms(uint64_t ms) {
+        return check(httpbatch_batch_set_request_timeout_ms(h_.get(), ms));
+    }
+    Batch &concurrency(size_t n) { return check(httpbatch_batch_set_concurrency(h_.get(), n)); }
+    // The batch keeps its own reference to the token.
+    Batch &cancel_token(const CancelToken &t) {
+        return check(httpbatch_batch_set_cancel_token(h_.get(), t.get()));
+    }
+    // `f` runs on the thread calling Executor::execute. If it throws, the exception is kept and
+    // rethrown by execute() once the batch has settled (it never crosses the C boundary).
+    Batch &on_progress(std::function<void(const Progress &)> f, uint64_t min_interval_ms = 100) {
+        if (!f) {
+            progress_.reset();
+            return check(httpbatch_batch_set_progress(h_.get(), nullptr, nullptr, 0));
+        }
+        progress_ = std::make_unique<ProgressState>();
+        progress_->fn = std::move(f);
+        return check(httpbatch_batch_set_progress(h_.get(), &Batch::trampoline, progress_.get(),
+                                                  min_interval_ms));
+    }
+    httpbatch_batch *get() noexcept { return h_.get(); }
+    const httpbatch_batch *get() const noexcept { return h_.get(); }
+
+    // Rethrows (and clears) an exception a progress callback threw during the last run.
+    void rethrow_callback_exception() {
+        if (progress_ && progress_->error) {
+            std::exception_ptr e = std::exchange(progress_->error, nullptr);
+            std::rethrow_exception(e);
+        }
+    }
+
+private:
+    struct ProgressState {
+        std::function<void(const Progress &)> fn;
+        std::exception_ptr error;
+    };
+    static void trampoline(const httpbatch_progress *p, void *user) noexcept {
+        auto *st = static_cast<ProgressState *>(user);
+        if (st->error) return;
+        try {
+            st->fn(*p);
+        } catch (...) {
+            st->error = std::current_exception();
+        }
+    }
+    Batch &check(httpbatch_result rc) {
+        detail::check(rc, httpbatch_batch_last_error, static_cast<const httpbatch_batch *>(h_.get()));
+        return *this;
+    }
+    detail::Handle<httpbatch_batch, httpbatch_batch_free> h_;
+    std::unique_ptr<ProgressState> progress_;
+};
+
+enum class Outcome : uint32_t {
+    Response = HTTPBATCH_OUTCOME_RESPONSE,
+    Error = HTTPBATCH_OUTCOME_ERROR,
+    Cancelled = HTTPBATCH_OUTCOME_CANCELLED,
+    NotRun = HTTPBATCH_OUTCOME_NOT_RUN,
+};
+
+// A view of one item; valid while its BatchResult lives.
+class Item {
+public:
+    Item(const httpbatch_batch_result *res, size_t index) : res_(res), index_(index) {
+        item_ = detail::sized<httpbatch_item>();
+        detail::check(httpbatch_batch_result_item(res, index, &item_));
+    }
+    Outcome outcome() const noexcept { return static_cast<Outcome>(item_.outcome); }
+    bool is_response() const noexcept { return outcome() == Outcome::Response; }
+    uint32_t status() const noexcept { return item_.status; }
+    httpbatch_result code() const noexcept { return item_.code; }
+    std::string_view body() const noexcept {
+        return {reinterpret_cast<const char *>(item_.body), item_.body_len};
+    }
+    std::string_view url() const noexcept { return {item_.url, item_.url_len}; }
+    std::string_view error_message() const noexcept {
+        return {item_.error_message, item_.error_message_len};
+    }
+    uint64_t tag() const noexcept { return item_.tag; }
+    uint32_t attempts() const noexcept { return item_.attempts; }
+    size_t header_count() const noexcept { return item_.header_count; }
+    std::pair<std::string_view, std::string_view> header(size_t i) const {
+        const char *n = nullptr, *v = nullptr;
+        size_t nl = 0, vl = 0;
+        detail::check(httpbatch_batch_result_header(res_, index_, i, &n, &nl, &v, &vl));
+        return {{n, nl}, {v, vl}};
+    }
+    std::optional<std::string_view> header(std::string_view name) const {
+        const char *v = nullptr;
+        size_t vl = 0;
+        httpbatch_result rc =
+            httpbatch_batch_result_find_header(res_, index_, name.data(), name.size(), &v, &vl);
+        if (rc == HTTPBATCH_RESULT_NOT_FOUND) return std::nullopt;
+        detail::check(rc);
+        return std::string_view(v, vl);
+    }
+    const httpbatch_item &raw() const noexcept { return item_; }
+
+private:
+    const httpbatch_batch_result *res_;
+    size_t index_;
+    httpbatch_item item_;
+};
+
+// The items of a run, in the order the requests were added.
+class BatchResult {
+public:
+    explicit BatchResult(httpbatch_batch_result *r) : h_(r) {}
+    size_t size() const {
+        size_t n = 0;
+        detail::check(httpbatch_batch_result_len(h_.get(), &n));
+        return n;
+    }
+    Item operator[](size_t i) const { return Item(h_.get(), i); }
+    httpbatch_batch_summary summary() const {
+        auto s = detail::sized<httpbatch_batch_summary>();
+        detail::check(httpbatch_batch_result_summary(h_.get(), &s));
+        return s;
+    }
+
+    class iterator {
+    public:
+        iterator(const BatchResult *r, size_t i) : r_(r), i_(i) {}
+        Item operator*() const { return (*r_)[i_]; }
+        iterator &operator++() {
+            ++i_;
+            return *this;
+        }
+        bool operator!=(const iterator &o) const { return i_ != o.i_; }
+
+    private:
+        const BatchResult *r_;
+        size_t i_;
+    };
+    iterator begin() const { return iterator(this, 0); }
+    iterator end() const { return iterator(this, size()); }
+    const httpbatch_batch_result *get() const noexcept { return h_.get(); }
+
+private:
+    detail::Handle<httpbatch_batch_result, httpbatch_batch_result_free> h_;
+};
+
+class Executor;
+
+// Configures an Executor; build() consumes it.
+class ExecutorBuilder {
+public:
+    ExecutorBuilder() {
+        httpbatch_executor_builder *b = nullptr;
+        detail::check(httpbatch_executor_builder_new(&b));
+        h_.reset(b);
+    }
+    ExecutorBuilder &workers(size_t n) { return check(httpbatch_executor_builder_set_workers(h_.get(), n)); }
+    ExecutorBuilder &timeout_ms(uint64_t ms) {
+        return check(httpbatch_executor_builder_set_timeout_ms(h_.get(), ms));
+    }
+    ExecutorBuilder &connect_timeout_ms(uint64_t ms) {
+        return check(httpbatch_executor_builder_set_connect_timeout_ms(h_.get(), ms));
+    }
+    ExecutorBuilder &max_body_size(uint64_t bytes) {
+        return check(httpbatch_executor_builder_set_max_body_size(h_.get(), bytes));
+    }
+    ExecutorBuilder &max_idle_per_origin(size_t n) {
+        return check(httpbatch_executor_builder_set_max_idle_per_origin(h_.get(), n));
+    }
+    ExecutorBuilder &max_redirects(uint32_t n) {
+        return check(httpbatch_executor_builder_set_max_redirects(h_.get(), n));
+    }
+    ExecutorBuilder &user_agent(std::string_view ua) {
+        return check(httpbatch_executor_builder_set_user_agent(h_.get(), ua.data(), ua.size()));
+    }
+    httpbatch_executor_builder *get() noexcept { return h_.get(); }
+    inline Executor build();
+
+private:
+    ExecutorBuilder &check(httpbatch_result rc) {
+        detail::check(rc, httpbatch_executor_builder_last_error,
+                      static_cast<const httpbatch_executor_builder *>(h_.get()));
+        return *this;
+    }
+    detail::Handle<httpbatch_executor_builder, httpbatch_executor_builder_free> h_;
+};
+
+// Runs batches on its worker threads. Thread-safe: share it by reference.
+class Executor {
+public:
+    explicit Executor(httpbatch_executor *e) : h_(e) {}
+    // Runs the batch (its requests are moved out). Per-item failures are items, not exceptions.
+    BatchResult execute(Batch &batch) const {
+        httpbatch_batch_result *r = nullptr;
+        detail::check(httpbatch_executor_execute(h_.get(), batch.get(), &r),
+                      httpbatch_executor_last_error, static_cast<const httpbatch_executor *>(h_.get()));
+        BatchResult result(r);
+        batch.rethrow_callback_exception();
+        return result;
+    }
+    httpbatch_executor_stats stats() const {
+        auto s = detail::sized<httpbatch_executor_stats>();
+        detail::check(httpbatch_executor_stats_get(h_.get(), &s));
+        return s;
+    }
+    httpbatch_connection_stats connection_stats() const {
+        auto s = detail::sized<httpbatch_connection_stats>();
+        detail::check(httpbatch_executor_connection_stats(h_.get(), &s));
+        return s;
+    }
+    void reset_stats() const { detail::check(httpbatch_executor_reset_stats(h_.get())); }
+    void shutdown() const { detail::check(httpbatch_executor_shutdown(h_.get())); }
+    const httpbatch_executor *get() const noexcept { return h_.get(); }
+
+private:
+    detail::Handle<httpbatch_executor, httpbatch_executor_free> h_;
+};
+
+inline Executor ExecutorBuilder::build() {
+    httpbatch_executor *e = nullptr;
+    // _build consumes the builder whatever the result.
+    httpbatch_result rc = httpbatch_executor_builder_build(h_.release(), &e);
+    detail::check(rc);
+    return Executor(e);
+}
+
+// The loopback demo/test server on 127.0.0.1 (for tests and examples).
+class TestServer {
+public:
+    explicit TestServer(uint16_t port = 0) {
+        httpbatch_test_server *s = nullptr;
+        detail::check(httpbatch_test_server_start(port, &s));
+        h_.reset(s);
+    }
+    std::string url(std::string_view path) const {
+        size_t len = 0;
+        httpbatch_test_server_url(h_.get(), path.data(), path.size(), nullptr, 0, &len);
+        std::string s(len + 1, '\0');
+        detail::check(httpbatch_test_server_url(h_.get(), path.data(), path.size(), s.data(),
+                                                s.size(), &len));
+        s.resize(len);
+        return s;
+    }
+    uint16_t port() const {
+        uint16_t p = 0;
+        detail::check(httpbatch_test_server_port(h_.get(), &p));
+        return p;
+    }
+    uint64_t requests() const {
+        uint64_t n = 0;
+        detail::check(httpbatch_test_server_requests(h_.get(), &n));
+        return n;
+    }
+    uint64_t accepted() const {
+        uint64_t n = 0;
+        detail::check(httpbatch_test_server_accepted(h_.get(), &n));
+        return n;
+    }
+    uint64_t max_in_flight() const {
+        uint64_t n = 0;
+        detail::check(httpbatch_test_server_max_in_flight(h_.get(), &n));
+        return n;
+    }
+    const httpbatch_test_server *get() const noexcept { return h_.get(); }
+
+private:
+    detail::Handle<httpbatch_test_server, httpbatch_test_server_free> h_;
+};
+
+}  // namespace httpbatch
+
+#endif

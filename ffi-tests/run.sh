@@ -116,7 +116,7 @@ fi
 if [ -f ffi-tests/go/go.mod ]; then
     if command -v go >/dev/null; then
         export CGO_ENABLED=1
-        run "go/vet" bash -c "cd ffi-tests/go && go vet ./..."
+        run "go/vet+gofmt" bash -c "cd ffi-tests/go && go vet ./... && test -z \"\$(gofmt -l .)\""
         run "go/test-race" bash -c "cd ffi-tests/go && go test -race -count=1 -v ./..."
     else
         failed=$((failed + 1))

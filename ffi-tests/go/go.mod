@@ -1,0 +1,3 @@
+module httpbatch
+
+go 1.21

@@ -1,0 +1,323 @@
+package httpbatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+func startServer(t testing.TB) *TestServer {
+	t.Helper()
+	s, err := StartTestServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func newExecutor(t testing.TB, cfg Config) *Executor {
+	t.Helper()
+	e, err := NewExecutor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func TestBatchInOrderWithPerItemErrors(t *testing.T) {
+	srv := startServer(t)
+	gone := startServer(t)
+	refused := gone.URL("/ok")
+	gone.Close()
+	ex := newExecutor(t, Config{Workers: 8, Timeout: 5 * time.Second})
+
+	var reqs []Request
+	for i := 0; i < 50; i++ {
+		reqs = append(reqs, Request{URL: srv.URL(fmt.Sprintf("/bytes/%d", i)), Tag: uint64(i)})
+	}
+	reqs = append(reqs,
+		Request{URL: srv.URL("/status/404")},
+		Request{URL: refused},
+		Request{URL: srv.URL("/delay/1000"), Timeout: 50 * time.Millisecond},
+		Request{Method: "POST", URL: srv.URL("/echo"), Body: []byte("hi\x00there"),
+			Header: http.Header{"X-Trace": {"t1"}}},
+	)
+	res, err := ex.Execute(context.Background(), reqs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	if res.Len() != 54 {
+		t.Fatalf("len %d", res.Len())
+	}
+	items, err := res.Items()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		it := items[i]
+		if it.Outcome != OutcomeResponse || it.Status != 200 || len(it.Body) != i || it.Tag != uint64(i) {
+			t.Errorf("item %d: %+v", i, it)
+		}
+		if it.Header.Get("Content-Length") != fmt.Sprint(i) {
+			t.Errorf("item %d: content-length %q", i, it.Header.Get("Content-Length"))
+		}
+	}
+	if items[50].Status != 404 || items[50].Err != nil {
+		t.Errorf("404 item: %+v", items[50])
+	}
+	if !errors.Is(items[51].Err, ErrConnectRefused) || items[51].Outcome != OutcomeError {
+		t.Errorf("refused item: %+v", items[51])
+	}
+	var he *Error
+	if !errors.As(items[52].Err, &he) || he.Code != CodeTimeout || he.Message == "" {
+		t.Errorf("timeout item: %+v", items[52])
+	}
+	if !errors.Is(items[52].Err, ErrTimeout) || errors.Is(items[52].Err, ErrCancelled) {
+		t.Errorf("errors.Is mismatch: %v", items[52].Err)
+	}
+	echo := items[53]
+	if string(echo.Body) != "hi\x00there" || echo.Header.Get("X-Echo-Method") != "POST" ||
+		echo.Header.Get("X-Echo-H-X-Trace") != "t1" {
+		t.Errorf("echo item: %+v", echo)
+	}
+	s := res.Summary
+	if s.Total != 54 || s.Succeeded != 51 || s.Responses != 52 || s.Errors != 2 {
+		t.Errorf("summary %+v", s)
+	}
+	st, err := ex.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Requests != 54 || st.Errors[CodeConnectRefused] != 1 || st.Errors[CodeTimeout] != 1 {
+		t.Errorf("stats %+v", st)
+	}
+	cs, err := ex.ConnectionStats()
+	if err != nil || cs.Opened == 0 || cs.Reused != cs.Requests-cs.Opened {
+		t.Errorf("connection stats %+v %v", cs, err)
+	}
+	if err := ex.ResetStats(); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := ex.Stats(); st.Requests != 0 {
+		t.Errorf("after reset: %+v", st)
+	}
+}
+
+func TestInvalidInputsAreTypedErrors(t *testing.T) {
+	srv := startServer(t)
+	ex := newExecutor(t, Config{Workers: 1})
+	cases := []struct {
+		req  Request
+		want error
+	}{
+		{Request{URL: "ftp://x/"}, ErrInvalidURL},
+		{Request{URL: ""}, ErrInvalidURL},
+		{Request{URL: srv.URL("/ok"), Header: http.Header{"X-A": {"a\r\nInjected: 1"}}}, ErrInvalidHeader},
+		{Request{URL: srv.URL("/ok"), Method: "BREW"}, ErrInvalidRequest},
+		{Request{URL: "http://127.0.0.1/\xff"}, ErrInvalidUTF8},
+	}
+	for _, c := range cases {
+		res, err := ex.Execute(context.Background(), []Request{{URL: srv.URL("/ok")}, c.req}, nil)
+		if res != nil || !errors.Is(err, c.want) {
+			t.Errorf("%+v: got %v, want %v", c.req, err, c.want)
+		}
+		var he *Error
+		if !errors.As(err, &he) || he.Message == "" {
+			t.Errorf("%+v: no message in %v", c.req, err)
+		}
+	}
+	if _, err := NewExecutor(Config{Workers: 100000}); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("workers: %v", err)
+	}
+	// An empty batch is fine.
+	res, err := ex.Execute(context.Background(), nil, nil)
+	if err != nil || res.Len() != 0 || res.Summary.Total != 0 {
+		t.Errorf("empty batch: %v %+v", err, res)
+	}
+	if _, err := res.Item(0); err == nil {
+		t.Error("item 0 of an empty result")
+	}
+	res.Close()
+	res.Close()
+	if _, err := res.Item(0); !errors.Is(err, ErrClosed) {
+		t.Errorf("closed result: %v", err)
+	}
+}
+
+func TestCancelWithContext(t *testing.T) {
+	srv := startServer(t)
+	ex := newExecutor(t, Config{Workers: 4})
+	var reqs []Request
+	for i := 0; i < 5000; i++ {
+		p := "/ok"
+		if i < 8 {
+			p = "/delay/10000"
+		}
+		reqs = append(reqs, Request{URL: srv.URL(p)})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		cancel()
+	}()
+	start := time.Now()
+	res, err := ex.Execute(ctx, reqs, nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v", err)
+	}
+	defer res.Close()
+	if time.Since(start) > 3*time.Second {
+		t.Errorf("cancel took %v", time.Since(start))
+	}
+	if res.Summary.Cancelled < 4 || res.Summary.Cancelled+res.Summary.Succeeded != 5000 {
+		t.Errorf("summary %+v", res.Summary)
+	}
+	it, _ := res.Item(0)
+	if it.Outcome != OutcomeCancelled || !errors.Is(it.Err, ErrCancelled) {
+		t.Errorf("item 0 %+v", it)
+	}
+}
+
+func TestDeadlineFromContext(t *testing.T) {
+	srv := startServer(t)
+	ex := newExecutor(t, Config{Workers: 2})
+	reqs := make([]Request, 10)
+	for i := range reqs {
+		reqs[i] = Request{URL: srv.URL("/delay/5000")}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	res, err := ex.Execute(ctx, reqs, nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v", err)
+	}
+	defer res.Close()
+	if res.Summary.Errors != 2 || res.Summary.NotRun != 8 {
+		t.Errorf("summary %+v", res.Summary)
+	}
+	first, _ := res.Item(0)
+	last, _ := res.Item(9)
+	if !errors.Is(first.Err, ErrDeadlineExceeded) || last.Outcome != OutcomeNotRun || !errors.Is(last.Err, ErrNotRun) {
+		t.Errorf("items %+v %+v", first, last)
+	}
+}
+
+func TestProgressFailFastConcurrency(t *testing.T) {
+	srv := startServer(t)
+	ex := newExecutor(t, Config{Workers: 8})
+	reqs := make([]Request, 60)
+	for i := range reqs {
+		reqs[i] = Request{URL: srv.URL("/delay/5")}
+	}
+	var calls []Progress
+	res, err := ex.Execute(context.Background(), reqs, &Options{
+		Concurrency:      3,
+		OnProgress:       func(p Progress) { calls = append(calls, p) },
+		ProgressInterval: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Close()
+	if len(calls) < 2 || calls[len(calls)-1].Completed != 60 || calls[len(calls)-1].Percent != 100 {
+		t.Errorf("progress calls %d, last %+v", len(calls), calls[len(calls)-1])
+	}
+	if m := srv.MaxInFlight(); m > 3 {
+		t.Errorf("max in flight %d with concurrency 3", m)
+	}
+
+	reqs = append([]Request{{URL: srv.URL("/status/500")}}, reqs...)
+	res, err = ex.Execute(context.Background(), reqs, &Options{FailFast: true, Concurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	last, _ := res.Item(60)
+	if res.Summary.NotRun == 0 || last.Outcome != OutcomeNotRun {
+		t.Errorf("fail-fast summary %+v", res.Summary)
+	}
+}
+
+func TestProgressPanicIsRepanickedAfterTheRun(t *testing.T) {
+	srv := startServer(t)
+	ex := newExecutor(t, Config{Workers: 2})
+	defer func() {
+		if v := recover(); v != "boom" {
+			t.Errorf("recovered %v", v)
+		}
+		// Still usable afterwards.
+		res, err := ex.Execute(context.Background(), []Request{{URL: srv.URL("/ok")}}, nil)
+		if err != nil || res.Summary.Succeeded != 1 {
+			t.Errorf("after panic: %v", err)
+		}
+		res.Close()
+	}()
+	ex.Execute(context.Background(), []Request{{URL: srv.URL("/ok")}}, &Options{
+		OnProgress: func(Progress) { panic("boom") },
+	})
+	t.Error("no panic")
+}
+
+func TestConcurrentUseAndIdempotentClose(t *testing.T) {
+	srv := startServer(t)
+	ex, err := NewExecutor(Config{Workers: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reqs := make([]Request, 200)
+			for i := range reqs {
+				reqs[i] = Request{URL: srv.URL("/bytes/8")}
+			}
+			res, err := ex.Execute(context.Background(), reqs, nil)
+			if err != nil || res.Summary.Succeeded != 200 {
+				t.Errorf("goroutine: %v %+v", err, res)
+				return
+			}
+			res.Close()
+			ex.Stats()
+		}()
+	}
+	wg.Wait()
+	if err := ex.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ex.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ex.Execute(context.Background(), nil, nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("after close: %v", err)
+	}
+	if _, err := ex.Stats(); !errors.Is(err, ErrClosed) {
+		t.Errorf("stats after close: %v", err)
+	}
+	srv.Close()
+	srv.Close()
+	if srv.URL("/ok") != "" {
+		t.Error("URL after close")
+	}
+}
+
+func TestVersionAndCodes(t *testing.T) {
+	if Version() == "" {
+		t.Error("empty version")
+	}
+	if CodeTimeout.String() != "timeout" || CodeOK != 0 || CodeNullArgument != 1000 {
+		t.Error("codes")
+	}
+	e := &Error{Code: CodeTimeout, Message: "x"}
+	if e.Error() != "httpbatch: timeout: x" {
+		t.Error(e.Error())
+	}
+}

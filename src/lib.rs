@@ -22,3 +22,9 @@ pub use batch::{
     BatchSummary, IntoBatchItem, Outcome, ProgressSnapshot,
 };
 pub use stats::LatencySummary;
+pub mod par;
+pub mod prelude;
+pub use par::{
+    IntoParCall, ParCall, ParClient, ParCollected, ParError, ParExecutor, ParExecutorBuilder,
+    ParMap, ParOptions, ParStats, Pipeline,
+};

@@ -8,6 +8,8 @@ mod clock;
 mod error;
 mod execute;
 pub mod loopback;
+pub mod par;
+pub mod prelude;
 mod rate_limit;
 mod request;
 mod response;
@@ -22,6 +24,10 @@ pub use batch::{
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{Error, ErrorKind};
 pub use execute::{Admission, CancelToken, Context, Execute};
+pub use par::{
+    IntoParCall, ParCall, ParClient, ParCollected, ParError, ParExecutor, ParExecutorBuilder,
+    ParMap, ParOptions, ParStats, Pipeline,
+};
 pub use rate_limit::{Rate, RateLimitStats, RateLimitedExecutor, RateLimiter, TryExecuteError};
 pub use request::{Method, Request, RequestBuilder, Scheme, Url};
 pub use response::{Response, Timings};
@@ -30,9 +36,3 @@ pub use retry::{
     parse_retry_after,
 };
 pub use stats::LatencySummary;
-pub mod par;
-pub mod prelude;
-pub use par::{
-    IntoParCall, ParCall, ParClient, ParCollected, ParError, ParExecutor, ParExecutorBuilder,
-    ParMap, ParOptions, ParStats, Pipeline,
-};

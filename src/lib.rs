@@ -2,23 +2,28 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod agent;
+mod batch;
 mod clock;
 mod error;
 mod execute;
 mod request;
 mod response;
+mod retry;
+mod stats;
 
+pub use agent::{ConnectionStats, HttpClient, HttpClientConfig};
+pub use batch::{
+    BatchEvent, BatchExecutor, BatchExecutorBuilder, BatchOptions, BatchResult, BatchStats,
+    BatchSummary, IntoBatchItem, Outcome, ProgressSnapshot,
+};
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{Error, ErrorKind};
 pub use execute::{Admission, CancelToken, Context, Execute};
 pub use request::{Method, Request, RequestBuilder, Scheme, Url};
 pub use response::{Response, Timings};
-mod agent;
-pub use agent::{ConnectionStats, HttpClient, HttpClientConfig};
-mod batch;
-mod stats;
-pub use batch::{
-    BatchEvent, BatchExecutor, BatchExecutorBuilder, BatchOptions, BatchResult, BatchStats,
-    BatchSummary, IntoBatchItem, Outcome, ProgressSnapshot,
+pub use retry::{
+    Jitter, RetryBudget, RetryExecutor, RetryPolicy, RetryPolicyBuilder, RetryStats,
+    parse_retry_after,
 };
 pub use stats::LatencySummary;

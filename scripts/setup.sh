@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what the full test suite needs on a fresh Debian machine that has only the toolchains
+# (Rust, Go, gcc/g++). Idempotent: skips whatever is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v valgrind >/dev/null || need_apt+=(valgrind)
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+
+# The header generator, pinned: regenerating include/httpbatch.h must not change a byte.
+if [ -f scripts/cbindgen-version ]; then
+  want=$(cat scripts/cbindgen-version)
+  have=$(cbindgen --version 2>/dev/null | awk '{print $2}' || true)
+  if [ "$have" != "$want" ]; then
+    echo "setup: installing cbindgen $want"
+    cargo install cbindgen --version "$want" --locked --quiet
+  fi
+fi

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test: Rust unit, integration and doc tests, every example against its own loopback
+# server, and the C, C++ and Go consumers of the C ABI. Installs what it needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+
+bash scripts/setup.sh
+
+echo "== cargo test (unit, integration, doc)"
+# The default targets: library, binaries, integration tests and doc tests (benchmarks are run
+# on purpose with `cargo bench`, not as tests).
+cargo test --no-fail-fast
+
+if [ -d examples ] && ls examples/*.rs >/dev/null 2>&1; then
+  echo "== examples"
+  cargo build --release --examples --quiet
+  for ex in examples/*.rs; do
+    name=$(basename "$ex" .rs)
+    echo "-- example $name"
+    timeout 120 cargo run --release --quiet --example "$name" >/dev/null
+  done
+fi
+
+if [ -x ffi-tests/run.sh ]; then
+  echo "== C ABI consumers (C, C++, Go)"
+  ffi-tests/run.sh
+fi
+echo "test-all: done"

@@ -7,6 +7,7 @@ mod batch;
 mod clock;
 mod error;
 mod execute;
+mod pool;
 mod request;
 mod response;
 mod retry;
@@ -20,6 +21,10 @@ pub use batch::{
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{Error, ErrorKind};
 pub use execute::{Admission, CancelToken, Context, Execute};
+pub use pool::{
+    ConnectionPool, ConnectionPoolBuilder, HealthCheckConfig, HealthState, HostHealth, HostStats,
+    HostWarmup, PoolStats, WarmupReport,
+};
 pub use request::{Method, Request, RequestBuilder, Scheme, Url};
 pub use response::{Response, Timings};
 pub use retry::{

@@ -7,7 +7,9 @@ mod batch;
 mod clock;
 mod error;
 mod execute;
+pub mod loopback;
 mod pool;
+mod rate_limit;
 mod request;
 mod response;
 mod retry;
@@ -25,6 +27,7 @@ pub use pool::{
     ConnectionPool, ConnectionPoolBuilder, HealthCheckConfig, HealthState, HostHealth, HostStats,
     HostWarmup, PoolStats, WarmupReport,
 };
+pub use rate_limit::{Rate, RateLimitStats, RateLimitedExecutor, RateLimiter, TryExecuteError};
 pub use request::{Method, Request, RequestBuilder, Scheme, Url};
 pub use response::{Response, Timings};
 pub use retry::{

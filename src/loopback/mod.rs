@@ -1,0 +1,629 @@
+//! A scripted HTTP/1.1 server on `127.0.0.1`, for tests, benchmarks, examples and demos.
+//!
+//! [`Server`] answers by URL path (and query), so any client in any language can script it:
+//! a C test, a Go test and a Rust benchmark all drive the same behaviours with nothing but URLs.
+//! It counts what it sees exactly ([`accepted`](Server::accepted),
+//! [`requests`](Server::requests), [`max_in_flight`](Server::max_in_flight), …) so tests can
+//! assert on what actually reached the wire, and it can be told to misbehave as a whole
+//! ([`Mode`]) to test health checks and circuit breaking.
+//!
+//! # Routes
+//!
+//! | Path | Answer |
+//! |------|--------|
+//! | `/`, `/ok` | `200`, body `ok` |
+//! | `/status/{code}` | that status (100–599), body = the code as text |
+//! | `/bytes/{n}` | `200` with `n` bytes of body, all `x` (at most 1 GiB) |
+//! | `/delay/{ms}` | waits `ms` (at most a day), then `200` `ok`; `?status=N` answers `N` instead |
+//! | `/echo` | body = the request body; headers `x-echo-method`, `x-echo-path` (with query), `x-echo-body-len`, and every request header `Name: v` as `x-echo-h-name: v` |
+//! | `/close` | `200` `ok` with `Connection: close`, then closes |
+//! | `/reset` | closes the connection without answering |
+//! | `/seq/{key}?s=503,503,200` | the nth request to `key` gets the nth status (the last repeats), body = the code; `&retry_after=S` adds `Retry-After: S` to non-2xx answers, `&retry_after_date=S` an HTTP-date at least `S` seconds ahead |
+//! | `/flaky/{key}?fail=N&status=503` | the first `N` (default `1`) requests to `key` get `status` (default `503`), then `200` `ok`; takes `retry_after`/`retry_after_date` like `/seq` |
+//! | `/limited/{key}?n=N&retry_after=S` | the first `N` requests to `key` get `200` `ok`, the rest `429` with `Retry-After: S` (default `1`) |
+//! | anything else | `404` |
+//!
+//! Bad parameters answer `400`. Statuses 1xx, 204 and 304 are sent without a body (HTTP forbids
+//! one); a 1xx also closes the connection, since clients take it for an interim answer.
+//! `HEAD` gets the `GET` headers without the body. Keys of `/seq`, `/flaky` and `/limited` are
+//! separate namespaces: `/seq/a` and `/flaky/a` count apart.
+//!
+//! # Protocol
+//!
+//! HTTP/1.1 with keep-alive by default (HTTP/1.0 closes unless it asks for keep-alive), request
+//! bodies by `Content-Length` or `Transfer-Encoding: chunked` (at most 64 MiB), `Expect:
+//! 100-continue` honoured, pipelining works. Every answer carries `Content-Length` (except those
+//! that may carry no body). Malformed requests get `400` (or `431`, `413`, `505`) and the
+//! connection is closed; nothing a client sends can panic the server.
+//!
+//! ```
+//! use httpbatch::loopback::{Mode, Server};
+//!
+//! let server = Server::start()?;
+//! let agent: ureq::Agent = ureq::Agent::config_builder()
+//!     .http_status_as_error(false)
+//!     .build()
+//!     .into();
+//!
+//! let mut res = agent.get(&server.url("/seq/job?s=503,200")).call()?;
+//! assert_eq!(res.status(), 503);
+//! assert_eq!(res.body_mut().read_to_string()?, "503");
+//! let res = agent.get(&server.url("/seq/job?s=503,200")).call()?;
+//! assert_eq!(res.status(), 200);
+//!
+//! // Both requests reused one keep-alive connection.
+//! assert_eq!(server.requests_for("/seq/job"), 2);
+//! assert_eq!(server.accepted(), 1);
+//!
+//! // The host "goes down": every request is answered 503 until it comes back.
+//! server.set_mode(Mode::Unavailable);
+//! assert_eq!(agent.get(&server.url("/ok")).call()?.status(), 503);
+//! server.set_mode(Mode::Normal);
+//! assert_eq!(agent.get(&server.url("/ok")).call()?.status(), 200);
+//!
+//! server.stop();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+// Engine invariants (who touches what):
+//
+// - Threads: one accept thread, plus one handler thread per open connection. `Server` (any
+//   thread) only reads counters, flips `mode`/`stopping` and, in `stop`, shuts sockets down and
+//   joins threads. Nothing else ever blocks on the server's behalf.
+// - Every handler wait that is not socket I/O (`/delay`, `Mode::Hang`) waits on `wake` under
+//   `wake_lock`, and `mode` and `stopping` are only changed while holding `wake_lock` followed by
+//   `notify_all`. So a waiter that checked them under the lock cannot miss a change: stop and
+//   mode changes reach every sleeping handler at once.
+// - Every blocking socket call of a handler is on a socket registered in `conns`. The accept
+//   thread registers a connection under the `conns` lock only after checking `stopping` under
+//   that same lock, and `stop` sets `stopping` before taking that lock to shut every registered
+//   socket down. So no connection escapes the shutdown: either `stop` sees it, or the accept
+//   thread sees `stopping` and drops it.
+// - Handler `JoinHandle`s are pushed only by the accept thread; `stop` joins the accept thread
+//   first, so when it drains `handlers` the list is final.
+// - Counters are relaxed atomics: each is exact on its own, and no code relies on an order
+//   between two of them. A request is counted (`requests`, `in_flight`, arrivals, per-path) before
+//   it is handled and leaves `in_flight` just before its answer is written, so once a client holds
+//   its answer the counters already include it. Likewise a connection the server closes leaves
+//   `open_connections` before the socket closes.
+// - Per-path counts are sharded by connection id: a handler only ever locks its own shard on the
+//   hot path, so 32 connections don't contend on one lock; readers sum all shards.
+
+mod conn;
+mod date;
+mod routes;
+
+pub use date::http_date;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+/// Per-path count shards; a power of two well above the core count.
+const PATH_SHARDS: usize = 16;
+
+/// How the server as a whole behaves, set with [`Server::set_mode`].
+///
+/// Used to simulate a host that stops answering and comes back (health checks, circuit
+/// breakers). A mode change reaches requests already waiting (`/delay`, [`Mode::Hang`]) at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Mode {
+    /// Answer by route. The default.
+    #[default]
+    Normal,
+    /// Answer every request `503 Service Unavailable`, body `503`.
+    Unavailable,
+    /// Close every connection on its next request, without answering.
+    Reset,
+    /// Read each request and never answer it until the mode changes (then the request is
+    /// handled under the new mode) or the server stops (then its connection is closed).
+    Hang,
+}
+
+impl Mode {
+    fn from_u8(v: u8) -> Mode {
+        match v {
+            1 => Mode::Unavailable,
+            2 => Mode::Reset,
+            3 => Mode::Hang,
+            _ => Mode::Normal,
+        }
+    }
+
+    fn as_u8(self) -> u8 {
+        match self {
+            Mode::Normal => 0,
+            Mode::Unavailable => 1,
+            Mode::Reset => 2,
+            Mode::Hang => 3,
+        }
+    }
+}
+
+/// One request as it arrived, recorded when
+/// [`ServerBuilder::record_arrivals`] is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arrival {
+    /// When the request head was completely read.
+    pub at: Instant,
+    /// The request method, e.g. `GET`.
+    pub method: String,
+    /// The request target as sent: the path with its query, e.g. `/seq/a?s=503,200`.
+    pub path: String,
+}
+
+/// Configures and starts a [`Server`].
+///
+/// ```
+/// use httpbatch::loopback::Server;
+///
+/// let server = Server::builder().port(0).record_arrivals(true).start()?;
+/// assert_eq!(server.url("/ok"), format!("http://127.0.0.1:{}/ok", server.addr().port()));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ServerBuilder {
+    port: u16,
+    record_arrivals: bool,
+}
+
+impl ServerBuilder {
+    /// The port to bind on `127.0.0.1`; `0` lets the system pick a free one.
+    ///
+    /// Defaults to `0`.
+    pub fn port(mut self, port: u16) -> ServerBuilder {
+        self.port = port;
+        self
+    }
+
+    /// Whether to record every request's arrival time, method and path, for
+    /// [`Server::arrivals`] (tests of rate limiting and retry timing).
+    ///
+    /// Defaults to `false`.
+    pub fn record_arrivals(mut self, on: bool) -> ServerBuilder {
+        self.record_arrivals = on;
+        self
+    }
+
+    /// Binds and starts serving.
+    ///
+    /// # Errors
+    ///
+    /// If the port cannot be bound or the accept thread cannot be spawned.
+    pub fn start(self) -> io::Result<Server> {
+        let listener = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, self.port))?;
+        let addr = listener.local_addr()?;
+        let inner = Arc::new(Inner {
+            record_arrivals: self.record_arrivals,
+            stopping: AtomicBool::new(false),
+            mode: AtomicU8::new(Mode::Normal.as_u8()),
+            wake_lock: Mutex::new(()),
+            wake: Condvar::new(),
+            next_conn: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
+            open: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            max_in_flight: AtomicU64::new(0),
+            paths: (0..PATH_SHARDS)
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
+            arrivals: Mutex::new(Vec::new()),
+            sequences: Mutex::new(HashMap::new()),
+            conns: Mutex::new(HashMap::new()),
+            handlers: Mutex::new(Vec::new()),
+            handler_panics: AtomicU64::new(0),
+        });
+        let accept_inner = inner.clone();
+        let accept = std::thread::Builder::new()
+            .name(format!("httpbatch-loopback-accept-{}", addr.port()))
+            .spawn(move || accept_loop(accept_inner, listener))?;
+        Ok(Server {
+            inner,
+            addr,
+            accept: Mutex::new(Some(accept)),
+        })
+    }
+}
+
+/// A scripted HTTP/1.1 server on `127.0.0.1`; see the [module docs](self) for the routes.
+///
+/// Runs until [`stop`](Server::stop) or drop, both of which close every connection, wake every
+/// waiting request and join every thread, promptly (well under a second) whatever is in flight.
+/// All methods take `&self`, so a server can be shared between test threads (e.g. in an `Arc`).
+pub struct Server {
+    inner: Arc<Inner>,
+    addr: SocketAddr,
+    accept: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .field("mode", &self.mode())
+            .field("open_connections", &self.open_connections())
+            .field("requests", &self.requests())
+            .finish()
+    }
+}
+
+impl Server {
+    /// Starts a server on `127.0.0.1` on a free port, without recording arrivals.
+    ///
+    /// ```
+    /// let server = httpbatch::loopback::Server::start()?;
+    /// assert!(server.addr().ip().is_loopback());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// If no port can be bound or the accept thread cannot be spawned.
+    pub fn start() -> io::Result<Server> {
+        ServerBuilder::default().start()
+    }
+
+    /// A builder, to choose the port or record arrivals.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    /// The bound address, `127.0.0.1:PORT`.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT` followed by `path`.
+    ///
+    /// # Panics
+    ///
+    /// If `path` does not start with `/` (a test bug, caught where it is written).
+    pub fn url(&self, path: &str) -> String {
+        assert!(
+            path.starts_with('/'),
+            "loopback url path must start with '/': {path:?}"
+        );
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Connections accepted since start (or the last [`reset_counters`](Self::reset_counters)).
+    pub fn accepted(&self) -> u64 {
+        self.inner.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Connections open now. A connection the server closes (`/close`, `/reset`, errors) stops
+    /// counting before its socket closes; one the client closes stops counting once the server
+    /// has noticed, which may be a moment after the client's `close`.
+    pub fn open_connections(&self) -> u64 {
+        self.inner.open.load(Ordering::Relaxed)
+    }
+
+    /// Requests received (complete heads) since start (or the last reset).
+    pub fn requests(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests being handled now: received but not yet answered (or dropped).
+    pub fn in_flight(&self) -> u64 {
+        self.inner.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// The most requests that were in flight at once since start (or the last reset).
+    pub fn max_in_flight(&self) -> u64 {
+        self.inner.max_in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Restarts the [`max_in_flight`](Self::max_in_flight) high-water mark from the current
+    /// [`in_flight`](Self::in_flight).
+    pub fn reset_max_in_flight(&self) {
+        let now = self.inner.in_flight.load(Ordering::Relaxed);
+        self.inner.max_in_flight.store(now, Ordering::Relaxed);
+    }
+
+    /// Requests (since start or the last reset) whose path, without its query, starts with
+    /// `path_prefix`.
+    ///
+    /// ```
+    /// # use httpbatch::loopback::Server;
+    /// let server = Server::start()?;
+    /// ureq::get(&server.url("/bytes/3?x=1")).call().unwrap();
+    /// ureq::get(&server.url("/bytes/4")).call().unwrap();
+    /// assert_eq!(server.requests_for("/bytes/"), 2);
+    /// assert_eq!(server.requests_for("/bytes/3"), 1);
+    /// assert_eq!(server.requests_for("/"), 2);
+    /// assert_eq!(server.requests_for("/ok"), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn requests_for(&self, path_prefix: &str) -> u64 {
+        self.inner
+            .paths
+            .iter()
+            .map(|shard| {
+                shard
+                    .lock()
+                    .iter()
+                    .filter(|(path, _)| path.starts_with(path_prefix))
+                    .map(|(_, n)| *n)
+                    .sum::<u64>()
+            })
+            .sum()
+    }
+
+    /// The requests received since start (or the last [`clear_arrivals`](Self::clear_arrivals)
+    /// or reset), in arrival order. Empty unless built with
+    /// [`record_arrivals(true)`](ServerBuilder::record_arrivals).
+    pub fn arrivals(&self) -> Vec<Arrival> {
+        self.inner.arrivals.lock().clone()
+    }
+
+    /// Forgets the recorded arrivals.
+    pub fn clear_arrivals(&self) {
+        self.inner.arrivals.lock().clear();
+    }
+
+    /// Zeroes [`accepted`](Self::accepted), [`requests`](Self::requests), the per-path counts,
+    /// the arrivals and the `/seq`, `/flaky` and `/limited` sequences, and restarts
+    /// [`max_in_flight`](Self::max_in_flight). The gauges [`open_connections`](Self::open_connections)
+    /// and [`in_flight`](Self::in_flight) describe the present, so they are kept.
+    pub fn reset_counters(&self) {
+        let inner = &self.inner;
+        inner.accepted.store(0, Ordering::Relaxed);
+        inner.requests.store(0, Ordering::Relaxed);
+        self.reset_max_in_flight();
+        for shard in inner.paths.iter() {
+            shard.lock().clear();
+        }
+        inner.arrivals.lock().clear();
+        inner.sequences.lock().clear();
+    }
+
+    /// The current mode.
+    pub fn mode(&self) -> Mode {
+        self.inner.mode()
+    }
+
+    /// Switches the server's behaviour; requests already waiting (`/delay`, [`Mode::Hang`])
+    /// see the change at once.
+    pub fn set_mode(&self, mode: Mode) {
+        let _g = self.inner.wake_lock.lock();
+        self.inner.mode.store(mode.as_u8(), Ordering::SeqCst);
+        self.inner.wake.notify_all();
+    }
+
+    /// Stops: no new connections, every open connection shut down (requests in flight get no
+    /// answer), every waiting request woken, every thread joined. Idempotent; also done on drop.
+    pub fn stop(&self) {
+        let Some(accept) = self.accept.lock().take() else {
+            return;
+        };
+        let inner = &self.inner;
+        {
+            let _g = inner.wake_lock.lock();
+            inner.stopping.store(true, Ordering::SeqCst);
+            inner.wake.notify_all();
+        }
+        for stream in inner.conns.lock().values() {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+        // `accept` blocks in the kernel and std cannot shut a listener down, so wake it with a
+        // connection of our own; it then sees `stopping`. Retried in case the backlog was full.
+        for _ in 0..50 {
+            if accept.is_finished() {
+                break;
+            }
+            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(100));
+            if accept.is_finished() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let _ = accept.join();
+        let handlers = std::mem::take(&mut *inner.handlers.lock());
+        for h in handlers {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Server>();
+    check::<Mode>();
+    check::<Arrival>();
+}
+
+/// One shard of the per-path request counts, keyed by path without query.
+type PathCounts = Mutex<HashMap<Box<str>, u64>>;
+
+/// State shared by the `Server` handle, the accept thread and the handlers.
+pub(crate) struct Inner {
+    record_arrivals: bool,
+    stopping: AtomicBool,
+    mode: AtomicU8,
+    wake_lock: Mutex<()>,
+    wake: Condvar,
+    next_conn: AtomicU64,
+    accepted: AtomicU64,
+    open: AtomicU64,
+    requests: AtomicU64,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+    paths: Box<[PathCounts]>,
+    arrivals: Mutex<Vec<Arrival>>,
+    /// `/seq`, `/flaky`, `/limited` counters, keyed `"seq/KEY"` etc. Off the hot path.
+    sequences: Mutex<HashMap<String, u64>>,
+    conns: Mutex<HashMap<u64, Arc<TcpStream>>>,
+    handlers: Mutex<Vec<JoinHandle<()>>>,
+    /// Handlers that panicked (a bug: client input must never panic one). Read by tests.
+    handler_panics: AtomicU64,
+}
+
+/// What a handler may do next, decided by [`Inner::settle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Settle {
+    /// Handle the request by its route.
+    Proceed,
+    /// Answer 503.
+    Unavailable,
+    /// Close the connection without answering (Mode::Reset or stopping).
+    Close,
+}
+
+impl Inner {
+    fn mode(&self) -> Mode {
+        Mode::from_u8(self.mode.load(Ordering::SeqCst))
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Blocks while the server mode says so (Hang) or until `until` (a `/delay`), and says what
+    /// to do then. Wakes at once on a mode change or stop.
+    pub(crate) fn settle(&self, until: Option<Instant>) -> Settle {
+        // Hot path: no lock when there is nothing to wait for. A concurrent mode change may be
+        // missed by this one request, which is indistinguishable from it arriving just before.
+        if until.is_none() && !self.stopping() && self.mode() == Mode::Normal {
+            return Settle::Proceed;
+        }
+        let mut g = self.wake_lock.lock();
+        loop {
+            if self.stopping() {
+                return Settle::Close;
+            }
+            match self.mode() {
+                Mode::Reset => return Settle::Close,
+                Mode::Unavailable => return Settle::Unavailable,
+                Mode::Hang => self.wake.wait(&mut g),
+                Mode::Normal => match until {
+                    Some(t) if Instant::now() < t => {
+                        self.wake.wait_until(&mut g, t);
+                    }
+                    _ => return Settle::Proceed,
+                },
+            }
+        }
+    }
+
+    /// Counts a request whose head is complete. `path` is without the query.
+    pub(crate) fn count_request(&self, shard: usize, method: &str, target: &str, path: &str) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::Relaxed);
+        {
+            let mut paths = self.paths[shard % PATH_SHARDS].lock();
+            match paths.get_mut(path) {
+                Some(n) => *n += 1,
+                None => {
+                    paths.insert(path.into(), 1);
+                }
+            }
+        }
+        if self.record_arrivals {
+            let arrival = Arrival {
+                at: Instant::now(),
+                method: method.to_owned(),
+                path: target.to_owned(),
+            };
+            self.arrivals.lock().push(arrival);
+        }
+    }
+
+    pub(crate) fn end_request(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn end_connection(&self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Returns the 0-based index of this request to `key` and advances it.
+    pub(crate) fn next_in_sequence(&self, key: &str) -> u64 {
+        let mut seqs = self.sequences.lock();
+        match seqs.get_mut(key) {
+            Some(n) => {
+                *n += 1;
+                *n - 1
+            }
+            None => {
+                seqs.insert(key.to_owned(), 1);
+                0
+            }
+        }
+    }
+}
+
+fn accept_loop(inner: Arc<Inner>, listener: TcpListener) {
+    let mut prune_at = 64;
+    loop {
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(_) if inner.stopping() => return,
+            Err(_) => {
+                // Out of descriptors or similar: back off briefly instead of spinning, waking
+                // early on stop.
+                let mut g = inner.wake_lock.lock();
+                if !inner.stopping() {
+                    inner.wake.wait_for(&mut g, Duration::from_millis(10));
+                }
+                continue;
+            }
+        };
+        let id = inner.next_conn.fetch_add(1, Ordering::Relaxed);
+        let stream = Arc::new(stream);
+        {
+            let mut conns = inner.conns.lock();
+            if inner.stopping() {
+                return;
+            }
+            conns.insert(id, stream.clone());
+            inner.accepted.fetch_add(1, Ordering::Relaxed);
+            inner.open.fetch_add(1, Ordering::Relaxed);
+        }
+        let conn_inner = inner.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("httpbatch-loopback-conn-{id}"))
+            .stack_size(256 * 1024)
+            .spawn(move || conn::serve(conn_inner, stream, id));
+        match spawned {
+            Ok(handle) => {
+                let mut handlers = inner.handlers.lock();
+                handlers.push(handle);
+                // Finished handlers need no join; drop them now and then so a long-running
+                // server with connection churn keeps a bounded list.
+                if handlers.len() >= prune_at {
+                    handlers.retain(|h| !h.is_finished());
+                    prune_at = (handlers.len() * 2).max(64);
+                }
+            }
+            Err(_) => {
+                if inner.conns.lock().remove(&id).is_some() {
+                    inner.end_connection();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

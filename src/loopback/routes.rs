@@ -1,0 +1,313 @@
+//! The scripted routes: a pure function of the request and the per-key sequences.
+//!
+//! Runs on handler threads. Extra answer headers are appended, already formatted, to the
+//! caller's reusable `extra` buffer, so the common routes allocate nothing.
+
+use std::io::Write;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::Inner;
+use super::conn::Req;
+use super::date::http_date;
+
+/// Largest `/bytes/{n}`.
+const MAX_BYTES: u64 = 1 << 30;
+/// Longest `/delay/{ms}`: a day.
+const MAX_DELAY_MS: u64 = 86_400_000;
+/// Most statuses in a `/seq` script.
+const MAX_SEQ: usize = 1024;
+
+/// What to do with a request.
+pub(super) enum Action {
+    /// Answer now.
+    Reply(Reply),
+    /// Wait until `until`, then answer `status` (unless stop or a mode change intervenes).
+    Delay { until: Instant, status: u16 },
+    /// Close the connection without answering.
+    Close,
+}
+
+/// An answer, minus the extra headers (in the `extra` buffer).
+pub(super) struct Reply {
+    pub(super) status: u16,
+    pub(super) body: Body,
+    /// Send `Connection: close` and close after.
+    pub(super) close: bool,
+}
+
+/// Where an answer's body comes from.
+pub(super) enum Body {
+    Static(&'static [u8]),
+    /// The status code as three ASCII digits.
+    Code,
+    /// The request body.
+    Echo,
+    /// `n` bytes of `x`.
+    Repeat(u64),
+}
+
+impl Reply {
+    /// `status` with the code as body.
+    pub(super) fn code(status: u16) -> Reply {
+        Reply {
+            status,
+            body: Body::Code,
+            close: false,
+        }
+    }
+
+    /// `200 ok`, or `status` with the code as body.
+    pub(super) fn ok_with(status: u16) -> Reply {
+        if status == 200 {
+            Reply::ok()
+        } else {
+            Reply::code(status)
+        }
+    }
+
+    fn ok() -> Reply {
+        Reply {
+            status: 200,
+            body: Body::Static(b"ok"),
+            close: false,
+        }
+    }
+
+    fn bad(msg: &'static str) -> Reply {
+        Reply {
+            status: 400,
+            body: Body::Static(msg.as_bytes()),
+            close: false,
+        }
+    }
+}
+
+pub(super) fn route(inner: &Inner, req: &Req<'_>, extra: &mut Vec<u8>) -> Action {
+    let path = req.path;
+    let reply = match path {
+        "/" | "/ok" => Reply::ok(),
+        "/echo" => echo(req, extra),
+        "/close" => Reply {
+            close: true,
+            ..Reply::ok()
+        },
+        "/reset" => return Action::Close,
+        _ => {
+            let (route, arg) = match path[1..].split_once('/') {
+                Some((route, arg)) => (route, arg),
+                None => (&path[1..], ""),
+            };
+            match route {
+                "status" => match parse_status(arg) {
+                    Some(code) => Reply::code(code),
+                    None => Reply::bad("bad status: want /status/{100..599}"),
+                },
+                "bytes" => match arg.parse::<u64>() {
+                    Ok(n) if n <= MAX_BYTES => Reply {
+                        status: 200,
+                        body: Body::Repeat(n),
+                        close: false,
+                    },
+                    _ => Reply::bad("bad length: want /bytes/{0..=1073741824}"),
+                },
+                "delay" => return delay(arg, req.query),
+                "seq" if !arg.is_empty() => seq(inner, arg, req.query, extra),
+                "flaky" if !arg.is_empty() => flaky(inner, arg, req.query, extra),
+                "limited" if !arg.is_empty() => limited(inner, arg, req.query, extra),
+                _ => Reply {
+                    status: 404,
+                    body: Body::Static(b"not found"),
+                    close: false,
+                },
+            }
+        }
+    };
+    Action::Reply(reply)
+}
+
+fn echo(req: &Req<'_>, extra: &mut Vec<u8>) -> Reply {
+    let _ = write!(
+        extra,
+        "x-echo-method: {}\r\nx-echo-path: {}\r\nx-echo-body-len: {}\r\n",
+        req.method,
+        req.target,
+        req.body.len()
+    );
+    for (name, value) in req.headers {
+        extra.extend_from_slice(b"x-echo-h-");
+        extra.extend(req.head[name.clone()].iter().map(u8::to_ascii_lowercase));
+        extra.extend_from_slice(b": ");
+        extra.extend_from_slice(&req.head[value.clone()]);
+        extra.extend_from_slice(b"\r\n");
+    }
+    Reply {
+        status: 200,
+        body: Body::Echo,
+        close: false,
+    }
+}
+
+fn delay(arg: &str, query: &str) -> Action {
+    let ms = match arg.parse::<u64>() {
+        Ok(ms) if ms <= MAX_DELAY_MS => ms,
+        _ => return Action::Reply(Reply::bad("bad delay: want /delay/{0..=86400000}")),
+    };
+    let status = match param(query, "status") {
+        None => 200,
+        Some(s) => match parse_status(s) {
+            Some(code) => code,
+            None => return Action::Reply(Reply::bad("bad status parameter")),
+        },
+    };
+    Action::Delay {
+        until: Instant::now() + Duration::from_millis(ms),
+        status,
+    }
+}
+
+fn seq(inner: &Inner, key: &str, query: &str, extra: &mut Vec<u8>) -> Reply {
+    let Some(script) = param(query, "s") else {
+        return Reply::bad("missing s: want /seq/{key}?s=503,503,200");
+    };
+    let mut statuses = [0u16; MAX_SEQ];
+    let mut len = 0;
+    for part in script.split(',') {
+        match parse_status(part) {
+            Some(code) if len < MAX_SEQ => {
+                statuses[len] = code;
+                len += 1;
+            }
+            _ => return Reply::bad("bad s: want comma-separated statuses 100..599"),
+        }
+    }
+    let Some(retry) = RetryAfter::parse(query) else {
+        return Reply::bad("bad retry_after or retry_after_date");
+    };
+    let n = inner.next_in_sequence(&format!("seq/{key}"));
+    let status = statuses[(n as usize).min(len - 1)];
+    if !(200..300).contains(&status) {
+        retry.write(extra);
+    }
+    Reply::code(status)
+}
+
+fn flaky(inner: &Inner, key: &str, query: &str, extra: &mut Vec<u8>) -> Reply {
+    let fail = match param(query, "fail").map(str::parse::<u64>) {
+        None => 1,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => return Reply::bad("bad fail: want a count"),
+    };
+    let status = match param(query, "status").map(parse_status) {
+        None => 503,
+        Some(Some(code)) => code,
+        Some(None) => return Reply::bad("bad status parameter"),
+    };
+    let Some(retry) = RetryAfter::parse(query) else {
+        return Reply::bad("bad retry_after or retry_after_date");
+    };
+    if inner.next_in_sequence(&format!("flaky/{key}")) < fail {
+        if !(200..300).contains(&status) {
+            retry.write(extra);
+        }
+        Reply::code(status)
+    } else {
+        Reply::ok()
+    }
+}
+
+fn limited(inner: &Inner, key: &str, query: &str, extra: &mut Vec<u8>) -> Reply {
+    let (Some(Ok(n)), Ok(retry_after)) = (
+        param(query, "n").map(str::parse::<u64>),
+        param(query, "retry_after").map_or(Ok(1), str::parse::<u64>),
+    ) else {
+        return Reply::bad("want /limited/{key}?n=N[&retry_after=SECS]");
+    };
+    if inner.next_in_sequence(&format!("limited/{key}")) < n {
+        Reply::ok()
+    } else {
+        let _ = write!(extra, "retry-after: {retry_after}\r\n");
+        Reply::code(429)
+    }
+}
+
+/// The `retry_after` / `retry_after_date` parameters of `/seq` and `/flaky`.
+#[derive(Default)]
+struct RetryAfter {
+    secs: Option<u64>,
+    date_secs: Option<u64>,
+}
+
+impl RetryAfter {
+    /// `None` if a parameter is present but not a number of seconds.
+    fn parse(query: &str) -> Option<RetryAfter> {
+        let num = |name| match param(query, name) {
+            None => Some(None),
+            Some(v) => v.parse::<u64>().ok().filter(|&s| s <= 1 << 32).map(Some),
+        };
+        Some(RetryAfter {
+            secs: num("retry_after")?,
+            date_secs: num("retry_after_date")?,
+        })
+    }
+
+    fn write(&self, extra: &mut Vec<u8>) {
+        if let Some(secs) = self.secs {
+            let _ = write!(extra, "retry-after: {secs}\r\n");
+        }
+        if let Some(secs) = self.date_secs {
+            // An HTTP-date has whole seconds: round up, so the date is at least `secs` ahead.
+            let at = SystemTime::now() + Duration::from_secs(secs) + Duration::from_millis(999);
+            let _ = write!(extra, "retry-after: {}\r\n", http_date(at));
+        }
+    }
+}
+
+/// The value of `name` in a query string, undecoded (`a=1&b=2`).
+fn param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then_some(v)
+    })
+}
+
+fn parse_status(s: &str) -> Option<u16> {
+    s.parse::<u16>().ok().filter(|c| (100..=599).contains(c))
+}
+
+/// The reason phrase for `status` (any text is valid; clients ignore it).
+pub(super) fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        418 => "I'm a teapot",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "Status",
+    }
+}

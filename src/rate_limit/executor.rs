@@ -1,0 +1,366 @@
+//! [`RateLimitedExecutor`]: the layer that makes every attempt pass a [`RateLimiter`].
+//!
+//! Invariants:
+//! - `Shared` is the admission pushed onto the context handed down; it holds the same limiter
+//!   handles the layer uses, so a retry below pays the very same buckets.
+//! - Per-host limiters are created lazily, once per origin (double-checked under the write
+//!   lock), on the global limiter's clock, and live as long as the layer.
+//! - Order within one admission: wait (without taking) until the host bucket has a token, take
+//!   a global token, then take the host token. A long per-host wait therefore never holds a
+//!   global token that would then go on the wire late, bunched with others.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+
+use super::limiter::{RateLimitStats, RateLimiter};
+use super::rate::Rate;
+use crate::error::Error;
+use crate::execute::{Admission, Context, Execute};
+use crate::request::Request;
+use crate::response::Response;
+
+struct PerHost {
+    rate: Rate,
+    burst: u32,
+    limiters: RwLock<HashMap<String, RateLimiter>>,
+}
+
+struct Shared {
+    global: RateLimiter,
+    per_host: Option<PerHost>,
+}
+
+impl Shared {
+    fn host(&self, request: &Request) -> Option<RateLimiter> {
+        let ph = self.per_host.as_ref()?;
+        let origin = request.url().origin();
+        if let Some(l) = ph.limiters.read().get(&origin) {
+            return Some(l.clone());
+        }
+        let mut map = ph.limiters.write();
+        let l = map.entry(origin).or_insert_with(|| {
+            RateLimiter::with_parts(ph.rate, ph.burst, self.global.clock().clone())
+                .expect("the per-host configuration was validated by per_host")
+        });
+        Some(l.clone())
+    }
+
+    /// Blocks until `request` may go on the wire; returns the time waited.
+    fn acquire(&self, request: &Request, ctx: &Context) -> Result<Duration, Error> {
+        let Some(host) = self.host(request) else {
+            return self.global.acquire(ctx);
+        };
+        let ready = host.wait_ready(ctx)?;
+        let global = self.global.acquire(ctx)?;
+        // Normally instant: the host bucket had a token before the global wait, and only
+        // another request to the same origin can have taken it since.
+        let last = host.acquire(ctx)?;
+        host.note_wait(ready, !last.is_zero());
+        Ok(ready + global + last)
+    }
+
+    fn try_acquire(&self, request: &Request) -> Result<(), Duration> {
+        let host = self.host(request);
+        if let Some(h) = &host {
+            h.peek()?;
+        }
+        self.global.try_acquire()?;
+        match host {
+            Some(h) => h.try_acquire(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Admission for Shared {
+    fn admit(&self, request: &Request, ctx: &Context) -> Result<(), Error> {
+        self.acquire(request, ctx).map(drop)
+    }
+}
+
+/// A layer that admits each attempt through a [`RateLimiter`] (and optionally one bucket per
+/// origin) before passing the request to the inner executor.
+///
+/// **Order.** This layer sees a request before its inner layer: it waits for a token, then calls
+/// `inner.execute`. **Each attempt passes the limiter exactly once, whatever the chain order**:
+///
+/// - A retry layer *above* this one calls `execute` again for each attempt, and each call takes a
+///   token here.
+/// - A retry layer *below* this one (the connection pool's retry loop) receives a [`Context`]
+///   that carries this layer's admission ([`Context::with_admission`]); it calls
+///   [`Context::admit_retry`] before each attempt after the first, which takes the same tokens
+///   (global and per-host) again from the same buckets.
+///
+/// The time spent waiting for the first attempt is added to
+/// [`Timings::waited`](crate::Timings::waited) of the response.
+///
+/// ```
+/// use httpbatch::{
+///     Context, Error, Execute, FakeClock, Rate, RateLimitedExecutor, RateLimiter, Request,
+///     Response,
+/// };
+/// use std::{sync::Arc, time::Duration};
+///
+/// struct Ok200;
+/// impl Execute for Ok200 {
+///     fn execute(&self, req: Request, _ctx: &Context) -> Result<Response, Error> {
+///         Ok(Response::new(200, Vec::new()).with_tag(req.tag()))
+///     }
+/// }
+///
+/// let clock = FakeClock::new();
+/// let limiter = RateLimiter::new(Rate::parse("2/s").unwrap(), 1)
+///     .unwrap()
+///     .with_clock(Arc::new(clock.clone()));
+/// let exec = RateLimitedExecutor::new(Ok200, limiter);
+///
+/// let ctx = Context::new();
+/// let first = exec.execute(Request::get("http://127.0.0.1/").unwrap(), &ctx).unwrap();
+/// let second = exec.execute(Request::get("http://127.0.0.1/").unwrap(), &ctx).unwrap();
+/// assert_eq!(first.timings().waited, Duration::ZERO);
+/// assert_eq!(second.timings().waited, Duration::from_millis(500));
+/// assert_eq!(exec.stats().admitted, 2);
+/// ```
+pub struct RateLimitedExecutor<E> {
+    inner: E,
+    shared: Arc<Shared>,
+}
+
+impl<E: fmt::Debug> fmt::Debug for RateLimitedExecutor<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitedExecutor")
+            .field("inner", &self.inner)
+            .field("limiter", &self.shared.global)
+            .field(
+                "per_host",
+                &self.shared.per_host.as_ref().map(|p| (p.rate, p.burst)),
+            )
+            .finish()
+    }
+}
+
+impl<E: Execute> RateLimitedExecutor<E> {
+    /// Wraps `inner` so every attempt takes a token from `limiter` (a handle: keep a clone to
+    /// change the rate or stop it later).
+    pub fn new(inner: E, limiter: RateLimiter) -> RateLimitedExecutor<E> {
+        RateLimitedExecutor {
+            inner,
+            shared: Arc::new(Shared {
+                global: limiter,
+                per_host: None,
+            }),
+        }
+    }
+
+    /// Adds one bucket per origin (`scheme://host:port`) with `rate` and `burst`, in addition to
+    /// the global limiter. Buckets are created on first use, on the global limiter's clock.
+    /// Fails with [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig) if `burst` is
+    /// zero. Defaults to no per-host buckets.
+    ///
+    /// ```
+    /// use httpbatch::{Context, Execute, Rate, RateLimitedExecutor, RateLimiter, Request};
+    /// # use httpbatch::{Error, Response};
+    /// # struct Ok200;
+    /// # impl Execute for Ok200 {
+    /// #     fn execute(&self, _: Request, _: &Context) -> Result<Response, Error> {
+    /// #         Ok(Response::new(200, Vec::new()))
+    /// #     }
+    /// # }
+    /// let global = RateLimiter::new(Rate::parse("1000/s").unwrap(), 100).unwrap();
+    /// let exec = RateLimitedExecutor::new(Ok200, global)
+    ///     .per_host(Rate::parse("10/s").unwrap(), 2)
+    ///     .unwrap();
+    /// let req = Request::get("http://127.0.0.1:8080/").unwrap();
+    /// exec.execute(req, &Context::new()).unwrap();
+    /// assert_eq!(exec.host_stats("http://127.0.0.1:8080").unwrap().admitted, 1);
+    /// ```
+    pub fn per_host(mut self, rate: Rate, burst: u32) -> Result<RateLimitedExecutor<E>, Error> {
+        // Validates the burst the same way a limiter does.
+        RateLimiter::new(rate, burst)?;
+        let shared = Shared {
+            global: self.shared.global.clone(),
+            per_host: Some(PerHost {
+                rate,
+                burst,
+                limiters: RwLock::new(HashMap::new()),
+            }),
+        };
+        self.shared = Arc::new(shared);
+        Ok(self)
+    }
+
+    /// The inner executor.
+    pub fn get_ref(&self) -> &E {
+        &self.inner
+    }
+
+    /// The inner executor, mutably.
+    pub fn get_mut(&mut self) -> &mut E {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner executor.
+    pub fn into_inner(self) -> E {
+        self.inner
+    }
+
+    /// The global limiter (a handle sharing this layer's bucket).
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.shared.global
+    }
+
+    /// The bucket of `origin` (as [`Url::origin`](crate::Url::origin) spells it), if per-host
+    /// buckets are on and a request to it was seen.
+    pub fn host_limiter(&self, origin: &str) -> Option<RateLimiter> {
+        self.shared
+            .per_host
+            .as_ref()?
+            .limiters
+            .read()
+            .get(origin)
+            .cloned()
+    }
+
+    /// Statistics of the global limiter.
+    pub fn stats(&self) -> RateLimitStats {
+        self.shared.global.stats()
+    }
+
+    /// Statistics of `origin`'s bucket, if it exists (see [`host_limiter`](Self::host_limiter)).
+    pub fn host_stats(&self, origin: &str) -> Option<RateLimitStats> {
+        self.host_limiter(origin).map(|l| l.stats())
+    }
+
+    /// Stops the global limiter and every per-host one: waiters wake with
+    /// [`ErrorKind::Stopped`](crate::ErrorKind::Stopped), and so do later requests.
+    pub fn stop(&self) {
+        self.shared.global.stop();
+        if let Some(ph) = &self.shared.per_host {
+            for l in ph.limiters.read().values() {
+                l.stop();
+            }
+        }
+    }
+
+    fn run(&self, request: Request, ctx: &Context, waited: Duration) -> Result<Response, Error> {
+        let admission: Arc<dyn Admission> = self.shared.clone();
+        let mut response = self
+            .inner
+            .execute(request, &ctx.with_admission(admission))?;
+        response.timings_mut().waited += waited;
+        Ok(response)
+    }
+
+    /// Runs `request` only if a token is available now; otherwise hands the request back with
+    /// the time to wait, without blocking. The inner executor still runs synchronously.
+    ///
+    /// ```
+    /// use httpbatch::{Context, Execute, Rate, RateLimitedExecutor, RateLimiter, Request};
+    /// use httpbatch::TryExecuteError;
+    /// # use httpbatch::{Error, Response};
+    /// # struct Ok200;
+    /// # impl Execute for Ok200 {
+    /// #     fn execute(&self, _: Request, _: &Context) -> Result<Response, Error> {
+    /// #         Ok(Response::new(200, Vec::new()))
+    /// #     }
+    /// # }
+    /// let exec = RateLimitedExecutor::new(
+    ///     Ok200,
+    ///     RateLimiter::new(Rate::parse("1/min").unwrap(), 1).unwrap(),
+    /// );
+    /// let ctx = Context::new();
+    /// assert!(exec.try_execute(Request::get("http://127.0.0.1/a").unwrap(), &ctx).is_ok());
+    /// match exec.try_execute(Request::get("http://127.0.0.1/b").unwrap(), &ctx) {
+    ///     Err(TryExecuteError::WouldBlock { request, wait }) => {
+    ///         assert_eq!(request.url().as_str(), "http://127.0.0.1/b");
+    ///         assert!(wait > std::time::Duration::from_secs(59));
+    ///     }
+    ///     other => panic!("expected WouldBlock, got {other:?}"),
+    /// }
+    /// ```
+    pub fn try_execute(
+        &self,
+        request: Request,
+        ctx: &Context,
+    ) -> Result<Response, TryExecuteError> {
+        if self.shared.global.is_stopped() {
+            return Err(TryExecuteError::Failed(Error::stopped("rate limiter")));
+        }
+        ctx.check().map_err(TryExecuteError::Failed)?;
+        match self.shared.try_acquire(&request) {
+            Ok(()) => self
+                .run(request, ctx, Duration::ZERO)
+                .map_err(TryExecuteError::Failed),
+            Err(wait) => Err(TryExecuteError::WouldBlock { request, wait }),
+        }
+    }
+}
+
+impl<E: Execute> Execute for RateLimitedExecutor<E> {
+    /// Waits for a token (global, and the origin's when per-host buckets are on), then runs
+    /// `request` on the inner executor with this layer's admission added to `ctx`.
+    fn execute(&self, request: Request, ctx: &Context) -> Result<Response, Error> {
+        let waited = self.shared.acquire(&request, ctx)?;
+        self.run(request, ctx, waited)
+    }
+}
+
+/// Why [`RateLimitedExecutor::try_execute`] did not return a response.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TryExecuteError {
+    /// No token is available now: the request is handed back untouched, with the time until a
+    /// token should be available ([`Duration::MAX`] if the limiter is stopped).
+    WouldBlock {
+        /// The request, unchanged, to retry later.
+        request: Request,
+        /// How long until a token should be available (another caller may take it first).
+        wait: Duration,
+    },
+    /// A token was taken (or the call was refused) and the request failed.
+    Failed(Error),
+}
+
+impl TryExecuteError {
+    /// The request, if it was handed back.
+    pub fn into_request(self) -> Option<Request> {
+        match self {
+            TryExecuteError::WouldBlock { request, .. } => Some(request),
+            TryExecuteError::Failed(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for TryExecuteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryExecuteError::WouldBlock { request, wait } => write!(
+                f,
+                "rate limited: {} {} would wait {wait:?}",
+                request.method(),
+                request.url()
+            ),
+            TryExecuteError::Failed(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for TryExecuteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TryExecuteError::WouldBlock { .. } => None,
+            TryExecuteError::Failed(e) => Some(e),
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<RateLimitedExecutor<Box<dyn Execute>>>();
+    is::<TryExecuteError>();
+}

@@ -368,12 +368,19 @@ impl Health {
             let stop = CancelToken::new();
             let shared = self.shared.clone();
             let token = stop.clone();
+            // Wait for the thread to start, so that once `enable` returns the loop is visible
+            // under its name (std names the OS thread before running the closure).
+            let (started, wait_started) = std::sync::mpsc::sync_channel(1);
             let handle = std::thread::Builder::new()
                 .name(THREAD_NAME.into())
-                .spawn(move || run(shared, token))
+                .spawn(move || {
+                    let _ = started.send(());
+                    run(shared, token)
+                })
                 .map_err(|e| {
                     Error::with_source(ErrorKind::Io, "cannot spawn the health-check thread", e)
                 })?;
+            let _ = wait_started.recv();
             control.stop = stop;
             control.handle = Some(handle);
         }

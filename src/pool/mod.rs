@@ -1,59 +1,5 @@
-//! The connection pool: the layer just above the wire.
-//!
-//! [`ConnectionPool`] owns an [`HttpClient`] (one `ureq::Agent` per origin, exact connection
-//! counters, a caching resolver) and adds what ureq does not do:
-//!
-//! - a cap on requests **in flight** per origin (ureq only caps idle connections), whose waits
-//!   honour the request's cancel token and deadline;
-//! - retries, with a [`RetryPolicy`], around each of its own attempts;
-//! - [`warmup`](ConnectionPool::warmup): really opening n connections per host at once;
-//! - health checks: one background thread probes each host and opens a host's circuit when it
-//!   stops answering, so its requests fail fast with [`ErrorKind::CircuitOpen`];
-//! - statistics per pool and per host, with connection figures counted at the socket.
-//!
-//! # Where it sits
-//!
-//! ```text
-//! BatchExecutor ── RateLimitedExecutor ── ConnectionPool ── HttpClient ── socket
-//!                  (token per attempt)    cap, retries,      per-origin agents
-//!                                         circuit, health
-//! ```
-//!
-//! A request passes the layers above the pool first. The pool then checks the host's circuit,
-//! waits for an in-flight slot of the origin, and sends; on a retryable outcome it waits out the
-//! backoff and tries again.
-//!
-//! **Every attempt passes any rate limiter above the pool exactly once.** The limiter admits the
-//! first attempt as the request passes it, and records itself on the [`Context`]; before each
-//! later attempt the pool's retry loop calls [`Context::admit_retry`], which runs that limiter
-//! again. So a request that took three attempts spent three tokens, whatever order the layers
-//! are chained in.
-//!
-//! # Example
-//!
-//! ```
-//! use httpbatch::loopback::Server;
-//! use httpbatch::{ConnectionPool, Context, Execute, Request, RetryPolicy};
-//!
-//! let server = Server::start()?;
-//! let pool = ConnectionPool::builder()
-//!     .max_in_flight_per_host(4)
-//!     .retry_policy(RetryPolicy::default())
-//!     .build()?;
-//!
-//! // Open 4 connections up front.
-//! let report = pool.warmup(&[&server.url("/")], 4);
-//! assert_eq!(report.opened(), 4);
-//!
-//! // 503, 503, then 200: the pool retries and reports the attempts.
-//! let res = pool.execute(Request::get(&server.url("/seq/doc?s=503,503,200"))?, &Context::new())?;
-//! assert_eq!((res.status(), res.attempts()), (200, 3));
-//!
-//! let stats = pool.stats();
-//! assert_eq!(stats.connections_opened, 4); // the retries reused warm connections
-//! assert_eq!(stats.attempts, 3);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! The connection pool layer. The public documentation is on [`ConnectionPool`] (this module
+//! is private); what follows are the engine's invariants.
 //!
 //! # Engine notes (invariants)
 //!
@@ -439,10 +385,70 @@ impl ConnectionPoolBuilder {
 }
 
 /// Per-origin HTTP agents with an in-flight cap, retries, warmup, health checks and exact
-/// connection statistics. See the [module documentation](self) for where it sits in a stack.
+/// connection statistics: the layer just above the wire.
+///
+/// The pool owns an [`HttpClient`] (one `ureq::Agent` per origin, exact connection
+/// counters, a caching resolver) and adds what ureq does not do:
+///
+/// - a cap on requests **in flight** per origin (ureq only caps idle connections), whose waits
+///   honour the request's cancel token and deadline;
+/// - retries, with a [`RetryPolicy`], around each of its own attempts;
+/// - [`warmup`](Self::warmup): really opening n connections per host at once;
+/// - health checks: one background thread probes each host and opens a host's circuit when it
+///   stops answering, so its requests fail fast with [`ErrorKind::CircuitOpen`];
+/// - statistics per pool and per host, with connection figures counted at the socket.
+///
+/// # Where it sits
+///
+/// ```text
+/// BatchExecutor ── RateLimitedExecutor ── ConnectionPool ── HttpClient ── socket
+///                  (token per attempt)    cap, retries,      per-origin agents
+///                                         circuit, health
+/// ```
+///
+/// A request passes the layers above the pool first. The pool then checks the host's circuit,
+/// waits for an in-flight slot of the origin, and sends; on a retryable outcome it waits out the
+/// backoff and tries again.
+///
+/// **Every attempt passes any rate limiter above the pool exactly once.** The limiter admits the
+/// first attempt as the request passes it, and records itself on the [`Context`]; before each
+/// later attempt the pool's retry loop calls [`Context::admit_retry`], which runs that limiter
+/// again. So a request that took three attempts spent three tokens, whatever order the layers
+/// are chained in.
+///
+/// # Example
+///
+/// ```
+/// use httpbatch::loopback::Server;
+/// use httpbatch::{ConnectionPool, Context, Execute, Request, RetryPolicy};
+///
+/// let server = Server::start()?;
+/// let pool = ConnectionPool::builder()
+///     .max_in_flight_per_host(4)
+///     .retry_policy(RetryPolicy::default())
+///     .build()?;
+///
+/// // Open 4 connections up front.
+/// let report = pool.warmup(&[&server.url("/")], 4);
+/// assert_eq!(report.opened(), 4);
+///
+/// // 503, 503, then 200: the pool retries and reports the attempts.
+/// let res = pool.execute(Request::get(&server.url("/seq/doc?s=503,503,200"))?, &Context::new())?;
+/// assert_eq!((res.status(), res.attempts()), (200, 3));
+///
+/// let stats = pool.stats();
+/// assert_eq!(stats.connections_opened, 4); // the retries reused warm connections
+/// assert_eq!(stats.attempts, 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+///
+/// # Handles
 ///
 /// Cloning gives another handle to the same pool (agents, slots, health state, statistics).
 /// The health-check thread, if any, is stopped and joined when the last handle is dropped.
+///
+/// # The in-flight cap under a batch
 ///
 /// ```
 /// use httpbatch::loopback::Server;

@@ -11,8 +11,8 @@
 //!   leaf's hold hook) or, if the request failed before that, right after the failure. A thread
 //!   that could not be spawned is arrived for by the spawning thread. So the barrier opens as
 //!   soon as every request has either connected or failed.
-//! - Every wait is bounded: requests by the warmup timeout (as their timeout and as the
-//!   context's deadline), the barrier by the same deadline.
+//! - Every wait is bounded: requests by the warmup timeout (their whole-exchange timeout), the
+//!   barrier by a deadline one warmup timeout after the start.
 //! - Counters are read from the origin's exact connection counters before and after; warmup
 //!   never estimates them.
 
@@ -138,6 +138,19 @@ pub(crate) fn warm_host(
     path: &str,
     timeout: Duration,
 ) -> HostWarmup {
+    warm_host_staggered(client, host, n, path, timeout, Duration::ZERO)
+}
+
+/// [`warm_host`], with thread `i` starting its request `i × stagger` late (tests use it to show
+/// that the barrier, not lucky timing, keeps the connections apart).
+fn warm_host_staggered(
+    client: &HttpClient,
+    host: &str,
+    n: usize,
+    path: &str,
+    timeout: Duration,
+    stagger: Duration,
+) -> HostWarmup {
     let start = Instant::now();
     let mut report = HostWarmup {
         host: host.to_owned(),
@@ -190,7 +203,12 @@ pub(crate) fn warm_host(
             let spawned = std::thread::Builder::new()
                 .name(format!("httpbatch-warmup-{i}"))
                 .spawn_scoped(s, move || {
-                    let ctx = Context::new().with_deadline(deadline);
+                    if !stagger.is_zero() {
+                        std::thread::sleep(stagger * i as u32);
+                    }
+                    // No context deadline: the request's own timeout bounds it and reports a
+                    // timeout as a timeout.
+                    let ctx = Context::new();
                     let mut arrived = false;
                     let res = Request::builder(Method::Get, url)
                         .timeout(timeout)
@@ -252,4 +270,65 @@ pub(crate) fn warm_host(
     report.live = after.live;
     report.elapsed = start.elapsed();
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loopback::{Mode, Server};
+
+    #[test]
+    fn the_barrier_keeps_late_starters_from_reusing_a_socket() {
+        let server = Server::start().unwrap();
+        let client = HttpClient::new();
+        let t = Duration::from_secs(5);
+        let stagger = Duration::from_millis(20);
+        // Thread 0 is done long before thread 3 starts: only holding the response keeps its
+        // connection out of the idle pool.
+        let report = warm_host_staggered(&client, &server.base_url(), 4, "/", t, stagger);
+        assert_eq!(
+            (report.opened, report.live, report.ok),
+            (4, 4, 4),
+            "{report:?}"
+        );
+        assert_eq!(server.accepted(), 4);
+    }
+
+    #[test]
+    fn failures_do_not_hold_the_others_until_the_deadline() {
+        let server = Server::start().unwrap();
+        server.set_mode(Mode::Reset);
+        let client = HttpClient::new();
+        let start = Instant::now();
+        let report = warm_host(&client, &server.base_url(), 4, "/", Duration::from_secs(10));
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!((report.ok, report.failed, report.errors.len()), (0, 4, 4));
+        assert_eq!(report.live, 0);
+
+        // A host that never answers is bounded by the timeout.
+        server.set_mode(Mode::Hang);
+        let start = Instant::now();
+        let report = warm_host(
+            &client,
+            &server.base_url(),
+            2,
+            "/",
+            Duration::from_millis(200),
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(report.failed, 2);
+        assert!(
+            report.errors.iter().all(|e| e.is_timeout()),
+            "{:?}",
+            report.errors
+        );
+    }
 }

@@ -7,6 +7,7 @@ mod batch;
 mod clock;
 mod error;
 mod execute;
+mod httpdate;
 pub mod loopback;
 mod pool;
 mod rate_limit;

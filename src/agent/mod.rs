@@ -342,7 +342,7 @@ impl HttpClient {
         &self,
         origin: &Origin,
         req: &Request,
-        timeout: Duration,
+        timeout: Option<Duration>,
         hold: Option<&mut dyn FnMut()>,
     ) -> Result<(http::response::Parts, Vec<u8>, String), ureq::Error> {
         let mut b = http::Request::builder()
@@ -353,20 +353,27 @@ impl HttpClient {
         }
         let agent = &origin.agent;
         origin.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let res = if req.body().is_empty()
-            && !matches!(req.method().as_str(), "POST" | "PUT" | "PATCH")
-        {
-            let r = agent
-                .configure_request(b.body(())?)
-                .timeout_global(Some(timeout))
-                .build();
-            agent.run(r)?
-        } else {
-            let r = agent
-                .configure_request(b.body(req.body())?)
-                .timeout_global(Some(timeout))
-                .build();
-            agent.run(r)?
+        // A request-level config clones the agent's whole config, so only build one when this
+        // request's timeout differs from the agent's. (A batch deadline needs none: the batch
+        // cancels its token at the deadline, which shuts the socket down.)
+        let own_timeout = timeout.filter(|t| *t != self.inner.config.timeout);
+        let has_body =
+            !req.body().is_empty() || matches!(req.method().as_str(), "POST" | "PUT" | "PATCH");
+        let res = match (has_body, own_timeout) {
+            (false, None) => agent.run(b.body(())?)?,
+            (true, None) => agent.run(b.body(req.body())?)?,
+            (false, Some(t)) => agent.run(
+                agent
+                    .configure_request(b.body(())?)
+                    .timeout_global(Some(t))
+                    .build(),
+            )?,
+            (true, Some(t)) => agent.run(
+                agent
+                    .configure_request(b.body(req.body())?)
+                    .timeout_global(Some(t))
+                    .build(),
+            )?,
         };
         let final_url = {
             use ureq::ResponseExt;
@@ -406,17 +413,29 @@ impl HttpClient {
         hold: Option<&mut dyn FnMut()>,
     ) -> Result<Response, Error> {
         ctx.check()?;
-        let mut timeout = request.timeout().unwrap_or(self.inner.config.timeout);
+        // The deadline bounds the exchange too, so a request never outlives its batch by much
+        // even under an executor that does not cancel at the deadline.
+        let mut timeout = request.timeout();
         if let Some(left) = ctx.remaining() {
-            timeout = timeout.min(left);
+            if left < timeout.unwrap_or(self.inner.config.timeout) {
+                timeout = Some(left);
+            }
         }
         let origin = self.origin(request.url());
-        let slot = Arc::new(InflightSlot::default());
-        let canceller = slot.clone();
-        let _guard = ctx.on_cancel(Arc::new(move || canceller.cancel()));
+        // Batch workers bring a slot registered once for their lifetime; a direct caller gets a
+        // slot registered for this request only.
+        let (slot, _guard) = match ctx.slot() {
+            Some(slot) => (slot.clone(), None),
+            None => {
+                let slot = Arc::new(InflightSlot::default());
+                let canceller = slot.clone();
+                let guard = ctx.on_cancel(Arc::new(move || canceller.cancel()));
+                (slot, guard)
+            }
+        };
         let start = Instant::now();
         let sent = {
-            let _current = CurrentSlot::enter(slot.clone());
+            let _current = CurrentSlot::enter(&slot);
             self.send(&origin, &request, timeout, hold)
         };
         let wire = start.elapsed();

@@ -282,6 +282,7 @@ fn cancel_while_waiting_for_an_in_flight_slot_returns_promptly() {
     let returned = Instant::now();
     let cancelled_at = canceller.join().unwrap();
     assert_eq!(err.kind(), ErrorKind::Cancelled, "{err:?}");
+    assert_eq!(err.attempts(), 0, "nothing went on the wire");
     let lag = returned.duration_since(cancelled_at);
     assert!(lag < Duration::from_millis(100), "{lag:?}");
     assert_eq!(server.requests_for("/ok"), 0, "never reached the wire");

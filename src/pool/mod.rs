@@ -37,7 +37,7 @@ pub use health::{HealthCheckConfig, HealthState, HostHealth};
 pub use warmup::{HostWarmup, WarmupReport};
 
 use self::health::{Health, HealthCallback};
-use self::slots::Slots;
+use self::slots::{Permit, Slots};
 
 /// A snapshot of a pool's statistics. Cheap to take; `Copy`.
 ///
@@ -299,7 +299,8 @@ impl ConnectionPoolBuilder {
     /// Sets a callback run on every health state change, with the origin and the old and new
     /// states. It runs on the health-check thread: keep it short, and do not call
     /// [`enable_health_check`](ConnectionPool::enable_health_check) from it. A panic in it is
-    /// caught and ignored.
+    /// caught and ignored. It must not own a handle to the pool it watches: the pool keeps the
+    /// callback, so such a cycle would keep the pool and its health thread alive forever.
     pub fn on_health_change(
         mut self,
         f: impl Fn(&str, HealthState, HealthState) + Send + Sync + 'static,
@@ -554,20 +555,31 @@ impl ConnectionPool {
         ))
     }
 
-    /// One attempt: circuit, in-flight slot, wire.
+    /// Waits for an in-flight slot of `host`.
+    fn slot(host: &HostEntry, ctx: &Context) -> Result<(Permit, Duration), Error> {
+        let start = Instant::now();
+        let permit = host.slots.acquire(ctx)?;
+        Ok((permit, start.elapsed()))
+    }
+
+    /// One attempt: circuit, in-flight slot (unless the caller brings one), wire.
     fn attempt(
         &self,
         origin: &str,
         host: &HostEntry,
+        slot: Option<(Permit, Duration)>,
         request: Request,
         ctx: &Context,
     ) -> Result<Response, Error> {
-        if let Some(e) = self.circuit_open(origin, host) {
-            return Err(e);
-        }
-        let start = Instant::now();
-        let _permit = host.slots.acquire(ctx)?;
-        let waited = start.elapsed();
+        let (_permit, waited) = match slot {
+            Some(slot) => slot,
+            None => {
+                if let Some(e) = self.circuit_open(origin, host) {
+                    return Err(e);
+                }
+                Self::slot(host, ctx)?
+            }
+        };
         // The circuit may have opened while this attempt waited for its slot.
         if let Some(e) = self.circuit_open(origin, host) {
             return Err(e);
@@ -629,6 +641,9 @@ impl ConnectionPool {
     ///   through an open circuit): after `healthy_threshold` good probes (default 1) it is
     ///   `Healthy` again.
     /// - Live requests do not change a host's health; only probes do.
+    /// - Hosts are probed one after another on the one thread, so a round over many hung
+    ///   hosts can take longer than `interval` (each probe is capped at it); the next round
+    ///   then starts at once.
     ///
     /// Fails with [`ErrorKind::InvalidConfig`] for a zero interval and
     /// [`ErrorKind::InvalidUrl`] for a host or path that does not make a URL; nothing changes
@@ -769,22 +784,29 @@ impl Execute for ConnectionPool {
         host.counters.requests.fetch_add(1, Relaxed);
         let _in_flight = InFlight::enter(&pool.in_flight, &host.counters.in_flight);
 
-        let outcome = match self.circuit_open(&origin, &host) {
-            // Fail fast before the retry loop: no attempt is made or recorded.
+        // The circuit and the first slot are settled before the retry loop, so a request that
+        // fails fast or is cancelled while it waits for a slot reports 0 attempts.
+        let first_slot = match self.circuit_open(&origin, &host) {
             Some(e) => Err(e),
-            None => {
+            None => Self::slot(&host, ctx),
+        };
+        let outcome = match first_slot {
+            Err(e) => Err(e),
+            Ok(slot) => {
                 let policy = self.inner.retry.read().clone();
-                let mut first = true;
+                let mut first = Some(slot);
+                let mut calls = 0u32;
                 retry::run(
                     &policy,
                     &self.inner.retry_state,
                     request,
                     ctx,
                     |req, ctx| {
-                        if !std::mem::take(&mut first) {
+                        calls += 1;
+                        if calls > 1 {
                             pool.retries.fetch_add(1, Relaxed);
                         }
-                        self.attempt(&origin, &host, req, ctx)
+                        self.attempt(&origin, &host, first.take(), req, ctx)
                     },
                 )
             }

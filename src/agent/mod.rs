@@ -291,6 +291,17 @@ impl HttpClient {
         v
     }
 
+    /// Connection figures of one origin (`scheme://host:port`, as [`Url::origin`] spells it);
+    /// all zero for an origin never used.
+    pub(crate) fn stats_of(&self, origin: &str) -> ConnectionStats {
+        self.inner
+            .origins
+            .read()
+            .get(origin)
+            .map(|o| ConnectionStats::read(&o.counters))
+            .unwrap_or_default()
+    }
+
     fn origin(&self, url: &Url) -> Arc<Origin> {
         let key = url.origin();
         if let Some(o) = self.inner.origins.read().get(&key) {
@@ -332,6 +343,7 @@ impl HttpClient {
         origin: &Origin,
         req: &Request,
         timeout: Option<Duration>,
+        hold: Option<&mut dyn FnMut()>,
     ) -> Result<(http::response::Parts, Vec<u8>, String), ureq::Error> {
         let mut b = http::Request::builder()
             .method(req.method().as_str())
@@ -368,6 +380,10 @@ impl HttpClient {
             res.get_uri().to_string()
         };
         let (parts, body) = res.into_parts();
+        if let Some(hold) = hold {
+            // The body is unread, so the connection is still checked out of the idle pool.
+            hold();
+        }
         let bytes = body
             .into_with_config()
             .limit(self.inner.config.max_body_size)
@@ -376,8 +392,26 @@ impl HttpClient {
     }
 }
 
-impl Execute for HttpClient {
-    fn execute(&self, request: Request, ctx: &Context) -> Result<Response, Error> {
+impl HttpClient {
+    /// Like [`Execute::execute`], but calls `hold` once the response head has arrived and
+    /// before its body is read: while `hold` runs, the connection stays checked out of the
+    /// origin's idle pool (unless the response has no body, when ureq returns it at once).
+    /// Warmup uses it so that n concurrent requests really open n sockets.
+    pub(crate) fn execute_holding(
+        &self,
+        request: Request,
+        ctx: &Context,
+        hold: &mut dyn FnMut(),
+    ) -> Result<Response, Error> {
+        self.run(request, ctx, Some(hold))
+    }
+
+    fn run(
+        &self,
+        request: Request,
+        ctx: &Context,
+        hold: Option<&mut dyn FnMut()>,
+    ) -> Result<Response, Error> {
         ctx.check()?;
         // The deadline bounds the exchange too, so a request never outlives its batch by much
         // even under an executor that does not cancel at the deadline.
@@ -402,7 +436,7 @@ impl Execute for HttpClient {
         let start = Instant::now();
         let sent = {
             let _current = CurrentSlot::enter(&slot);
-            self.send(&origin, &request, timeout)
+            self.send(&origin, &request, timeout, hold)
         };
         let wire = start.elapsed();
         match sent {
@@ -445,6 +479,12 @@ impl Execute for HttpClient {
                 Err(err.with_attempts(1))
             }
         }
+    }
+}
+
+impl Execute for HttpClient {
+    fn execute(&self, request: Request, ctx: &Context) -> Result<Response, Error> {
+        self.run(request, ctx, None)
     }
 }
 

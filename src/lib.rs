@@ -7,7 +7,11 @@ mod batch;
 mod clock;
 mod error;
 mod execute;
+mod httpdate;
 pub mod loopback;
+pub mod par;
+mod pool;
+pub mod prelude;
 mod rate_limit;
 mod request;
 mod response;
@@ -22,6 +26,14 @@ pub use batch::{
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{Error, ErrorKind};
 pub use execute::{Admission, CancelToken, Context, Execute};
+pub use par::{
+    IntoParCall, ParCall, ParClient, ParCollected, ParError, ParExecutor, ParExecutorBuilder,
+    ParMap, ParOptions, ParStats, Pipeline,
+};
+pub use pool::{
+    ConnectionPool, ConnectionPoolBuilder, HealthCheckConfig, HealthState, HostHealth, HostStats,
+    HostWarmup, PoolStats, WarmupReport,
+};
 pub use rate_limit::{Rate, RateLimitStats, RateLimitedExecutor, RateLimiter, TryExecuteError};
 pub use request::{Method, Request, RequestBuilder, Scheme, Url};
 pub use response::{Response, Timings};

@@ -202,6 +202,31 @@ typedef uint32_t httpbatch_result;
 #endif // __cplusplus
 
 /**
+ * Where a host stands with the health checker.
+ */
+enum httpbatch_health_state
+#ifdef __cplusplus
+  : uint32_t
+#endif // __cplusplus
+ {
+  /**
+   * Answering probes: requests go through.
+   */
+  HTTPBATCH_HEALTH_STATE_HEALTHY = 1,
+  /**
+   * Failed probes: requests fail fast with `HTTPBATCH_RESULT_CIRCUIT_OPEN`.
+   */
+  HTTPBATCH_HEALTH_STATE_UNHEALTHY = 2,
+  /**
+   * Recovering: some good probes, not yet enough; requests still fail fast.
+   */
+  HTTPBATCH_HEALTH_STATE_HALF_OPEN = 3,
+};
+#ifndef __cplusplus
+typedef uint32_t httpbatch_health_state;
+#endif // __cplusplus
+
+/**
  * How an item of a batch ended.
  */
 enum httpbatch_outcome
@@ -228,6 +253,31 @@ enum httpbatch_outcome
 };
 #ifndef __cplusplus
 typedef uint32_t httpbatch_outcome;
+#endif // __cplusplus
+
+/**
+ * Jitter applied to retry backoff delays.
+ */
+enum httpbatch_jitter
+#ifdef __cplusplus
+  : uint32_t
+#endif // __cplusplus
+ {
+  /**
+   * Always the exponential delay `d`.
+   */
+  HTTPBATCH_JITTER_NONE = 0,
+  /**
+   * Uniform in `[0, d)` (the default).
+   */
+  HTTPBATCH_JITTER_FULL = 1,
+  /**
+   * Uniform in `[d/2, d)`.
+   */
+  HTTPBATCH_JITTER_EQUAL = 2,
+};
+#ifndef __cplusplus
+typedef uint32_t httpbatch_jitter;
 #endif // __cplusplus
 
 /**
@@ -265,10 +315,40 @@ typedef struct httpbatch_executor httpbatch_executor;
 typedef struct httpbatch_executor_builder httpbatch_executor_builder;
 
 /**
+ * A rate limiter (opaque). Thread-safe. Every request an executor built with it sends on the
+ * wire takes one token, retries included. Executors hold their own reference: the limiter may
+ * be freed before them, and changes made through any handle (rate, burst, stop) reach them.
+ */
+typedef struct httpbatch_limiter httpbatch_limiter;
+
+/**
+ * A connection pool (opaque). Thread-safe. Executors built with it keep their own reference, so
+ * it may be freed before them; its statistics, health and warmup stay reachable through any
+ * handle.
+ */
+typedef struct httpbatch_pool httpbatch_pool;
+
+/**
+ * Configures a connection pool (opaque). Not thread-safe. Consumed by
+ * `httpbatch_pool_builder_build`. Defaults: 32 requests in flight per host, the default retry
+ * policy, the executor defaults for timeouts and body limit, health checks off, warmup path `/`.
+ */
+typedef struct httpbatch_pool_builder httpbatch_pool_builder;
+
+/**
  * One HTTP request under construction (opaque). Not thread-safe: use it from one thread at a
  * time. Adding it to a batch copies it, so it may be changed, reused or freed afterwards.
  */
 typedef struct httpbatch_request httpbatch_request;
+
+/**
+ * A retry policy under construction (opaque). Not thread-safe. Copied where it is used
+ * (`httpbatch_pool_builder_set_retry_policy`, `httpbatch_pool_set_retry_policy`), so it may be
+ * freed afterwards. Defaults: 3 attempts, backoff 100 ms doubling up to 10 s with full jitter,
+ * statuses 429, 502, 503, 504 and transient transport errors retried, `Retry-After` honoured up
+ * to 60 s, only idempotent methods (and requests that opted in), no budget.
+ */
+typedef struct httpbatch_retry_policy httpbatch_retry_policy;
 
 /**
  * A scripted HTTP/1.1 server on 127.0.0.1 (opaque), for tests, examples and demos, not for
@@ -280,6 +360,12 @@ typedef struct httpbatch_request httpbatch_request;
  * anything else is 404.
  */
 typedef struct httpbatch_test_server httpbatch_test_server;
+
+/**
+ * What a warmup did (opaque), one entry per host in the order given. Immutable; not to be freed
+ * while another thread reads it.
+ */
+typedef struct httpbatch_warmup_report httpbatch_warmup_report;
 
 /**
  * Latency percentiles in microseconds, from an HDR histogram.
@@ -400,6 +486,266 @@ typedef struct httpbatch_connection_stats {
    */
   uint64_t reused;
 } httpbatch_connection_stats;
+
+/**
+ * A limiter's statistics. Set `struct_size` before the call.
+ */
+typedef struct httpbatch_limiter_stats {
+  /**
+   * Set by the caller to `sizeof(httpbatch_limiter_stats)`.
+   */
+  size_t struct_size;
+  /**
+   * Requests admitted (each attempt counts once).
+   */
+  uint64_t admitted;
+  /**
+   * Admitted requests that had to wait first.
+   */
+  uint64_t throttled;
+  /**
+   * Requests that got no token (cancelled, deadline, stopped while waiting).
+   */
+  uint64_t rejected;
+  /**
+   * Total microseconds admitted requests waited.
+   */
+  uint64_t total_wait_us;
+  /**
+   * Longest single wait in microseconds.
+   */
+  uint64_t max_wait_us;
+  /**
+   * Threads waiting right now.
+   */
+  uint64_t current_waiters;
+  /**
+   * The configured rate in requests per second.
+   */
+  double rate_per_sec;
+  /**
+   * The configured burst.
+   */
+  uint32_t burst;
+} httpbatch_limiter_stats;
+
+/**
+ * The warmup of one host. Set `struct_size` before `httpbatch_warmup_report_host`. Pointers are
+ * owned by the report and valid until `httpbatch_warmup_report_free`.
+ */
+typedef struct httpbatch_host_warmup {
+  /**
+   * Set by the caller to `sizeof(httpbatch_host_warmup)`.
+   */
+  size_t struct_size;
+  /**
+   * The host's origin (`scheme://host:port`; empty if it could not be parsed), not
+   * NUL-terminated.
+   */
+  const char *origin;
+  /**
+   * Length of `origin`.
+   */
+  size_t origin_len;
+  /**
+   * Connections asked for.
+   */
+  uint64_t requested;
+  /**
+   * Requests sent (capped at the idle-connection cap per origin).
+   */
+  uint64_t attempted;
+  /**
+   * Sockets opened during the warmup (counted at the socket).
+   */
+  uint64_t opened;
+  /**
+   * Sockets open to the origin afterwards.
+   */
+  uint64_t live;
+  /**
+   * Requests answered with 2xx or 3xx.
+   */
+  uint64_t ok;
+  /**
+   * Requests that failed (transport error or 4xx/5xx).
+   */
+  uint64_t failed;
+  /**
+   * Microseconds this host's warmup took.
+   */
+  uint64_t elapsed_us;
+  /**
+   * The transport errors, joined with `; ` (NUL-terminated, `""` if none).
+   */
+  const char *errors;
+  /**
+   * Length of `errors` without the NUL.
+   */
+  size_t errors_len;
+} httpbatch_host_warmup;
+
+/**
+ * The health of one host. Set `struct_size` before `httpbatch_pool_host_health`.
+ */
+typedef struct httpbatch_host_health {
+  /**
+   * Set by the caller to `sizeof(httpbatch_host_health)`.
+   */
+  size_t struct_size;
+  /**
+   * The state.
+   */
+  httpbatch_health_state state;
+  /**
+   * Failed probes in a row.
+   */
+  uint32_t consecutive_failures;
+  /**
+   * Good probes in a row.
+   */
+  uint32_t consecutive_successes;
+  /**
+   * Probes made.
+   */
+  uint64_t checks;
+  /**
+   * Probes failed.
+   */
+  uint64_t failed_checks;
+  /**
+   * When the host became unhealthy, in milliseconds since the Unix epoch (0 while healthy).
+   */
+  uint64_t unhealthy_since_unix_ms;
+  /**
+   * When the last probe finished, in milliseconds since the Unix epoch (0 before the first).
+   */
+  uint64_t last_checked_unix_ms;
+  /**
+   * Duration of the last probe in microseconds (0 before the first).
+   */
+  uint64_t last_latency_us;
+} httpbatch_host_health;
+
+/**
+ * A pool's statistics (connection figures counted at the socket). Set `struct_size` first.
+ */
+typedef struct httpbatch_pool_stats {
+  /**
+   * Set by the caller to `sizeof(httpbatch_pool_stats)`.
+   */
+  size_t struct_size;
+  /**
+   * Sockets opened.
+   */
+  uint64_t connections_opened;
+  /**
+   * Sockets closed.
+   */
+  uint64_t connections_closed;
+  /**
+   * Sockets open now.
+   */
+  uint64_t connections_live;
+  /**
+   * Requests sent on an already open socket.
+   */
+  uint64_t connections_reused;
+  /**
+   * Requests the pool was asked to send.
+   */
+  uint64_t requests;
+  /**
+   * Attempts on the wire (first attempts and retries).
+   */
+  uint64_t attempts;
+  /**
+   * Attempts after a request's first.
+   */
+  uint64_t retries;
+  /**
+   * Requests that ended in a response below 500.
+   */
+  uint64_t succeeded;
+  /**
+   * Requests that ended in an error or a 5xx.
+   */
+  uint64_t failures;
+  /**
+   * Requests and retries rejected by an open circuit.
+   */
+  uint64_t circuit_open;
+  /**
+   * Origins the pool has sent to.
+   */
+  uint64_t hosts;
+  /**
+   * Requests in flight now.
+   */
+  uint64_t in_flight;
+  /**
+   * Retries not made because the retry budget was empty.
+   */
+  uint64_t retry_budget_exhausted;
+  /**
+   * Waits that followed a server's `Retry-After`.
+   */
+  uint64_t retry_after_waits;
+  /**
+   * Answers returned without a retry because their `Retry-After` exceeded the cap.
+   */
+  uint64_t retry_after_capped;
+  /**
+   * Microseconds spent in backoff and `Retry-After` waits.
+   */
+  uint64_t backoff_us;
+} httpbatch_pool_stats;
+
+/**
+ * Statistics of one host of a pool. Set `struct_size` first.
+ */
+typedef struct httpbatch_pool_host_stats {
+  /**
+   * Set by the caller to `sizeof(httpbatch_pool_host_stats)`.
+   */
+  size_t struct_size;
+  /**
+   * Sockets opened to this origin.
+   */
+  uint64_t connections_opened;
+  /**
+   * Sockets open now.
+   */
+  uint64_t connections_live;
+  /**
+   * Requests sent on an already open socket.
+   */
+  uint64_t connections_reused;
+  /**
+   * Requests for this origin.
+   */
+  uint64_t requests;
+  /**
+   * Attempts on the wire.
+   */
+  uint64_t attempts;
+  /**
+   * Responses below 500.
+   */
+  uint64_t succeeded;
+  /**
+   * Errors and 5xx.
+   */
+  uint64_t failures;
+  /**
+   * Rejected by the open circuit.
+   */
+  uint64_t circuit_open;
+  /**
+   * In flight now.
+   */
+  uint64_t in_flight;
+} httpbatch_pool_host_stats;
 
 /**
  * Progress of a running batch, passed to a progress callback. The library sets `struct_size`
@@ -681,6 +1027,27 @@ httpbatch_result httpbatch_executor_builder_set_user_agent(struct httpbatch_exec
                                                            size_t user_agent_len);
 
 /**
+ * Sends through `pool` (NULL: a plain HTTP client from this builder's settings): the executor
+ * keeps its own reference, so the pool may be freed first, and the pool's statistics, health and
+ * retry policy stay reachable through the pool handle. With a pool, the client settings
+ * (timeouts, body limit, idle, redirects, user agent) are the pool's: setting them here too makes
+ * `_build` fail with `HTTPBATCH_RESULT_INVALID_CONFIG`.
+ *
+ * The stack is `pool -> limiter -> batch executor`: every attempt (retries inside the pool
+ * included) takes one limiter token.
+ */
+httpbatch_result httpbatch_executor_builder_set_pool(struct httpbatch_executor_builder *builder,
+                                                     const struct httpbatch_pool *pool);
+
+/**
+ * Rate-limits the executor with `limiter` (NULL: none), including its per-host buckets as set
+ * now. The executor keeps its own reference; rate and burst changes through the limiter handle
+ * reach it at run time.
+ */
+httpbatch_result httpbatch_executor_builder_set_limiter(struct httpbatch_executor_builder *builder,
+                                                        const struct httpbatch_limiter *limiter);
+
+/**
  * Copies the message of the most recent failed call on `executor_builder` (empty if none) into `buf`
  * (`buf_len` bytes, NUL-terminated) and its length without the NUL into `*len_out` (may be
  * NULL). With `buf == NULL` and `buf_len == 0` only the length is written (and
@@ -747,6 +1114,17 @@ httpbatch_result httpbatch_executor_connection_stats(const struct httpbatch_exec
                                                      struct httpbatch_connection_stats *stats_out);
 
 /**
+ * Writes the statistics of the per-host limiter bucket of `host` (a URL or origin, `host_len`
+ * bytes) into `*stats_out` (set its `struct_size` first). Fails with
+ * `HTTPBATCH_RESULT_NOT_FOUND` when the executor has no limiter with per-host buckets, or no
+ * request went to that host yet.
+ */
+httpbatch_result httpbatch_executor_limiter_host_stats(const struct httpbatch_executor *executor,
+                                                       const char *host,
+                                                       size_t host_len,
+                                                       struct httpbatch_limiter_stats *stats_out);
+
+/**
  * Stops the executor: running batches end their queued and in-flight items as cancelled, later
  * runs end every item with `HTTPBATCH_RESULT_STOPPED`, and the worker threads are joined.
  * Idempotent; `httpbatch_executor_free` does it too. Must not be called from a progress
@@ -771,6 +1149,349 @@ httpbatch_result httpbatch_executor_last_error(const struct httpbatch_executor *
  * Results already returned stay valid. No other thread may be using `executor`.
  */
 void httpbatch_executor_free(struct httpbatch_executor *executor);
+
+/**
+ * Creates a limiter allowing `count` requests per `interval_ms` milliseconds (any positive
+ * count, fractional too: 5000 per 3600000 ms, or 0.5 per 1000 ms), refilled continuously, with
+ * bursts of up to `burst` requests (at least 1). A zero or invalid rate or burst fails with
+ * `HTTPBATCH_RESULT_INVALID_CONFIG`.
+ *
+ * Ownership: the caller owns the limiter and frees it with `httpbatch_limiter_free`.
+ */
+httpbatch_result httpbatch_limiter_new(double count,
+                                       uint64_t interval_ms,
+                                       uint32_t burst,
+                                       struct httpbatch_limiter **limiter_out);
+
+/**
+ * Changes the rate at run time: waiters are neither stranded nor granted a fresh burst.
+ */
+httpbatch_result httpbatch_limiter_set_rate(const struct httpbatch_limiter *limiter,
+                                            double count,
+                                            uint64_t interval_ms);
+
+/**
+ * Changes the burst at run time (at least 1).
+ */
+httpbatch_result httpbatch_limiter_set_burst(const struct httpbatch_limiter *limiter,
+                                             uint32_t burst);
+
+/**
+ * Adds one bucket per origin (`scheme://host:port`) with this rate and burst, on top of the
+ * global one, for executors built with this limiter afterwards. Their per-host statistics are
+ * read with `httpbatch_executor_limiter_host_stats`.
+ */
+httpbatch_result httpbatch_limiter_set_per_host(const struct httpbatch_limiter *limiter,
+                                                double count,
+                                                uint64_t interval_ms,
+                                                uint32_t burst);
+
+/**
+ * Stops the limiter: every waiting and later request fails with `HTTPBATCH_RESULT_STOPPED`.
+ */
+httpbatch_result httpbatch_limiter_stop(const struct httpbatch_limiter *limiter);
+
+/**
+ * Writes the (global) limiter's statistics into `*stats_out` (set its `struct_size` first).
+ */
+httpbatch_result httpbatch_limiter_stats_get(const struct httpbatch_limiter *limiter,
+                                             struct httpbatch_limiter_stats *stats_out);
+
+/**
+ * Zeroes the limiter's counters (not its tokens).
+ */
+httpbatch_result httpbatch_limiter_reset_stats(const struct httpbatch_limiter *limiter);
+
+/**
+ * Copies the message of the most recent failed call on `limiter`; see
+ * `httpbatch_request_last_error` for the buffer rules.
+ */
+httpbatch_result httpbatch_limiter_last_error(const struct httpbatch_limiter *limiter,
+                                              char *buf,
+                                              size_t buf_len,
+                                              size_t *len_out);
+
+/**
+ * Frees this handle (NULL is ignored). Executors built with it keep working with their own
+ * reference. No other thread may be using this handle.
+ */
+void httpbatch_limiter_free(struct httpbatch_limiter *limiter);
+
+/**
+ * Creates a retry policy with the defaults (see the type's description).
+ *
+ * Ownership: the caller frees it with `httpbatch_retry_policy_free`.
+ */
+httpbatch_result httpbatch_retry_policy_new(struct httpbatch_retry_policy **policy_out);
+
+/**
+ * Sets the most attempts per request, first included (1 disables retries). Defaults to 3.
+ */
+httpbatch_result httpbatch_retry_policy_set_max_attempts(struct httpbatch_retry_policy *policy,
+                                                         uint32_t attempts);
+
+/**
+ * Sets the backoff: `base_ms` before the first retry, multiplied by `multiplier` (at least 1)
+ * each time, capped at `max_ms`.
+ */
+httpbatch_result httpbatch_retry_policy_set_backoff(struct httpbatch_retry_policy *policy,
+                                                    uint64_t base_ms,
+                                                    uint64_t max_ms,
+                                                    double multiplier);
+
+/**
+ * Sets the jitter (`httpbatch_jitter` value); an unknown value fails with
+ * `HTTPBATCH_RESULT_INVALID_ARGUMENT`.
+ */
+httpbatch_result httpbatch_retry_policy_set_jitter(struct httpbatch_retry_policy *policy,
+                                                   uint32_t jitter);
+
+/**
+ * Replaces the retried statuses with `count` statuses at `statuses` (copied; NULL allowed when
+ * `count` is 0, which retries no status).
+ */
+httpbatch_result httpbatch_retry_policy_set_retry_statuses(struct httpbatch_retry_policy *policy,
+                                                           const uint16_t *statuses,
+                                                           size_t count);
+
+/**
+ * Whether transient transport errors (refused, reset, timeout) are retried. Defaults to true.
+ */
+httpbatch_result httpbatch_retry_policy_set_retry_transport_errors(struct httpbatch_retry_policy *policy,
+                                                                   bool retry);
+
+/**
+ * Whether a server's `Retry-After` (seconds or HTTP-date) replaces the backoff, and the longest
+ * wait honoured (`cap_ms`): an answer asking for longer is returned without a retry. Defaults to
+ * true and 60000.
+ */
+httpbatch_result httpbatch_retry_policy_set_retry_after(struct httpbatch_retry_policy *policy,
+                                                        bool respect,
+                                                        uint64_t cap_ms);
+
+/**
+ * Whether every method is retried, not only idempotent ones and requests that opted in with
+ * `httpbatch_request_set_retry_non_idempotent`. Defaults to false.
+ */
+httpbatch_result httpbatch_retry_policy_set_retry_non_idempotent(struct httpbatch_retry_policy *policy,
+                                                                 bool retry);
+
+/**
+ * Caps retries with a budget: `ratio` retries per request plus `min_per_sec` per second.
+ * A negative `ratio` removes the budget.
+ */
+httpbatch_result httpbatch_retry_policy_set_budget(struct httpbatch_retry_policy *policy,
+                                                   double ratio,
+                                                   double min_per_sec);
+
+/**
+ * Copies the message of the most recent failed call on `policy`; see
+ * `httpbatch_request_last_error` for the buffer rules.
+ */
+httpbatch_result httpbatch_retry_policy_last_error(const struct httpbatch_retry_policy *policy,
+                                                   char *buf,
+                                                   size_t buf_len,
+                                                   size_t *len_out);
+
+/**
+ * Frees a retry policy (NULL is ignored). Pools it was given to keep their copies.
+ */
+void httpbatch_retry_policy_free(struct httpbatch_retry_policy *policy);
+
+/**
+ * Creates a pool builder with the defaults.
+ *
+ * Ownership: consumed by `httpbatch_pool_builder_build`, or freed with
+ * `httpbatch_pool_builder_free`.
+ */
+httpbatch_result httpbatch_pool_builder_new(struct httpbatch_pool_builder **builder_out);
+
+/**
+ * Caps the requests in flight to one host (origin) at once (at least 1): others wait for a
+ * slot (the wait honours cancellation and deadlines). Defaults to 32.
+ */
+httpbatch_result httpbatch_pool_builder_set_max_in_flight_per_host(struct httpbatch_pool_builder *builder,
+                                                                   size_t max);
+
+/**
+ * Sets the whole-exchange timeout of the pool's requests in milliseconds (above 0).
+ */
+httpbatch_result httpbatch_pool_builder_set_timeout_ms(struct httpbatch_pool_builder *builder,
+                                                       uint64_t timeout_ms);
+
+/**
+ * Sets the connect timeout in milliseconds (above 0).
+ */
+httpbatch_result httpbatch_pool_builder_set_connect_timeout_ms(struct httpbatch_pool_builder *builder,
+                                                               uint64_t timeout_ms);
+
+/**
+ * Sets the response body limit in bytes.
+ */
+httpbatch_result httpbatch_pool_builder_set_max_body_size(struct httpbatch_pool_builder *builder,
+                                                          uint64_t bytes);
+
+/**
+ * Sets the retry policy (copied from `policy`, which the caller still owns).
+ */
+httpbatch_result httpbatch_pool_builder_set_retry_policy(struct httpbatch_pool_builder *builder,
+                                                         const struct httpbatch_retry_policy *policy);
+
+/**
+ * Configures health checks (started later by `httpbatch_pool_enable_health_check`): a probe
+ * fails after `probe_timeout_ms` (0: the check interval); `unhealthy_threshold` failed probes in
+ * a row open a host's circuit (requests then fail fast with `HTTPBATCH_RESULT_CIRCUIT_OPEN`),
+ * `healthy_threshold` good probes close it again (both at least 1). Defaults to 0, 2, 1.
+ */
+httpbatch_result httpbatch_pool_builder_set_health_check(struct httpbatch_pool_builder *builder,
+                                                         uint64_t probe_timeout_ms,
+                                                         uint32_t unhealthy_threshold,
+                                                         uint32_t healthy_threshold);
+
+/**
+ * Sets the path warmup requests fetch (`path_len` bytes of UTF-8, copied) and their timeout
+ * (above 0). Defaults to `/` and 10000.
+ */
+httpbatch_result httpbatch_pool_builder_set_warmup(struct httpbatch_pool_builder *builder,
+                                                   const char *path,
+                                                   size_t path_len,
+                                                   uint64_t timeout_ms);
+
+/**
+ * Copies the message of the most recent failed call on `builder`; see
+ * `httpbatch_request_last_error` for the buffer rules.
+ */
+httpbatch_result httpbatch_pool_builder_last_error(const struct httpbatch_pool_builder *builder,
+                                                   char *buf,
+                                                   size_t buf_len,
+                                                   size_t *len_out);
+
+/**
+ * Builds the pool into `*pool_out`.
+ *
+ * Ownership: consumes `builder` whatever the result (unless it is NULL). On success the caller
+ * owns `*pool_out` and frees it with `httpbatch_pool_free`; on failure `*pool_out` is NULL.
+ */
+httpbatch_result httpbatch_pool_builder_build(struct httpbatch_pool_builder *builder,
+                                              struct httpbatch_pool **pool_out);
+
+/**
+ * Frees a pool builder that was not built (NULL is ignored).
+ */
+void httpbatch_pool_builder_free(struct httpbatch_pool_builder *builder);
+
+/**
+ * Replaces the pool's retry policy at run time (copied from `policy`).
+ */
+httpbatch_result httpbatch_pool_set_retry_policy(const struct httpbatch_pool *pool,
+                                                 const struct httpbatch_retry_policy *policy);
+
+/**
+ * Opens `connections` connections to each host concurrently (each warmup request holds its
+ * connection until all have arrived, so they are distinct sockets) and writes a report to
+ * `*report_out`. `hosts` is a newline-separated list of URLs or origins (`hosts_len` bytes of
+ * UTF-8, copied), e.g. `"http://127.0.0.1:8080\nhttp://127.0.0.1:8081"`. A host that fails is
+ * reported in its entry; the call itself succeeds.
+ *
+ * Ownership: the caller frees `*report_out` with `httpbatch_warmup_report_free`.
+ */
+httpbatch_result httpbatch_pool_warmup(const struct httpbatch_pool *pool,
+                                       const char *hosts,
+                                       size_t hosts_len,
+                                       size_t connections,
+                                       struct httpbatch_warmup_report **report_out);
+
+/**
+ * Writes the number of hosts in the report to `*len_out`.
+ */
+httpbatch_result httpbatch_warmup_report_len(const struct httpbatch_warmup_report *report,
+                                             size_t *len_out);
+
+/**
+ * Writes host `index` of the report into `*host_out` (set its `struct_size` first).
+ */
+httpbatch_result httpbatch_warmup_report_host(const struct httpbatch_warmup_report *report,
+                                              size_t index,
+                                              struct httpbatch_host_warmup *host_out);
+
+/**
+ * Frees a warmup report (NULL is ignored).
+ */
+void httpbatch_warmup_report_free(struct httpbatch_warmup_report *report);
+
+/**
+ * Starts (or reconfigures) the pool's one health-check thread: every `interval_ms` it probes
+ * `path` (`path_len` bytes) on each host of the newline-separated `hosts` list. Enabling again
+ * replaces the list; it never starts a second thread.
+ */
+httpbatch_result httpbatch_pool_enable_health_check(const struct httpbatch_pool *pool,
+                                                    const char *hosts,
+                                                    size_t hosts_len,
+                                                    uint64_t interval_ms,
+                                                    const char *path,
+                                                    size_t path_len);
+
+/**
+ * Stops the health-check thread (hosts keep their last state). Idempotent.
+ */
+httpbatch_result httpbatch_pool_disable_health_check(const struct httpbatch_pool *pool);
+
+/**
+ * Writes the health of `host` (a URL or origin, `host_len` bytes) into `*health_out` (set its
+ * `struct_size` first). A host not health-checked fails with `HTTPBATCH_RESULT_NOT_FOUND`.
+ */
+httpbatch_result httpbatch_pool_host_health(const struct httpbatch_pool *pool,
+                                            const char *host,
+                                            size_t host_len,
+                                            struct httpbatch_host_health *health_out);
+
+/**
+ * Copies what the last failed probe of `host` reported (`""` if none) into `buf`; see
+ * `httpbatch_request_last_error` for the buffer rules. Fails with `HTTPBATCH_RESULT_NOT_FOUND`
+ * for a host not health-checked.
+ */
+httpbatch_result httpbatch_pool_host_last_probe_error(const struct httpbatch_pool *pool,
+                                                      const char *host,
+                                                      size_t host_len,
+                                                      char *buf,
+                                                      size_t buf_len,
+                                                      size_t *len_out);
+
+/**
+ * Writes the pool's statistics into `*stats_out` (set its `struct_size` first).
+ */
+httpbatch_result httpbatch_pool_stats_get(const struct httpbatch_pool *pool,
+                                          struct httpbatch_pool_stats *stats_out);
+
+/**
+ * Writes the statistics of `host` (a URL or origin, `host_len` bytes) into `*stats_out`. A host
+ * the pool never sent to fails with `HTTPBATCH_RESULT_NOT_FOUND`.
+ */
+httpbatch_result httpbatch_pool_host_stats_get(const struct httpbatch_pool *pool,
+                                               const char *host,
+                                               size_t host_len,
+                                               struct httpbatch_pool_host_stats *stats_out);
+
+/**
+ * Zeroes the pool's counters (levels such as live connections are kept).
+ */
+httpbatch_result httpbatch_pool_reset_stats(const struct httpbatch_pool *pool);
+
+/**
+ * Copies the message of the most recent failed call on `pool`; see
+ * `httpbatch_request_last_error` for the buffer rules.
+ */
+httpbatch_result httpbatch_pool_last_error(const struct httpbatch_pool *pool,
+                                           char *buf,
+                                           size_t buf_len,
+                                           size_t *len_out);
+
+/**
+ * Frees this pool handle (NULL is ignored). Executors built with it keep their own reference;
+ * the health-check thread stops when the last reference goes. No other thread may be using
+ * this handle.
+ */
+void httpbatch_pool_free(struct httpbatch_pool *pool);
 
 /**
  * Creates an empty request in `*request_out`: method `GET`, no URL yet, no headers, no body,

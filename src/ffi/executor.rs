@@ -9,6 +9,8 @@ use crate::agent::{ConnectionStats, HttpClient, HttpClientConfig};
 use crate::batch::{BatchExecutor, BatchOptions, BatchStats, ProgressSnapshot};
 use crate::error::{Error, ErrorKind};
 use crate::execute::Execute;
+use crate::pool::ConnectionPool;
+use crate::rate_limit::RateLimitedExecutor;
 use crate::stats::LatencySummary;
 
 use super::base::{
@@ -16,6 +18,8 @@ use super::base::{
     into_raw, last_error_into, try_mut, try_out, try_str, write_sized,
 };
 use super::httpbatch_result;
+use super::limiter::{LimiterSpec, httpbatch_limiter, httpbatch_limiter_stats};
+use super::pool::httpbatch_pool;
 use super::request::{httpbatch_batch, httpbatch_progress};
 use super::result::httpbatch_batch_result;
 
@@ -28,6 +32,10 @@ pub const HTTPBATCH_ERROR_CODES: usize = 64;
 pub struct httpbatch_executor_builder {
     workers: usize,
     config: HttpClientConfig,
+    /// Whether a client setting was changed (they do not apply when a pool is set).
+    client_set: bool,
+    pool: Option<ConnectionPool>,
+    limiter: Option<LimiterSpec>,
     last_error: LastError,
 }
 
@@ -43,6 +51,7 @@ impl HasLastError for httpbatch_executor_builder {
 pub struct httpbatch_executor {
     batch: BatchExecutor<Arc<dyn Execute>>,
     client: HttpClient,
+    limiter: Option<Arc<RateLimitedExecutor<Arc<dyn Execute>>>>,
     last_error: LastError,
 }
 
@@ -78,6 +87,9 @@ pub extern "C" fn httpbatch_executor_builder_new(
         out.write(into_raw(httpbatch_executor_builder {
             workers: 32,
             config: HttpClientConfig::default(),
+            client_set: false,
+            pool: None,
+            limiter: None,
             last_error: LastError::default(),
         }));
         Ok(())
@@ -112,6 +124,7 @@ pub extern "C" fn httpbatch_executor_builder_set_timeout_ms(
     timeout_ms: u64,
 ) -> httpbatch_result {
     guard_on_mut(builder, "builder", |b| {
+        b.client_set = true;
         b.config = b.config.clone().timeout(ms(timeout_ms, "timeout")?);
         Ok(())
     })
@@ -124,6 +137,7 @@ pub extern "C" fn httpbatch_executor_builder_set_connect_timeout_ms(
     timeout_ms: u64,
 ) -> httpbatch_result {
     guard_on_mut(builder, "builder", |b| {
+        b.client_set = true;
         b.config = b
             .config
             .clone()
@@ -140,6 +154,7 @@ pub extern "C" fn httpbatch_executor_builder_set_max_body_size(
     bytes: u64,
 ) -> httpbatch_result {
     guard_on_mut(builder, "builder", |b| {
+        b.client_set = true;
         b.config = b.config.clone().max_body_size(bytes);
         Ok(())
     })
@@ -159,6 +174,7 @@ pub extern "C" fn httpbatch_executor_builder_set_max_idle_per_origin(
                 "max idle connections per origin must be at least 1",
             )));
         }
+        b.client_set = true;
         b.config = b.config.clone().max_idle_per_origin(connections);
         Ok(())
     })
@@ -171,6 +187,7 @@ pub extern "C" fn httpbatch_executor_builder_set_max_redirects(
     redirects: u32,
 ) -> httpbatch_result {
     guard_on_mut(builder, "builder", |b| {
+        b.client_set = true;
         b.config = b.config.clone().max_redirects(redirects);
         Ok(())
     })
@@ -188,7 +205,43 @@ pub extern "C" fn httpbatch_executor_builder_set_user_agent(
         // SAFETY: valid for `user_agent_len` bytes, per the header.
         let ua = unsafe { try_str(user_agent, user_agent_len, "user_agent") }?;
         crate::request::validate_header("user-agent", ua)?;
+        b.client_set = true;
         b.config = b.config.clone().user_agent(ua);
+        Ok(())
+    })
+}
+
+/// Sends through `pool` (NULL: a plain HTTP client from this builder's settings): the executor
+/// keeps its own reference, so the pool may be freed first, and the pool's statistics, health and
+/// retry policy stay reachable through the pool handle. With a pool, the client settings
+/// (timeouts, body limit, idle, redirects, user agent) are the pool's: setting them here too makes
+/// `_build` fail with `HTTPBATCH_RESULT_INVALID_CONFIG`.
+///
+/// The stack is `pool -> limiter -> batch executor`: every attempt (retries inside the pool
+/// included) takes one limiter token.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_executor_builder_set_pool(
+    builder: *mut httpbatch_executor_builder,
+    pool: *const httpbatch_pool,
+) -> httpbatch_result {
+    guard_on_mut(builder, "builder", |b| {
+        // SAFETY: `pool` is NULL or live, per the header.
+        b.pool = unsafe { pool.as_ref() }.map(|p| p.pool.clone());
+        Ok(())
+    })
+}
+
+/// Rate-limits the executor with `limiter` (NULL: none), including its per-host buckets as set
+/// now. The executor keeps its own reference; rate and burst changes through the limiter handle
+/// reach it at run time.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_executor_builder_set_limiter(
+    builder: *mut httpbatch_executor_builder,
+    limiter: *const httpbatch_limiter,
+) -> httpbatch_result {
+    guard_on_mut(builder, "builder", |b| {
+        // SAFETY: `limiter` is NULL or live, per the header.
+        b.limiter = unsafe { limiter.as_ref() }.map(httpbatch_limiter::spec);
         Ok(())
     })
 }
@@ -225,12 +278,37 @@ pub extern "C" fn httpbatch_executor_builder_build(
         // SAFETY: `executor_out` is NULL or writable, per the header.
         let out = unsafe { try_out(executor_out, "executor_out") }?;
         out.write(std::ptr::null_mut());
-        let client = HttpClient::with_config(b.config.clone());
-        let stack: Arc<dyn Execute> = Arc::new(client.clone());
+        if b.pool.is_some() && b.client_set {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "timeouts, body limit, idle, redirect and user-agent settings belong to the pool \
+                 when one is set: set them on the pool builder",
+            )
+            .into());
+        }
+        // pool (or a plain client) -> rate limiter -> batch executor.
+        let (mut stack, client): (Arc<dyn Execute>, HttpClient) = match &b.pool {
+            Some(pool) => (Arc::new(pool.clone()), pool.get_ref().clone()),
+            None => {
+                let client = HttpClient::with_config(b.config.clone());
+                (Arc::new(client.clone()), client)
+            }
+        };
+        let mut limiter = None;
+        if let Some(spec) = &b.limiter {
+            let mut layer = RateLimitedExecutor::new(stack, spec.limiter.clone());
+            if let Some((rate, burst)) = spec.per_host {
+                layer = layer.per_host(rate, burst)?;
+            }
+            let layer = Arc::new(layer);
+            stack = layer.clone();
+            limiter = Some(layer);
+        }
         let batch = BatchExecutor::builder().workers(b.workers).build(stack)?;
         out.write(into_raw(httpbatch_executor {
             batch,
             client,
+            limiter,
             last_error: LastError::default(),
         }));
         Ok(())
@@ -486,6 +564,37 @@ pub extern "C" fn httpbatch_executor_connection_stats(
 ) -> httpbatch_result {
     guard_on(executor, "executor", |exec| {
         let s = httpbatch_connection_stats::from(exec.client.connection_stats());
+        // SAFETY: `stats_out` is NULL or valid for its `struct_size`, per the header.
+        unsafe { write_sized(stats_out, s, "stats_out") }
+    })
+}
+
+/// Writes the statistics of the per-host limiter bucket of `host` (a URL or origin, `host_len`
+/// bytes) into `*stats_out` (set its `struct_size` first). Fails with
+/// `HTTPBATCH_RESULT_NOT_FOUND` when the executor has no limiter with per-host buckets, or no
+/// request went to that host yet.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_executor_limiter_host_stats(
+    executor: *const httpbatch_executor,
+    host: *const c_char,
+    host_len: usize,
+    stats_out: *mut httpbatch_limiter_stats,
+) -> httpbatch_result {
+    guard_on(executor, "executor", |exec| {
+        // SAFETY: `host` is valid for `host_len` bytes, per the header.
+        let host = unsafe { try_str(host, host_len, "host") }?;
+        let origin = crate::request::Url::parse(host)?.origin();
+        let stats = exec
+            .limiter
+            .as_ref()
+            .and_then(|l| l.host_stats(&origin))
+            .ok_or_else(|| {
+                Fail::new(
+                    httpbatch_result::NotFound,
+                    format!("no per-host limiter bucket for {origin}"),
+                )
+            })?;
+        let s = httpbatch_limiter_stats::from(stats);
         // SAFETY: `stats_out` is NULL or valid for its `struct_size`, per the header.
         unsafe { write_sized(stats_out, s, "stats_out") }
     })

@@ -18,6 +18,8 @@
 pub(crate) mod base;
 mod cancel;
 mod executor;
+mod limiter;
+mod pool;
 mod request;
 mod result;
 mod server;

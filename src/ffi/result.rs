@@ -120,7 +120,7 @@ pub struct httpbatch_batch_result {
     summary: BatchSummary,
 }
 
-fn c_text(s: String) -> CString {
+pub(crate) fn c_text(s: String) -> CString {
     CString::new(s).unwrap_or_else(|e| {
         let mut bytes = e.into_vec();
         bytes.retain(|b| *b != 0);

@@ -7,7 +7,8 @@
 //! `ffi-tests/bench/w1.sh` runs all three interleaved and prints the ratios.
 //!
 //! Run: `cargo bench --bench ffi_w1 -- [BATCHES]` (default 5, after one untimed warmup batch).
-//! Prints one `w1 rust SECONDS` line per timed batch.
+//! Prints one `w1 rust WALL_SECONDS CPU_SECONDS` line per timed batch (CPU: user + system time
+//! of the whole process, server included, during the batch).
 
 use std::time::Instant;
 
@@ -16,6 +17,19 @@ use httpbatch::{BatchExecutor, BatchOptions, HttpClient, Request};
 
 const REQUESTS: usize = 20_000;
 const CONCURRENCY: usize = 32;
+
+/// User + system CPU seconds of this process so far.
+fn cpu_seconds() -> f64 {
+    let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a `rusage` into the pointer it is given.
+    #[allow(unsafe_code)]
+    let u = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, u.as_mut_ptr());
+        u.assume_init()
+    };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
 
 fn main() {
     let batches: usize = std::env::args()
@@ -30,6 +44,7 @@ fn main() {
         .expect("executor");
     for round in 0..=batches {
         let t = Instant::now();
+        let cpu = cpu_seconds();
         let requests: Vec<_> = (0..REQUESTS).map(|_| Request::get(&url)).collect();
         let result = executor.execute_batch(requests, BatchOptions::new());
         let mut bytes = 0;
@@ -39,9 +54,10 @@ fn main() {
             bytes += r.body().len();
         }
         let secs = t.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - cpu;
         assert_eq!(bytes, REQUESTS * 64);
         if round > 0 {
-            println!("w1 rust {secs:.6}");
+            println!("w1 rust {secs:.6} {cpu:.6}");
         }
     }
 }

@@ -878,6 +878,29 @@ typedef struct httpbatch_item {
 } httpbatch_item;
 
 /**
+ * One response header: name (lower-case) and value, each pointer + length (not
+ * NUL-terminated), owned by the result they were read from.
+ */
+typedef struct httpbatch_header {
+  /**
+   * The name.
+   */
+  const char *name;
+  /**
+   * Length of `name` in bytes.
+   */
+  size_t name_len;
+  /**
+   * The value.
+   */
+  const char *value;
+  /**
+   * Length of `value` in bytes.
+   */
+  size_t value_len;
+} httpbatch_header;
+
+/**
  * What a run did, without the items. Set `struct_size` before `httpbatch_batch_result_summary`.
  */
 typedef struct httpbatch_batch_summary {
@@ -1605,6 +1628,17 @@ httpbatch_result httpbatch_batch_add_get(struct httpbatch_batch *batch,
                                          size_t url_len);
 
 /**
+ * Appends `count` GETs at once: the URLs are `count` UTF-8 texts laid end to end at `urls`,
+ * URL `i` being `lengths[i]` bytes long (no separators, no NULs). All or nothing: if any URL is
+ * invalid, nothing is added and the batch's last error names its position. Everything is copied.
+ * For many plain GETs this costs one call instead of one per URL (which matters through cgo).
+ */
+httpbatch_result httpbatch_batch_add_gets(struct httpbatch_batch *batch,
+                                          const char *urls,
+                                          const size_t *lengths,
+                                          size_t count);
+
+/**
  * Writes the number of requests in the batch to `*len_out`.
  */
 httpbatch_result httpbatch_batch_len(const struct httpbatch_batch *batch, size_t *len_out);
@@ -1692,6 +1726,31 @@ httpbatch_result httpbatch_batch_result_item(const struct httpbatch_batch_result
                                              struct httpbatch_item *item_out);
 
 /**
+ * Writes items `start .. start + count` into the array `items_out` in one call (for callers
+ * where each call is costly, such as cgo). Set `items_out[0].struct_size` to
+ * `sizeof(httpbatch_item)` first: it is the array's stride, and every element gets it. A range
+ * past the end fails with `HTTPBATCH_RESULT_INDEX_OUT_OF_RANGE` and writes nothing. Pointers are
+ * owned by `result`, valid until `httpbatch_batch_result_free`.
+ */
+httpbatch_result httpbatch_batch_result_items(const struct httpbatch_batch_result *result,
+                                              size_t start,
+                                              size_t count,
+                                              struct httpbatch_item *items_out);
+
+/**
+ * Writes the response headers of items `start .. start + count`, one item after the other (each
+ * item's `header_count` says how many are its), into `headers_out` (room for `capacity`), and
+ * their total into `*count_out`. Fails with `HTTPBATCH_RESULT_BUFFER_TOO_SMALL` when `capacity`
+ * is smaller than the total (the first `capacity` are written). Pointers are owned by `result`.
+ */
+httpbatch_result httpbatch_batch_result_headers_range(const struct httpbatch_batch_result *result,
+                                                      size_t start,
+                                                      size_t count,
+                                                      struct httpbatch_header *headers_out,
+                                                      size_t capacity,
+                                                      size_t *count_out);
+
+/**
  * Writes response header `header_index` of item `index`: its name (lower-case) and value, each
  * as pointer + length (not NUL-terminated), owned by `result` and valid until
  * `httpbatch_batch_result_free`. Fails with `HTTPBATCH_RESULT_INDEX_OUT_OF_RANGE` past the end
@@ -1704,6 +1763,19 @@ httpbatch_result httpbatch_batch_result_header(const struct httpbatch_batch_resu
                                                size_t *name_len_out,
                                                const char **value_out,
                                                size_t *value_len_out);
+
+/**
+ * Writes up to `capacity` response headers of item `index` into `headers_out` (an array the
+ * caller provides; NULL allowed when `capacity` is 0) and the item's header count into
+ * `*count_out`. Fails with `HTTPBATCH_RESULT_BUFFER_TOO_SMALL` when `capacity` is smaller than
+ * the count (the first `capacity` are written). The pointers written are owned by `result` and
+ * valid until `httpbatch_batch_result_free`. One call instead of one per header.
+ */
+httpbatch_result httpbatch_batch_result_headers(const struct httpbatch_batch_result *result,
+                                                size_t index,
+                                                struct httpbatch_header *headers_out,
+                                                size_t capacity,
+                                                size_t *count_out);
 
 /**
  * Finds the first response header of item `index` named `name` (case-insensitive) and writes

@@ -1,11 +1,12 @@
 /* W1 through the C ABI: 20,000 GETs of 64 bytes (/bytes/64) at concurrency 32 against the
  * in-process loopback server. Each timed batch builds the requests, runs the batch and reads
  * every item's status and body length, as benches/ffi_w1.rs does through the Rust API.
- * Usage: w1 [BATCHES]   (default 5, after one untimed warmup batch); prints `w1 c SECONDS`. */
+ * Usage: w1 [BATCHES]   (default 5, after one untimed warmup batch); prints `w1 c WALL CPU` seconds. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "httpbatch.h"
@@ -17,6 +18,13 @@ static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu(void) {
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)u.ru_utime.tv_sec + (double)u.ru_utime.tv_usec / 1e6 +
+           (double)u.ru_stime.tv_sec + (double)u.ru_stime.tv_usec / 1e6;
 }
 
 #define MUST(call)                                                                  \
@@ -45,6 +53,7 @@ int main(int argc, char **argv) {
 
     for (int round = 0; round <= batches; round++) {
         double t = now();
+        double c = cpu();
         for (int i = 0; i < REQUESTS; i++)
             MUST(httpbatch_batch_add_get(batch, url, url_len));
         httpbatch_batch_result *res = NULL;
@@ -62,12 +71,13 @@ int main(int argc, char **argv) {
         }
         httpbatch_batch_result_free(res);
         double secs = now() - t;
+        double cpu_secs = cpu() - c;
         if (bytes != (size_t)REQUESTS * 64) {
             fprintf(stderr, "got %zu bytes\n", bytes);
             return 1;
         }
         if (round > 0)
-            printf("w1 c %.6f\n", secs);
+            printf("w1 c %.6f %.6f\n", secs, cpu_secs);
     }
     httpbatch_batch_free(batch);
     httpbatch_executor_free(exec);

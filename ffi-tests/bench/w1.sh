@@ -4,6 +4,8 @@
 # (rust, c, go, rust, c, go, ...), each process timing BATCHES batches of 20,000 GETs of
 # 64 bytes at concurrency 32 after one warmup batch. Prints the median and best batch time of
 # each and the ratios of throughput to the Rust API (>= 1 means as fast as Rust).
+# CPU is the user + system time of the whole process (client and in-process server) during a
+# batch: less sensitive than wall time to other load on the machine.
 # Usage: ffi-tests/bench/w1.sh [ROUNDS] [BATCHES]     (default 3 rounds of 5 batches)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -31,15 +33,17 @@ for r in $(seq "$rounds"); do
 done
 python3 - "$log" <<'PY'
 import statistics, sys
-times = {}
+wall, cpu = {}, {}
 for line in open(sys.argv[1]):
-    _, impl, secs = line.split()
-    times.setdefault(impl, []).append(float(secs))
-rust_med = statistics.median(times["rust"])
-rust_best = min(times["rust"])
+    _, impl, w, c = line.split()
+    wall.setdefault(impl, []).append(float(w))
+    cpu.setdefault(impl, []).append(float(c))
+rw, rc = statistics.median(wall["rust"]), statistics.median(cpu["rust"])
+rb = min(wall["rust"])
+print("impl  n   wall median    req/s   wall best | cpu median | ratio to Rust: wall median, wall best, cpu median")
 for impl in ("rust", "c", "go"):
-    t = times[impl]
-    med, best = statistics.median(t), min(t)
-    print(f"{impl:4} batches={len(t):2} median={med*1000:8.1f} ms ({20000/med:8.0f} req/s)"
-          f" best={best*1000:8.1f} ms  ratio(median)={rust_med/med:.3f} ratio(best)={rust_best/best:.3f}")
+    w, c = wall[impl], cpu[impl]
+    mw, bw, mc = statistics.median(w), min(w), statistics.median(c)
+    print(f"{impl:4} {len(w):2} {mw*1000:9.1f} ms {20000/mw:8.0f} {bw*1000:8.1f} ms | {mc*1000:7.1f} ms"
+          f" | {rw/mw:.3f} {rb/bw:.3f} {rc/mc:.3f}")
 PY

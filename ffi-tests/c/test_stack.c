@@ -119,7 +119,9 @@ static void limiter_spaces_requests(void) {
     double took = now_ms() - start;
     CHECK(took >= 400.0 && took < 2000.0);
     httpbatch_limiter_stats s = limiter_stats(lim);
-    CHECK(s.admitted == 10 && s.throttled >= 8 && s.burst == 1);
+    /* Four workers start together with a burst of 1: at least three of them wait, however slow
+     * the machine (valgrind) makes each request. */
+    CHECK(s.admitted == 10 && s.throttled >= 3 && s.burst == 1);
     CHECK(s.rate_per_sec > 19.9 && s.rate_per_sec < 20.1);
     CHECK(s.total_wait_us > 0 && s.max_wait_us <= s.total_wait_us);
     httpbatch_batch_result_free(res);
@@ -288,7 +290,7 @@ static void per_host_limiter_buckets(void) {
     memset(&hs, 0, sizeof hs);
     hs.struct_size = sizeof hs;
     CHECK_OK(httpbatch_executor_limiter_host_stats(exec, origin, strlen(origin), &hs));
-    CHECK(hs.admitted == 6 && hs.throttled >= 4 && hs.burst == 1);
+    CHECK(hs.admitted == 6 && hs.throttled >= 3 && hs.burst == 1); /* 4 workers start together */
     CHECK_RC(httpbatch_executor_limiter_host_stats(exec, "http://127.0.0.1:1/", 19, &hs),
              HTTPBATCH_RESULT_NOT_FOUND);
     httpbatch_batch_result_free(res);

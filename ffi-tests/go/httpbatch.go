@@ -356,52 +356,86 @@ func (r *Result) Len() int { return r.n }
 
 // Item copies item i into Go memory.
 func (r *Result) Item(i int) (Item, error) {
-	if r.ptr == nil {
-		return Item{}, ErrClosed
-	}
-	var it C.httpbatch_item
-	it.struct_size = C.size_t(unsafe.Sizeof(it))
-	if err := check(C.httpbatch_batch_result_item(r.ptr, C.size_t(i), &it), nil); err != nil {
+	items, err := r.items(i, 1)
+	if err != nil {
 		return Item{}, err
 	}
-	us := func(v C.uint64_t) time.Duration { return time.Duration(v) * time.Microsecond }
-	out := Item{
-		Outcome:  Outcome(it.outcome),
-		Status:   int(it.status),
-		Tag:      uint64(it.tag),
-		Attempts: int(it.attempts),
-		Queued:   us(it.queued_us),
-		Wire:     us(it.wire_us),
-		Total:    us(it.total_us),
+	return items[0], nil
+}
+
+// Items copies every item into Go memory (in two cgo calls, whatever the count).
+func (r *Result) Items() ([]Item, error) {
+	return r.items(0, r.n)
+}
+
+// itemChunk is how many C items are read per cgo call: large enough to make the call cost
+// negligible, small enough that the scratch arrays stay off the garbage collector's back.
+const itemChunk = 512
+
+func (r *Result) items(start, count int) ([]Item, error) {
+	if r.ptr == nil {
+		return nil, ErrClosed
 	}
-	if out.Outcome == OutcomeResponse {
-		out.Body = C.GoBytes(unsafe.Pointer(it.body), C.int(it.body_len))
-		out.URL = C.GoStringN(it.url, C.int(it.url_len))
-		out.Header = make(http.Header, int(it.header_count))
-		for h := 0; h < int(it.header_count); h++ {
-			var n, v *C.char
-			var nl, vl C.size_t
-			if C.httpbatch_batch_result_header(r.ptr, C.size_t(i), C.size_t(h), &n, &nl, &v, &vl) == C.HTTPBATCH_RESULT_OK {
-				out.Header.Add(C.GoStringN(n, C.int(nl)), C.GoStringN(v, C.int(vl)))
+	out := make([]Item, count)
+	var cs [itemChunk]C.httpbatch_item
+	var hs []C.httpbatch_header
+	for done := 0; done < count; {
+		n := count - done
+		if n > itemChunk {
+			n = itemChunk
+		}
+		cs[0].struct_size = C.size_t(unsafe.Sizeof(cs[0]))
+		if err := check(C.httpbatch_batch_result_items(r.ptr, C.size_t(start+done), C.size_t(n), &cs[0]), nil); err != nil {
+			return nil, err
+		}
+		total := 0
+		for i := 0; i < n; i++ {
+			total += int(cs[i].header_count)
+		}
+		if cap(hs) < total {
+			hs = make([]C.httpbatch_header, total)
+		}
+		hs = hs[:total]
+		if total > 0 {
+			var got C.size_t
+			if err := check(C.httpbatch_batch_result_headers_range(r.ptr, C.size_t(start+done), C.size_t(n), &hs[0], C.size_t(total), &got), nil); err != nil {
+				return nil, err
 			}
 		}
-	} else {
-		out.Err = &Error{Code: Code(it.code), Message: C.GoStringN(it.error_message, C.int(it.error_message_len))}
+		fillItems(out[done:done+n], cs[:n], hs)
+		done += n
 	}
 	return out, nil
 }
 
-// Items copies every item into Go memory.
-func (r *Result) Items() ([]Item, error) {
-	items := make([]Item, r.n)
-	for i := range items {
-		it, err := r.Item(i)
-		if err != nil {
-			return nil, err
+// fillItems copies C items (and their headers, laid one item after the other) into Go memory.
+func fillItems(out []Item, cs []C.httpbatch_item, hs []C.httpbatch_header) {
+	us := func(v C.uint64_t) time.Duration { return time.Duration(v) * time.Microsecond }
+	for i := range cs {
+		it := &cs[i]
+		o := &out[i]
+		*o = Item{
+			Outcome:  Outcome(it.outcome),
+			Status:   int(it.status),
+			Tag:      uint64(it.tag),
+			Attempts: int(it.attempts),
+			Queued:   us(it.queued_us),
+			Wire:     us(it.wire_us),
+			Total:    us(it.total_us),
 		}
-		items[i] = it
+		own := hs[:it.header_count]
+		hs = hs[it.header_count:]
+		if o.Outcome != OutcomeResponse {
+			o.Err = &Error{Code: Code(it.code), Message: C.GoStringN(it.error_message, C.int(it.error_message_len))}
+			continue
+		}
+		o.Body = C.GoBytes(unsafe.Pointer(it.body), C.int(it.body_len))
+		o.URL = C.GoStringN(it.url, C.int(it.url_len))
+		o.Header = make(http.Header, len(own))
+		for _, h := range own {
+			o.Header.Add(C.GoStringN(h.name, C.int(h.name_len)), C.GoStringN(h.value, C.int(h.value_len)))
+		}
 	}
-	return items, nil
 }
 
 // Close frees the C memory. Idempotent.
@@ -451,16 +485,65 @@ func etaFrom(us int64) time.Duration {
 	return time.Duration(us) * time.Microsecond
 }
 
-// addRequest copies r into the C batch.
-func addRequest(batch *C.httpbatch_batch, r *Request) error {
-	simple := (r.Method == "" || r.Method == "GET") && len(r.Header) == 0 && len(r.Body) == 0 &&
+func isPlainGet(r *Request) bool {
+	return (r.Method == "" || r.Method == "GET") && len(r.Header) == 0 && len(r.Body) == 0 &&
 		r.Timeout == 0 && r.Tag == 0 && r.Priority == 0 && !r.RetryNonIdempotent
-	if simple {
-		p, n := cstr(r.URL)
-		return check(C.httpbatch_batch_add_get(batch, p, n), func(buf *C.char, n C.size_t, out *C.size_t) C.httpbatch_result {
-			return C.httpbatch_batch_last_error(batch, buf, n, out)
-		})
+}
+
+// addRequests copies the requests into the C batch, in order: runs of plain GETs go in one
+// httpbatch_batch_add_gets call each, other requests one by one.
+func addRequests(batch *C.httpbatch_batch, requests []Request) error {
+	plain, size := 0, 0
+	for i := range requests {
+		if isPlainGet(&requests[i]) {
+			plain++
+			size += len(requests[i].URL)
+		}
 	}
+	urls := make([]byte, 0, size)
+	lens := make([]C.size_t, 0, plain)
+	first := 0 // index of the first request of the pending run
+	flush := func() error {
+		if len(lens) == 0 {
+			return nil
+		}
+		var p *C.char
+		if len(urls) > 0 {
+			p = (*C.char)(unsafe.Pointer(&urls[0]))
+		}
+		if C.httpbatch_batch_add_gets(batch, p, &lens[0], C.size_t(len(lens))) != C.HTTPBATCH_RESULT_OK {
+			// Nothing was added; find the culprit one by one (the batch is dropped on error).
+			for j := range lens {
+				if err := addRequest(batch, &requests[first+j]); err != nil {
+					return fmt.Errorf("request %d: %w", first+j, err)
+				}
+			}
+		}
+		urls, lens = urls[:0], lens[:0]
+		return nil
+	}
+	for i := range requests {
+		r := &requests[i]
+		if isPlainGet(r) {
+			if len(lens) == 0 {
+				first = i
+			}
+			urls = append(urls, r.URL...)
+			lens = append(lens, C.size_t(len(r.URL)))
+			continue
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		if err := addRequest(batch, r); err != nil {
+			return fmt.Errorf("request %d: %w", i, err)
+		}
+	}
+	return flush()
+}
+
+// addRequest copies one request with options into the C batch.
+func addRequest(batch *C.httpbatch_batch, r *Request) error {
 	var req *C.httpbatch_request
 	if err := check(C.httpbatch_request_new(&req), nil); err != nil {
 		return err
@@ -536,10 +619,8 @@ func (e *Executor) Execute(ctx context.Context, requests []Request, opts *Option
 		return nil, err
 	}
 	defer C.httpbatch_batch_free(batch)
-	for i := range requests {
-		if err := addRequest(batch, &requests[i]); err != nil {
-			return nil, fmt.Errorf("request %d: %w", i, err)
-		}
+	if err := addRequests(batch, requests); err != nil {
+		return nil, err
 	}
 	if opts.FailFast {
 		C.httpbatch_batch_set_fail_fast(batch, true)

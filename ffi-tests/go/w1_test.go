@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -23,11 +24,14 @@ func w1Batch(tb testing.TB, ex *Executor, url string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	items, err := res.Items()
+	if err != nil {
+		tb.Fatal(err)
+	}
 	bytes := 0
-	for i := 0; i < res.Len(); i++ {
-		it, err := res.Item(i)
-		if err != nil || it.Status != 200 {
-			tb.Fatalf("item %d: %v %+v", i, err, it)
+	for i, it := range items {
+		if it.Status != 200 {
+			tb.Fatalf("item %d: %+v", i, it)
 		}
 		bytes += len(it.Body)
 	}
@@ -49,7 +53,13 @@ func BenchmarkW1(b *testing.B) {
 	b.ReportMetric(float64(w1Requests*b.N)/b.Elapsed().Seconds(), "req/s")
 }
 
-// TestW1 prints one `w1 go SECONDS` line per batch when HTTPBATCH_W1=BATCHES is set (used by
+func cpuSeconds() float64 {
+	var u syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &u)
+	return float64(u.Utime.Sec+u.Stime.Sec) + float64(u.Utime.Usec+u.Stime.Usec)/1e6
+}
+
+// TestW1 prints one `w1 go WALL CPU` line per batch when HTTPBATCH_W1=BATCHES is set (used by
 // ffi-tests/bench/w1.sh); otherwise it is skipped.
 func TestW1(t *testing.T) {
 	n, err := strconv.Atoi(os.Getenv("HTTPBATCH_W1"))
@@ -61,8 +71,8 @@ func TestW1(t *testing.T) {
 	url := srv.URL("/bytes/64")
 	w1Batch(t, ex, url)
 	for i := 0; i < n; i++ {
-		start := time.Now()
+		start, cpu := time.Now(), cpuSeconds()
 		w1Batch(t, ex, url)
-		fmt.Printf("w1 go %.6f\n", time.Since(start).Seconds())
+		fmt.Printf("w1 go %.6f %.6f\n", time.Since(start).Seconds(), cpuSeconds()-cpu)
 	}
 }

@@ -344,6 +344,52 @@ pub extern "C" fn httpbatch_batch_add_get(
     })
 }
 
+/// Appends `count` GETs at once: the URLs are `count` UTF-8 texts laid end to end at `urls`,
+/// URL `i` being `lengths[i]` bytes long (no separators, no NULs). All or nothing: if any URL is
+/// invalid, nothing is added and the batch's last error names its position. Everything is copied.
+/// For many plain GETs this costs one call instead of one per URL (which matters through cgo).
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_batch_add_gets(
+    batch: *mut httpbatch_batch,
+    urls: *const c_char,
+    lengths: *const usize,
+    count: usize,
+) -> httpbatch_result {
+    guard_on_mut(batch, "batch", |b| {
+        if count == 0 {
+            return Ok(());
+        }
+        if lengths.is_null() {
+            return Err(super::base::Fail::null("lengths"));
+        }
+        // SAFETY: `lengths` is non-NULL and valid for `count` reads, per the header.
+        let lengths = unsafe { std::slice::from_raw_parts(lengths, count) };
+        let total = lengths.iter().try_fold(0usize, |a, l| a.checked_add(*l));
+        let total = total.ok_or_else(|| super::base::Fail::invalid("lengths overflow"))?;
+        // SAFETY: `urls` is valid for the sum of the lengths, per the header.
+        let text = unsafe { try_str(urls, total, "urls") }?;
+        let mut added = Vec::with_capacity(count);
+        let mut at = 0;
+        for (i, len) in lengths.iter().enumerate() {
+            let url = text.get(at..at + len).ok_or_else(|| {
+                super::base::Fail::new(
+                    httpbatch_result::InvalidUtf8,
+                    format!("URL {i} does not end on a character boundary"),
+                )
+            })?;
+            at += len;
+            let req = Request::get(url).map_err(|e| {
+                let mut f = super::base::Fail::from(e);
+                f.message = format!("URL {i}: {}", f.message);
+                f
+            })?;
+            added.push(req);
+        }
+        b.requests.append(&mut added);
+        Ok(())
+    })
+}
+
 /// Writes the number of requests in the batch to `*len_out`.
 #[unsafe(no_mangle)]
 pub extern "C" fn httpbatch_batch_len(

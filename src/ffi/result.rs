@@ -244,6 +244,106 @@ pub extern "C" fn httpbatch_batch_result_item(
     })
 }
 
+/// Writes items `start .. start + count` into the array `items_out` in one call (for callers
+/// where each call is costly, such as cgo). Set `items_out[0].struct_size` to
+/// `sizeof(httpbatch_item)` first: it is the array's stride, and every element gets it. A range
+/// past the end fails with `HTTPBATCH_RESULT_INDEX_OUT_OF_RANGE` and writes nothing. Pointers are
+/// owned by `result`, valid until `httpbatch_batch_result_free`.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_batch_result_items(
+    result: *const httpbatch_batch_result,
+    start: usize,
+    count: usize,
+    items_out: *mut httpbatch_item,
+) -> httpbatch_result {
+    guard(|| {
+        // SAFETY: pointers are NULL or valid, per the header.
+        let r = unsafe { try_ref(result, "result") }?;
+        let end = start
+            .checked_add(count)
+            .filter(|e| *e <= r.items.len())
+            .ok_or_else(|| {
+                Fail::new(
+                    httpbatch_result::IndexOutOfRange,
+                    format!("items {start}..+{count} of {}", r.items.len()),
+                )
+            })?;
+        if count == 0 {
+            return Ok(());
+        }
+        if items_out.is_null() {
+            return Err(Fail::null("items_out"));
+        }
+        // SAFETY: non-NULL; the caller set the first element's `struct_size`.
+        let stride = unsafe { items_out.cast::<usize>().read() };
+        for (i, item) in r.items[start..end].iter().enumerate() {
+            // SAFETY: the array has `count` elements of `stride` bytes, per the header.
+            let slot = unsafe { items_out.cast::<u8>().add(i * stride) }.cast::<httpbatch_item>();
+            unsafe { slot.cast::<usize>().write(stride) };
+            unsafe { write_sized(slot, item_to_c(item), "items_out") }?;
+        }
+        Ok(())
+    })
+}
+
+/// Writes the response headers of items `start .. start + count`, one item after the other (each
+/// item's `header_count` says how many are its), into `headers_out` (room for `capacity`), and
+/// their total into `*count_out`. Fails with `HTTPBATCH_RESULT_BUFFER_TOO_SMALL` when `capacity`
+/// is smaller than the total (the first `capacity` are written). Pointers are owned by `result`.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_batch_result_headers_range(
+    result: *const httpbatch_batch_result,
+    start: usize,
+    count: usize,
+    headers_out: *mut httpbatch_header,
+    capacity: usize,
+    count_out: *mut usize,
+) -> httpbatch_result {
+    guard(|| {
+        // SAFETY: pointers are NULL or valid, per the header.
+        let r = unsafe { try_ref(result, "result") }?;
+        let count_out = unsafe { try_out(count_out, "count_out") }?;
+        let items = start
+            .checked_add(count)
+            .and_then(|end| r.items.get(start..end))
+            .ok_or_else(|| {
+                Fail::new(
+                    httpbatch_result::IndexOutOfRange,
+                    format!("items {start}..+{count} of {}", r.items.len()),
+                )
+            })?;
+        let all = items
+            .iter()
+            .flat_map(|it| it.outcome.response().map_or(&[][..], |r| r.headers()));
+        let total: usize = items
+            .iter()
+            .map(|it| it.outcome.response().map_or(0, |r| r.headers().len()))
+            .sum();
+        count_out.write(total);
+        if total.min(capacity) > 0 && headers_out.is_null() {
+            return Err(Fail::null("headers_out"));
+        }
+        for (i, (name, value)) in all.take(capacity).enumerate() {
+            // SAFETY: `headers_out` has room for `capacity` entries, per the header.
+            unsafe {
+                headers_out.add(i).write(httpbatch_header {
+                    name: name.as_ptr().cast(),
+                    name_len: name.len(),
+                    value: value.as_ptr().cast(),
+                    value_len: value.len(),
+                })
+            };
+        }
+        if capacity < total {
+            return Err(Fail::new(
+                httpbatch_result::BufferTooSmall,
+                format!("{total} headers, room for {capacity}"),
+            ));
+        }
+        Ok(())
+    })
+}
+
 /// Writes response header `header_index` of item `index`: its name (lower-case) and value, each
 /// as pointer + length (not NUL-terminated), owned by `result` and valid until
 /// `httpbatch_batch_result_free`. Fails with `HTTPBATCH_RESULT_INDEX_OUT_OF_RANGE` past the end
@@ -280,6 +380,71 @@ pub extern "C" fn httpbatch_batch_result_header(
         name_len_out.write(n.len());
         value_out.write(v.as_ptr().cast());
         value_len_out.write(v.len());
+        Ok(())
+    })
+}
+
+/// One response header: name (lower-case) and value, each pointer + length (not
+/// NUL-terminated), owned by the result they were read from.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct httpbatch_header {
+    /// The name.
+    pub name: *const c_char,
+    /// Length of `name` in bytes.
+    pub name_len: usize,
+    /// The value.
+    pub value: *const c_char,
+    /// Length of `value` in bytes.
+    pub value_len: usize,
+}
+
+/// Writes up to `capacity` response headers of item `index` into `headers_out` (an array the
+/// caller provides; NULL allowed when `capacity` is 0) and the item's header count into
+/// `*count_out`. Fails with `HTTPBATCH_RESULT_BUFFER_TOO_SMALL` when `capacity` is smaller than
+/// the count (the first `capacity` are written). The pointers written are owned by `result` and
+/// valid until `httpbatch_batch_result_free`. One call instead of one per header.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_batch_result_headers(
+    result: *const httpbatch_batch_result,
+    index: usize,
+    headers_out: *mut httpbatch_header,
+    capacity: usize,
+    count_out: *mut usize,
+) -> httpbatch_result {
+    guard(|| {
+        // SAFETY: pointers are NULL or valid, per the header.
+        let r = unsafe { try_ref(result, "result") }?;
+        let count_out = unsafe { try_out(count_out, "count_out") }?;
+        let headers = r
+            .item(index)?
+            .outcome
+            .response()
+            .map_or(&[][..], |r| r.headers());
+        count_out.write(headers.len());
+        let n = headers.len().min(capacity);
+        if n > 0 {
+            if headers_out.is_null() {
+                return Err(Fail::null("headers_out"));
+            }
+            for (i, (name, value)) in headers[..n].iter().enumerate() {
+                // SAFETY: `headers_out` has room for `capacity >= n` entries, per the header.
+                unsafe {
+                    headers_out.add(i).write(httpbatch_header {
+                        name: name.as_ptr().cast(),
+                        name_len: name.len(),
+                        value: value.as_ptr().cast(),
+                        value_len: value.len(),
+                    })
+                };
+            }
+        }
+        if n < headers.len() {
+            return Err(Fail::new(
+                httpbatch_result::BufferTooSmall,
+                format!("{} headers, room for {capacity}", headers.len()),
+            ));
+        }
         Ok(())
     })
 }

@@ -17,10 +17,11 @@
 //!   the old `tat` fails its CAS and re-reads everything.
 //! - Threads that must wait join `queue` in arrival order and leave it when they return, however
 //!   they return. `queued` mirrors its length (written under the queue lock, read lock-free).
-//!   Only the queue's **head** reads the bucket and sleeps until its token conforms, through
-//!   `Clock::sleep_until_precise` (a sleep, then a short spin on the system clock), so it takes
-//!   the token within microseconds of the instant it exists: a late wake-up is rate lost for
-//!   good, since GCRA restarts from `now`. The others park until they become head. Leaving as
+//!   Only the queue's **head** reads the bucket and sleeps until its token conforms. With burst 1
+//!   it sleeps through `Clock::sleep_until_precise` (a sleep, then a short spin on the system
+//!   clock), so it takes the token within microseconds of the instant it exists: there a late
+//!   wake-up is rate lost for good, since GCRA restarts from `now`. A larger bucket holds the
+//!   token until the late waiter takes it, so a plain sleep loses nothing. The others park until they become head. Leaving as
 //!   head (admitted, cancelled, deadline) wakes the next head, so exactly one waiter is awake.
 //! - Arrivals do not jump the queue: the lock-free path (and `try_acquire`) only takes a token
 //!   when the bucket holds more tokens than there are queued threads ahead of it. The count is
@@ -481,8 +482,12 @@ impl RateLimiter {
             let private = token.clone();
             let _relay = ctx.on_cancel(Arc::new(move || private.cancel()));
             let sleep_ctx = ctx.clone().with_cancel(token);
-            let slept = if head {
+            let slept = if head && inner.burst.load(Ordering::Relaxed) == 1 {
                 inner.clock.sleep_until_precise(wake, &sleep_ctx)
+            } else if head {
+                // A bucket of two or more absorbs a late wake-up (the token waits in it), so a
+                // plain sleep keeps the rate exactly and spins no CPU at high rates.
+                inner.clock.sleep_until(wake, &sleep_ctx)
             } else {
                 // Parked in real time, not on the clock: a fake clock must not advance for a
                 // thread that is only waiting for its turn.

@@ -370,7 +370,9 @@ fn shutdown_joins_workers_and_ends_queued_work_cancelled() {
             .unwrap(),
     );
     // A thread names itself as it starts, so give them a moment to appear.
-    assert!(eventually(Duration::from_secs(2), || threads_named("shutdown-t") == 4));
+    assert!(eventually(Duration::from_secs(2), || threads_named(
+        "shutdown-t"
+    ) == 4));
     let runner = {
         let ex = ex.clone();
         let url = server.url("/delay/60000");

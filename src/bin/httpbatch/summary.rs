@@ -30,8 +30,8 @@ impl Report {
         if self.interrupted {
             let _ = writeln!(
                 t,
-                "{:<12} interrupted (Ctrl-C): requests in flight were cancelled",
-                ""
+                "{:<12} Ctrl-C: requests in flight were cancelled, the rest never started",
+                "interrupted"
             );
         }
         let _ = writeln!(

@@ -7,7 +7,9 @@ mod batch;
 mod clock;
 mod error;
 mod execute;
+mod httpdate;
 pub mod loopback;
+mod pool;
 mod rate_limit;
 mod request;
 mod response;
@@ -22,6 +24,10 @@ pub use batch::{
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{Error, ErrorKind};
 pub use execute::{Admission, CancelToken, Context, Execute};
+pub use pool::{
+    ConnectionPool, ConnectionPoolBuilder, HealthCheckConfig, HealthState, HostHealth, HostStats,
+    HostWarmup, PoolStats, WarmupReport,
+};
 pub use rate_limit::{Rate, RateLimitStats, RateLimitedExecutor, RateLimiter, TryExecuteError};
 pub use request::{Method, Request, RequestBuilder, Scheme, Url};
 pub use response::{Response, Timings};

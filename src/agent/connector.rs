@@ -7,19 +7,20 @@
 //!   exact and `live = opened - closed` never drifts.
 //! - ureq runs every transport call on the thread that issued the request. The leaf publishes the
 //!   request's [`InflightSlot`] in a thread-local for the duration of the call; each transport
-//!   attaches its socket's shutdown handle to the current slot before doing I/O. A cancel sets the
-//!   slot's flag, then shuts down whatever socket is attached. Attach stores the handle, then
-//!   re-checks the flag, so either the canceller sees the socket or the I/O path sees the flag.
+//!   attaches its socket's shutdown handle to the current slot before doing I/O (see the slot's
+//!   invariants in `execute.rs`).
 
 use std::cell::RefCell;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, NextTimeout, ShutdownHandle, Transport,
 };
+
+pub(crate) use crate::execute::InflightSlot;
 
 /// Connection counters of one origin.
 #[derive(Debug, Default)]
@@ -29,56 +30,25 @@ pub(crate) struct ConnCounters {
     pub(crate) requests: AtomicU64,
 }
 
-/// One request in flight: cancelling it shuts down the socket it is using.
-#[derive(Default)]
-pub(crate) struct InflightSlot {
-    cancelled: AtomicBool,
-    socket: Mutex<Option<Weak<dyn ShutdownHandle>>>,
-}
-
-impl InflightSlot {
-    pub(crate) fn cancel(&self) {
-        self.cancelled.store(true, Ordering::SeqCst);
-        let socket = self.socket.lock().take();
-        if let Some(s) = socket.and_then(|w| w.upgrade()) {
-            s.shutdown();
-        }
-    }
-
-    pub(crate) fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::SeqCst)
-    }
-
-    /// Attaches a socket; false (and the socket is shut) if the slot is already cancelled.
-    fn attach(&self, socket: &Weak<dyn ShutdownHandle>) -> bool {
-        *self.socket.lock() = Some(socket.clone());
-        if self.is_cancelled() {
-            if let Some(s) = socket.upgrade() {
-                s.shutdown();
-            }
-            return false;
-        }
-        true
-    }
-}
-
 thread_local! {
     static CURRENT: RefCell<Option<Arc<InflightSlot>>> = const { RefCell::new(None) };
 }
 
-/// Publishes `slot` as this thread's current request until dropped.
-pub(crate) struct CurrentSlot(());
+/// Publishes `slot` as this thread's current request until dropped; then detaches the socket, so
+/// a later cancel of a reused slot never shuts a connection that went back to the pool.
+pub(crate) struct CurrentSlot(Arc<InflightSlot>);
 
 impl CurrentSlot {
-    pub(crate) fn enter(slot: Arc<InflightSlot>) -> CurrentSlot {
-        CURRENT.with(|c| *c.borrow_mut() = Some(slot));
-        CurrentSlot(())
+    pub(crate) fn enter(slot: &Arc<InflightSlot>) -> CurrentSlot {
+        CURRENT.with(|c| *c.borrow_mut() = Some(slot.clone()));
+        CurrentSlot(slot.clone())
     }
 }
 
 impl Drop for CurrentSlot {
     fn drop(&mut self) {
         CURRENT.with(|c| *c.borrow_mut() = None);
+        self.0.detach();
     }
 }
 
@@ -147,7 +117,7 @@ impl<C: Connector<()>> Connector<()> for CountingConnector<C> {
             inner,
             counters: self.counters.clone(),
             socket,
-            attached_to: 0,
+            id: NEXT_TRANSPORT_ID.fetch_add(1, Ordering::Relaxed),
         };
         transport.attach_current()?;
         Ok(Some(transport))
@@ -159,34 +129,20 @@ pub(crate) struct CountedTransport<T> {
     inner: T,
     counters: Arc<ConnCounters>,
     socket: Option<Weak<dyn ShutdownHandle>>,
-    /// Address of the slot this socket is attached to, to skip the lock on repeated I/O.
-    attached_to: usize,
+    /// Never reused, unlike an address; 0 means "no socket" to [`InflightSlot`].
+    id: u64,
 }
+
+static NEXT_TRANSPORT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl<T> CountedTransport<T> {
     fn attach_current(&mut self) -> Result<(), ureq::Error> {
         let Some(socket) = &self.socket else {
             return Ok(());
         };
-        CURRENT.with(|c| {
-            let c = c.borrow();
-            let Some(slot) = c.as_ref() else {
-                return Ok(());
-            };
-            let addr = Arc::as_ptr(slot) as usize;
-            if addr == self.attached_to {
-                return if slot.is_cancelled() {
-                    Err(cancelled_io())
-                } else {
-                    Ok(())
-                };
-            }
-            self.attached_to = addr;
-            if slot.attach(socket) {
-                Ok(())
-            } else {
-                Err(cancelled_io())
-            }
+        CURRENT.with(|c| match c.borrow().as_ref() {
+            Some(slot) if !slot.attach(self.id, socket) => Err(cancelled_io()),
+            _ => Ok(()),
         })
     }
 }

@@ -291,6 +291,17 @@ impl HttpClient {
         v
     }
 
+    /// Connection figures of one origin (`scheme://host:port`, as [`Url::origin`] spells it);
+    /// all zero for an origin never used.
+    pub(crate) fn stats_of(&self, origin: &str) -> ConnectionStats {
+        self.inner
+            .origins
+            .read()
+            .get(origin)
+            .map(|o| ConnectionStats::read(&o.counters))
+            .unwrap_or_default()
+    }
+
     fn origin(&self, url: &Url) -> Arc<Origin> {
         let key = url.origin();
         if let Some(o) = self.inner.origins.read().get(&key) {
@@ -331,7 +342,8 @@ impl HttpClient {
         &self,
         origin: &Origin,
         req: &Request,
-        timeout: Duration,
+        timeout: Option<Duration>,
+        hold: Option<&mut dyn FnMut()>,
     ) -> Result<(http::response::Parts, Vec<u8>, String), ureq::Error> {
         let mut b = http::Request::builder()
             .method(req.method().as_str())
@@ -341,26 +353,37 @@ impl HttpClient {
         }
         let agent = &origin.agent;
         origin.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let res = if req.body().is_empty()
-            && !matches!(req.method().as_str(), "POST" | "PUT" | "PATCH")
-        {
-            let r = agent
-                .configure_request(b.body(())?)
-                .timeout_global(Some(timeout))
-                .build();
-            agent.run(r)?
-        } else {
-            let r = agent
-                .configure_request(b.body(req.body())?)
-                .timeout_global(Some(timeout))
-                .build();
-            agent.run(r)?
+        // A request-level config clones the agent's whole config, so only build one when this
+        // request's timeout differs from the agent's. (A batch deadline needs none: the batch
+        // cancels its token at the deadline, which shuts the socket down.)
+        let own_timeout = timeout.filter(|t| *t != self.inner.config.timeout);
+        let has_body =
+            !req.body().is_empty() || matches!(req.method().as_str(), "POST" | "PUT" | "PATCH");
+        let res = match (has_body, own_timeout) {
+            (false, None) => agent.run(b.body(())?)?,
+            (true, None) => agent.run(b.body(req.body())?)?,
+            (false, Some(t)) => agent.run(
+                agent
+                    .configure_request(b.body(())?)
+                    .timeout_global(Some(t))
+                    .build(),
+            )?,
+            (true, Some(t)) => agent.run(
+                agent
+                    .configure_request(b.body(req.body())?)
+                    .timeout_global(Some(t))
+                    .build(),
+            )?,
         };
         let final_url = {
             use ureq::ResponseExt;
             res.get_uri().to_string()
         };
         let (parts, body) = res.into_parts();
+        if let Some(hold) = hold {
+            // The body is unread, so the connection is still checked out of the idle pool.
+            hold();
+        }
         let bytes = body
             .into_with_config()
             .limit(self.inner.config.max_body_size)
@@ -369,21 +392,51 @@ impl HttpClient {
     }
 }
 
-impl Execute for HttpClient {
-    fn execute(&self, request: Request, ctx: &Context) -> Result<Response, Error> {
+impl HttpClient {
+    /// Like [`Execute::execute`], but calls `hold` once the response head has arrived and
+    /// before its body is read: while `hold` runs, the connection stays checked out of the
+    /// origin's idle pool (unless the response has no body, when ureq returns it at once).
+    /// Warmup uses it so that n concurrent requests really open n sockets.
+    pub(crate) fn execute_holding(
+        &self,
+        request: Request,
+        ctx: &Context,
+        hold: &mut dyn FnMut(),
+    ) -> Result<Response, Error> {
+        self.run(request, ctx, Some(hold))
+    }
+
+    fn run(
+        &self,
+        request: Request,
+        ctx: &Context,
+        hold: Option<&mut dyn FnMut()>,
+    ) -> Result<Response, Error> {
         ctx.check()?;
-        let mut timeout = request.timeout().unwrap_or(self.inner.config.timeout);
+        // The deadline bounds the exchange too, so a request never outlives its batch by much
+        // even under an executor that does not cancel at the deadline.
+        let mut timeout = request.timeout();
         if let Some(left) = ctx.remaining() {
-            timeout = timeout.min(left);
+            if left < timeout.unwrap_or(self.inner.config.timeout) {
+                timeout = Some(left);
+            }
         }
         let origin = self.origin(request.url());
-        let slot = Arc::new(InflightSlot::default());
-        let canceller = slot.clone();
-        let _guard = ctx.on_cancel(Arc::new(move || canceller.cancel()));
+        // Batch workers bring a slot registered once for their lifetime; a direct caller gets a
+        // slot registered for this request only.
+        let (slot, _guard) = match ctx.slot() {
+            Some(slot) => (slot.clone(), None),
+            None => {
+                let slot = Arc::new(InflightSlot::default());
+                let canceller = slot.clone();
+                let guard = ctx.on_cancel(Arc::new(move || canceller.cancel()));
+                (slot, guard)
+            }
+        };
         let start = Instant::now();
         let sent = {
-            let _current = CurrentSlot::enter(slot.clone());
-            self.send(&origin, &request, timeout)
+            let _current = CurrentSlot::enter(&slot);
+            self.send(&origin, &request, timeout, hold)
         };
         let wire = start.elapsed();
         match sent {
@@ -426,6 +479,12 @@ impl Execute for HttpClient {
                 Err(err.with_attempts(1))
             }
         }
+    }
+}
+
+impl Execute for HttpClient {
+    fn execute(&self, request: Request, ctx: &Context) -> Result<Response, Error> {
+        self.run(request, ctx, None)
     }
 }
 

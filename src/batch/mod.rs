@@ -26,7 +26,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
 use parking_lot::Mutex;
 
 use crate::error::{Error, ErrorKind};
-use crate::execute::{CancelReason, CancelToken, Context, Execute};
+use crate::execute::{CancelReason, CancelToken, Context, Execute, InflightSlot};
 use crate::request::Request;
 use crate::response::Response;
 use crate::stats::{Latency, LatencySummary, rate};
@@ -552,7 +552,12 @@ impl Batch {
 }
 
 fn run_batch<E: Execute + 'static>(shared: &Shared<E>, batch: &Batch, tx: &Sender<Msg>) {
-    let ctx = Context::new().with_cancel(batch.stop.clone());
+    let slot = Arc::new(InflightSlot::default());
+    let canceller = slot.clone();
+    let _registered = batch.stop.on_cancel(Arc::new(move || canceller.cancel()));
+    let ctx = Context::new()
+        .with_cancel(batch.stop.clone())
+        .with_slot(slot);
     while let Some((index, mut req)) = batch.pop() {
         if batch.send_started {
             let _ = tx.send(Msg::Started(index));

@@ -90,10 +90,9 @@
 //   hot path, so 32 connections don't contend on one lock; readers sum all shards.
 
 mod conn;
-mod date;
 mod routes;
 
-pub use date::http_date;
+pub use crate::httpdate::http_date;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::Inner;
 use super::conn::Req;
-use super::date::http_date;
+use crate::httpdate::http_date;
 
 /// Largest `/bytes/{n}`.
 const MAX_BYTES: u64 = 1 << 30;

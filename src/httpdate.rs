@@ -1,12 +1,13 @@
-//! IMF-fixdate formatting (RFC 9110 §5.6.7) for `Retry-After` dates, std-only.
+//! HTTP dates (RFC 9110 §5.6.7): the civil-date arithmetic shared by the loopback server, which
+//! formats `Retry-After` dates, and the retry layer, which parses them.
 //!
-//! The civil-date conversion is Howard Hinnant's `civil_from_days`: exact for every day of the
-//! proleptic Gregorian calendar, no tables, no loops, so it is easy to check against known dates.
+//! The conversions are Howard Hinnant's `civil_from_days` / `days_from_civil`: exact for every day
+//! of the proleptic Gregorian calendar, no tables, no loops, so they are easy to check.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-const MONTHS: [&str; 12] = [
+pub(crate) const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
@@ -46,7 +47,7 @@ fn format_unix(secs: u64) -> String {
 }
 
 /// (year, month 1..=12, day 1..=31) of the day `z` days after 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     // Shift the epoch to 0000-03-01 so that the leap day ends each 400-year era's year.
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
@@ -58,6 +59,17 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

@@ -203,13 +203,22 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", requires = "rate", help_heading = "Speed")]
     pub burst: Option<u32>,
 
-    /// Most requests in flight to any one host.
-    #[arg(long, value_name = "N", help_heading = "Speed")]
+    /// Most requests in flight to any one host [default: the concurrency].
+    #[arg(long, value_name = "N", value_parser = parse_concurrency, help_heading = "Speed")]
     pub per_host: Option<usize>,
 
-    /// Open N connections to each host before the batch starts.
+    /// Open N connections to each host before the batch starts (GET of --health-path).
     #[arg(long, value_name = "N", help_heading = "Speed")]
     pub warmup: Option<usize>,
+
+    /// Probe every host this often while the batch runs; a host that fails two probes in a row
+    /// is marked down and its requests fail fast (circuit_open) until a probe succeeds.
+    #[arg(long, value_name = "INTERVAL", value_parser = parse_duration, help_heading = "Speed")]
+    pub health_check: Option<Duration>,
+
+    /// Path that health probes and warmup requests ask for.
+    #[arg(long, value_name = "PATH", default_value = "/", help_heading = "Speed")]
+    pub health_path: String,
 
     /// Retry each failed request up to N times (on 429, 502, 503, 504, refused or reset
     /// connections and timeouts; GET, HEAD, PUT, DELETE, OPTIONS only, unless --retry-post).

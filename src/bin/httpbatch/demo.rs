@@ -53,6 +53,7 @@ fn demo_settings(quiet: bool) -> Settings {
         stack: StackConfig {
             concurrency: CONCURRENCY,
             rate: Some((Rate::parse(RATE).expect("a valid rate"), BURST)),
+            per_host: None,
             retries: RETRIES,
             retry_backoff: Duration::from_millis(100),
             retry_after_cap: Duration::from_secs(5),
@@ -60,7 +61,10 @@ fn demo_settings(quiet: bool) -> Settings {
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(2),
             max_body: 1 << 20,
+            health_check: None,
+            health_path: "/".into(),
         },
+        warmup: None,
         deadline: Some(Duration::from_secs(30)),
         fail_fast: false,
         order: Order::Input,

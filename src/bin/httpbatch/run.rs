@@ -12,7 +12,7 @@ use crate::input::{Defaults, Item, Meta, Reader};
 use crate::output::{Sink, render};
 use crate::progress;
 use crate::stack::{Stack, StackConfig};
-use crate::summary::Report;
+use crate::summary::{self, Report};
 use crate::{Fatal, Interrupt};
 
 /// Everything a run needs besides its inputs.
@@ -20,6 +20,8 @@ use crate::{Fatal, Interrupt};
 pub struct Settings {
     /// The layers.
     pub stack: StackConfig,
+    /// `--warmup`.
+    pub warmup: Option<usize>,
     /// `--deadline`.
     pub deadline: Option<Duration>,
     /// `--fail-fast`.
@@ -39,15 +41,14 @@ pub struct Settings {
 impl Settings {
     /// The settings the options ask for.
     pub fn from_args(args: &RunArgs) -> Result<Settings, Fatal> {
-        if args.per_host.is_some() || args.warmup.is_some() {
-            return Err(Fatal::usage(
-                "--per-host and --warmup need the connection pool, which this build does not have yet",
-            ));
+        if args.health_check.is_some_and(|d| d.is_zero()) {
+            return Err(Fatal::usage("--health-check needs an interval above zero"));
         }
         Ok(Settings {
             stack: StackConfig {
                 concurrency: args.concurrency,
                 rate: args.rate.map(|r| (r, args.burst.unwrap_or(1))),
+                per_host: args.per_host,
                 retries: args.retries,
                 retry_backoff: args.retry_backoff,
                 retry_after_cap: args.retry_after_cap,
@@ -55,7 +56,10 @@ impl Settings {
                 timeout: args.timeout,
                 connect_timeout: args.connect_timeout,
                 max_body: args.max_body,
+                health_check: args.health_check,
+                health_path: args.health_path.clone(),
             },
+            warmup: args.warmup.filter(|n| *n > 0),
             deadline: args.deadline,
             fail_fast: args.fail_fast,
             order: args.order,
@@ -141,6 +145,23 @@ fn read_file(reader: &mut Reader<'_>, path: &Path) -> Result<(), Fatal> {
         .map_err(cannot)
 }
 
+/// Warms connections up and starts health checks, as asked, before the batch.
+fn prepare(stack: &Stack, s: &Settings, requests: &[Result<Request, Error>]) -> Result<(), Fatal> {
+    let valid = || requests.iter().filter_map(|r| r.as_ref().ok());
+    if let Some(n) = s.warmup {
+        let report = stack.warmup(valid(), n);
+        if s.summary {
+            eprint!("{}", summary::warmup(&report));
+        }
+    }
+    if let Some(interval) = s.stack.health_check {
+        stack
+            .health_check(valid(), interval, &s.stack.health_path)
+            .map_err(|e| Fatal::usage(format!("cannot start health checks: {e}")))?;
+    }
+    Ok(())
+}
+
 /// Runs `items` and prints one line per item on stdout, then the report on stderr.
 pub fn execute(s: &Settings, items: Vec<Item>, interrupt: &Interrupt) -> Result<Report, Fatal> {
     let stack = Stack::build(&s.stack).map_err(|e| Fatal::usage(e.to_string()))?;
@@ -154,6 +175,7 @@ pub fn execute(s: &Settings, items: Vec<Item>, interrupt: &Interrupt) -> Result<
     }
     let (metas, requests): (Vec<Meta>, Vec<Result<Request, Error>>) =
         items.into_iter().map(|i| (i.meta, i.request)).unzip();
+    prepare(&stack, s, &requests)?;
     let token = interrupt.token();
     let bar = progress::bar(metas.len(), s.progress);
     let mut sink = Sink::new(BufWriter::new(io::stdout().lock()), s.order);

@@ -2,14 +2,14 @@
 
 use std::fmt::Write as _;
 
-use httpbatch::{BatchSummary, ErrorKind, LatencySummary};
+use httpbatch::{BatchSummary, ErrorKind, HostStats, LatencySummary, WarmupReport};
 use serde_json::{Value, json};
 
 use crate::stack::LayerStats;
 use crate::units::{human_duration, millis};
 
 /// Everything the report shows.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Report {
     /// The batch's own summary.
     pub summary: BatchSummary,
@@ -83,13 +83,69 @@ impl Report {
                 l.burst
             );
         }
-        let c = &self.stats.connections;
+        let p = &self.stats.pool;
         let _ = writeln!(
             t,
-            "{:<12} {} opened, {} reused, {} closed, {} live",
-            "connections", c.opened, c.reused, c.closed, c.live
+            "{:<12} {} opened, {} reused, {} closed, {} live; {} attempts on the wire{}",
+            "connections",
+            p.connections_opened,
+            p.connections_reused,
+            p.connections_closed,
+            p.connections_live,
+            p.attempts,
+            if p.circuit_open > 0 {
+                format!(", {} failed fast (circuit open)", p.circuit_open)
+            } else {
+                String::new()
+            }
         );
+        self.hosts_table(&mut t);
         t
+    }
+
+    /// One line per host, the worst first, at most `MAX_HOSTS`.
+    fn hosts_table(&self, t: &mut String) {
+        const MAX_HOSTS: usize = 8;
+        let mut hosts: Vec<&HostStats> = self.stats.hosts.iter().collect();
+        hosts.sort_by(|a, b| {
+            (b.failures, b.requests)
+                .cmp(&(a.failures, a.requests))
+                .then_with(|| a.origin.cmp(&b.origin))
+        });
+        for (i, h) in hosts.iter().take(MAX_HOSTS).enumerate() {
+            let label = if i == 0 { "hosts" } else { "" };
+            let _ = writeln!(t, "{label:<12} {}", self.host_line(h));
+        }
+        if hosts.len() > MAX_HOSTS {
+            let _ = writeln!(t, "{:<12} … and {} more", "", hosts.len() - MAX_HOSTS);
+        }
+    }
+
+    fn host_line(&self, h: &HostStats) -> String {
+        let mut line = format!(
+            "{}  {} requests, {} attempts, {:.0}% ok, {} opened / {} reused",
+            h.origin,
+            h.requests,
+            h.attempts,
+            h.success_rate() * 100.0,
+            h.connections.opened,
+            h.connections.reused
+        );
+        if let Some((_, health)) = self.stats.health.iter().find(|(o, _)| *o == h.origin) {
+            let _ = write!(line, ", {}", health.state);
+            if health.failed_checks > 0 {
+                let _ = write!(
+                    line,
+                    " ({} of {} probes failed",
+                    health.failed_checks, health.checks
+                );
+                if let Some(e) = &health.last_error {
+                    let _ = write!(line, "; last: {e}");
+                }
+                line.push(')');
+            }
+        }
+        line
     }
 
     fn status_line(&self) -> String {
@@ -168,14 +224,64 @@ impl Report {
                 "rate_per_sec": l.rate_per_sec, "burst": l.burst,
             })),
             "connections": {
-                "opened": self.stats.connections.opened,
-                "reused": self.stats.connections.reused,
-                "closed": self.stats.connections.closed,
-                "live": self.stats.connections.live,
-                "requests": self.stats.connections.requests,
+                "opened": self.stats.pool.connections_opened,
+                "reused": self.stats.pool.connections_reused,
+                "closed": self.stats.pool.connections_closed,
+                "live": self.stats.pool.connections_live,
             },
+            "attempts": self.stats.pool.attempts,
+            "circuit_open": self.stats.pool.circuit_open,
+            "hosts": self.stats.hosts.iter().map(|h| self.host_json(h)).collect::<Vec<_>>(),
         }})
     }
+
+    fn host_json(&self, h: &HostStats) -> Value {
+        let health = self
+            .stats
+            .health
+            .iter()
+            .find(|(o, _)| *o == h.origin)
+            .map(|(_, s)| {
+                json!({
+                    "state": s.state.as_str(), "checks": s.checks, "failed_checks": s.failed_checks,
+                    "consecutive_failures": s.consecutive_failures, "last_error": s.last_error,
+                })
+            });
+        json!({
+            "origin": h.origin, "requests": h.requests, "attempts": h.attempts,
+            "succeeded": h.succeeded, "failures": h.failures, "circuit_open": h.circuit_open,
+            "connections_opened": h.connections.opened, "connections_reused": h.connections.reused,
+            "health": health,
+        })
+    }
+}
+
+/// The warmup report for stderr: one line, plus one per host that did not warm up fully.
+pub fn warmup(report: &WarmupReport) -> String {
+    let mut t = format!(
+        "httpbatch: warmup opened {} connections to {} hosts in {} ({} requests ok, {} failed)\n",
+        report.opened(),
+        report.hosts.len(),
+        human_duration(report.elapsed),
+        report.ok(),
+        report.failed()
+    );
+    for h in report.hosts.iter().filter(|h| !h.all_ok()) {
+        let statuses: Vec<String> = h.statuses.iter().map(|(s, n)| format!("{s}×{n}")).collect();
+        let _ = write!(
+            t,
+            "httpbatch: warmup of {}: {} of {} ok, {} opened",
+            h.origin, h.ok, h.attempted, h.opened
+        );
+        if !statuses.is_empty() {
+            let _ = write!(t, ", statuses {}", statuses.join(" "));
+        }
+        if let Some(e) = h.errors.first() {
+            let _ = write!(t, ", e.g. {e}");
+        }
+        t.push('\n');
+    }
+    t
 }
 
 fn latency_line(l: &LatencySummary) -> String {

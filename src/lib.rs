@@ -9,7 +9,9 @@ mod error;
 mod execute;
 mod httpdate;
 pub mod loopback;
+pub mod par;
 mod pool;
+pub mod prelude;
 mod rate_limit;
 mod request;
 mod response;
@@ -24,6 +26,10 @@ pub use batch::{
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{Error, ErrorKind};
 pub use execute::{Admission, CancelToken, Context, Execute};
+pub use par::{
+    IntoParCall, ParCall, ParClient, ParCollected, ParError, ParExecutor, ParExecutorBuilder,
+    ParMap, ParOptions, ParStats, Pipeline,
+};
 pub use pool::{
     ConnectionPool, ConnectionPoolBuilder, HealthCheckConfig, HealthState, HostHealth, HostStats,
     HostWarmup, PoolStats, WarmupReport,

@@ -145,6 +145,42 @@ pub struct ProgressSnapshot {
     pub eta: Option<Duration>,
 }
 
+impl ProgressSnapshot {
+    /// The snapshot of a run that started at `start`, as of `now`. Shared with `par`, so both
+    /// report progress by the same formulas.
+    pub(crate) fn compute(
+        start: Instant,
+        now: Instant,
+        total: usize,
+        completed: usize,
+        succeeded: usize,
+    ) -> ProgressSnapshot {
+        let elapsed = now.duration_since(start);
+        let throughput = rate(completed as u64, elapsed);
+        let left = total - completed;
+        ProgressSnapshot {
+            completed,
+            total,
+            succeeded,
+            failed: completed - succeeded,
+            percent: if total == 0 {
+                100.0
+            } else {
+                completed as f64 * 100.0 / total as f64
+            },
+            elapsed,
+            throughput,
+            eta: if left == 0 {
+                Some(Duration::ZERO)
+            } else if throughput > 0.0 {
+                Some(Duration::from_secs_f64(left as f64 / throughput))
+            } else {
+                None
+            },
+        }
+    }
+}
+
 /// A per-item or batch event, delivered on the calling thread.
 #[derive(Debug)]
 pub enum BatchEvent<'a> {
@@ -607,7 +643,7 @@ fn run_batch<E: Execute + 'static>(shared: &Shared<E>, batch: &Batch, tx: &Sende
     }
 }
 
-fn panic_message(p: &(dyn Any + Send)) -> String {
+pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = p.downcast_ref::<String>() {
@@ -1120,29 +1156,7 @@ impl Settle {
     }
 
     fn snapshot(&self, now: Instant) -> ProgressSnapshot {
-        let elapsed = now.duration_since(self.start);
-        let throughput = rate(self.completed as u64, elapsed);
-        let left = self.total - self.completed;
-        ProgressSnapshot {
-            completed: self.completed,
-            total: self.total,
-            succeeded: self.succeeded,
-            failed: self.completed - self.succeeded,
-            percent: if self.total == 0 {
-                100.0
-            } else {
-                self.completed as f64 * 100.0 / self.total as f64
-            },
-            elapsed,
-            throughput,
-            eta: if left == 0 {
-                Some(Duration::ZERO)
-            } else if throughput > 0.0 {
-                Some(Duration::from_secs_f64(left as f64 / throughput))
-            } else {
-                None
-            },
-        }
+        ProgressSnapshot::compute(self.start, now, self.total, self.completed, self.succeeded)
     }
 
     fn summary(&self, now: Instant) -> BatchSummary {

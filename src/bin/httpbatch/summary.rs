@@ -123,7 +123,7 @@ impl Report {
 
     fn host_line(&self, h: &HostStats) -> String {
         let mut line = format!(
-            "{}  {} requests, {} attempts, {:.0}% ok, {} opened / {} reused",
+            "{}  {} requests, {} attempts, {:.0}% answered below 500, {} opened / {} reused",
             h.origin,
             h.requests,
             h.attempts,

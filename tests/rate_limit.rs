@@ -2,13 +2,13 @@
 //! threads on the system clock (short bounded waits only), and the executor layer.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use httpbatch::{
     CancelToken, Clock, Context, Error, ErrorKind, Execute, FakeClock, Rate, RateLimitedExecutor,
-    RateLimiter, Request, Response, TryExecuteError,
+    RateLimiter, Request, Response, SystemClock, TryExecuteError,
 };
 use proptest::prelude::*;
 
@@ -466,6 +466,349 @@ fn stats_have_no_nan_and_reset() {
     assert_eq!((s.admitted, s.throttled, s.rejected), (0, 0, 0));
     assert_eq!((s.total_wait, s.max_wait), (Duration::ZERO, Duration::ZERO));
     assert_eq!(s.rate_per_sec, 2.0);
+}
+
+// ---- The waiter queue: FIFO, one waiter awake, hand-over ----
+
+/// Watches a clock: counts calls that sleep on it and the most threads ever asleep on it at
+/// once. With a queue, only its head sleeps on the clock; the others park elsewhere.
+#[derive(Debug)]
+struct Watched<C> {
+    clock: C,
+    sleeps: AtomicUsize,
+    sleeping: AtomicUsize,
+    max_sleeping: AtomicUsize,
+}
+
+impl<C: Clock> Watched<C> {
+    fn new(clock: C) -> Arc<Watched<C>> {
+        Arc::new(Watched {
+            clock,
+            sleeps: AtomicUsize::new(0),
+            sleeping: AtomicUsize::new(0),
+            max_sleeping: AtomicUsize::new(0),
+        })
+    }
+
+    fn watch(&self, sleep: impl FnOnce() -> Result<(), Error>) -> Result<(), Error> {
+        self.sleeps.fetch_add(1, Ordering::SeqCst);
+        let n = self.sleeping.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_sleeping.fetch_max(n, Ordering::SeqCst);
+        let r = sleep();
+        self.sleeping.fetch_sub(1, Ordering::SeqCst);
+        r
+    }
+
+    /// Polls (real time, bounded) until `n` threads sleep on the clock.
+    fn until_sleeping(&self, n: usize) {
+        let start = Instant::now();
+        while self.sleeping.load(Ordering::SeqCst) != n {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "sleepers never reached {n}"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+impl<C: Clock> Clock for Watched<C> {
+    fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    fn sleep_until(&self, until: Instant, ctx: &Context) -> Result<(), Error> {
+        self.watch(|| self.clock.sleep_until(until, ctx))
+    }
+
+    fn sleep_until_precise(&self, until: Instant, ctx: &Context) -> Result<(), Error> {
+        self.watch(|| self.clock.sleep_until_precise(until, ctx))
+    }
+}
+
+/// A clock whose time moves only when the test advances it; `sleep_until` blocks (in real
+/// time, cancel-aware) until then. Lets a test hold waiters in place and release them one by one.
+#[derive(Debug)]
+struct ManualClock {
+    base: Instant,
+    offset: parking_lot::Mutex<Duration>,
+    moved: parking_lot::Condvar,
+}
+
+impl ManualClock {
+    fn new() -> ManualClock {
+        ManualClock {
+            // An hour ahead of real time: a deadline set on this clock is also checked against
+            // real time (by the context), and must not expire while the test runs.
+            base: Instant::now() + Duration::from_secs(3600),
+            offset: parking_lot::Mutex::new(Duration::ZERO),
+            moved: parking_lot::Condvar::new(),
+        }
+    }
+}
+
+impl Watched<ManualClock> {
+    fn advance(&self, d: Duration) {
+        *self.clock.offset.lock() += d;
+        self.clock.moved.notify_all();
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        self.base + *self.offset.lock()
+    }
+
+    fn sleep_until(&self, until: Instant, ctx: &Context) -> Result<(), Error> {
+        let mut offset = self.offset.lock();
+        loop {
+            ctx.check()?;
+            if self.base + *offset >= until {
+                return Ok(());
+            }
+            // Cancellation is polled: the clock has no listener on the token.
+            self.moved.wait_for(&mut offset, Duration::from_millis(1));
+        }
+    }
+}
+
+fn manual(rate: &str, burst: u32) -> (RateLimiter, Arc<Watched<ManualClock>>) {
+    let clock = Watched::new(ManualClock::new());
+    let limiter = RateLimiter::new(Rate::parse(rate).unwrap(), burst)
+        .unwrap()
+        .with_clock(clock.clone());
+    (limiter, clock)
+}
+
+/// Spawns a thread that acquires with `ctx` and sends the outcome and its `id`; returns once
+/// the thread is queued (`queued_before + 1` waiters).
+fn spawn_waiter(
+    limiter: &RateLimiter,
+    ctx: Context,
+    id: usize,
+    tx: &mpsc::Sender<(usize, Result<Duration, Error>)>,
+    queued_before: u64,
+) -> std::thread::JoinHandle<()> {
+    let (l, tx) = (limiter.clone(), tx.clone());
+    let t = std::thread::spawn(move || tx.send((id, l.acquire(&ctx))).unwrap());
+    until_waiters(limiter, queued_before + 1);
+    t
+}
+
+fn recv(rx: &mpsc::Receiver<(usize, Result<Duration, Error>)>) -> (usize, Result<Duration, Error>) {
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("no waiter returned")
+}
+
+#[test]
+fn blocked_threads_are_admitted_in_arrival_order() {
+    let (limiter, clock) = manual("10/s", 1);
+    limiter.try_acquire().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let n = 6;
+    let threads: Vec<_> = (0..n)
+        .map(|i| spawn_waiter(&limiter, Context::new(), i, &tx, i as u64))
+        .collect();
+    for expected in 0..n {
+        // Only the head sleeps on the clock; the others are parked until their turn.
+        clock.until_sleeping(1);
+        clock.advance(Duration::from_millis(100));
+        let (id, got) = recv(&rx);
+        assert_eq!(id, expected, "admitted out of arrival order");
+        assert_eq!(
+            got.unwrap(),
+            Duration::from_millis(100) * (expected as u32 + 1)
+        );
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(clock.max_sleeping.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        clock.sleeps.load(Ordering::SeqCst),
+        n,
+        "one sleep per admission"
+    );
+    let s = limiter.stats();
+    assert_eq!((s.admitted, s.throttled, s.current_waiters), (7, 6, 0));
+}
+
+#[test]
+fn cancelling_the_head_hands_the_turn_to_the_next_waiter() {
+    let (limiter, clock) = manual("10/s", 1);
+    limiter.try_acquire().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let head = CancelToken::new();
+    let a = spawn_waiter(
+        &limiter,
+        Context::new().with_cancel(head.clone()),
+        0,
+        &tx,
+        0,
+    );
+    clock.until_sleeping(1);
+    let b = spawn_waiter(&limiter, Context::new(), 1, &tx, 1);
+    head.cancel();
+    let (id, got) = recv(&rx);
+    assert_eq!(id, 0);
+    assert_eq!(got.unwrap_err().kind(), ErrorKind::Cancelled);
+    // The next waiter takes over the head's sleep (it would otherwise stay parked).
+    until_waiters(&limiter, 1);
+    clock.until_sleeping(1);
+    clock.advance(Duration::from_millis(100));
+    let (id, got) = recv(&rx);
+    assert_eq!(id, 1);
+    assert_eq!(got.unwrap(), Duration::from_millis(100));
+    a.join().unwrap();
+    b.join().unwrap();
+    assert_eq!(clock.max_sleeping.load(Ordering::SeqCst), 1);
+    let s = limiter.stats();
+    assert_eq!((s.admitted, s.rejected, s.current_waiters), (2, 1, 0));
+}
+
+#[test]
+fn cancelling_a_queued_waiter_keeps_the_others_in_order() {
+    let (limiter, clock) = manual("10/s", 1);
+    limiter.try_acquire().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let middle = CancelToken::new();
+    let threads = [
+        spawn_waiter(&limiter, Context::new(), 0, &tx, 0),
+        spawn_waiter(
+            &limiter,
+            Context::new().with_cancel(middle.clone()),
+            1,
+            &tx,
+            1,
+        ),
+        spawn_waiter(&limiter, Context::new(), 2, &tx, 2),
+    ];
+    middle.cancel();
+    let (id, got) = recv(&rx);
+    assert_eq!(id, 1);
+    assert_eq!(got.unwrap_err().kind(), ErrorKind::Cancelled);
+    for expected in [0, 2] {
+        clock.until_sleeping(1);
+        clock.advance(Duration::from_millis(100));
+        assert_eq!(recv(&rx).0, expected);
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(limiter.stats().admitted, 3);
+}
+
+#[test]
+fn arrivals_do_not_jump_the_queue() {
+    let (limiter, clock) = manual("10/s", 1);
+    limiter.try_acquire().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let t = spawn_waiter(&limiter, Context::new(), 0, &tx, 0);
+    clock.until_sleeping(1);
+    // The token the head waits for exists, but the head has not taken it yet: a newcomer
+    // neither takes it nor is told it is there.
+    *clock.clock.offset.lock() += Duration::from_millis(100);
+    assert_eq!(limiter.try_acquire(), Err(Duration::from_millis(100)));
+    clock.advance(Duration::ZERO);
+    assert_eq!(recv(&rx).0, 0);
+    t.join().unwrap();
+    assert_eq!(limiter.stats().admitted, 2);
+}
+
+#[test]
+fn only_the_head_sleeps_on_the_system_clock() {
+    let clock = Watched::new(SystemClock);
+    let limiter = RateLimiter::new(Rate::parse("200/s").unwrap(), 1)
+        .unwrap()
+        .with_clock(clock.clone());
+    let start = Instant::now();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let l = limiter.clone();
+            std::thread::spawn(move || {
+                for _ in 0..10 {
+                    l.acquire(&Context::new()).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // 40 admissions at 5 ms, the first free: never faster than 195 ms.
+    assert!(start.elapsed() >= Duration::from_millis(195));
+    assert_eq!(clock.max_sleeping.load(Ordering::SeqCst), 1);
+    let s = limiter.stats();
+    assert!(clock.sleeps.load(Ordering::SeqCst) as u64 <= s.throttled + 4);
+}
+
+#[test]
+fn stop_wakes_every_queued_waiter() {
+    let limiter = real("1/min", 1);
+    limiter.try_acquire().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let threads: Vec<_> = (0..4)
+        .map(|i| spawn_waiter(&limiter, Context::new(), i, &tx, i as u64))
+        .collect();
+    let stopped = Instant::now();
+    limiter.stop();
+    for _ in 0..4 {
+        assert_eq!(recv(&rx).1.unwrap_err().kind(), ErrorKind::Stopped);
+    }
+    assert!(stopped.elapsed() < Duration::from_secs(1));
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(limiter.stats().current_waiters, 0);
+}
+
+#[test]
+fn a_queued_waiter_fails_at_its_deadline_when_the_head_is_held_back() {
+    let limiter = real("10/s", 1);
+    limiter.try_acquire().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let head = spawn_waiter(&limiter, Context::new(), 0, &tx, 0);
+    let deadline = Instant::now() + Duration::from_millis(150);
+    // The bucket's next token is 100 ms away: the deadline can be met, so the waiter queues.
+    let late = spawn_waiter(&limiter, Context::new().with_deadline(deadline), 1, &tx, 1);
+    // Now the head's token is a second away: the queued waiter must give up at its deadline,
+    // not when its turn comes.
+    limiter.set_rate(Rate::parse("1/s").unwrap());
+    let (id, got) = recv(&rx);
+    assert_eq!(id, 1);
+    assert_eq!(got.unwrap_err().kind(), ErrorKind::DeadlineExceeded);
+    assert!(Instant::now() < deadline + Duration::from_millis(500));
+    limiter.stop();
+    assert_eq!(recv(&rx).1.unwrap_err().kind(), ErrorKind::Stopped);
+    head.join().unwrap();
+    late.join().unwrap();
+}
+
+#[test]
+fn a_waiter_whose_turn_comes_too_late_for_its_deadline_fails_at_once() {
+    let (limiter, clock) = manual("10/s", 1);
+    limiter.try_acquire().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let a = spawn_waiter(&limiter, Context::new(), 0, &tx, 0);
+    // Meetable by the bucket alone (100 ms), not once the head has taken that token (200 ms).
+    let ctx = Context::new().with_deadline(clock.now() + Duration::from_millis(150));
+    let b = spawn_waiter(&limiter, ctx, 1, &tx, 1);
+    clock.until_sleeping(1);
+    clock.advance(Duration::from_millis(100));
+    // The head hands over before its thread reports, so the two may report in either order.
+    let mut got = [recv(&rx), recv(&rx)];
+    got.sort_by_key(|(id, _)| *id);
+    let [(_, a_got), (_, b_got)] = got;
+    assert_eq!(a_got.unwrap(), Duration::from_millis(100));
+    let err = b_got.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DeadlineExceeded);
+    assert_eq!(err.retry_after(), Some(Duration::from_millis(100)));
+    assert_eq!(
+        clock.clock.now() - clock.clock.base,
+        Duration::from_millis(100)
+    );
+    a.join().unwrap();
+    b.join().unwrap();
 }
 
 // ---- The executor layer ----

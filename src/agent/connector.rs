@@ -3,14 +3,15 @@
 //!
 //! Invariants:
 //! - ureq calls `connect` only when its pool has no idle connection for the origin, so `opened`
-//!   counts real sockets; a transport is dropped exactly when its socket closes, so `closed` is
+//!   counts real sockets; a request counts at its first write on a connection, so one refused
+//!   at connect is not counted; a transport is dropped exactly when its socket closes, so `closed` is
 //!   exact and `live = opened - closed` never drifts.
 //! - ureq runs every transport call on the thread that issued the request. The leaf publishes the
 //!   request's [`InflightSlot`] in a thread-local for the duration of the call; each transport
 //!   attaches its socket's shutdown handle to the current slot before doing I/O (see the slot's
 //!   invariants in `execute.rs`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -32,6 +33,8 @@ pub(crate) struct ConnCounters {
 
 thread_local! {
     static CURRENT: RefCell<Option<Arc<InflightSlot>>> = const { RefCell::new(None) };
+    /// Whether the current request has been counted on a connection yet.
+    static SENT: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Publishes `slot` as this thread's current request until dropped; then detaches the socket, so
@@ -41,6 +44,7 @@ pub(crate) struct CurrentSlot(Arc<InflightSlot>);
 impl CurrentSlot {
     pub(crate) fn enter(slot: &Arc<InflightSlot>) -> CurrentSlot {
         CURRENT.with(|c| *c.borrow_mut() = Some(slot.clone()));
+        SENT.set(false);
         CurrentSlot(slot.clone())
     }
 }
@@ -166,6 +170,11 @@ impl<T: Transport> Transport for CountedTransport<T> {
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
         self.attach_current()?;
+        // A request counts once it goes out on a connection (an attempt refused at connect is
+        // no request), so `reused = requests - opened` stays a measured figure.
+        if !SENT.replace(true) {
+            self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        }
         self.inner.transmit_output(amount, timeout)
     }
 

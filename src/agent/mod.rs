@@ -352,7 +352,6 @@ impl HttpClient {
             b = b.header(n, v);
         }
         let agent = &origin.agent;
-        origin.counters.requests.fetch_add(1, Ordering::Relaxed);
         // A request-level config clones the agent's whole config, so only build one when this
         // request's timeout differs from the agent's. (A batch deadline needs none: the batch
         // cancels its token at the deadline, which shuts the socket down.)
@@ -571,6 +570,7 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ConnectRefused, "{err:?}");
-        assert_eq!(client.connection_stats().opened, 0);
+        // No connection, so no request went out and nothing was reused.
+        assert_eq!(client.connection_stats(), ConnectionStats::default());
     }
 }

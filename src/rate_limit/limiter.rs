@@ -1,4 +1,4 @@
-//! The bucket engine: GCRA over one atomic word.
+//! The bucket engine: GCRA over one atomic word, with a FIFO queue of waiters.
 //!
 //! State and invariants:
 //! - `tat` is the *theoretical arrival time* of GCRA, in nanoseconds since `base` (the clock's
@@ -15,15 +15,27 @@
 //!   in whichever order makes the short window between the two stores err on the strict side
 //!   (see `set_rate` / `set_burst`); since every setter also moves `tat`, an acquirer that read
 //!   the old `tat` fails its CAS and re-reads everything.
-//! - Waiters never sleep on a schedule they cannot leave: each wait registers a private cancel
-//!   token in `sleepers` *before* reading the state; `set_rate`, `set_burst` and `stop` change
-//!   the state first and then cancel every registered token. So a waiter either sees the new
-//!   state or is woken to re-read it. A waiter then sleeps through `Clock::sleep_until` until
-//!   the exact instant its token would conform (no polling), and re-checks: with a fake clock the
-//!   sleep is instant virtual time, with the system clock it is a timed condvar wait.
+//! - Threads that must wait join `queue` in arrival order and leave it when they return, however
+//!   they return. `queued` mirrors its length (written under the queue lock, read lock-free).
+//!   Only the queue's **head** reads the bucket and sleeps until its token conforms. With burst 1
+//!   it sleeps through `Clock::sleep_until_precise` (a sleep, then a short spin on the system
+//!   clock), so it takes the token within microseconds of the instant it exists: there a late
+//!   wake-up is rate lost for good, since GCRA restarts from `now`. A larger bucket holds the
+//!   token until the late waiter takes it, so a plain sleep loses nothing. The others park until they become head. Leaving as
+//!   head (admitted, cancelled, deadline) wakes the next head, so exactly one waiter is awake.
+//! - Arrivals do not jump the queue: the lock-free path (and `try_acquire`) only takes a token
+//!   when the bucket holds more tokens than there are queued threads ahead of it. The count is
+//!   read without the lock, so an arrival racing a thread that is joining the queue can still
+//!   pass first; that costs the waiter one interval of order, never the GCRA bound.
+//! - Wake-ups: each waiter sleeps on a private cancel token, replaced *under the queue lock*
+//!   before the waiter reads its position and the bucket. Whoever changes what a waiter would
+//!   read (a leaving head promoting the next, `set_rate` / `set_burst` for the head, `stop` for
+//!   all) changes it first and then cancels the token it finds under the lock. So a waiter
+//!   either sees the change or is woken to re-read it. A caller's own cancel token is relayed
+//!   to the private one.
 //! - `stopped` only goes from false to true.
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -57,15 +69,33 @@ struct Counters {
     rejected: AtomicU64,
     total_wait_ns: AtomicU64,
     max_wait_ns: AtomicU64,
-    waiters: AtomicU64,
 }
+
+/// What the lock-free path reads: the GCRA state and the number of queued waiters, on one
+/// cache line. `queued` is only written on the slow path.
+#[derive(Default)]
+struct Hot {
+    tat: AtomicU64,
+    queued: AtomicU64,
+}
+
+/// A thread blocked in `acquire`, in the queue.
+struct Waiter {
+    /// The private token the waiter sleeps on now; cancelling it wakes the waiter to re-read
+    /// its position and the bucket. Replaced under the queue lock before every sleep.
+    wake: Mutex<CancelToken>,
+}
+
+/// How long a parked waiter with no deadline sleeps before looking around anyway. Nothing
+/// depends on it (every event that concerns a parked waiter wakes it); it is a backstop.
+const PARK: Duration = Duration::from_secs(3600);
 
 struct Setter {
     rate: Rate,
 }
 
 struct Inner {
-    tat: Padded<AtomicU64>,
+    hot: Padded<Hot>,
     t_ns: AtomicU64,
     burst: AtomicU32,
     stopped: AtomicBool,
@@ -75,8 +105,7 @@ struct Inner {
     base: Instant,
     clock: Arc<dyn Clock>,
     setter: Mutex<Setter>,
-    sleepers: Mutex<HashMap<u64, CancelToken>>,
-    next_sleeper: AtomicU64,
+    queue: Mutex<VecDeque<Arc<Waiter>>>,
 }
 
 /// A continuous-refill rate limiter (GCRA) with a rate and a burst set separately.
@@ -172,25 +201,33 @@ fn ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Removes a sleeper's token from the registry when its wait ends, however it ends.
-struct Sleeper<'a> {
+/// A waiter's place in the queue: leaving it (however `wait` returns) removes the waiter and,
+/// if it was the head, wakes the next one.
+struct Queued<'a> {
     inner: &'a Inner,
-    id: u64,
-    token: CancelToken,
+    me: Arc<Waiter>,
 }
 
-impl Drop for Sleeper<'_> {
+impl Drop for Queued<'_> {
     fn drop(&mut self) {
-        self.inner.sleepers.lock().remove(&self.id);
-    }
-}
-
-/// Decrements the waiter count when a blocking acquire returns, however it returns.
-struct Waiting<'a>(&'a AtomicU64);
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        let next = {
+            let mut q = self.inner.queue.lock();
+            let pos = q.iter().position(|w| Arc::ptr_eq(w, &self.me));
+            if let Some(pos) = pos {
+                q.remove(pos);
+            }
+            self.inner
+                .hot
+                .queued
+                .store(q.len() as u64, Ordering::Relaxed);
+            match (pos, q.front()) {
+                (Some(0), Some(head)) => Some(head.wake.lock().clone()),
+                _ => None,
+            }
+        };
+        if let Some(token) = next {
+            token.cancel();
+        }
     }
 }
 
@@ -211,7 +248,7 @@ impl RateLimiter {
         check_burst(burst)?;
         Ok(RateLimiter {
             inner: Arc::new(Inner {
-                tat: Padded(AtomicU64::new(0)),
+                hot: Padded(Hot::default()),
                 t_ns: AtomicU64::new(rate.interval_nanos()),
                 burst: AtomicU32::new(burst),
                 stopped: AtomicBool::new(false),
@@ -220,8 +257,7 @@ impl RateLimiter {
                 base: clock.now(),
                 clock,
                 setter: Mutex::new(Setter { rate }),
-                sleepers: Mutex::new(HashMap::new()),
-                next_sleeper: AtomicU64::new(0),
+                queue: Mutex::new(VecDeque::new()),
             }),
         })
     }
@@ -257,26 +293,27 @@ impl RateLimiter {
             .saturating_duration_since(self.inner.base))
     }
 
-    /// One GCRA step at `now`: `Ok` if a token conforms (taking it when `take`), otherwise
+    /// One GCRA step at `now`, leaving `behind` tokens for threads queued ahead of the
+    /// caller: `Ok` if a token conforms after those (taking it when `take`), otherwise
     /// `Err(nanoseconds until one would)`.
     #[inline]
-    fn conform(&self, now: u64, take: bool) -> Result<(), u64> {
+    fn conform(&self, now: u64, take: bool, behind: u64) -> Result<(), u64> {
         let inner = &*self.inner;
-        let mut tat = inner.tat.load(Ordering::Acquire);
+        let mut tat = inner.hot.tat.load(Ordering::Acquire);
         loop {
             // Configuration after `tat`: see the file comment for why this order is safe.
             let t = inner.t_ns.load(Ordering::Acquire);
             let burst = u64::from(inner.burst.load(Ordering::Acquire));
             let tau = t.saturating_mul(burst - 1);
             let start = tat.max(now);
-            let ahead = start - now;
+            let ahead = (start - now).saturating_add(t.saturating_mul(behind));
             if ahead > tau {
                 return Err(ahead - tau);
             }
             if !take {
                 return Ok(());
             }
-            match inner.tat.compare_exchange_weak(
+            match inner.hot.tat.compare_exchange_weak(
                 tat,
                 start.saturating_add(t),
                 Ordering::AcqRel,
@@ -292,6 +329,10 @@ impl RateLimiter {
     /// until one would be (another thread may take it first), or [`Duration::MAX`] once the
     /// limiter is stopped.
     ///
+    /// Threads blocked in [`acquire`](Self::acquire) come first: while some are queued, a token
+    /// is only taken if the bucket holds more than one per queued thread, and the wait returned
+    /// counts one interval per queued thread.
+    ///
     /// ```
     /// use httpbatch::{Rate, RateLimiter};
     /// let limiter = RateLimiter::new(Rate::parse("1/h").unwrap(), 1).unwrap();
@@ -304,7 +345,7 @@ impl RateLimiter {
             self.inner.counters.rejected.fetch_add(1, Ordering::Relaxed);
             return Err(Duration::MAX);
         }
-        match self.conform(self.now_ns(), true) {
+        match self.conform(self.now_ns(), true, self.queued()) {
             Ok(()) => {
                 self.inner.counters.admitted.fetch_add(1, Ordering::Relaxed);
                 Ok(())
@@ -321,11 +362,20 @@ impl RateLimiter {
         if self.is_stopped() {
             return Err(Duration::MAX);
         }
-        self.conform(self.now_ns(), false)
+        self.conform(self.now_ns(), false, self.queued())
             .map_err(Duration::from_nanos)
     }
 
+    fn queued(&self) -> u64 {
+        self.inner.hot.queued.load(Ordering::Relaxed)
+    }
+
     /// Blocks until a token is available and takes it; returns how long it waited.
+    ///
+    /// Blocked threads are served first come, first served: they queue, and only the one at
+    /// the head of the queue waits for the bucket (on the system clock it sleeps until just
+    /// before its token conforms and spins the last 250 µs, so admissions keep the rate to a
+    /// few microseconds); the others sleep until their turn.
     ///
     /// Fails with [`ErrorKind::Cancelled`] when `ctx` is cancelled (waking at once), with
     /// [`ErrorKind::DeadlineExceeded`] *at once, without sleeping* when `ctx`'s deadline falls
@@ -366,7 +416,7 @@ impl RateLimiter {
             return Err(self.reject(e));
         }
         let start = self.now_ns();
-        match self.conform(start, take) {
+        match self.conform(start, take, self.queued()) {
             Ok(()) => {
                 if take {
                     self.inner.counters.admitted.fetch_add(1, Ordering::Relaxed);
@@ -382,25 +432,42 @@ impl RateLimiter {
         e
     }
 
-    /// The slow path: sleep until the exact conformance instant, re-check, repeat.
+    /// The slow path: queue; at the head, sleep precisely until the token conforms, re-check,
+    /// repeat; elsewhere, park until it is this waiter's turn.
     #[cold]
     fn wait(&self, ctx: &Context, start: u64, take: bool) -> Result<Duration, Error> {
-        let c = &self.inner.counters;
-        c.waiters.fetch_add(1, Ordering::Relaxed);
-        let _waiting = Waiting(&c.waiters);
+        let inner = &*self.inner;
+        let me = Arc::new(Waiter {
+            wake: Mutex::new(CancelToken::new()),
+        });
+        {
+            let mut q = inner.queue.lock();
+            q.push_back(me.clone());
+            inner.hot.queued.store(q.len() as u64, Ordering::Relaxed);
+        }
+        let queued = Queued { inner, me };
         loop {
-            // Register before reading the state, so a concurrent set_rate/stop either is seen
-            // below or cancels this token (file comment).
-            let sleeper = self.register_sleeper();
+            // A fresh token under the lock, before reading the position and the state, so a
+            // concurrent promotion, set_rate or stop is either seen below or cancels it.
+            let token = CancelToken::new();
+            let head = {
+                let q = inner.queue.lock();
+                *queued.me.wake.lock() = token.clone();
+                q.front().is_some_and(|w| Arc::ptr_eq(w, &queued.me))
+            };
             if self.is_stopped() {
                 return Err(self.reject(Error::stopped("rate limiter")));
             }
             let now = self.now_ns();
-            let wait = match self.conform(now, take) {
-                Ok(()) => break,
+            let wait = match self.conform(now, take && head, 0) {
+                Ok(()) if head => break,
+                // Tokens are there, but the head takes first.
+                Ok(()) => 0,
                 Err(wait) => wait,
             };
-            let wake = self.inner.base + Duration::from_nanos(now.saturating_add(wait));
+            let wake = inner.base + Duration::from_nanos(now.saturating_add(wait));
+            // Checked for every waiter, at the head or not: no waiter can be admitted before
+            // the bucket's next token, whatever happens to the queue ahead of it.
             if ctx.deadline().is_some_and(|d| wake > d) {
                 return Err(self.reject(
                     Error::new(
@@ -410,12 +477,23 @@ impl RateLimiter {
                     .with_retry_after(Duration::from_nanos(wait)),
                 ));
             }
-            // The clock only wakes for its context's token: give it a private one that both
-            // the caller's token (through a listener) and the limiter's setters can cancel.
-            let private = sleeper.token.clone();
+            // The clock only wakes for its context's token: sleep on the private one, which
+            // the caller's token (through a listener), the setters and a promotion can cancel.
+            let private = token.clone();
             let _relay = ctx.on_cancel(Arc::new(move || private.cancel()));
-            let sleep_ctx = ctx.clone().with_cancel(sleeper.token.clone());
-            if let Err(e) = self.inner.clock.sleep_until(wake, &sleep_ctx) {
+            let sleep_ctx = ctx.clone().with_cancel(token);
+            let slept = if head && inner.burst.load(Ordering::Relaxed) == 1 {
+                inner.clock.sleep_until_precise(wake, &sleep_ctx)
+            } else if head {
+                // A bucket of two or more absorbs a late wake-up (the token waits in it), so a
+                // plain sleep keeps the rate exactly and spins no CPU at high rates.
+                inner.clock.sleep_until(wake, &sleep_ctx)
+            } else {
+                // Parked in real time, not on the clock: a fake clock must not advance for a
+                // thread that is only waiting for its turn.
+                sleep_ctx.wait_until(ctx.deadline().unwrap_or_else(|| Instant::now() + PARK))
+            };
+            if let Err(e) = slept {
                 if self.is_stopped() {
                     return Err(self.reject(Error::stopped("rate limiter")));
                 }
@@ -425,16 +503,14 @@ impl RateLimiter {
                 if e.kind() != ErrorKind::Cancelled {
                     return Err(self.reject(e));
                 }
-                // Woken by set_rate/set_burst: re-read the state.
+                // Woken by a promotion or set_rate/set_burst: re-read the position and state.
             }
         }
-        let waited = ns(self
-            .inner
-            .clock
-            .now()
-            .saturating_duration_since(self.inner.base))
-        .saturating_sub(start);
+        // Hand the head over before the bookkeeping.
+        drop(queued);
+        let waited = self.now_ns().saturating_sub(start);
         if take {
+            let c = &inner.counters;
             c.admitted.fetch_add(1, Ordering::Relaxed);
             c.throttled.fetch_add(1, Ordering::Relaxed);
             c.total_wait_ns.fetch_add(waited, Ordering::Relaxed);
@@ -459,21 +535,29 @@ impl RateLimiter {
         c.max_wait_ns.fetch_max(extra, Ordering::Relaxed);
     }
 
-    fn register_sleeper(&self) -> Sleeper<'_> {
-        let id = self.inner.next_sleeper.fetch_add(1, Ordering::Relaxed);
-        let token = CancelToken::new();
-        self.inner.sleepers.lock().insert(id, token.clone());
-        Sleeper {
-            inner: &self.inner,
-            id,
-            token,
+    /// Wakes the head of the queue (the only waiter reading the bucket) to re-read it.
+    fn wake_head(&self) {
+        // Cancel outside the lock: a woken waiter takes the lock to re-read its position.
+        let token = self
+            .inner
+            .queue
+            .lock()
+            .front()
+            .map(|w| w.wake.lock().clone());
+        if let Some(t) = token {
+            t.cancel();
         }
     }
 
-    /// Wakes every sleeping waiter so it re-reads the state.
-    fn wake_sleepers(&self) {
-        // Cancel outside the lock: a woken waiter unregisters itself, taking the lock.
-        let tokens: Vec<CancelToken> = self.inner.sleepers.lock().values().cloned().collect();
+    /// Wakes every waiter, queued or at the head.
+    fn wake_all(&self) {
+        let tokens: Vec<CancelToken> = self
+            .inner
+            .queue
+            .lock()
+            .iter()
+            .map(|w| w.wake.lock().clone())
+            .collect();
         for t in tokens {
             t.cancel();
         }
@@ -485,6 +569,7 @@ impl RateLimiter {
         let now = self.now_ns();
         let _ = self
             .inner
+            .hot
             .tat
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| Some(f(tat, now)));
     }
@@ -495,7 +580,8 @@ impl RateLimiter {
     /// missing, and refill at the new rate. So lowering the rate never grants a fresh burst
     /// (an empty bucket stays empty and the next token comes one *new* interval later), and
     /// raising it releases waiters promptly (a thread parked for 10 s at 0.1/s proceeds within
-    /// 10 ms once the rate is 100/s). Waiters are woken to recompute their wake-up time.
+    /// 10 ms once the rate is 100/s). The head of the queue is woken to recompute its wake-up
+    /// time.
     ///
     /// ```
     /// use httpbatch::{Context, FakeClock, Rate, RateLimiter};
@@ -540,7 +626,7 @@ impl RateLimiter {
             .store(rate.as_per_second().to_bits(), Ordering::Relaxed);
         setter.rate = rate;
         drop(setter);
-        self.wake_sleepers();
+        self.wake_head();
     }
 
     /// Changes the burst, at once, also for threads already waiting. Fails with
@@ -574,7 +660,7 @@ impl RateLimiter {
             self.update_tat(adjust);
         }
         drop(setter);
-        self.wake_sleepers();
+        self.wake_head();
         Ok(())
     }
 
@@ -590,7 +676,7 @@ impl RateLimiter {
     /// ```
     pub fn stop(&self) {
         self.inner.stopped.store(true, Ordering::SeqCst);
-        self.wake_sleepers();
+        self.wake_all();
     }
 
     /// Whether [`stop`](Self::stop) was called.
@@ -607,7 +693,7 @@ impl RateLimiter {
             rejected: c.rejected.load(Ordering::Relaxed),
             total_wait: Duration::from_nanos(c.total_wait_ns.load(Ordering::Relaxed)),
             max_wait: Duration::from_nanos(c.max_wait_ns.load(Ordering::Relaxed)),
-            current_waiters: c.waiters.load(Ordering::Relaxed),
+            current_waiters: self.queued(),
             rate_per_sec: f64::from_bits(self.inner.rate_per_sec.load(Ordering::Relaxed)),
             burst: self.burst(),
         }

@@ -1,0 +1,159 @@
+//! The layers under the batch, built from the options, and their statistics.
+//!
+//! Order, top to bottom: `BatchExecutor` → `RateLimitedExecutor` (when `--rate`) →
+//! `ConnectionPool` (per-host in-flight cap, retries, health checks) → socket. The limiter
+//! admits each request's first attempt; the pool's retry loop asks it again (through the
+//! context's admission) before every retry, so every attempt on the wire pays one token.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use httpbatch::{
+    BatchExecutor, BatchStats, ConnectionPool, Error, Execute, HostHealth, HostStats,
+    HttpClientConfig, PoolStats, Rate, RateLimitStats, RateLimitedExecutor, RateLimiter, Request,
+    RetryPolicy, RetryStats, WarmupReport,
+};
+
+/// What the layers are built from.
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    /// Worker threads = requests in flight at once.
+    pub concurrency: usize,
+    /// Global rate limit and its burst.
+    pub rate: Option<(Rate, u32)>,
+    /// Requests in flight per host (defaults to the concurrency: no extra cap).
+    pub per_host: Option<usize>,
+    /// Retries after the first attempt (0 = none).
+    pub retries: u32,
+    /// Delay before the first retry.
+    pub retry_backoff: Duration,
+    /// Longest `Retry-After` honoured.
+    pub retry_after_cap: Duration,
+    /// Retry POST and PATCH.
+    pub retry_post: bool,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Response body limit.
+    pub max_body: u64,
+    /// Probe every host this often and fail fast while one is down.
+    pub health_check: Option<Duration>,
+    /// The path probes ask for (and warmup requests).
+    pub health_path: String,
+}
+
+type Top = Arc<dyn Execute>;
+
+/// The built stack, with handles to every layer that has statistics.
+pub struct Stack {
+    /// The batch executor on top.
+    pub executor: BatchExecutor<Top>,
+    pool: ConnectionPool,
+    limiter: Option<RateLimiter>,
+    retries: bool,
+}
+
+/// Every layer's statistics after a run.
+#[derive(Debug, Clone)]
+pub struct LayerStats {
+    /// Errors by kind, and the executor's view.
+    pub batch: BatchStats,
+    /// The pool's retry engine, when retries are on.
+    pub retry: Option<RetryStats>,
+    /// The rate limiter, when on.
+    pub limiter: Option<RateLimitStats>,
+    /// The pool: connections (counted at the socket), attempts, circuit rejections.
+    pub pool: PoolStats,
+    /// Per host.
+    pub hosts: Vec<HostStats>,
+    /// Per host, when health checks are on.
+    pub health: Vec<(String, HostHealth)>,
+}
+
+impl Stack {
+    /// Builds the layers; fails on an invalid setting (reported as a usage error).
+    pub fn build(config: &StackConfig) -> Result<Stack, Error> {
+        let policy = if config.retries == 0 {
+            RetryPolicy::none()
+        } else {
+            RetryPolicy::builder()
+                .max_attempts(config.retries.saturating_add(1))
+                .base_delay(config.retry_backoff)
+                .max_delay(config.retry_backoff.max(Duration::from_secs(10)))
+                .retry_after_cap(config.retry_after_cap)
+                .retry_non_idempotent(config.retry_post)
+                .build()?
+        };
+        let pool = ConnectionPool::builder()
+            .client_config(
+                HttpClientConfig::default()
+                    .timeout(config.timeout)
+                    .connect_timeout(config.connect_timeout)
+                    .max_body_size(config.max_body),
+            )
+            .max_in_flight_per_host(config.per_host.unwrap_or(config.concurrency))
+            .retry_policy(policy)
+            .warmup_path(config.health_path.clone())
+            .warmup_timeout(config.connect_timeout.max(Duration::from_millis(1)))
+            .build()?;
+        let mut top: Top = Arc::new(pool.clone());
+        let limiter = match config.rate {
+            Some((rate, burst)) => {
+                let limiter = RateLimiter::new(rate, burst)?;
+                top = Arc::new(RateLimitedExecutor::new(top, limiter.clone()));
+                Some(limiter)
+            }
+            None => None,
+        };
+        let executor = BatchExecutor::builder()
+            .workers(config.concurrency)
+            .build(top)?;
+        Ok(Stack {
+            executor,
+            pool,
+            limiter,
+            retries: config.retries > 0,
+        })
+    }
+
+    /// Opens `n` connections to every origin the requests go to, before the batch.
+    pub fn warmup<'r>(
+        &self,
+        requests: impl Iterator<Item = &'r Request>,
+        n: usize,
+    ) -> WarmupReport {
+        let origins: Vec<String> = origins(requests).into_iter().collect();
+        let hosts: Vec<&str> = origins.iter().map(String::as_str).collect();
+        self.pool.warmup(&hosts, n)
+    }
+
+    /// Starts health checks of every origin the requests go to.
+    pub fn health_check<'r>(
+        &self,
+        requests: impl Iterator<Item = &'r Request>,
+        interval: Duration,
+        path: &str,
+    ) -> Result<(), Error> {
+        let origins: Vec<String> = origins(requests).into_iter().collect();
+        let hosts: Vec<&str> = origins.iter().map(String::as_str).collect();
+        self.pool.enable_health_check(&hosts, interval, path)
+    }
+
+    /// Every layer's statistics now.
+    pub fn stats(&self) -> LayerStats {
+        LayerStats {
+            batch: self.executor.stats(),
+            retry: self.retries.then(|| self.pool.retry_stats()),
+            limiter: self.limiter.as_ref().map(RateLimiter::stats),
+            pool: self.pool.stats(),
+            hosts: self.pool.host_stats(),
+            health: self.pool.health(),
+        }
+    }
+}
+
+fn origins<'r>(requests: impl Iterator<Item = &'r Request>) -> BTreeSet<String> {
+    requests.map(|r| r.url().origin()).collect()
+}

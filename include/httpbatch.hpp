@@ -4,7 +4,8 @@
 // - A failing call throws httpbatch::Error, carrying the numbered code and the object's message.
 // - Per-item failures of a batch are not exceptions: they are items with outcome() != Response.
 // - Thread safety follows the C header: Executor, CancelToken and TestServer may be shared
-//   between threads (by reference); Request, Batch, BatchResult and builders may not.
+//   between threads (by reference), as may Pool and Limiter; Request, Batch, BatchResult,
+//   RetryPolicy and builders may not.
 //
 //     httpbatch::Executor ex = httpbatch::ExecutorBuilder().workers(8).build();
 //     httpbatch::Batch batch;
@@ -24,6 +25,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "httpbatch.h"
 
@@ -319,6 +321,158 @@ private:
     detail::Handle<httpbatch_batch_result, httpbatch_batch_result_free> h_;
 };
 
+// A rate limiter: count requests per interval, bursts of up to burst. Thread-safe.
+class Limiter {
+public:
+    Limiter(double count, uint64_t interval_ms, uint32_t burst) {
+        httpbatch_limiter *l = nullptr;
+        detail::check(httpbatch_limiter_new(count, interval_ms, burst, &l));
+        h_.reset(l);
+    }
+    void set_rate(double count, uint64_t interval_ms) const {
+        check(httpbatch_limiter_set_rate(h_.get(), count, interval_ms));
+    }
+    void set_burst(uint32_t burst) const { check(httpbatch_limiter_set_burst(h_.get(), burst)); }
+    void set_per_host(double count, uint64_t interval_ms, uint32_t burst) const {
+        check(httpbatch_limiter_set_per_host(h_.get(), count, interval_ms, burst));
+    }
+    void stop() const { check(httpbatch_limiter_stop(h_.get())); }
+    httpbatch_limiter_stats stats() const {
+        auto s = detail::sized<httpbatch_limiter_stats>();
+        check(httpbatch_limiter_stats_get(h_.get(), &s));
+        return s;
+    }
+    const httpbatch_limiter *get() const noexcept { return h_.get(); }
+
+private:
+    void check(httpbatch_result rc) const {
+        detail::check(rc, httpbatch_limiter_last_error, static_cast<const httpbatch_limiter *>(h_.get()));
+    }
+    detail::Handle<httpbatch_limiter, httpbatch_limiter_free> h_;
+};
+
+// A retry policy (copied where it is used).
+class RetryPolicy {
+public:
+    RetryPolicy() {
+        httpbatch_retry_policy *p = nullptr;
+        detail::check(httpbatch_retry_policy_new(&p));
+        h_.reset(p);
+    }
+    RetryPolicy &max_attempts(uint32_t n) { return check(httpbatch_retry_policy_set_max_attempts(h_.get(), n)); }
+    RetryPolicy &backoff(uint64_t base_ms, uint64_t max_ms, double multiplier = 2.0) {
+        return check(httpbatch_retry_policy_set_backoff(h_.get(), base_ms, max_ms, multiplier));
+    }
+    RetryPolicy &jitter(httpbatch_jitter j) { return check(httpbatch_retry_policy_set_jitter(h_.get(), j)); }
+    RetryPolicy &retry_after(bool respect, uint64_t cap_ms) {
+        return check(httpbatch_retry_policy_set_retry_after(h_.get(), respect, cap_ms));
+    }
+    RetryPolicy &retry_non_idempotent(bool yes) {
+        return check(httpbatch_retry_policy_set_retry_non_idempotent(h_.get(), yes));
+    }
+    RetryPolicy &budget(double ratio, double min_per_sec) {
+        return check(httpbatch_retry_policy_set_budget(h_.get(), ratio, min_per_sec));
+    }
+    const httpbatch_retry_policy *get() const noexcept { return h_.get(); }
+
+private:
+    RetryPolicy &check(httpbatch_result rc) {
+        detail::check(rc, httpbatch_retry_policy_last_error,
+                      static_cast<const httpbatch_retry_policy *>(h_.get()));
+        return *this;
+    }
+    detail::Handle<httpbatch_retry_policy, httpbatch_retry_policy_free> h_;
+};
+
+class Pool;
+
+// Configures a Pool; build() consumes it.
+class PoolBuilder {
+public:
+    PoolBuilder() {
+        httpbatch_pool_builder *b = nullptr;
+        detail::check(httpbatch_pool_builder_new(&b));
+        h_.reset(b);
+    }
+    PoolBuilder &max_in_flight_per_host(size_t n) {
+        return check(httpbatch_pool_builder_set_max_in_flight_per_host(h_.get(), n));
+    }
+    PoolBuilder &timeout_ms(uint64_t ms) { return check(httpbatch_pool_builder_set_timeout_ms(h_.get(), ms)); }
+    PoolBuilder &retry_policy(const RetryPolicy &p) {
+        return check(httpbatch_pool_builder_set_retry_policy(h_.get(), p.get()));
+    }
+    PoolBuilder &health_check(uint64_t probe_timeout_ms, uint32_t unhealthy, uint32_t healthy) {
+        return check(httpbatch_pool_builder_set_health_check(h_.get(), probe_timeout_ms, unhealthy, healthy));
+    }
+    PoolBuilder &warmup(std::string_view path, uint64_t timeout_ms) {
+        return check(httpbatch_pool_builder_set_warmup(h_.get(), path.data(), path.size(), timeout_ms));
+    }
+    inline Pool build();
+
+private:
+    PoolBuilder &check(httpbatch_result rc) {
+        detail::check(rc, httpbatch_pool_builder_last_error,
+                      static_cast<const httpbatch_pool_builder *>(h_.get()));
+        return *this;
+    }
+    detail::Handle<httpbatch_pool_builder, httpbatch_pool_builder_free> h_;
+};
+
+// A connection pool: per-host in-flight caps, retries, warmup, health checks. Thread-safe.
+class Pool {
+public:
+    explicit Pool(httpbatch_pool *p) : h_(p) {}
+    httpbatch_pool_stats stats() const {
+        auto s = detail::sized<httpbatch_pool_stats>();
+        check(httpbatch_pool_stats_get(h_.get(), &s));
+        return s;
+    }
+    // Hosts are newline-separated URLs or origins.
+    std::vector<httpbatch_host_warmup> warmup(std::string_view hosts, size_t connections,
+                                              std::vector<std::string> *origins = nullptr) const {
+        httpbatch_warmup_report *r = nullptr;
+        check(httpbatch_pool_warmup(h_.get(), hosts.data(), hosts.size(), connections, &r));
+        detail::Handle<httpbatch_warmup_report, httpbatch_warmup_report_free> report(r);
+        size_t n = 0;
+        detail::check(httpbatch_warmup_report_len(r, &n));
+        std::vector<httpbatch_host_warmup> out;
+        for (size_t i = 0; i < n; i++) {
+            auto h = detail::sized<httpbatch_host_warmup>();
+            detail::check(httpbatch_warmup_report_host(r, i, &h));
+            if (origins) origins->emplace_back(h.origin, h.origin_len);
+            h.origin = nullptr;  // owned by the report, freed on return
+            h.errors = nullptr;
+            out.push_back(h);
+        }
+        return out;
+    }
+    void enable_health_check(std::string_view hosts, uint64_t interval_ms, std::string_view path) const {
+        check(httpbatch_pool_enable_health_check(h_.get(), hosts.data(), hosts.size(), interval_ms,
+                                                 path.data(), path.size()));
+    }
+    void disable_health_check() const { check(httpbatch_pool_disable_health_check(h_.get())); }
+    std::optional<httpbatch_host_health> host_health(std::string_view host) const {
+        auto h = detail::sized<httpbatch_host_health>();
+        httpbatch_result rc = httpbatch_pool_host_health(h_.get(), host.data(), host.size(), &h);
+        if (rc == HTTPBATCH_RESULT_NOT_FOUND) return std::nullopt;
+        check(rc);
+        return h;
+    }
+    const httpbatch_pool *get() const noexcept { return h_.get(); }
+
+private:
+    void check(httpbatch_result rc) const {
+        detail::check(rc, httpbatch_pool_last_error, static_cast<const httpbatch_pool *>(h_.get()));
+    }
+    detail::Handle<httpbatch_pool, httpbatch_pool_free> h_;
+};
+
+inline Pool PoolBuilder::build() {
+    httpbatch_pool *p = nullptr;
+    detail::check(httpbatch_pool_builder_build(h_.release(), &p));  // consumes the builder
+    return Pool(p);
+}
+
 class Executor;
 
 // Configures an Executor; build() consumes it.
@@ -347,6 +501,11 @@ public:
     }
     ExecutorBuilder &user_agent(std::string_view ua) {
         return check(httpbatch_executor_builder_set_user_agent(h_.get(), ua.data(), ua.size()));
+    }
+    // The executor keeps its own reference to the pool and the limiter.
+    ExecutorBuilder &pool(const Pool &p) { return check(httpbatch_executor_builder_set_pool(h_.get(), p.get())); }
+    ExecutorBuilder &limiter(const Limiter &l) {
+        return check(httpbatch_executor_builder_set_limiter(h_.get(), l.get()));
     }
     httpbatch_executor_builder *get() noexcept { return h_.get(); }
     inline Executor build();

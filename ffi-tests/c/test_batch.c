@@ -215,6 +215,70 @@ static void body_limit_and_executor_options(void) {
     httpbatch_executor_free(exec);
 }
 
+static void bulk_add_and_bulk_read(void) {
+    httpbatch_executor *exec = make_executor(4);
+    httpbatch_batch *batch = NULL;
+    CHECK_OK(httpbatch_batch_new(&batch));
+    /* Three URLs end to end, no separators. */
+    char a[128], b[128], c[128], all[400];
+    server_url(server, "/bytes/3", a, sizeof a);
+    server_url(server, "/status/201", b, sizeof b);
+    server_url(server, "/echo", c, sizeof c);
+    size_t lens[3] = {strlen(a), strlen(b), strlen(c)};
+    snprintf(all, sizeof all, "%s%s%s", a, b, c);
+    CHECK_OK(httpbatch_batch_add_gets(batch, all, lens, 3));
+    /* All or nothing: a bad second URL adds none of the three, and the message says which. */
+    size_t bad_lens[3] = {lens[0], 4, lens[1] + lens[2] - 4};
+    CHECK_RC(httpbatch_batch_add_gets(batch, all, bad_lens, 3), HTTPBATCH_RESULT_INVALID_URL);
+    char msg[256];
+    size_t len = 0;
+    CHECK_OK(httpbatch_batch_last_error(batch, msg, sizeof msg, &len));
+    CHECK(strstr(msg, "URL 1") != NULL);
+    CHECK_RC(httpbatch_batch_add_gets(batch, all, NULL, 3), HTTPBATCH_RESULT_NULL_ARGUMENT);
+    CHECK_OK(httpbatch_batch_add_gets(batch, NULL, NULL, 0));
+    size_t n = 0;
+    CHECK_OK(httpbatch_batch_len(batch, &n));
+    CHECK(n == 3);
+
+    httpbatch_batch_result *res = NULL;
+    CHECK_OK(httpbatch_executor_execute(exec, batch, &res));
+    httpbatch_item items[3];
+    memset(items, 0, sizeof items);
+    items[0].struct_size = sizeof items[0];
+    CHECK_OK(httpbatch_batch_result_items(res, 0, 3, items));
+    CHECK(items[0].status == 200 && items[0].body_len == 3);
+    CHECK(items[1].status == 201);
+    CHECK(items[2].status == 200 && items[2].struct_size == sizeof items[0]);
+    CHECK_RC(httpbatch_batch_result_items(res, 1, 3, items), HTTPBATCH_RESULT_INDEX_OUT_OF_RANGE);
+    CHECK_RC(httpbatch_batch_result_items(res, (size_t)-1, 2, items),
+             HTTPBATCH_RESULT_INDEX_OUT_OF_RANGE);
+    items[0].struct_size = 7;
+    CHECK_RC(httpbatch_batch_result_items(res, 0, 1, items), HTTPBATCH_RESULT_BAD_STRUCT_SIZE);
+
+    /* Headers of one item, and of a range, in one call each. */
+    size_t count = 0;
+    CHECK_RC(httpbatch_batch_result_headers(res, 0, NULL, 0, &count),
+             HTTPBATCH_RESULT_BUFFER_TOO_SMALL);
+    CHECK(count == items[0].header_count && count > 0);
+    httpbatch_header hs[64];
+    CHECK_OK(httpbatch_batch_result_headers(res, 0, hs, 64, &count));
+    int saw_length = 0;
+    for (size_t i = 0; i < count; i++)
+        if (hs[i].name_len == 14 && memcmp(hs[i].name, "content-length", 14) == 0)
+            saw_length = hs[i].value_len == 1 && hs[i].value[0] == '3';
+    CHECK(saw_length);
+    size_t total = 0;
+    CHECK_OK(httpbatch_batch_result_headers_range(res, 0, 3, hs, 64, &total));
+    CHECK(total == items[0].header_count + items[1].header_count + items[2].header_count);
+    CHECK_RC(httpbatch_batch_result_headers_range(res, 0, 3, hs, 1, &total),
+             HTTPBATCH_RESULT_BUFFER_TOO_SMALL);
+    CHECK_RC(httpbatch_batch_result_headers_range(res, 2, 2, hs, 64, &total),
+             HTTPBATCH_RESULT_INDEX_OUT_OF_RANGE);
+    httpbatch_batch_result_free(res);
+    httpbatch_batch_free(batch);
+    httpbatch_executor_free(exec);
+}
+
 static void version_and_codes(void) {
     char want[32];
     snprintf(want, sizeof want, "%d.%d.%d", HTTPBATCH_VERSION_MAJOR, HTTPBATCH_VERSION_MINOR,
@@ -256,6 +320,7 @@ int main(void) {
     RUN(ordered_results_with_per_item_errors);
     RUN(request_options_reach_the_wire);
     RUN(body_limit_and_executor_options);
+    RUN(bulk_add_and_bulk_read);
     RUN(version_and_codes);
     RUN(test_server_counts);
     httpbatch_test_server_free(server);

@@ -205,6 +205,45 @@ int main() {
         CHECK(server.requests() > 0 && server.accepted() > 0 && server.port() != 0);
     });
 
+    run("stack_pool_limiter_retries", [&] {
+        httpbatch::Pool pool = httpbatch::PoolBuilder()
+                                   .max_in_flight_per_host(2)
+                                   .retry_policy(httpbatch::RetryPolicy().max_attempts(4).backoff(5, 50).jitter(
+                                       HTTPBATCH_JITTER_NONE))
+                                   .warmup("/ok", 2000)
+                                   .build();
+        httpbatch::Limiter limiter(1000, 1000, 100);
+        httpbatch::Executor ex = httpbatch::ExecutorBuilder().workers(8).pool(pool).limiter(limiter).build();
+        httpbatch::Batch batch;
+        batch.add_get(server.url("/seq/cpp-retry?s=503,503,200"));
+        httpbatch::BatchResult res = ex.execute(batch);
+        CHECK(res[0].status() == 200 && res[0].attempts() == 3);
+        CHECK(limiter.stats().admitted == 3);
+        CHECK(pool.stats().retries == 2);
+
+        httpbatch::TestServer own;
+        for (int i = 0; i < 12; i++) batch.add_get(own.url("/delay/10"));
+        auto r2 = ex.execute(batch);
+        CHECK(r2.summary().succeeded == 12 && own.max_in_flight() == 2);
+
+        std::vector<std::string> origins;
+        auto report = pool.warmup(own.url("/"), 2, &origins);
+        CHECK(report.size() == 1 && report[0].ok == 2 && origins[0].rfind("http://127.0.0.1:", 0) == 0);
+        CHECK(!pool.host_health(own.url("/")).has_value());
+        try {
+            httpbatch::Limiter bad(0, 1000, 1);
+            CHECK(false);
+        } catch (const httpbatch::Error &e) {
+            CHECK(e.code() == HTTPBATCH_RESULT_INVALID_CONFIG);
+        }
+        try {
+            httpbatch::ExecutorBuilder().timeout_ms(100).pool(pool).build();
+            CHECK(false);
+        } catch (const httpbatch::Error &e) {
+            CHECK(e.code() == HTTPBATCH_RESULT_INVALID_CONFIG);
+        }
+    });
+
     std::printf("test_wrapper: %d tests, %d failed checks\n", tests, failures);
     return failures == 0 ? 0 : 1;
 }

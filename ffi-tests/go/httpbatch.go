@@ -154,6 +154,11 @@ type Config struct {
 	MaxIdlePerOrigin int           // idle connections kept per origin (default 128)
 	MaxRedirects     int           // -1: follow none; 0: the default (5)
 	UserAgent        string        // default "httpbatch/VERSION"
+	// Pool, if set, is the layer requests go through (retries, per-host caps, health); the
+	// client settings above then belong to the pool and must be left zero.
+	Pool *Pool
+	// Limiter, if set, rate-limits every attempt (retries included): pool -> limiter -> executor.
+	Limiter *Limiter
 }
 
 // Executor runs batches on a pool of worker threads. Safe for concurrent use.
@@ -210,6 +215,26 @@ func NewExecutor(cfg Config) (*Executor, error) {
 		if cfg.UserAgent != "" {
 			p, n := cstr(cfg.UserAgent)
 			if err := set(C.httpbatch_executor_builder_set_user_agent(b, p, n)); err != nil {
+				return err
+			}
+		}
+		if cfg.Pool != nil {
+			cfg.Pool.mu.RLock()
+			defer cfg.Pool.mu.RUnlock()
+			if cfg.Pool.ptr == nil {
+				return ErrClosed
+			}
+			if err := set(C.httpbatch_executor_builder_set_pool(b, cfg.Pool.ptr)); err != nil {
+				return err
+			}
+		}
+		if cfg.Limiter != nil {
+			cfg.Limiter.mu.RLock()
+			defer cfg.Limiter.mu.RUnlock()
+			if cfg.Limiter.ptr == nil {
+				return ErrClosed
+			}
+			if err := set(C.httpbatch_executor_builder_set_limiter(b, cfg.Limiter.ptr)); err != nil {
 				return err
 			}
 		}

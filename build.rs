@@ -19,13 +19,14 @@ fn main() {
          exec_prefix=${{prefix}}\n\
          libdir=${{exec_prefix}}/lib\n\
          includedir=${{prefix}}/include\n\
+         static_libs={private}\n\
          \n\
          Name: httpbatch\n\
          Description: Synchronous, thread-based HTTP batch client (C ABI)\n\
          Version: {version}\n\
          Cflags: -I${{includedir}}\n\
          Libs: -L${{libdir}} -lhttpbatch\n\
-         Libs.private: {private}\n"
+         Libs.private: ${{static_libs}}\n"
     );
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     std::fs::write(out_dir.join("httpbatch.pc"), &pc).expect("write OUT_DIR/httpbatch.pc");

@@ -321,3 +321,12 @@ func TestVersionAndCodes(t *testing.T) {
 		t.Error(e.Error())
 	}
 }
+
+func TestCanonicalKeysMatchNetHTTP(t *testing.T) {
+	for _, name := range []string{"content-length", "x-echo-h-x-trace", "ETAG", "www-authenticate", "x_under", "a--b", "-x", "", "x y", "1st-try"} {
+		got := string(appendCanonicalKey(nil, []byte(name)))
+		if want := http.CanonicalHeaderKey(name); got != want {
+			t.Errorf("%q: got %q, want %q", name, got, want)
+		}
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"runtime"
 	"runtime/cgo"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -335,16 +336,36 @@ func (o Outcome) String() string {
 // Item is one result, copied into Go memory.
 type Item struct {
 	Outcome  Outcome
-	Status   int         // HTTP status of a response
-	Err      error       // *Error for every outcome but a response
-	Body     []byte      // response body
-	Header   http.Header // response headers
-	URL      string      // URL that answered, after redirects
+	Status   int      // HTTP status of a response
+	Err      error    // *Error for every outcome but a response
+	Body     []byte   // response body
+	headers  []string // response headers: canonical name, value, name, value, ...
+	URL      string   // URL that answered, after redirects
 	Tag      uint64
 	Attempts int
 	Queued   time.Duration
 	Wire     time.Duration
 	Total    time.Duration
+}
+
+// Header returns the response headers as a new http.Header (canonical keys).
+func (it *Item) Header() http.Header {
+	h := make(http.Header, len(it.headers)/2)
+	for i := 0; i+1 < len(it.headers); i += 2 {
+		h[it.headers[i]] = append(h[it.headers[i]], it.headers[i+1])
+	}
+	return h
+}
+
+// HeaderValue returns the first value of response header name (case-insensitive), or "".
+// Unlike Header it builds no map.
+func (it *Item) HeaderValue(name string) string {
+	for i := 0; i+1 < len(it.headers); i += 2 {
+		if strings.EqualFold(it.headers[i], name) {
+			return it.headers[i+1]
+		}
+	}
+	return ""
 }
 
 // Summary of a run.
@@ -462,8 +483,8 @@ func fillItems(out []Item, cs []C.httpbatch_item, hs []C.httpbatch_header) {
 		textBuf = appendCanonicalKey(textBuf, name)
 		textBuf = append(textBuf, unsafe.Slice((*byte)(unsafe.Pointer(hs[i].value)), int(hs[i].value_len))...)
 	}
-	text := string(textBuf) // one copy; every URL, name and value below is a substring of it
-	values := make([]string, len(hs))
+	text := string(textBuf)                    // one copy; every URL, name and value below is a substring of it
+	headerStrings := make([]string, 2*len(hs)) // one slab of name/value pairs for the chunk
 	at := 0
 	take := func(n int) string {
 		s := text[at : at+n]
@@ -492,8 +513,8 @@ func fillItems(out []Item, cs []C.httpbatch_item, hs []C.httpbatch_header) {
 			URL:      url,
 		}
 		own := hs[:it.header_count]
-		vals := values[:it.header_count:it.header_count]
-		hs, values = hs[it.header_count:], values[it.header_count:]
+		pairs := headerStrings[:2*it.header_count]
+		hs, headerStrings = hs[it.header_count:], headerStrings[2*it.header_count:]
 		if o.Outcome != OutcomeResponse {
 			o.Err = &Error{Code: Code(it.code), Message: C.GoStringN(it.error_message, C.int(it.error_message_len))}
 			continue
@@ -501,16 +522,11 @@ func fillItems(out []Item, cs []C.httpbatch_item, hs []C.httpbatch_header) {
 		n := int(it.body_len)
 		bodies = append(bodies, unsafe.Slice((*byte)(unsafe.Pointer(it.body)), n)...)
 		o.Body = bodies[len(bodies)-n : len(bodies) : len(bodies)]
-		o.Header = make(http.Header, len(own))
 		for j := range own {
-			key := take(int(own[j].name_len))
-			vals[j] = take(int(own[j].value_len))
-			if prev, ok := o.Header[key]; ok {
-				o.Header[key] = append(prev, vals[j])
-			} else {
-				o.Header[key] = vals[j : j+1 : j+1]
-			}
+			pairs[2*j] = take(int(own[j].name_len))
+			pairs[2*j+1] = take(int(own[j].value_len))
 		}
+		o.headers = pairs[: 2*len(own) : 2*len(own)]
 	}
 }
 

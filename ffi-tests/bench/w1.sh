@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # W1 through the Rust API, the C ABI (C program) and the Go package, in one run: each is a
 # separate process with its own in-process loopback server, run interleaved ROUNDS times
-# (rust, c, go, rust, c, go, ...), each process timing BATCHES batches of 20,000 GETs of
+# (in an order that rotates every round), each process timing BATCHES batches of 20,000 GETs of
 # 64 bytes at concurrency 32 after one warmup batch. Prints the median and best batch time of
 # each and the ratios of throughput to the Rust API (>= 1 means as fast as Rust).
 # CPU is the user + system time of the whole process (client and in-process server) during a
@@ -26,10 +26,16 @@ fi
 (cd ffi-tests/go && go test -c -o "$out/w1-go.test" .)
 log="$out/w1.log"
 : >"$log"
+run_rust() { cargo bench --bench ffi_w1 --quiet -- "$batches" | grep '^w1 ' >>"$log"; }
+run_c() { "$out/w1" "$batches" >>"$log"; }
+run_go() { (cd ffi-tests/go && HTTPBATCH_W1="$batches" "$out/w1-go.test" -test.run '^TestW1$' | grep '^w1 ') >>"$log"; }
+# The order rotates every round, so none of the three is always first (or last) under
+# whatever else the machine is doing.
+orders=("run_rust run_c run_go" "run_c run_go run_rust" "run_go run_rust run_c")
 for r in $(seq "$rounds"); do
-    cargo bench --bench ffi_w1 --quiet -- "$batches" | grep '^w1 ' >>"$log"
-    "$out/w1" "$batches" >>"$log"
-    (cd ffi-tests/go && HTTPBATCH_W1="$batches" "$out/w1-go.test" -test.run '^TestW1$' | grep '^w1 ') >>"$log"
+    for step in ${orders[$(((r - 1) % 3))]}; do
+        "$step"
+    done
 done
 python3 - "$log" <<'PY'
 import statistics, sys

@@ -1751,6 +1751,22 @@ httpbatch_result httpbatch_batch_result_headers_range(const struct httpbatch_bat
                                                       size_t *count_out);
 
 /**
+ * Copies the bytes of items `start .. start + count` back to back into `buf` (`capacity`
+ * bytes), for callers that keep results in their own memory (a garbage-collected runtime): for
+ * each item that is a response, in order, its URL, its body, then each header's name and value,
+ * with the lengths `httpbatch_batch_result_items` and `_headers_range` report and nothing in
+ * between. Writes the total into `*needed_out` (may be NULL). Fails with
+ * `HTTPBATCH_RESULT_BUFFER_TOO_SMALL` and writes nothing when `capacity` is smaller than the
+ * total. One copy per field instead of one call per field.
+ */
+httpbatch_result httpbatch_batch_result_copy_bytes(const struct httpbatch_batch_result *result,
+                                                   size_t start,
+                                                   size_t count,
+                                                   uint8_t *buf,
+                                                   size_t capacity,
+                                                   size_t *needed_out);
+
+/**
  * Writes response header `header_index` of item `index`: its name (lower-case) and value, each
  * as pointer + length (not NUL-terminated), owned by `result` and valid until
  * `httpbatch_batch_result_free`. Fails with `HTTPBATCH_RESULT_INDEX_OUT_OF_RANGE` past the end

@@ -56,8 +56,10 @@ int main(int argc, char **argv) {
         double c = cpu();
         for (int i = 0; i < REQUESTS; i++)
             MUST(httpbatch_batch_add_get(batch, url, url_len));
+        double built = now();
         httpbatch_batch_result *res = NULL;
         MUST(httpbatch_executor_execute(exec, batch, &res));
+        double executed = now();
         size_t bytes = 0;
         for (size_t i = 0; i < REQUESTS; i++) {
             httpbatch_item item;
@@ -76,8 +78,11 @@ int main(int argc, char **argv) {
             fprintf(stderr, "got %zu bytes\n", bytes);
             return 1;
         }
-        if (round > 0)
+        if (round > 0) {
             printf("w1 c %.6f %.6f\n", secs, cpu_secs);
+            fprintf(stderr, "phases c build %.2f ms, execute %.2f ms, read %.2f ms\n",
+                    (built - t) * 1e3, (executed - built) * 1e3, (t + secs - executed) * 1e3);
+        }
     }
     httpbatch_batch_free(batch);
     httpbatch_executor_free(exec);

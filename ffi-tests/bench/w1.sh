@@ -26,9 +26,11 @@ fi
 (cd ffi-tests/go && go test -c -o "$out/w1-go.test" .)
 log="$out/w1.log"
 : >"$log"
-run_rust() { cargo bench --bench ffi_w1 --quiet -- "$batches" | grep '^w1 ' >>"$log"; }
-run_c() { "$out/w1" "$batches" >>"$log"; }
-run_go() { (cd ffi-tests/go && HTTPBATCH_W1="$batches" "$out/w1-go.test" -test.run '^TestW1$' | grep '^w1 ') >>"$log"; }
+phases="$out/w1-phases.log"
+: >"$phases"
+run_rust() { cargo bench --bench ffi_w1 --quiet -- "$batches" 2>>"$phases" | grep '^w1 ' >>"$log"; }
+run_c() { "$out/w1" "$batches" >>"$log" 2>>"$phases"; }
+run_go() { (cd ffi-tests/go && HTTPBATCH_W1="$batches" "$out/w1-go.test" -test.run '^TestW1$' 2>>"$phases" | grep '^w1 ') >>"$log"; }
 # The order rotates every round, so none of the three is always first (or last) under
 # whatever else the machine is doing.
 orders=("run_rust run_c run_go" "run_c run_go run_rust" "run_go run_rust run_c")
@@ -52,4 +54,18 @@ for impl in ("rust", "c", "go"):
     mw, bw, mc = statistics.median(w), min(w), statistics.median(c)
     print(f"{impl:4} {len(w):2} {mw*1000:9.1f} ms {20000/mw:8.0f} {bw*1000:8.1f} ms | {mc*1000:7.1f} ms"
           f" | {rw/mw:.3f} {rb/bw:.3f} {rc/mc:.3f}")
+PY
+# Where the caller's time goes: building the requests, the run, reading the results (medians).
+python3 - "$phases" <<'PY'
+import re, statistics, sys
+ph = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"phases (\w+) build ([\d.]+) ms, execute ([\d.]+) ms, read ([\d.]+) ms", line)
+    if m:
+        ph.setdefault(m[1], []).append(tuple(float(x) for x in m.groups()[1:]))
+for impl in ("rust", "c", "go"):
+    rows = ph.get(impl, [])
+    if rows:
+        b, e, r = (statistics.median(col) for col in zip(*rows))
+        print(f"phases {impl:4} build {b:6.2f} ms  execute {e:7.2f} ms  read {r:6.2f} ms")
 PY

@@ -274,6 +274,26 @@ static void bulk_add_and_bulk_read(void) {
              HTTPBATCH_RESULT_BUFFER_TOO_SMALL);
     CHECK_RC(httpbatch_batch_result_headers_range(res, 2, 2, hs, 64, &total),
              HTTPBATCH_RESULT_INDEX_OUT_OF_RANGE);
+
+    /* The bytes of items 0..1 back to back: URL, body, then each header's name and value. */
+    size_t need = 0;
+    CHECK_RC(httpbatch_batch_result_copy_bytes(res, 0, 1, NULL, 0, &need),
+             HTTPBATCH_RESULT_BUFFER_TOO_SMALL);
+    size_t want = items[0].url_len + items[0].body_len;
+    CHECK_OK(httpbatch_batch_result_headers(res, 0, hs, 64, &count));
+    for (size_t i = 0; i < count; i++)
+        want += hs[i].name_len + hs[i].value_len;
+    CHECK(need == want);
+    uint8_t *bytes = malloc(need);
+    CHECK_OK(httpbatch_batch_result_copy_bytes(res, 0, 1, bytes, need, NULL));
+    CHECK(memcmp(bytes, a, items[0].url_len) == 0);
+    CHECK(memcmp(bytes + items[0].url_len, "xxx", 3) == 0);
+    CHECK(memcmp(bytes + items[0].url_len + 3, hs[0].name, hs[0].name_len) == 0);
+    CHECK_RC(httpbatch_batch_result_copy_bytes(res, 0, 1, bytes, need - 1, &need),
+             HTTPBATCH_RESULT_BUFFER_TOO_SMALL);
+    CHECK_RC(httpbatch_batch_result_copy_bytes(res, 3, 1, bytes, need, &need),
+             HTTPBATCH_RESULT_INDEX_OUT_OF_RANGE);
+    free(bytes);
     httpbatch_batch_result_free(res);
     httpbatch_batch_free(batch);
     httpbatch_executor_free(exec);

@@ -423,7 +423,13 @@ func (r *Result) items(start, count int) ([]Item, error) {
 		return nil, ErrClosed
 	}
 	out := make([]Item, count)
-	var cs [itemChunk]C.httpbatch_item
+	// Scratch arrays in C memory: they hold C pointers, and cgo would scan Go memory passed to
+	// C for Go pointers on every call.
+	csPtr := (*C.httpbatch_item)(C.malloc(C.size_t(itemChunk) * C.size_t(unsafe.Sizeof(C.httpbatch_item{}))))
+	defer C.free(unsafe.Pointer(csPtr))
+	cs := unsafe.Slice(csPtr, itemChunk)
+	var hsPtr *C.httpbatch_header
+	defer func() { C.free(unsafe.Pointer(hsPtr)) }()
 	var hs []C.httpbatch_header
 	for done := 0; done < count; {
 		n := count - done
@@ -439,7 +445,9 @@ func (r *Result) items(start, count int) ([]Item, error) {
 			total += int(cs[i].header_count)
 		}
 		if cap(hs) < total {
-			hs = make([]C.httpbatch_header, total)
+			C.free(unsafe.Pointer(hsPtr))
+			hsPtr = (*C.httpbatch_header)(C.malloc(C.size_t(total) * C.size_t(unsafe.Sizeof(C.httpbatch_header{}))))
+			hs = unsafe.Slice(hsPtr, total)
 		}
 		hs = hs[:total]
 		if total > 0 {
@@ -448,60 +456,45 @@ func (r *Result) items(start, count int) ([]Item, error) {
 				return nil, err
 			}
 		}
-		fillItems(out[done:done+n], cs[:n], hs)
+		var need C.size_t
+		C.httpbatch_batch_result_copy_bytes(r.ptr, C.size_t(start+done), C.size_t(n), nil, 0, &need)
+		slab := make([]byte, int(need))
+		if need > 0 {
+			if err := check(C.httpbatch_batch_result_copy_bytes(r.ptr, C.size_t(start+done), C.size_t(n), (*C.uint8_t)(unsafe.Pointer(&slab[0])), need, nil), nil); err != nil {
+				return nil, err
+			}
+		}
+		fillItems(out[done:done+n], cs[:n], hs, slab)
 		done += n
 	}
 	return out, nil
 }
 
-// fillItems copies C items (and their headers, laid one item after the other) into Go memory.
-// The bytes of a chunk (bodies, URLs, header names and values) are copied into a few shared
-// slabs rather than one allocation each: a batch of 20,000 small responses would otherwise make
-// the garbage collector compete for CPU with the worker threads.
-func fillItems(out []Item, cs []C.httpbatch_item, hs []C.httpbatch_header) {
+// fillItems builds Go items from C items, their headers (laid one item after the other) and
+// slab, the chunk's bytes copied in one call (httpbatch_batch_result_copy_bytes: per response,
+// URL, body, then each header's name and value). Bodies are capped sub-slices of the slab; URLs,
+// header names and values are strings over it, which is never written again (header names are
+// canonicalised in place first). A batch of 20,000 small responses thus costs a few allocations
+// per chunk rather than several per item, which keeps the garbage collector from competing with
+// the worker threads for CPU.
+func fillItems(out []Item, cs []C.httpbatch_item, hs []C.httpbatch_header, slab []byte) {
 	us := func(v C.uint64_t) time.Duration { return time.Duration(v) * time.Microsecond }
-	bodySize, textSize := 0, 0
-	for i := range cs {
-		if cs[i].outcome == C.HTTPBATCH_OUTCOME_RESPONSE {
-			bodySize += int(cs[i].body_len)
-			textSize += int(cs[i].url_len)
-		}
-	}
-	for i := range hs {
-		textSize += int(hs[i].name_len) + int(hs[i].value_len)
-	}
-	bodies := make([]byte, 0, bodySize)
-	textBuf := make([]byte, 0, textSize)
-	for i := range cs {
-		if cs[i].outcome != C.HTTPBATCH_OUTCOME_RESPONSE {
-			continue
-		}
-		textBuf = append(textBuf, unsafe.Slice((*byte)(unsafe.Pointer(cs[i].url)), int(cs[i].url_len))...)
-	}
-	for i := range hs {
-		name := unsafe.Slice((*byte)(unsafe.Pointer(hs[i].name)), int(hs[i].name_len))
-		textBuf = appendCanonicalKey(textBuf, name)
-		textBuf = append(textBuf, unsafe.Slice((*byte)(unsafe.Pointer(hs[i].value)), int(hs[i].value_len))...)
-	}
-	text := string(textBuf)                    // one copy; every URL, name and value below is a substring of it
-	headerStrings := make([]string, 2*len(hs)) // one slab of name/value pairs for the chunk
+	headerStrings := make([]string, 2*len(hs)) // name, value, name, value, ... for the chunk
 	at := 0
-	take := func(n int) string {
-		s := text[at : at+n]
+	next := func(n int) []byte {
+		b := slab[at : at+n : at+n]
 		at += n
-		return s
+		return b
 	}
-	for i := range cs {
-		it := &cs[i]
-		if it.outcome != C.HTTPBATCH_OUTCOME_RESPONSE {
-			continue
+	str := func(b []byte) string {
+		if len(b) == 0 {
+			return ""
 		}
-		out[i].URL = take(int(it.url_len))
+		return unsafe.String(&b[0], len(b))
 	}
 	for i := range cs {
 		it := &cs[i]
 		o := &out[i]
-		url := o.URL
 		*o = Item{
 			Outcome:  Outcome(it.outcome),
 			Status:   int(it.status),
@@ -510,46 +503,47 @@ func fillItems(out []Item, cs []C.httpbatch_item, hs []C.httpbatch_header) {
 			Queued:   us(it.queued_us),
 			Wire:     us(it.wire_us),
 			Total:    us(it.total_us),
-			URL:      url,
 		}
 		own := hs[:it.header_count]
-		pairs := headerStrings[:2*it.header_count]
-		hs, headerStrings = hs[it.header_count:], headerStrings[2*it.header_count:]
+		pairs := headerStrings[: 2*len(own) : 2*len(own)]
+		hs, headerStrings = hs[it.header_count:], headerStrings[2*len(own):]
 		if o.Outcome != OutcomeResponse {
 			o.Err = &Error{Code: Code(it.code), Message: C.GoStringN(it.error_message, C.int(it.error_message_len))}
 			continue
 		}
-		n := int(it.body_len)
-		bodies = append(bodies, unsafe.Slice((*byte)(unsafe.Pointer(it.body)), n)...)
-		o.Body = bodies[len(bodies)-n : len(bodies) : len(bodies)]
+		o.URL = str(next(int(it.url_len)))
+		o.Body = next(int(it.body_len))
 		for j := range own {
-			pairs[2*j] = take(int(own[j].name_len))
-			pairs[2*j+1] = take(int(own[j].value_len))
+			name := next(int(own[j].name_len))
+			pairs[2*j] = canonicalKey(name)
+			pairs[2*j+1] = str(next(int(own[j].value_len)))
 		}
-		o.headers = pairs[: 2*len(own) : 2*len(own)]
+		o.headers = pairs
 	}
 }
 
-// appendCanonicalKey appends name in the canonical form http.Header uses ("content-length" ->
-// "Content-Length") without allocating for the common alphanumeric names.
-func appendCanonicalKey(dst, name []byte) []byte {
+// canonicalKey returns name in the canonical form http.Header uses ("content-length" ->
+// "Content-Length"), rewriting the common alphanumeric names in place in the slab.
+func canonicalKey(name []byte) string {
 	for _, c := range name {
 		if !(c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return append(dst, http.CanonicalHeaderKey(string(name))...)
+			return http.CanonicalHeaderKey(string(name))
 		}
 	}
 	upper := true
-	for _, c := range name {
+	for i, c := range name {
 		switch {
 		case upper && c >= 'a' && c <= 'z':
-			c -= 'a' - 'A'
+			name[i] = c - ('a' - 'A')
 		case !upper && c >= 'A' && c <= 'Z':
-			c += 'a' - 'A'
+			name[i] = c + ('a' - 'A')
 		}
-		dst = append(dst, c)
 		upper = c == '-'
 	}
-	return dst
+	if len(name) == 0 {
+		return ""
+	}
+	return unsafe.String(&name[0], len(name))
 }
 
 // Close frees the C memory. Idempotent.

@@ -15,15 +15,26 @@ import (
 // memory), as benches/ffi_w1.rs does through the Rust API.
 const w1Requests = 20000
 
+// w1Phases, when set, receives how long building the requests, Execute and reading took.
+var w1Phases func(build, execute, read time.Duration)
+
 func w1Batch(tb testing.TB, ex *Executor, url string) {
+	start := time.Now()
 	reqs := make([]Request, w1Requests)
 	for i := range reqs {
 		reqs[i] = Request{URL: url}
 	}
+	built := time.Now()
 	res, err := ex.Execute(context.Background(), reqs, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	executed := time.Now()
+	defer func() {
+		if w1Phases != nil {
+			w1Phases(built.Sub(start), executed.Sub(built), time.Since(executed))
+		}
+	}()
 	items, err := res.Items()
 	if err != nil {
 		tb.Fatal(err)
@@ -70,9 +81,35 @@ func TestW1(t *testing.T) {
 	ex := newExecutor(t, Config{Workers: 32})
 	url := srv.URL("/bytes/64")
 	w1Batch(t, ex, url)
+	w1Phases = func(b, e, r time.Duration) {
+		fmt.Fprintf(os.Stderr, "phases go build %.2f ms, execute %.2f ms, read %.2f ms\n",
+			b.Seconds()*1e3, e.Seconds()*1e3, r.Seconds()*1e3)
+	}
+	defer func() { w1Phases = nil }()
 	for i := 0; i < n; i++ {
 		start, cpu := time.Now(), cpuSeconds()
 		w1Batch(t, ex, url)
 		fmt.Printf("w1 go %.6f %.6f\n", time.Since(start).Seconds(), cpuSeconds()-cpu)
+	}
+}
+
+// BenchmarkItems measures copying a 20,000-item result into Go memory (W1's read phase).
+func BenchmarkItems(b *testing.B) {
+	srv := startServer(b)
+	ex := newExecutor(b, Config{Workers: 32})
+	reqs := make([]Request, w1Requests)
+	for i := range reqs {
+		reqs[i] = Request{URL: srv.URL("/bytes/64")}
+	}
+	res, err := ex.Execute(context.Background(), reqs, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer res.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := res.Items(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -344,6 +344,81 @@ pub extern "C" fn httpbatch_batch_result_headers_range(
     })
 }
 
+/// Copies the bytes of items `start .. start + count` back to back into `buf` (`capacity`
+/// bytes), for callers that keep results in their own memory (a garbage-collected runtime): for
+/// each item that is a response, in order, its URL, its body, then each header's name and value,
+/// with the lengths `httpbatch_batch_result_items` and `_headers_range` report and nothing in
+/// between. Writes the total into `*needed_out` (may be NULL). Fails with
+/// `HTTPBATCH_RESULT_BUFFER_TOO_SMALL` and writes nothing when `capacity` is smaller than the
+/// total. One copy per field instead of one call per field.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_batch_result_copy_bytes(
+    result: *const httpbatch_batch_result,
+    start: usize,
+    count: usize,
+    buf: *mut u8,
+    capacity: usize,
+    needed_out: *mut usize,
+) -> httpbatch_result {
+    guard(|| {
+        // SAFETY: pointers are NULL or valid, per the header.
+        let r = unsafe { try_ref(result, "result") }?;
+        let items = start
+            .checked_add(count)
+            .and_then(|end| r.items.get(start..end))
+            .ok_or_else(|| {
+                Fail::new(
+                    httpbatch_result::IndexOutOfRange,
+                    format!("items {start}..+{count} of {}", r.items.len()),
+                )
+            })?;
+        let responses = || items.iter().filter_map(|it| it.outcome.response());
+        let needed: usize = responses()
+            .map(|res| {
+                res.url().len()
+                    + res.body().len()
+                    + res
+                        .headers()
+                        .iter()
+                        .map(|(n, v)| n.len() + v.len())
+                        .sum::<usize>()
+            })
+            .sum();
+        if !needed_out.is_null() {
+            // SAFETY: non-NULL, writable per the header.
+            unsafe { needed_out.write(needed) };
+        }
+        if capacity < needed {
+            return Err(Fail::new(
+                httpbatch_result::BufferTooSmall,
+                format!("{needed} bytes needed, room for {capacity}"),
+            ));
+        }
+        if needed == 0 {
+            return Ok(());
+        }
+        if buf.is_null() {
+            return Err(Fail::null("buf"));
+        }
+        // SAFETY: `buf` is valid for `capacity >= needed` byte writes, per the header.
+        let out = unsafe { std::slice::from_raw_parts_mut(buf, needed) };
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            out[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        for res in responses() {
+            put(res.url().as_bytes());
+            put(res.body());
+            for (n, v) in res.headers() {
+                put(n.as_bytes());
+                put(v.as_bytes());
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Writes response header `header_index` of item `index`: its name (lower-case) and value, each
 /// as pointer + length (not NUL-terminated), owned by `result` and valid until
 /// `httpbatch_batch_result_free`. Fails with `HTTPBATCH_RESULT_INDEX_OUT_OF_RANGE` past the end

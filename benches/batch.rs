@@ -156,6 +156,22 @@ fn main() {
         .workers(CONCURRENCY)
         .build(HttpClient::new())
         .unwrap();
+    // Profiling aid: W1_ONLY=executor|raw runs just that path, 10 rounds.
+    match std::env::var("W1_ONLY").as_deref() {
+        Ok("executor") => {
+            for _ in 0..10 {
+                w1_executor(&ex, &url, n);
+            }
+            return;
+        }
+        Ok("raw") => {
+            for _ in 0..10 {
+                w1_raw_ureq(&url, n);
+            }
+            return;
+        }
+        _ => {}
+    }
     // Warm both paths once (connections, resolver cache) before timing.
     w1_executor(&ex, &url, 1000);
     w1_raw_ureq(&url, 1000);

@@ -15,6 +15,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use ureq::unversioned::transport::{
@@ -163,6 +164,25 @@ impl<T> Drop for CountedTransport<T> {
     }
 }
 
+/// ureq hands every I/O call the time left of the request's timeout, and its TCP transport
+/// re-arms the socket's timeout (a `setsockopt`) whenever that value changes: before nearly every
+/// read and write, two extra syscalls per request that raw ureq, with no timeout, never makes. Rounded up to a 250 ms grid, the value
+/// stays the same from call to call and request to request, so the syscall is skipped. Only
+/// timeouts of a second or more are rounded, so a timeout fires at most 250 ms (and at most a
+/// quarter) late; shorter ones stay exact.
+fn coarse(mut timeout: NextTimeout) -> NextTimeout {
+    const GRID_NS: u128 = 250_000_000;
+    if let ureq::unversioned::transport::time::Duration::Exact(d) = timeout.after {
+        if d >= Duration::from_secs(1) {
+            let ns = d.as_nanos().div_ceil(GRID_NS) * GRID_NS;
+            let ns = u64::try_from(ns).unwrap_or(u64::MAX);
+            timeout.after =
+                ureq::unversioned::transport::time::Duration::Exact(Duration::from_nanos(ns));
+        }
+    }
+    timeout
+}
+
 impl<T: Transport> Transport for CountedTransport<T> {
     fn buffers(&mut self) -> &mut dyn Buffers {
         self.inner.buffers()
@@ -175,17 +195,17 @@ impl<T: Transport> Transport for CountedTransport<T> {
         if !SENT.replace(true) {
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
         }
-        self.inner.transmit_output(amount, timeout)
+        self.inner.transmit_output(amount, coarse(timeout))
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         self.attach_current()?;
-        self.inner.await_input(timeout)
+        self.inner.await_input(coarse(timeout))
     }
 
     fn maybe_await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         self.attach_current()?;
-        self.inner.maybe_await_input(timeout)
+        self.inner.maybe_await_input(coarse(timeout))
     }
 
     fn is_open(&mut self) -> bool {
@@ -194,5 +214,36 @@ impl<T: Transport> Transport for CountedTransport<T> {
 
     fn is_tls(&self) -> bool {
         self.inner.is_tls()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ureq::unversioned::transport::time::Duration as UDuration;
+
+    fn after(d: Duration) -> NextTimeout {
+        NextTimeout {
+            after: UDuration::Exact(d),
+            ..NextTimeout::default()
+        }
+    }
+
+    #[test]
+    fn long_timeouts_round_up_to_the_grid_and_short_ones_stay_exact() {
+        let ms = Duration::from_millis;
+        assert_eq!(
+            coarse(after(ms(29_999))).after,
+            UDuration::Exact(ms(30_000))
+        );
+        assert_eq!(
+            coarse(after(ms(29_751))).after,
+            UDuration::Exact(ms(30_000))
+        );
+        assert_eq!(coarse(after(ms(1_001))).after, UDuration::Exact(ms(1_250)));
+        assert_eq!(coarse(after(ms(999))).after, UDuration::Exact(ms(999)));
+        assert_eq!(coarse(after(ms(0))).after, UDuration::Exact(ms(0)));
+        let never = NextTimeout::default();
+        assert_eq!(coarse(never), never);
     }
 }

@@ -36,8 +36,9 @@ use self::pool::WorkerPool;
 /// The outcome of one request of a batch. Every input gets exactly one, in input order.
 #[derive(Debug)]
 pub enum Outcome {
-    /// The server answered (any status: a 404 is a response, not an error).
-    Response(Response),
+    /// The server answered (any status: a 404 is a response, not an error). Boxed so that an
+    /// outcome is two words: a batch moves and stores outcomes by the hundred thousand.
+    Response(Box<Response>),
     /// The request failed; [`Error::kind`] says how.
     Error(Error),
     /// The batch was cancelled (or the executor shut down) before or while this request ran.
@@ -86,7 +87,7 @@ impl Outcome {
     /// Converts to a `Result`, with `Cancelled`/`NotRun` as errors of those kinds.
     pub fn into_result(self) -> Result<Response, Error> {
         match self {
-            Outcome::Response(r) => Ok(r),
+            Outcome::Response(r) => Ok(*r),
             Outcome::Error(e) => Err(e),
             Outcome::Cancelled => Err(Error::cancelled()),
             Outcome::NotRun => Err(Error::new(ErrorKind::NotRun, "not run")),
@@ -95,7 +96,7 @@ impl Outcome {
 
     fn from_result(r: Result<Response, Error>) -> Outcome {
         match r {
-            Ok(r) => Outcome::Response(r),
+            Ok(r) => Outcome::Response(Box::new(r)),
             Err(e) => match e.kind() {
                 ErrorKind::Cancelled => Outcome::Cancelled,
                 ErrorKind::NotRun => Outcome::NotRun,
@@ -758,14 +759,21 @@ impl<E: Execute + 'static> BatchExecutor<E> {
         I: IntoIterator,
         I::Item: IntoBatchItem,
     {
-        let mut slots: Vec<(usize, Outcome)> = Vec::new();
+        // Each slot is two words (the response is boxed), so placing outcomes by index costs
+        // little memory and no sort.
+        let mut slots: Vec<Option<Outcome>> = Vec::new();
         let summary = self.run(requests, options, &mut |index, outcome| {
-            slots.push((index, outcome))
+            if index >= slots.len() {
+                slots.resize_with(index + 1, || None);
+            }
+            debug_assert!(slots[index].is_none(), "index {index} settled twice");
+            slots[index] = Some(outcome);
         });
-        slots.sort_unstable_by_key(|(i, _)| *i);
-        debug_assert!(slots.iter().enumerate().all(|(i, (j, _))| i == *j));
         BatchResult {
-            outcomes: slots.into_iter().map(|(_, o)| o).collect(),
+            outcomes: slots
+                .into_iter()
+                .map(|o| o.expect("every input settles exactly once"))
+                .collect(),
             summary,
         }
     }
@@ -1184,6 +1192,15 @@ mod tests {
         fn is<T: Send + Sync>() {}
         is::<BatchExecutor<crate::HttpClient>>();
         is::<Outcome>();
+    }
+
+    #[test]
+    fn outcome_is_two_words() {
+        assert!(std::mem::size_of::<Outcome>() <= 2 * std::mem::size_of::<usize>());
+        assert_eq!(
+            std::mem::size_of::<Option<Outcome>>(),
+            std::mem::size_of::<Outcome>()
+        );
     }
 
     /// Answers with the status in the URL's last path segment, without a network.

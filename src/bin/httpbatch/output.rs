@@ -263,7 +263,7 @@ mod tests {
             tag: Some(9),
             origin: "line 1".into(),
         };
-        let ok = Outcome::Response(Response::new(200, b"hi".to_vec()));
+        let ok = Outcome::Response(Box::new(Response::new(200, b"hi".to_vec())));
         let v: serde_json::Value =
             serde_json::from_str(&render(3, &meta, &ok, &BodyMode::Text)).unwrap();
         assert_eq!(v["index"], 3);

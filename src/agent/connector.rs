@@ -166,10 +166,10 @@ impl<T> Drop for CountedTransport<T> {
 
 /// ureq hands every I/O call the time left of the request's timeout, and its TCP transport
 /// re-arms the socket's timeout (a `setsockopt`) whenever that value changes: before nearly every
-/// read and write, two extra syscalls per request that raw ureq, with no timeout, never makes. Rounded up to a 250 ms grid, the value
-/// stays the same from call to call and request to request, so the syscall is skipped. Only
-/// timeouts of a second or more are rounded, so a timeout fires at most 250 ms (and at most a
-/// quarter) late; shorter ones stay exact.
+/// read and write, two extra syscalls per request that raw ureq, with no timeout, never makes.
+/// Rounded up to a 250 ms grid, the value stays the same from call to call and request to
+/// request, so the syscall is skipped. Only timeouts of a second or more are rounded, so a
+/// timeout fires at most 250 ms (and at most a quarter) late; shorter ones stay exact.
 fn coarse(mut timeout: NextTimeout) -> NextTimeout {
     const GRID_NS: u128 = 250_000_000;
     if let ureq::unversioned::transport::time::Duration::Exact(d) = timeout.after {

@@ -26,4 +26,3 @@ if [ -x ffi-tests/run.sh ]; then
   echo "== C ABI consumers (C, C++, Go)"
   ffi-tests/run.sh
 fi
-echo "test-all: done"

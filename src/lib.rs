@@ -1,4 +1,71 @@
 //! httpbatch: a synchronous, thread-based HTTP batch client.
+//!
+//! Blocking [ureq](https://docs.rs/ureq) agents on a reusable pool of worker threads, in the style
+//! of Go worker pools, for programs without an async runtime. Hand it thousands of requests and get
+//! back one [`Outcome`] per request, in input order, sent at most N at a time, at most R per
+//! second, with transient failures retried, and a [`CancelToken`] that reaches every wait and
+//! every socket in flight. The same engine is exported through a stable C ABI
+//! (`include/httpbatch.h`).
+//!
+//! # The stack
+//!
+//! Every layer implements one blocking trait, [`Execute`], and wraps an inner `Execute`, so the
+//! layers chain in any order and each is useful alone. Requests flow down, outcomes flow up:
+//!
+//! | Layer | Owns |
+//! |---|---|
+//! | [`BatchExecutor`] | worker threads, input order, cancel / deadline / fail-fast, progress, statistics |
+//! | [`RetryExecutor`] (or the pool's retry policy) | backoff with jitter, `Retry-After` with a cap, retry budget |
+//! | [`RateLimitedExecutor`] | a GCRA token bucket: rate and burst apart, any interval, per-host buckets |
+//! | [`ConnectionPool`] | per-host in-flight caps, warmup, health checks, circuit breaking |
+//! | [`HttpClient`] | one ureq agent per origin, exact connection counts, a caching resolver |
+//!
+//! Every request that goes on the wire passes each rate limiter above it exactly once, retries
+//! included, whatever the order of the layers: a limiter pushes itself onto the [`Context`] as an
+//! [`Admission`], and a retry loop below it calls [`Context::admit_retry`] before each retry.
+//!
+//! # Example
+//!
+//! A batch through a pool with retries, under a rate limit, against the crate's own loopback
+//! server ([`loopback::Server`]):
+//!
+//! ```
+//! use std::time::Duration;
+//! use httpbatch::loopback::Server;
+//! use httpbatch::{
+//!     BatchExecutor, BatchOptions, ConnectionPool, Rate, RateLimitedExecutor, RateLimiter,
+//!     Request, RetryPolicy,
+//! };
+//!
+//! let server = Server::start()?;
+//! let pool = ConnectionPool::builder()
+//!     .max_in_flight_per_host(8)
+//!     .retry_policy(RetryPolicy::builder().base_delay(Duration::from_millis(5)).build()?)
+//!     .build()?;
+//! let limiter = RateLimiter::new(Rate::parse("500/s")?, 10)?;
+//! let executor = BatchExecutor::new(RateLimitedExecutor::new(pool, limiter), 16)?;
+//!
+//! // Every third request hits an endpoint that answers 503 once, then 200.
+//! let requests: Vec<_> = (0..30)
+//!     .map(|i| match i % 3 {
+//!         0 => Request::get(&server.url(&format!("/flaky/k{i}?fail=1"))),
+//!         _ => Request::get(&server.url("/bytes/64")),
+//!     })
+//!     .collect();
+//! let result = executor.execute_batch(requests, BatchOptions::new().batch_timeout(Duration::from_secs(30)));
+//!
+//! assert_eq!(result.summary.succeeded, 30);
+//! assert_eq!(result.outcomes[0].response().unwrap().attempts(), 2);
+//! // Each layer's statistics are reachable from the outside in.
+//! let limiter_stats = executor.get_ref().stats();
+//! let pool_stats = executor.get_ref().get_ref().stats();
+//! assert_eq!(limiter_stats.admitted, 40); // 30 first attempts + 10 retries
+//! assert_eq!(pool_stats.connections_opened, server.accepted());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Also: [`par`] for rayon-style parallel maps and pipelines over request lists, and the
+//! `httpbatch` command-line tool (`cargo run --release` runs its demo).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -242,7 +242,8 @@ fn cancelling_mid_way_returns_promptly_with_every_item_settled() {
         );
     let took = began.elapsed();
     canceller.join().unwrap();
-    assert!(took < Duration::from_millis(450), "took {took:?}");
+    // Cancelled at 300 ms of 10 s of work; the slack absorbs a loaded CI machine.
+    assert!(took < Duration::from_secs(2), "took {took:?}");
     assert_eq!(out.len(), 400);
     let ok = out.iter().filter(|r| **r == Ok(200)).count();
     let cancelled = out

@@ -292,7 +292,8 @@ fn cancel_while_waiting_for_an_in_flight_slot_returns_promptly() {
     assert_eq!(err.kind(), ErrorKind::Cancelled, "{err:?}");
     assert_eq!(err.attempts(), 0, "nothing went on the wire");
     let lag = returned.duration_since(cancelled_at);
-    assert!(lag < Duration::from_millis(100), "{lag:?}");
+    // The holder keeps the only slot for 1.5 s; returning well before that proves the wake.
+    assert!(lag < Duration::from_secs(1), "{lag:?}");
     assert_eq!(server.requests_for("/ok"), 0, "never reached the wire");
 
     // A deadline ends the wait too.
@@ -436,7 +437,9 @@ fn unhealthy_host_fails_fast_and_recovers(outage: Mode) {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::CircuitOpen, "{err:?}");
     assert_eq!(err.attempts(), 0);
-    assert!(start.elapsed() < Duration::from_millis(20), "fails fast");
+    // No socket is opened (checked below through the server and the stats); the bound only
+    // rules out waiting for a timeout.
+    assert!(start.elapsed() < Duration::from_millis(500), "fails fast");
     let after = pool.stats();
     assert_eq!(after.attempts, before.attempts, "nothing went on the wire");
     assert_eq!(after.circuit_open, before.circuit_open + 1);

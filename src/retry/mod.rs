@@ -46,7 +46,6 @@ mod retry_after;
 
 pub use budget::RetryBudget;
 pub use engine::RetryStats;
-#[allow(unused_imports)]
 pub(crate) use engine::{RetryState, run};
 pub use executor::RetryExecutor;
 pub use policy::{Jitter, RetryPolicy, RetryPolicyBuilder};

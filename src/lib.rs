@@ -83,19 +83,20 @@ mod rate_limit;
 mod request;
 mod response;
 mod retry;
+mod run;
 mod stats;
 
 pub use agent::{ConnectionStats, HttpClient, HttpClientConfig};
 pub use batch::{
-    BatchEvent, BatchExecutor, BatchExecutorBuilder, BatchOptions, BatchResult, BatchStats,
-    BatchSummary, IntoBatchItem, Outcome, ProgressSnapshot,
+    BatchExecutor, BatchExecutorBuilder, BatchResult, BatchStats, BatchSummary, IntoBatchItem,
+    Outcome,
 };
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{Error, ErrorKind};
 pub use execute::{Admission, CancelToken, Context, Execute};
 pub use par::{
     IntoParCall, ParCall, ParClient, ParCollected, ParError, ParExecutor, ParExecutorBuilder,
-    ParMap, ParOptions, ParStats, Pipeline,
+    ParMap, ParStats, Pipeline,
 };
 pub use pool::{
     ConnectionPool, ConnectionPoolBuilder, HealthCheckConfig, HealthState, HostHealth, HostStats,
@@ -104,6 +105,7 @@ pub use pool::{
 pub use rate_limit::{Rate, RateLimitStats, RateLimitedExecutor, RateLimiter, TryExecuteError};
 pub use request::{Method, Request, RequestBuilder, Scheme, Url};
 pub use response::{Response, Timings};
+pub use run::{BatchControl, BatchEvent, BatchOptions, ParOptions, ProgressSnapshot};
 pub use retry::{
     Jitter, RetryBudget, RetryExecutor, RetryPolicy, RetryPolicyBuilder, RetryStats,
     parse_retry_after,

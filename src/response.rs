@@ -46,9 +46,11 @@ impl Response {
         self.status
     }
 
-    /// Whether the status is 2xx.
+    /// Whether the status is below 400: not a client or server error. This is what "succeeded"
+    /// means in every summary, progress report and statistic of httpbatch (and in every
+    /// interface), so a final 1xx–3xx response succeeds and a 404 does not.
     pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
+        self.status < 400
     }
 
     /// The response headers, in the order received (names lower-case).

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::agent::{ConnectionStats, HttpClient, HttpClientConfig};
-use crate::batch::{BatchExecutor, BatchOptions, BatchStats, ProgressSnapshot};
+use crate::batch::{BatchExecutor, BatchStats};
+use crate::run::{BatchOptions, ProgressSnapshot};
 use crate::error::{Error, ErrorKind};
 use crate::execute::Execute;
 use crate::pool::ConnectionPool;

@@ -1,0 +1,125 @@
+//! What a run reports while it goes: progress snapshots and per-item events.
+
+use std::time::{Duration, Instant};
+
+use crate::batch::{BatchSummary, Outcome};
+use crate::response::Response;
+use crate::stats::rate;
+
+/// Progress of a running batch or `par` call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct ProgressSnapshot {
+    /// Items settled so far (of any kind).
+    pub completed: usize,
+    /// Items in the run: exact when the input's length is known up front (a `Vec`, a range, an
+    /// exact-size iterator) or once it has been read to its end; until then, the items read so
+    /// far (see [`total_known`](Self::total_known)).
+    pub total: usize,
+    /// Whether `total` is final.
+    pub total_known: bool,
+    /// Items that succeeded: responses with a status below 400 (for the `try_` and pipeline
+    /// forms, an `Ok` from the closure).
+    pub succeeded: usize,
+    /// Everything else settled: error statuses, errors, cancelled, not run.
+    pub failed: usize,
+    /// `completed / total` in percent (100 for an empty run).
+    pub percent: f64,
+    /// Time since the run started, paused time included.
+    pub elapsed: Duration,
+    /// Items settled per second so far.
+    pub throughput: f64,
+    /// Estimated time remaining at the current throughput, once it can be estimated (never while
+    /// the total is unknown).
+    pub eta: Option<Duration>,
+    /// Whether dispatch is paused now (see [`BatchControl`](crate::BatchControl)).
+    pub paused: bool,
+    /// Time spent paused so far.
+    pub paused_for: Duration,
+}
+
+impl ProgressSnapshot {
+    pub(crate) fn compute(start: Instant, now: Instant, c: &Counts) -> ProgressSnapshot {
+        let elapsed = now.saturating_duration_since(start);
+        let throughput = rate(c.completed as u64, elapsed);
+        let left = c.total.saturating_sub(c.completed);
+        ProgressSnapshot {
+            completed: c.completed,
+            total: c.total,
+            total_known: c.total_known,
+            succeeded: c.succeeded,
+            failed: c.completed - c.succeeded,
+            percent: if c.total == 0 {
+                100.0
+            } else {
+                c.completed as f64 * 100.0 / c.total as f64
+            },
+            elapsed,
+            throughput,
+            eta: if !c.total_known {
+                None
+            } else if left == 0 {
+                Some(Duration::ZERO)
+            } else if throughput > 0.0 {
+                Duration::try_from_secs_f64(left as f64 / throughput).ok()
+            } else {
+                None
+            },
+            paused: c.paused_since.is_some(),
+            paused_for: c.paused_total
+                + c.paused_since
+                    .map_or(Duration::ZERO, |p| now.saturating_duration_since(p)),
+        }
+    }
+}
+
+/// The counts behind a [`ProgressSnapshot`], kept on the run's calling thread.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Counts {
+    pub(crate) total: usize,
+    pub(crate) total_known: bool,
+    pub(crate) completed: usize,
+    pub(crate) succeeded: usize,
+    pub(crate) paused_since: Option<Instant>,
+    pub(crate) paused_total: Duration,
+}
+
+/// A per-item or run event, delivered on the calling thread.
+///
+/// `par` calls deliver `Started`, `Paused` and `Resumed`; batches and streaming runs deliver
+/// every kind.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BatchEvent<'a> {
+    /// A worker started item `index`.
+    Started {
+        /// Input index.
+        index: usize,
+    },
+    /// Request `index` got a response with a status below 400.
+    Completed {
+        /// Input index.
+        index: usize,
+        /// The response.
+        response: &'a Response,
+    },
+    /// Request `index` settled without a successful response.
+    Failed {
+        /// Input index.
+        index: usize,
+        /// Its outcome.
+        outcome: &'a Outcome,
+    },
+    /// Dispatch paused: requests in flight finish, nothing new starts.
+    Paused,
+    /// Dispatch resumed.
+    Resumed {
+        /// How long this pause lasted.
+        paused_for: Duration,
+    },
+    /// Every request has settled; no callback follows.
+    Drained {
+        /// The batch's summary.
+        summary: &'a BatchSummary,
+    },
+}

@@ -1,0 +1,581 @@
+//! The one run engine under every multi-request API: `execute_batch`, `execute_streaming`,
+//! `par_map`, `try_par_map`, `par_map_collect_errors` and pipelines.
+//!
+//! How a run goes (invariants):
+//! - The caller's thread owns the run. It reads the input lazily, keeping at most `queue_ahead`
+//!   items queued or in flight beyond the runners; it receives every outcome over a channel and
+//!   runs every callback itself. So callbacks need not be `Send`, and since the run happens inside
+//!   `ThreadPool::in_place_scope`, which joins every runner, none runs after the call returns.
+//! - Runners are long-lived tasks on the executor's threads, at most one per item fed and at most
+//!   the run's concurrency; each loops on the [`queue`]: pop, work, send the outcome. A slow item
+//!   holds up only its own runner.
+//! - Stopping (cancel, deadline, shutdown, fail-fast, a panic) closes the queue; from then on the
+//!   number popped is final and the caller waits for exactly that many outcomes (requests in
+//!   flight are interrupted through the run's cancel token). Whatever was never popped, and the
+//!   rest of the input, settles on the caller's thread as not run. Every input ends with exactly
+//!   one outcome.
+//! - The run's deadline is on every runner's [`Context`], and `pop` checks it, so nothing starts
+//!   once it has passed, whether or not the caller has noticed yet.
+//! - Cancel and pause listeners only set flags and wake the caller (through a `'static` wake
+//!   channel); the caller then closes or wakes the queue. `pop` reads the stop token and the
+//!   control's paused flag itself, so a pause or cancel takes effect before the caller wakes.
+//! - A runner closes the queue *before* it sends a fail-fast outcome, so the caller sees the queue
+//!   closed when it handles that outcome.
+//! - A panic escaping `work` stops the run and is re-raised on the caller once everything has
+//!   settled; so is a panic of a callback on the caller's thread.
+
+mod control;
+mod event;
+mod options;
+mod queue;
+mod workers;
+
+pub use self::control::BatchControl;
+pub use self::event::{BatchEvent, ProgressSnapshot};
+pub use self::options::{BatchOptions, ParOptions};
+pub(crate) use self::workers::Workers;
+
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, bounded, select_biased, unbounded};
+use parking_lot::Mutex;
+
+use crate::error::{Error, ErrorKind};
+use crate::execute::{CancelReason, CancelToken, Context, InflightSlot};
+
+use self::event::Counts;
+use self::options::{DEFAULT_QUEUE_AHEAD, EventFn};
+use self::queue::Queue;
+
+/// One item of a run's input: work for a runner, or an outcome known without running (an input
+/// that failed to build).
+pub(crate) enum Input<T, O> {
+    Work { priority: i32, item: T },
+    Settled(O, Class),
+}
+
+/// How an outcome counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// Succeeded (counts in `succeeded`).
+    Success,
+    /// Failed, but does not stop a fail-fast run (a response whose status fail-fast ignores, a
+    /// cancelled or not-run item).
+    Failure,
+    /// Failed and stops a fail-fast run.
+    Error,
+}
+
+/// Why an item never started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotRun {
+    /// The run was cancelled (or its executor shut down while it ran).
+    Cancelled,
+    /// The run's deadline passed first.
+    Deadline,
+    /// An earlier item failed and the run fails fast.
+    FailFast,
+    /// The executor was shut down before the run started.
+    Stopped,
+}
+
+impl NotRun {
+    fn of(stop: Option<CancelReason>) -> NotRun {
+        match stop {
+            Some(CancelReason::User | CancelReason::Shutdown) => NotRun::Cancelled,
+            Some(CancelReason::Deadline) => NotRun::Deadline,
+            None => NotRun::FailFast,
+        }
+    }
+
+    /// The error that stands for an item that never started, in the forms that report errors.
+    pub(crate) fn error(self) -> Error {
+        match self {
+            NotRun::Cancelled => Error::cancelled(),
+            NotRun::Deadline => Error::new(
+                ErrorKind::NotRun,
+                "not run: the deadline passed before it started",
+            ),
+            NotRun::FailFast => Error::new(
+                ErrorKind::NotRun,
+                "not run: an earlier item failed (fail-fast)",
+            ),
+            NotRun::Stopped => Error::stopped("the executor"),
+        }
+    }
+}
+
+/// What the runner hands `work`: the item's index and priority, and the context its requests
+/// run under (the run's cancel token and deadline, and the runner's in-flight slot).
+pub(crate) struct Worker<'r> {
+    pub(crate) ctx: &'r Context,
+    pub(crate) index: usize,
+    pub(crate) priority: i32,
+    /// When the run started.
+    pub(crate) start: Instant,
+    stop: &'r CancelToken,
+}
+
+impl Worker<'_> {
+    /// Why the run stopped, if it has.
+    pub(crate) fn stop_reason(&self) -> Option<CancelReason> {
+        self.stop.reason()
+    }
+}
+
+/// The work of one item, run on a worker thread.
+pub(crate) type Work<'w, T, O> = dyn Fn(&Worker<'_>, T) -> (O, Class) + Sync + 'w;
+
+/// Callbacks on the caller's thread that catch panics: the first panic is kept and stops the run.
+pub(crate) struct Hooks<'o, 'a> {
+    events: Option<&'o mut EventFn<'a>>,
+    panic: Option<Box<dyn Any + Send>>,
+}
+
+impl Hooks<'_, '_> {
+    /// Delivers `event` to the event callback, if any (and nothing panicked yet).
+    pub(crate) fn event(&mut self, event: &BatchEvent<'_>) {
+        if self.panic.is_some() {
+            return;
+        }
+        if let Some(f) = self.events.as_mut() {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(event))) {
+                self.panic = Some(p);
+            }
+        }
+    }
+
+    /// Runs user code `f`, keeping its panic.
+    pub(crate) fn guard(&mut self, f: impl FnOnce()) {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
+            self.panic.get_or_insert(p);
+        }
+    }
+
+    pub(crate) fn wants_events(&self) -> bool {
+        self.events.is_some()
+    }
+}
+
+/// Where a run's outcomes go, on the caller's thread.
+pub(crate) trait Sink<T, O> {
+    /// Item `index` settled with `out`, classed `class`, after running on a worker for `ran`
+    /// (`None`: settled without running).
+    fn settled(
+        &mut self,
+        index: usize,
+        out: O,
+        class: Class,
+        ran: Option<Duration>,
+        hooks: &mut Hooks<'_, '_>,
+    );
+    /// Item `index` never started; settle it.
+    fn not_run(&mut self, index: usize, item: T, why: NotRun, hooks: &mut Hooks<'_, '_>);
+}
+
+/// How a run ended.
+pub(crate) struct Ran {
+    pub(crate) start: Instant,
+    pub(crate) total: usize,
+    /// A callback's panic, to re-raise once the API's own last callbacks have run.
+    pub(crate) panic: Option<Box<dyn Any + Send>>,
+}
+
+impl Ran {
+    /// Re-raises a callback's panic, if any.
+    pub(crate) fn reraise(&mut self) {
+        if let Some(p) = self.panic.take() {
+            resume_unwind(p);
+        }
+    }
+}
+
+/// The executor-side parameters of a run.
+pub(crate) struct Plan<'p> {
+    /// The executor's workers.
+    pub(crate) workers: &'p Workers,
+    /// Most runners (the executor's own cap; the run's `concurrency` may lower it).
+    pub(crate) max_runners: usize,
+    /// Tokens whose cancel stops the run as a shutdown.
+    pub(crate) shutdown: Option<&'p CancelToken>,
+}
+
+enum Msg<O> {
+    Started(usize),
+    Done {
+        index: usize,
+        out: O,
+        class: Class,
+        ran: Duration,
+    },
+    Panicked,
+}
+
+struct Shared<'s, T, O> {
+    queue: Queue<T>,
+    stop: CancelToken,
+    ctx: Context,
+    start: Instant,
+    fail_fast: bool,
+    send_started: bool,
+    work: &'s Work<'s, T, O>,
+    tx: Sender<Msg<O>>,
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
+}
+
+fn runner<T, O>(sh: &Shared<'_, T, O>) {
+    let slot = Arc::new(InflightSlot::default());
+    let canceller = slot.clone();
+    let _registered = sh.stop.on_cancel(Arc::new(move || canceller.cancel()));
+    let ctx = sh.ctx.clone().with_slot(slot);
+    while let Some((index, priority, item)) = sh.queue.pop() {
+        if sh.send_started {
+            let _ = sh.tx.send(Msg::Started(index));
+        }
+        let worker = Worker {
+            ctx: &ctx,
+            index,
+            priority,
+            start: sh.start,
+            stop: &sh.stop,
+        };
+        let began = Instant::now();
+        let msg = match catch_unwind(AssertUnwindSafe(|| (sh.work)(&worker, item))) {
+            Ok((out, class)) => {
+                if sh.fail_fast && class == Class::Error {
+                    sh.queue.close();
+                }
+                Msg::Done {
+                    index,
+                    out,
+                    class,
+                    ran: began.elapsed(),
+                }
+            }
+            Err(payload) => {
+                sh.queue.close();
+                sh.panic.lock().get_or_insert(payload);
+                // The run is lost: interrupt what is in flight so the panic surfaces promptly.
+                sh.stop.cancel_with(CancelReason::User);
+                Msg::Panicked
+            }
+        };
+        let _ = sh.tx.send(msg);
+    }
+}
+
+/// Runs `input` through `work` on `plan`'s workers; see the module invariants.
+///
+/// # Panics
+///
+/// When called from one of the executor's own workers (it would wait on the threads it
+/// occupies), and re-raises a panic of `work` once the run has settled. A callback's panic comes
+/// back in [`Ran::panic`].
+pub(crate) fn run<T: Send, O: Send>(
+    plan: &Plan<'_>,
+    input: impl IntoIterator<Item = Input<T, O>>,
+    options: &mut BatchOptions<'_>,
+    work: &Work<'_, T, O>,
+    sink: &mut dyn Sink<T, O>,
+) -> Ran {
+    assert!(
+        !plan.workers.is_worker(),
+        "httpbatch: a run was started from inside one of its executor's own workers; \
+         send nested requests through the executor stack (or a ParClient), or use another executor"
+    );
+    let start = Instant::now();
+    let mut input = input.into_iter();
+    let mut counts = Counts::default();
+    if let (lo, Some(hi)) = input.size_hint() {
+        if lo == hi {
+            counts.total = lo;
+            counts.total_known = true;
+        }
+    }
+    let deadline = options.deadline_from(start);
+    let mut hooks = Hooks {
+        events: options.events.as_mut(),
+        panic: None,
+    };
+    let mut progress = options.progress.as_mut();
+    let control = options.control.clone();
+
+    let stop = CancelToken::new();
+    let (wake_tx, wake_rx) = bounded::<()>(1);
+    let wake = move || {
+        let _ = wake_tx.try_send(());
+    };
+    let _guards = {
+        let w = wake.clone();
+        let on_stop = stop.on_cancel(Arc::new(move || w()));
+        let relay = |t: &CancelToken, why: CancelReason| {
+            let stop = stop.clone();
+            t.on_cancel(Arc::new(move || {
+                stop.cancel_with(why);
+            }))
+        };
+        let user = options.cancel.as_ref().map(|t| relay(t, CancelReason::User));
+        let by_control = control
+            .as_ref()
+            .map(|c| relay(c.cancel_token(), CancelReason::User));
+        let shutdown = plan.shutdown.map(|t| relay(t, CancelReason::Shutdown));
+        let paused = control.as_ref().map(|c| {
+            let w = wake.clone();
+            c.on_change(Arc::new(move |_| w()))
+        });
+        (on_stop, user, by_control, shutdown, paused)
+    };
+    let mut paused = control.as_ref().is_some_and(BatchControl::is_paused);
+    if paused {
+        counts.paused_since = Some(start);
+    }
+
+    let lease = plan.workers.lease();
+    let Some(lease) = lease else {
+        // Shut down before this run: nothing runs, every item settles at once.
+        let mut index = 0;
+        for item in input {
+            match item {
+                Input::Work { item, .. } => sink.not_run(index, item, NotRun::Stopped, &mut hooks),
+                Input::Settled(out, class) => sink.settled(index, out, class, None, &mut hooks),
+            }
+            index += 1;
+        }
+        counts.total = index;
+        counts.completed = index;
+        return finish(start, &counts, &mut progress, hooks);
+    };
+
+    let mut ctx = Context::new().with_cancel(stop.clone());
+    if let Some(d) = deadline {
+        ctx = ctx.with_deadline(d);
+    }
+    let (tx, rx): (Sender<Msg<O>>, Receiver<Msg<O>>) = unbounded();
+    let shared = Shared {
+        queue: Queue::new(deadline, stop.clone(), control.clone()),
+        stop: stop.clone(),
+        ctx,
+        start,
+        fail_fast: options.fail_fast,
+        send_started: hooks.wants_events(),
+        work,
+        tx,
+        panic: Mutex::new(None),
+    };
+    let target = options
+        .concurrency
+        .unwrap_or(usize::MAX)
+        .min(plan.max_runners)
+        .max(1);
+    let ahead = options.queue_ahead.unwrap_or(DEFAULT_QUEUE_AHEAD);
+    let (chunk, chunk_pause) = options.chunks.unwrap_or((usize::MAX, Duration::ZERO));
+    let mut last_progress = start;
+
+    lease.pool.in_place_scope(|s| {
+        let sh = &shared;
+        let mut spawned = 0usize;
+        // Items read from the input, and of those: sent to the queue, settled.
+        let mut pulled = 0usize;
+        let mut fed = 0usize;
+        let mut done_fed = 0usize;
+        let mut input_done = false;
+        let mut expected: Option<usize> = None;
+        let mut in_chunk = 0usize;
+        let mut chunk_wait: Option<Option<Instant>> = None;
+        loop {
+            // Read ahead.
+            while !input_done
+                && expected.is_none()
+                && in_chunk < chunk
+                && fed - done_fed < ahead + target
+                && !stop.is_cancelled()
+            {
+                match input.next() {
+                    None => {
+                        input_done = true;
+                        sh.queue.input_done();
+                        counts.total = pulled;
+                        counts.total_known = true;
+                    }
+                    Some(Input::Settled(out, class)) => {
+                        let index = pulled;
+                        pulled += 1;
+                        in_chunk += 1;
+                        counts.completed += 1;
+                        counts.succeeded += usize::from(class == Class::Success);
+                        counts.total = counts.total.max(pulled);
+                        sink.settled(index, out, class, None, &mut hooks);
+                        if options.fail_fast && class == Class::Error {
+                            sh.queue.close();
+                        }
+                    }
+                    Some(Input::Work { priority, item }) => {
+                        let index = pulled;
+                        pulled += 1;
+                        in_chunk += 1;
+                        counts.total = counts.total.max(pulled);
+                        match sh.queue.push(index, priority, item) {
+                            Ok(()) => fed += 1,
+                            Err(item) => {
+                                // Closed under us (fail-fast, deadline): settles as never run.
+                                counts.completed += 1;
+                                let why = NotRun::of(stop.reason());
+                                sink.not_run(index, item, why, &mut hooks);
+                            }
+                        }
+                    }
+                }
+            }
+            while spawned < target && spawned < fed {
+                s.spawn(move |_| runner(sh));
+                spawned += 1;
+            }
+
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                stop.cancel_with(CancelReason::Deadline);
+            }
+            if hooks.panic.is_some() || sh.panic.lock().is_some() {
+                stop.cancel_with(CancelReason::User);
+            }
+            if expected.is_none() && (stop.is_cancelled() || sh.queue.is_closed()) {
+                expected = Some(sh.queue.close());
+            }
+            match expected {
+                Some(e) if done_fed >= e => break,
+                None if input_done && done_fed >= fed => break,
+                _ => {}
+            }
+            // Between chunks: once a chunk has settled, wait out the pause, then open the next.
+            if expected.is_none() && in_chunk >= chunk && done_fed >= fed {
+                let until = *chunk_wait.get_or_insert_with(|| now.checked_add(chunk_pause));
+                if until.is_some_and(|u| now >= u) {
+                    chunk_wait = None;
+                    in_chunk = 0;
+                    continue;
+                }
+            }
+
+            let mut wait_until = deadline;
+            if let Some(Some(u)) = chunk_wait {
+                wait_until = Some(wait_until.map_or(u, |d| d.min(u)));
+            }
+            if let Some((every, _)) = &progress {
+                if let Some(tick) = last_progress.checked_add(*every) {
+                    wait_until = Some(wait_until.map_or(tick, |d| d.min(tick)));
+                }
+            }
+            let msg = match rx.try_recv() {
+                Ok(m) => Some(m),
+                Err(_) => {
+                    let timeout = wait_until.map_or(crossbeam_channel::never(), |t| {
+                        crossbeam_channel::at(t)
+                    });
+                    select_biased! {
+                        recv(rx) -> m => m.ok(),
+                        recv(wake_rx) -> _ => None,
+                        recv(timeout) -> _ => None,
+                    }
+                }
+            };
+            match msg {
+                Some(Msg::Done {
+                    index,
+                    out,
+                    class,
+                    ran,
+                }) => {
+                    done_fed += 1;
+                    counts.completed += 1;
+                    counts.succeeded += usize::from(class == Class::Success);
+                    sink.settled(index, out, class, Some(ran), &mut hooks);
+                }
+                Some(Msg::Started(index)) => hooks.event(&BatchEvent::Started { index }),
+                Some(Msg::Panicked) => {
+                    done_fed += 1;
+                    counts.completed += 1;
+                }
+                None => {}
+            }
+            let now_paused = control.as_ref().is_some_and(BatchControl::is_paused);
+            let mut force_progress = false;
+            if now_paused != paused {
+                paused = now_paused;
+                sh.queue.wake();
+                let now = Instant::now();
+                if paused {
+                    counts.paused_since = Some(now);
+                    hooks.event(&BatchEvent::Paused);
+                } else {
+                    let began = counts.paused_since.take().unwrap_or(now);
+                    let paused_for = now.saturating_duration_since(began);
+                    counts.paused_total += paused_for;
+                    hooks.event(&BatchEvent::Resumed { paused_for });
+                }
+                force_progress = true;
+            }
+            if let Some((every, f)) = progress.as_mut() {
+                let now = Instant::now();
+                if hooks.panic.is_none()
+                    && (force_progress || now.saturating_duration_since(last_progress) >= *every)
+                {
+                    last_progress = now;
+                    let snap = ProgressSnapshot::compute(start, now, &counts);
+                    hooks.guard(|| f(&snap));
+                }
+            }
+        }
+
+        // Settle what never started: the queue's rest, then the input's.
+        let why = NotRun::of(stop.reason());
+        for (index, item) in sh.queue.drain() {
+            counts.completed += 1;
+            sink.not_run(index, item, why, &mut hooks);
+        }
+        for item in input.by_ref() {
+            let index = pulled;
+            pulled += 1;
+            counts.completed += 1;
+            match item {
+                Input::Work { item, .. } => sink.not_run(index, item, why, &mut hooks),
+                Input::Settled(out, class) => {
+                    counts.succeeded += usize::from(class == Class::Success);
+                    sink.settled(index, out, class, None, &mut hooks);
+                }
+            }
+        }
+        counts.total = pulled;
+        counts.total_known = true;
+    });
+    if let Some(p) = counts.paused_since.take() {
+        counts.paused_total += p.elapsed();
+    }
+    drop(lease);
+    if let Some(p) = shared.panic.into_inner() {
+        resume_unwind(p);
+    }
+    finish(start, &counts, &mut progress, hooks)
+}
+
+/// The last progress call (100 %).
+fn finish(
+    start: Instant,
+    counts: &Counts,
+    progress: &mut Option<&mut (Duration, options::ProgressFn<'_>)>,
+    mut hooks: Hooks<'_, '_>,
+) -> Ran {
+    if let Some((_, f)) = progress.as_mut() {
+        if hooks.panic.is_none() {
+            let snap = ProgressSnapshot::compute(start, Instant::now(), counts);
+            hooks.guard(|| f(&snap));
+        }
+    }
+    Ran {
+        start,
+        total: counts.total,
+        panic: hooks.panic,
+    }
+}

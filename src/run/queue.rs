@@ -1,0 +1,274 @@
+//! The dispatch queue between the thread that reads a run's input and its runners.
+//!
+//! Invariants:
+//! - Every field is touched only under `state`'s mutex. The caller's thread pushes; runners pop.
+//! - Order: priority descending, input index ascending. While every item so far has priority 0
+//!   the queue is a FIFO (input order is index order); the first other priority turns it into a
+//!   heap, whose order agrees with the FIFO's on what it already holds.
+//! - `pop` hands out nothing once the queue is closed or the run's stop token is cancelled, while
+//!   the run's control is paused, or once the deadline has passed (then it closes the queue
+//!   itself). It reads the token and the control itself, so nothing starts even before the
+//!   caller's thread notices. `popped` counts what it handed out; once closed that count is final and the
+//!   caller waits for exactly that many outcomes.
+//! - Runners block in `pop` only while the input may still bring items (`input_done` false) and
+//!   the queue is open; every change that could end that wait (push, close, resume, input end)
+//!   notifies under the lock (a resume through [`Queue::wake`], called by the caller's thread). `waiting` counts blocked runners so a push without waiters makes no syscall.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, VecDeque};
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::execute::CancelToken;
+
+use super::control::BatchControl;
+
+struct Entry<T> {
+    priority: i32,
+    index: usize,
+    item: T,
+}
+
+impl<T> Entry<T> {
+    fn key(&self) -> (i32, Reverse<usize>) {
+        (self.priority, Reverse(self.index))
+    }
+}
+
+impl<T> PartialEq for Entry<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl<T> Eq for Entry<T> {}
+
+impl<T> PartialOrd for Entry<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T> Ord for Entry<T> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+enum Items<T> {
+    Fifo(VecDeque<(usize, T)>),
+    Heap(BinaryHeap<Entry<T>>),
+}
+
+struct State<T> {
+    items: Items<T>,
+    popped: usize,
+    closed: bool,
+    input_done: bool,
+    waiting: usize,
+}
+
+pub(crate) struct Queue<T> {
+    state: Mutex<State<T>>,
+    ready: Condvar,
+    deadline: Option<Instant>,
+    stop: CancelToken,
+    control: Option<BatchControl>,
+}
+
+impl<T> Queue<T> {
+    pub(crate) fn new(
+        deadline: Option<Instant>,
+        stop: CancelToken,
+        control: Option<BatchControl>,
+    ) -> Queue<T> {
+        Queue {
+            state: Mutex::new(State {
+                items: Items::Fifo(VecDeque::new()),
+                popped: 0,
+                closed: false,
+                input_done: false,
+                waiting: 0,
+            }),
+            ready: Condvar::new(),
+            deadline,
+            stop,
+            control,
+        }
+    }
+
+    /// Queues item `index`; false (and the item is dropped) if the queue is closed.
+    pub(crate) fn push(&self, index: usize, priority: i32, item: T) -> Result<(), T> {
+        let mut st = self.state.lock();
+        if st.closed {
+            return Err(item);
+        }
+        if priority != 0 {
+            if let Items::Fifo(fifo) = &mut st.items {
+                let heap = fifo
+                    .drain(..)
+                    .map(|(index, item)| Entry {
+                        priority: 0,
+                        index,
+                        item,
+                    })
+                    .collect();
+                st.items = Items::Heap(heap);
+            }
+        }
+        match &mut st.items {
+            Items::Fifo(fifo) => fifo.push_back((index, item)),
+            Items::Heap(heap) => heap.push(Entry {
+                priority,
+                index,
+                item,
+            }),
+        }
+        if st.waiting > 0 {
+            self.ready.notify_one();
+        }
+        Ok(())
+    }
+
+    /// The next item to run, blocking while the input may still bring one; `None` once the run
+    /// is over for runners (closed, past the deadline, or input done and drained).
+    pub(crate) fn pop(&self) -> Option<(usize, i32, T)> {
+        let mut st = self.state.lock();
+        loop {
+            if st.closed || self.stop.is_cancelled() {
+                return None;
+            }
+            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                st.closed = true;
+                self.ready.notify_all();
+                return None;
+            }
+            if !self.control.as_ref().is_some_and(BatchControl::is_paused) {
+                let next = match &mut st.items {
+                    Items::Fifo(fifo) => fifo.pop_front().map(|(i, t)| (i, 0, t)),
+                    Items::Heap(heap) => heap.pop().map(|e| (e.index, e.priority, e.item)),
+                };
+                if let Some(next) = next {
+                    st.popped += 1;
+                    return Some(next);
+                }
+                if st.input_done {
+                    return None;
+                }
+            }
+            st.waiting += 1;
+            match self.deadline {
+                Some(d) => {
+                    self.ready.wait_until(&mut st, d);
+                }
+                None => self.ready.wait(&mut st),
+            }
+            st.waiting -= 1;
+        }
+    }
+
+    /// Items queued and not yet popped.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        match &self.state.lock().items {
+            Items::Fifo(f) => f.len(),
+            Items::Heap(h) => h.len(),
+        }
+    }
+
+    /// Wakes every blocked runner to look again (after a resume).
+    pub(crate) fn wake(&self) {
+        let _st = self.state.lock();
+        self.ready.notify_all();
+    }
+
+    /// No more items will be pushed: runners finding the queue empty leave.
+    pub(crate) fn input_done(&self) {
+        self.state.lock().input_done = true;
+        self.ready.notify_all();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state.lock().closed
+    }
+
+    /// Closes the queue; returns how many items were ever popped (final from now on).
+    pub(crate) fn close(&self) -> usize {
+        let mut st = self.state.lock();
+        st.closed = true;
+        self.ready.notify_all();
+        st.popped
+    }
+
+    /// Closes the queue and takes what was never popped, in dispatch order.
+    pub(crate) fn drain(&self) -> Vec<(usize, T)> {
+        let mut st = self.state.lock();
+        st.closed = true;
+        self.ready.notify_all();
+        match std::mem::replace(&mut st.items, Items::Fifo(VecDeque::new())) {
+            Items::Fifo(f) => f.into_iter().collect(),
+            Items::Heap(h) => h
+                .into_sorted_vec()
+                .into_iter()
+                .rev()
+                .map(|e| (e.index, e.item))
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_until_a_priority_then_priority_then_index() {
+        let q = Queue::new(None, CancelToken::new(), None);
+        for (i, p) in [(0, 0), (1, 0), (2, 5), (3, 0), (4, 5), (5, 9)] {
+            q.push(i, p, i).unwrap();
+        }
+        q.input_done();
+        let order: Vec<_> = std::iter::from_fn(|| q.pop().map(|(i, _, _)| i)).collect();
+        assert_eq!(order, [5, 2, 4, 0, 1, 3]);
+        assert_eq!(q.close(), 6);
+        assert!(q.push(6, 0, 6).is_err());
+    }
+
+    #[test]
+    fn cancelled_stop_pops_nothing() {
+        let stop = CancelToken::new();
+        let q = Queue::new(None, stop.clone(), None);
+        q.push(0, 0, ()).unwrap();
+        stop.cancel();
+        assert!(q.pop().is_none());
+    }
+
+    #[test]
+    fn past_deadline_pops_nothing_and_closes() {
+        let q = Queue::new(Some(Instant::now()), CancelToken::new(), None);
+        q.push(0, 0, ()).unwrap();
+        assert!(q.pop().is_none());
+        assert!(q.is_closed());
+        assert_eq!(q.drain().len(), 1);
+    }
+
+    #[test]
+    fn paused_queue_blocks_until_resumed() {
+        let control = BatchControl::new();
+        control.pause();
+        let q = std::sync::Arc::new(Queue::new(None, CancelToken::new(), Some(control.clone())));
+        q.push(0, 0, 7).unwrap();
+        let popper = {
+            let q = q.clone();
+            std::thread::spawn(move || q.pop())
+        };
+        while q.state.lock().waiting == 0 {
+            std::thread::yield_now();
+        }
+        assert_eq!(q.len(), 1, "nothing is popped while paused");
+        control.resume();
+        q.wake();
+        assert_eq!(popper.join().unwrap(), Some((0, 0, 7)));
+    }
+}

@@ -214,6 +214,7 @@ fn progress_is_monotonic_ends_at_100_and_stops_at_return() {
                     BatchEvent::Completed { .. } => events.1 += 1,
                     BatchEvent::Failed { .. } => events.2 += 1,
                     BatchEvent::Drained { .. } => events.3 += 1,
+                    _ => {}
                 }),
         );
         returned.store(true, Ordering::SeqCst);

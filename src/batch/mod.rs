@@ -428,6 +428,9 @@ impl<E: Execute> BatchExecutor<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::execute::Context;
+    use crate::response::Response;
+    use crate::stats::LatencySummary;
 
     fn _assert_send_sync() {
         fn is<T: Send + Sync>() {}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::*;
-use crate::Method;
+use crate::{CancelToken, Method, ParMap, ParOptions};
 
 /// Waits the number of milliseconds in the URL's last segment (cancel-aware), records the order
 /// requests started in and the peak in flight. A last segment `fail` answers an error.
@@ -236,7 +236,7 @@ fn deadline_stops_the_call() {
     let par = ParExecutor::new(Fake::default(), 2).unwrap();
     let began = Instant::now();
     let out = (0..20).map(|_| get("30")).par_map_collect_errors(
-        par.with_options(ParOptions::new().timeout(Duration::from_millis(100))),
+        par.with_options(ParOptions::new().batch_timeout(Duration::from_millis(100))),
         |r| r.map(|r| r.status()),
     );
     assert!(began.elapsed() < Duration::from_millis(300));
@@ -260,7 +260,7 @@ fn deadline_leaves_unstarted_items_not_run() {
         .map(get)
         .into_iter()
         .par_map_collect_errors(
-            par.with_options(ParOptions::new().timeout(Duration::from_millis(10))),
+            par.with_options(ParOptions::new().batch_timeout(Duration::from_millis(10))),
             |r| r.map(|r| r.status()),
         );
     let kinds: Vec<_> = out
@@ -365,8 +365,6 @@ fn empty_inputs_and_bad_config() {
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidConfig);
     }
-    let par2 = par.clone();
-    let par = par.into_inner().unwrap_err();
-    drop(par2);
-    assert!(par.into_inner().is_ok());
+    let fake: Fake = par.into_inner();
+    assert!(fake.started.lock().is_empty());
 }

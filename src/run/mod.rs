@@ -283,8 +283,9 @@ pub(crate) fn run<T: Send, O: Send>(
 ) -> Ran {
     assert!(
         !plan.workers.is_worker(),
-        "httpbatch: a run was started from inside one of its executor's own workers; \
-         send nested requests through the executor stack (or a ParClient), or use another executor"
+        "httpbatch: a run was started from inside one of its own items (on one of its executor's \
+         workers); send nested requests through the executor stack or the ParClient, or use \
+         another executor"
     );
     let start = Instant::now();
     let mut input = input.into_iter();
@@ -529,6 +530,11 @@ pub(crate) fn run<T: Send, O: Send>(
             }
         }
 
+        if sh.panic.lock().is_some() {
+            // The run is lost and its panic is re-raised below: settle nothing more (that would
+            // run user code for items of a run that no longer returns).
+            return;
+        }
         // Settle what never started: the queue's rest, then the input's.
         let why = NotRun::of(stop.reason());
         for (index, item) in sh.queue.drain() {

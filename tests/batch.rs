@@ -259,7 +259,13 @@ fn fail_fast_leaves_not_run_slots_never_empty_ones() {
         .map(|_| Request::get(&server.url("/delay/5")))
         .collect();
     requests[10] = Request::get(&server.url("/status/500"));
-    let r = ex.execute_batch(requests, BatchOptions::new().fail_fast(true).concurrency(4));
+    let r = ex.execute_batch(
+        requests,
+        BatchOptions::new()
+            .fail_fast(true)
+            .fail_fast_on_status(|s| s >= 500)
+            .concurrency(4),
+    );
     assert_eq!(r.outcomes.len(), 200);
     assert_eq!(r.outcomes[10].status(), Some(500));
     let not_run = r
@@ -274,6 +280,33 @@ fn fail_fast_leaves_not_run_slots_never_empty_ones() {
         "dispatch stopped soon after the failure: {not_run} not run"
     );
     assert_eq!(server.requests() as usize, ran);
+}
+
+#[test]
+fn fail_fast_trips_on_an_error_outcome_but_not_on_a_status_unless_asked() {
+    let server = Server::start().unwrap();
+    let ex = executor(1);
+    let paths = ["/ok", "/status/500", "/ok", "/reset", "/ok", "/ok"];
+    let requests = || paths.iter().map(|p| Request::get(&server.url(p)));
+    let r = ex.execute_batch(requests(), BatchOptions::new().fail_fast(true));
+    let kinds: Vec<_> = r.outcomes.iter().map(Outcome::kind_str).collect();
+    assert_eq!(
+        kinds,
+        ["response", "response", "response", "error", "not_run", "not_run"],
+        "a 500 is a response; the reset connection is the first error"
+    );
+    assert_eq!(server.requests(), 4);
+    let r = ex.execute_batch(
+        requests(),
+        BatchOptions::new()
+            .fail_fast(true)
+            .fail_fast_on_status(|s| s >= 500),
+    );
+    let kinds: Vec<_> = r.outcomes.iter().map(Outcome::kind_str).collect();
+    assert_eq!(
+        kinds,
+        ["response", "response", "not_run", "not_run", "not_run", "not_run"]
+    );
 }
 
 #[test]

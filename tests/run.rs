@@ -1,0 +1,202 @@
+//! The run engine's own promises, shared by batches, streaming runs and par calls: pause and
+//! resume, the deadline on every request, lazy input. Against real loopback servers.
+
+mod support;
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use httpbatch::prelude::*;
+use httpbatch::{
+    BatchControl, BatchEvent, BatchExecutor, BatchOptions, ErrorKind, HttpClient, Outcome,
+    ParExecutor, Request,
+};
+use support::{Server, eventually};
+
+fn executor(workers: usize) -> BatchExecutor<HttpClient> {
+    BatchExecutor::new(HttpClient::new(), workers).unwrap()
+}
+
+/// Pauses `control` once the server has seen `after` requests, checks that nothing new reaches
+/// the server for `quiet` once the requests in flight have drained, then resumes. Returns the
+/// number of requests the server saw while paused.
+fn pause_and_watch(
+    server: &Server,
+    control: &BatchControl,
+    in_flight: impl Fn() -> u64,
+    after: u64,
+    quiet: Duration,
+) -> u64 {
+    assert!(eventually(Duration::from_secs(20), || server.requests()
+        >= after));
+    control.pause();
+    assert!(
+        eventually(Duration::from_secs(20), || in_flight() == 0
+            && server.in_flight() == 0),
+        "requests in flight finish after a pause"
+    );
+    let before = server.requests();
+    let end = Instant::now() + quiet;
+    let mut during = 0;
+    while Instant::now() < end {
+        during = during.max(server.requests() - before);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    control.resume();
+    during
+}
+
+#[test]
+fn pause_stops_dispatch_and_resume_settles_every_slot() {
+    let server = Server::start().unwrap();
+    let ex = executor(4);
+    let control = BatchControl::new();
+    let requests: Vec<_> = (0..120)
+        .map(|_| Request::get(&server.url("/delay/10")))
+        .collect();
+    let mut paused_seen = false;
+    let mut events = (0, 0, Duration::ZERO);
+    let (result, during) = std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            pause_and_watch(
+                &server,
+                &control,
+                || ex.stats().in_flight,
+                20,
+                Duration::from_millis(500),
+            )
+        });
+        let result = ex.execute_batch(
+            requests,
+            BatchOptions::new()
+                .control(control.clone())
+                .on_progress(Duration::from_millis(10), |p| paused_seen |= p.paused)
+                .on_event(|e| match e {
+                    BatchEvent::Paused => events.0 += 1,
+                    BatchEvent::Resumed { paused_for } => {
+                        events.1 += 1;
+                        events.2 = *paused_for;
+                    }
+                    _ => {}
+                }),
+        );
+        (result, watcher.join().unwrap())
+    });
+    assert_eq!(during, 0, "no new request reached the server while paused");
+    assert_eq!(result.summary.succeeded, 120, "every slot settles after resume");
+    assert_eq!(server.requests(), 120);
+    assert!(paused_seen, "progress reported the paused state");
+    assert_eq!((events.0, events.1), (1, 1));
+    assert!(events.2 >= Duration::from_millis(500), "{:?}", events.2);
+}
+
+#[test]
+fn cancel_while_paused_settles_every_slot_cancelled() {
+    let server = Server::start().unwrap();
+    let ex = executor(4);
+    let control = BatchControl::new();
+    control.pause();
+    let started = AtomicBool::new(false);
+    let result = std::thread::scope(|s| {
+        s.spawn(|| {
+            // Cancel once the run has begun (its progress callback ran), still paused.
+            assert!(eventually(Duration::from_secs(20), || started
+                .load(Ordering::SeqCst)));
+            control.cancel();
+        });
+        ex.execute_batch(
+            (0..500).map(|_| Request::get(&server.url("/ok"))),
+            BatchOptions::new()
+                .control(control.clone())
+                .on_progress(Duration::ZERO, |_| started.store(true, Ordering::SeqCst)),
+        )
+    });
+    assert_eq!(server.requests(), 0, "nothing was sent while paused");
+    assert_eq!(result.outcomes.len(), 500);
+    assert_eq!(result.summary.cancelled, 500);
+}
+
+#[test]
+fn the_deadline_runs_while_paused() {
+    let server = Server::start().unwrap();
+    let ex = executor(2);
+    let control = BatchControl::new();
+    control.pause();
+    let result = ex.execute_batch(
+        (0..50).map(|_| Request::get(&server.url("/ok"))),
+        BatchOptions::new()
+            .control(control)
+            .batch_timeout(Duration::from_millis(50)),
+    );
+    assert_eq!(result.summary.not_run, 50);
+    assert_eq!(server.requests(), 0);
+}
+
+#[test]
+fn a_past_deadline_sends_nothing() {
+    let server = Server::start().unwrap();
+    let ex = executor(32);
+    let par = ParExecutor::new(HttpClient::new(), 32).unwrap();
+    for round in 0..50 {
+        let past = Instant::now() - Duration::from_millis(1);
+        let result = ex.execute_batch(
+            (0..2000).map(|_| Request::get(&server.url("/ok"))),
+            BatchOptions::new().deadline(past),
+        );
+        assert_eq!(result.summary.not_run, 2000, "round {round}");
+        let kinds = (0..100)
+            .map(|_| Request::get(&server.url("/ok")))
+            .par_map(par.with_options(BatchOptions::new().deadline(past)), |r| {
+                r.unwrap_err().kind()
+            });
+        assert!(kinds.iter().all(|k| *k == ErrorKind::NotRun), "round {round}");
+    }
+    assert_eq!(server.requests(), 0, "a deadline already past sends nothing");
+    assert_eq!(server.accepted(), 0);
+}
+
+#[test]
+fn streaming_reads_its_input_lazily() {
+    let server = Server::start().unwrap();
+    let ex = executor(8);
+    let pulled = Cell::new(0usize);
+    let mut settled = 0usize;
+    let mut most_ahead = 0usize;
+    let requests = (0..3000).map(|_| {
+        pulled.set(pulled.get() + 1);
+        Request::get(&server.url("/bytes/16"))
+    });
+    let summary = ex.execute_streaming(
+        requests,
+        BatchOptions::new().queue_ahead(64),
+        |_, outcome| {
+            assert!(outcome.is_success());
+            settled += 1;
+            most_ahead = most_ahead.max(pulled.get() - settled);
+        },
+    );
+    assert_eq!((summary.total, summary.succeeded), (3000, 3000));
+    // At most `queue_ahead` queued plus one per worker in flight, plus the one being read.
+    assert!(most_ahead <= 64 + 8 + 1, "read {most_ahead} ahead");
+    assert!(most_ahead >= 8, "the workers were kept busy: {most_ahead}");
+}
+
+#[test]
+fn a_stopped_run_settles_the_rest_of_a_lazy_input() {
+    let server = Server::start().unwrap();
+    let ex = executor(2);
+    let mut requests: Vec<_> = (0..1000).map(|_| Request::get(&server.url("/ok"))).collect();
+    requests[3] = Request::get(&server.url("/reset"));
+    let mut kinds = vec![""; 1000];
+    let summary = ex.execute_streaming(
+        requests,
+        BatchOptions::new().fail_fast(true).queue_ahead(4),
+        |i, o: Outcome| kinds[i] = o.kind_str(),
+    );
+    assert_eq!(summary.total, 1000);
+    assert!(kinds.iter().all(|k| !k.is_empty()), "every index settles");
+    assert_eq!(kinds[3], "error");
+    assert!(summary.not_run >= 990, "{summary:?}");
+    assert_eq!(server.requests() as usize, summary.responses + 1);
+}

@@ -302,6 +302,18 @@ typedef struct httpbatch_batch_result httpbatch_batch_result;
 typedef struct httpbatch_cancel_token httpbatch_cancel_token;
 
 /**
+ * Pauses, resumes and cancels the batches it is set on (opaque). Thread-safe: any thread may
+ * call its functions at any time, including from a progress callback or while a batch runs on
+ * another thread. A batch holds its own reference, so the control may be freed while that batch
+ * still exists.
+ *
+ * Pausing stops dispatch (requests in flight finish, nothing new starts); the batch deadline
+ * keeps running while paused. Cancelling ends the batch paused or not: every item not started
+ * ends `HTTPBATCH_OUTCOME_CANCELLED`.
+ */
+typedef struct httpbatch_control httpbatch_control;
+
+/**
  * Runs batches on a pool of worker threads (opaque). Thread-safe: several threads may run
  * batches on one executor at once, and read its statistics meanwhile. Free it once, after every
  * call on it has returned.
@@ -789,6 +801,14 @@ typedef struct httpbatch_progress {
    * Estimated microseconds remaining, or -1 while it cannot be estimated.
    */
   int64_t eta_us;
+  /**
+   * Whether dispatch is paused now (see `httpbatch_control`).
+   */
+  bool paused;
+  /**
+   * Microseconds spent paused so far.
+   */
+  uint64_t paused_us;
 } httpbatch_progress;
 
 /**
@@ -991,6 +1011,41 @@ httpbatch_result httpbatch_cancel_token_is_cancelled(const struct httpbatch_canc
  * `httpbatch_cancel_token_cancel` on it.
  */
 void httpbatch_cancel_token_free(struct httpbatch_cancel_token *token);
+
+/**
+ * Creates a control (not paused, not cancelled) in `*control_out`.
+ *
+ * Ownership: the caller owns the control and frees it with `httpbatch_control_free`.
+ */
+httpbatch_result httpbatch_control_new(struct httpbatch_control **control_out);
+
+/**
+ * Pauses dispatch of every batch under this control. Idempotent; safe from any thread.
+ */
+httpbatch_result httpbatch_control_pause(const struct httpbatch_control *control);
+
+/**
+ * Resumes dispatch. Idempotent; safe from any thread.
+ */
+httpbatch_result httpbatch_control_resume(const struct httpbatch_control *control);
+
+/**
+ * Cancels every batch under this control (paused or not). Idempotent and final; safe from any
+ * thread.
+ */
+httpbatch_result httpbatch_control_cancel(const struct httpbatch_control *control);
+
+/**
+ * Writes whether dispatch is paused to `*paused_out`. Safe from any thread.
+ */
+httpbatch_result httpbatch_control_is_paused(const struct httpbatch_control *control,
+                                             bool *paused_out);
+
+/**
+ * Frees a control (NULL is ignored). Batches that were given it keep their own reference. The
+ * caller must not use `control` afterwards, nor free it while another thread may still use it.
+ */
+void httpbatch_control_free(struct httpbatch_control *control);
 
 /**
  * Creates a builder with the defaults: 32 workers, 30 s request timeout, 10 s connect timeout,
@@ -1649,8 +1704,9 @@ httpbatch_result httpbatch_batch_len(const struct httpbatch_batch *batch, size_t
 httpbatch_result httpbatch_batch_clear(struct httpbatch_batch *batch);
 
 /**
- * With `fail_fast` true, after the first failure (an error or a status ≥ 400) nothing more is
- * started: requests not yet started end `HTTPBATCH_OUTCOME_NOT_RUN`. Defaults to false.
+ * With `fail_fast` true, after the first failure nothing more is started: requests not yet
+ * started end `HTTPBATCH_OUTCOME_NOT_RUN`. A failure is an error outcome (a response of any
+ * status is not one, unless `httpbatch_batch_set_fail_fast_status` says so). Defaults to false.
  */
 httpbatch_result httpbatch_batch_set_fail_fast(struct httpbatch_batch *batch, bool fail_fast);
 
@@ -1681,6 +1737,21 @@ httpbatch_result httpbatch_batch_set_concurrency(struct httpbatch_batch *batch, 
  */
 httpbatch_result httpbatch_batch_set_cancel_token(struct httpbatch_batch *batch,
                                                   const struct httpbatch_cancel_token *token);
+
+/**
+ * Steers this batch with `control` (NULL: none): pause, resume and cancel from any thread. The
+ * batch keeps its own reference, so the control may be freed before the batch.
+ */
+httpbatch_result httpbatch_batch_set_control(struct httpbatch_batch *batch,
+                                             const struct httpbatch_control *control);
+
+/**
+ * With fail-fast on, also stop after a response whose status is at least `min_status` (for
+ * example 500); 0 turns this off, so only error outcomes stop the batch (the default). A value
+ * above every status (such as 1000) never matches.
+ */
+httpbatch_result httpbatch_batch_set_fail_fast_status(struct httpbatch_batch *batch,
+                                                      uint16_t min_status);
 
 /**
  * Sets a progress callback (NULL: none), called at most once per `min_interval_ms` while the

@@ -111,6 +111,29 @@ private:
     detail::Handle<httpbatch_cancel_token, httpbatch_cancel_token_free> h_;
 };
 
+// Pauses, resumes and cancels the batches it is set on; every member is safe from any thread.
+// Pausing stops dispatch (requests in flight finish); the batch deadline keeps running.
+class Control {
+public:
+    Control() {
+        httpbatch_control *c = nullptr;
+        detail::check(httpbatch_control_new(&c));
+        h_.reset(c);
+    }
+    void pause() const { detail::check(httpbatch_control_pause(h_.get())); }
+    void resume() const { detail::check(httpbatch_control_resume(h_.get())); }
+    void cancel() const { detail::check(httpbatch_control_cancel(h_.get())); }
+    bool is_paused() const {
+        bool p = false;
+        detail::check(httpbatch_control_is_paused(h_.get(), &p));
+        return p;
+    }
+    const httpbatch_control *get() const noexcept { return h_.get(); }
+
+private:
+    detail::Handle<httpbatch_control, httpbatch_control_free> h_;
+};
+
 // One request; setters return *this for chaining and throw on invalid input.
 class Request {
 public:
@@ -177,7 +200,11 @@ public:
         return n;
     }
     Batch &clear() { return check(httpbatch_batch_clear(h_.get())); }
-    Batch &fail_fast(bool yes) { return check(httpbatch_batch_set_fail_fast(h_.get(), yes)); }
+    // Fail fast on error outcomes; with `min_status` (e.g. 500) also on such responses.
+    Batch &fail_fast(bool yes, uint16_t min_status = 0) {
+        check(httpbatch_batch_set_fail_fast(h_.get(), yes));
+        return check(httpbatch_batch_set_fail_fast_status(h_.get(), min_status));
+    }
     Batch &deadline_ms(uint64_t ms) { return check(httpbatch_batch_set_deadline_ms(h_.get(), ms)); }
     Batch &request_timeout_ms(uint64_t ms) {
         return check(httpbatch_batch_set_request_timeout_ms(h_.get(), ms));
@@ -186,6 +213,10 @@ public:
     // The batch keeps its own reference to the token.
     Batch &cancel_token(const CancelToken &t) {
         return check(httpbatch_batch_set_cancel_token(h_.get(), t.get()));
+    }
+    // The batch keeps its own reference to the control.
+    Batch &control(const Control &c) {
+        return check(httpbatch_batch_set_control(h_.get(), c.get()));
     }
     // `f` runs on the thread calling Executor::execute. If it throws, the exception is kept and
     // rethrown by execute() once the batch has settled (it never crosses the C boundary).

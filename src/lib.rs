@@ -105,11 +105,11 @@ pub use pool::{
 pub use rate_limit::{Rate, RateLimitStats, RateLimitedExecutor, RateLimiter, TryExecuteError};
 pub use request::{Method, Request, RequestBuilder, Scheme, Url};
 pub use response::{Response, Timings};
-pub use run::{BatchControl, BatchEvent, BatchOptions, ParOptions, ProgressSnapshot};
 pub use retry::{
     Jitter, RetryBudget, RetryExecutor, RetryPolicy, RetryPolicyBuilder, RetryStats,
     parse_retry_after,
 };
+pub use run::{BatchControl, BatchEvent, BatchOptions, ParOptions, ProgressSnapshot};
 pub use stats::LatencySummary;
 // The C ABI: the only module allowed `unsafe` (see src/ffi/mod.rs).
 #[allow(unsafe_code)]

@@ -292,7 +292,9 @@ fn fail_fast_trips_on_an_error_outcome_but_not_on_a_status_unless_asked() {
     let kinds: Vec<_> = r.outcomes.iter().map(Outcome::kind_str).collect();
     assert_eq!(
         kinds,
-        ["response", "response", "response", "error", "not_run", "not_run"],
+        [
+            "response", "response", "response", "error", "not_run", "not_run"
+        ],
         "a 500 is a response; the reset connection is the first error"
     );
     assert_eq!(server.requests(), 4);
@@ -305,7 +307,9 @@ fn fail_fast_trips_on_an_error_outcome_but_not_on_a_status_unless_asked() {
     let kinds: Vec<_> = r.outcomes.iter().map(Outcome::kind_str).collect();
     assert_eq!(
         kinds,
-        ["response", "response", "not_run", "not_run", "not_run", "not_run"]
+        [
+            "response", "response", "not_run", "not_run", "not_run", "not_run"
+        ]
     );
 }
 

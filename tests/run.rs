@@ -28,8 +28,7 @@ fn pause_and_watch(
     after: u64,
     quiet: Duration,
 ) -> u64 {
-    assert!(eventually(Duration::from_secs(20), || server.requests()
-        >= after));
+    assert!(eventually(Duration::from_secs(20), || server.requests() >= after));
     control.pause();
     assert!(
         eventually(Duration::from_secs(20), || in_flight() == 0
@@ -84,7 +83,10 @@ fn pause_stops_dispatch_and_resume_settles_every_slot() {
         (result, watcher.join().unwrap())
     });
     assert_eq!(during, 0, "no new request reached the server while paused");
-    assert_eq!(result.summary.succeeded, 120, "every slot settles after resume");
+    assert_eq!(
+        result.summary.succeeded, 120,
+        "every slot settles after resume"
+    );
     assert_eq!(server.requests(), 120);
     assert!(paused_seen, "progress reported the paused state");
     assert_eq!((events.0, events.1), (1, 1));
@@ -101,8 +103,7 @@ fn cancel_while_paused_settles_every_slot_cancelled() {
     let result = std::thread::scope(|s| {
         s.spawn(|| {
             // Cancel once the run has begun (its progress callback ran), still paused.
-            assert!(eventually(Duration::from_secs(20), || started
-                .load(Ordering::SeqCst)));
+            assert!(eventually(Duration::from_secs(20), || started.load(Ordering::SeqCst)));
             control.cancel();
         });
         ex.execute_batch(
@@ -150,9 +151,16 @@ fn a_past_deadline_sends_nothing() {
             .par_map(par.with_options(BatchOptions::new().deadline(past)), |r| {
                 r.unwrap_err().kind()
             });
-        assert!(kinds.iter().all(|k| *k == ErrorKind::NotRun), "round {round}");
+        assert!(
+            kinds.iter().all(|k| *k == ErrorKind::NotRun),
+            "round {round}"
+        );
     }
-    assert_eq!(server.requests(), 0, "a deadline already past sends nothing");
+    assert_eq!(
+        server.requests(),
+        0,
+        "a deadline already past sends nothing"
+    );
     assert_eq!(server.accepted(), 0);
 }
 
@@ -186,7 +194,9 @@ fn streaming_reads_its_input_lazily() {
 fn a_stopped_run_settles_the_rest_of_a_lazy_input() {
     let server = Server::start().unwrap();
     let ex = executor(2);
-    let mut requests: Vec<_> = (0..1000).map(|_| Request::get(&server.url("/ok"))).collect();
+    let mut requests: Vec<_> = (0..1000)
+        .map(|_| Request::get(&server.url("/ok")))
+        .collect();
     requests[3] = Request::get(&server.url("/reset"));
     let mut kinds = vec![""; 1000];
     let summary = ex.execute_streaming(

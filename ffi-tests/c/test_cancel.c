@@ -200,6 +200,7 @@ static void fail_fast_and_concurrency(void) {
     for (int i = 0; i < 50; i++)
         add_get(batch, server, "/delay/5");
     CHECK_OK(httpbatch_batch_set_fail_fast(batch, true));
+    CHECK_OK(httpbatch_batch_set_fail_fast_status(batch, 500));
     CHECK_OK(httpbatch_batch_set_concurrency(batch, 1));
     httpbatch_batch_result *res = NULL;
     CHECK_OK(httpbatch_executor_execute(exec, batch, &res));
@@ -211,6 +212,7 @@ static void fail_fast_and_concurrency(void) {
     httpbatch_test_server *own = NULL;
     CHECK_OK(httpbatch_test_server_start(0, &own));
     CHECK_OK(httpbatch_batch_set_fail_fast(batch, false));
+    CHECK_OK(httpbatch_batch_set_fail_fast_status(batch, 0));
     CHECK_OK(httpbatch_batch_set_concurrency(batch, 3));
     for (int i = 0; i < 30; i++)
         add_get(batch, own, "/delay/10");
@@ -228,6 +230,80 @@ typedef struct {
     httpbatch_executor *exec;
     int ok;
 } shared_run;
+
+typedef struct {
+    httpbatch_control *control;
+    _Atomic uint64_t completed;
+    _Atomic int paused_seen;
+    uint64_t during_pause; /* items that settled in the quiet window of a pause */
+} pauser_state;
+
+static void on_progress_pause(const httpbatch_progress *p, void *user) {
+    pauser_state *st = user;
+    st->completed = p->completed;
+    if (p->paused)
+        st->paused_seen = 1;
+}
+
+static void *pauser(void *arg) {
+    pauser_state *st = arg;
+    while (st->completed < 10)
+        sleep_ms(1);
+    CHECK_OK(httpbatch_control_pause(st->control));
+    bool paused = false;
+    CHECK_OK(httpbatch_control_is_paused(st->control, &paused));
+    CHECK(paused);
+    /* Requests in flight at the pause (10 ms each) finish within this first window. */
+    sleep_ms(300);
+    uint64_t before = st->completed;
+    sleep_ms(300);
+    st->during_pause = st->completed - before;
+    CHECK_OK(httpbatch_control_resume(st->control));
+    return NULL;
+}
+
+static void pause_and_resume_from_a_second_thread(void) {
+    httpbatch_executor *exec = make_executor(4);
+    httpbatch_batch *batch = NULL;
+    CHECK_OK(httpbatch_batch_new(&batch));
+    for (int i = 0; i < 80; i++)
+        add_get(batch, server, "/delay/10");
+    pauser_state st = {0};
+    CHECK_OK(httpbatch_control_new(&st.control));
+    CHECK_OK(httpbatch_batch_set_control(batch, st.control));
+    CHECK_OK(httpbatch_batch_set_progress(batch, on_progress_pause, &st, 1));
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, pauser, &st) == 0);
+    httpbatch_batch_result *res = NULL;
+    CHECK_OK(httpbatch_executor_execute(exec, batch, &res));
+    pthread_join(t, NULL);
+    CHECK(st.during_pause == 0);
+    CHECK(st.paused_seen);
+    httpbatch_batch_summary sum = {.struct_size = sizeof sum};
+    CHECK_OK(httpbatch_batch_result_summary(res, &sum));
+    CHECK(sum.succeeded == 80);
+    httpbatch_batch_result_free(res);
+    /* Cancel while paused settles every item cancelled, and nothing is sent. */
+    CHECK_OK(httpbatch_control_pause(st.control));
+    for (int i = 0; i < 20; i++)
+        add_get(batch, server, "/ok");
+    canceller_args a = {NULL, 50};
+    httpbatch_cancel_token *token = NULL;
+    CHECK_OK(httpbatch_cancel_token_new(&token));
+    a.token = token;
+    CHECK_OK(httpbatch_batch_set_cancel_token(batch, token));
+    CHECK(pthread_create(&t, NULL, canceller, &a) == 0);
+    CHECK_OK(httpbatch_executor_execute(exec, batch, &res));
+    pthread_join(t, NULL);
+    CHECK_OK(httpbatch_batch_result_summary(res, &sum));
+    CHECK(sum.cancelled == 20);
+    CHECK_RC(httpbatch_control_pause(NULL), HTTPBATCH_RESULT_NULL_ARGUMENT);
+    httpbatch_batch_result_free(res);
+    httpbatch_cancel_token_free(token);
+    httpbatch_control_free(st.control);
+    httpbatch_batch_free(batch);
+    httpbatch_executor_free(exec);
+}
 
 static void *run_on_shared_executor(void *arg) {
     shared_run *r = arg;
@@ -289,6 +365,7 @@ int main(void) {
     RUN(cancel_from_inside_the_callback);
     RUN(deadline_ends_the_batch);
     RUN(fail_fast_and_concurrency);
+    RUN(pause_and_resume_from_a_second_thread);
     RUN(one_executor_two_threads);
     httpbatch_test_server_free(server);
     return check_exit("test_cancel");

@@ -186,9 +186,40 @@ int main() {
         httpbatch::Batch ff;
         ff.add_get(server.url("/status/500"));
         for (int i = 0; i < 20; i++) ff.add_get(server.url("/ok"));
-        ff.fail_fast(true).concurrency(1);
+        ff.fail_fast(true, 500).concurrency(1);
         auto r2 = ex.execute(ff);
         CHECK(r2[0].status() == 500 && r2[20].outcome() == httpbatch::Outcome::NotRun);
+    });
+
+    run("pause_and_resume_from_another_thread", [&] {
+        httpbatch::Executor ex = httpbatch::ExecutorBuilder().workers(4).build();
+        httpbatch::Control control;
+        httpbatch::Batch batch;
+        for (int i = 0; i < 80; i++) batch.add_get(server.url("/delay/10"));
+        std::atomic<uint64_t> completed{0};
+        std::atomic<bool> paused_seen{false};
+        batch.control(control).on_progress(
+            [&](const httpbatch::Progress &p) {
+                completed = p.completed;
+                if (p.paused) paused_seen = true;
+            },
+            1);
+        uint64_t during = 1;
+        std::thread t([&] {
+            while (completed < 10) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            control.pause();
+            CHECK(control.is_paused());
+            // Requests in flight at the pause finish within the first window.
+            std::this_thread::sleep_for(std::chrono::milliseconds(300));
+            uint64_t before = completed;
+            std::this_thread::sleep_for(std::chrono::milliseconds(300));
+            during = completed - before;
+            control.resume();
+        });
+        auto res = ex.execute(batch);
+        t.join();
+        CHECK(during == 0 && paused_seen);
+        CHECK(res.summary().succeeded == 80);
     });
 
     run("moves_transfer_ownership", [&] {

@@ -294,12 +294,87 @@ type Progress struct {
 	Elapsed                             time.Duration
 	Throughput                          float64       // items per second
 	ETA                                 time.Duration // -1 while unknown
+	Paused                              bool          // dispatch is paused now (see Control)
+	PausedFor                           time.Duration // time spent paused so far
+}
+
+// Control pauses, resumes and cancels the batches it is given to (Options.Control), from any
+// goroutine. Pausing stops dispatch: requests in flight finish, nothing new starts; the batch
+// deadline keeps running while paused. Cancel ends the batch paused or not (items not started end
+// OutcomeCancelled). One Control may steer several batches. Close it when done; a running batch
+// keeps its own reference.
+type Control struct {
+	mu  sync.RWMutex
+	ptr *C.httpbatch_control
+}
+
+// NewControl returns a Control that is neither paused nor cancelled.
+func NewControl() (*Control, error) {
+	c := &Control{}
+	if err := check(C.httpbatch_control_new(&c.ptr), nil); err != nil {
+		return nil, err
+	}
+	runtime.SetFinalizer(c, (*Control).Close)
+	return c, nil
+}
+
+func (c *Control) call(f func(*C.httpbatch_control) C.httpbatch_result) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.ptr == nil {
+		return ErrClosed
+	}
+	return check(f(c.ptr), nil)
+}
+
+// Pause stops dispatch in every batch under this control. Idempotent.
+func (c *Control) Pause() error {
+	return c.call(func(p *C.httpbatch_control) C.httpbatch_result { return C.httpbatch_control_pause(p) })
+}
+
+// Resume continues dispatch. Idempotent.
+func (c *Control) Resume() error {
+	return c.call(func(p *C.httpbatch_control) C.httpbatch_result { return C.httpbatch_control_resume(p) })
+}
+
+// Cancel ends every batch under this control. Idempotent and final.
+func (c *Control) Cancel() error {
+	return c.call(func(p *C.httpbatch_control) C.httpbatch_result { return C.httpbatch_control_cancel(p) })
+}
+
+// Paused reports whether dispatch is paused (false once closed).
+func (c *Control) Paused() bool {
+	var paused C.bool
+	if c.call(func(p *C.httpbatch_control) C.httpbatch_result {
+		return C.httpbatch_control_is_paused(p, &paused)
+	}) != nil {
+		return false
+	}
+	return bool(paused)
+}
+
+// Close frees the control. Idempotent.
+func (c *Control) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ptr != nil {
+		C.httpbatch_control_free(c.ptr)
+		c.ptr = nil
+		runtime.SetFinalizer(c, nil)
+	}
+	return nil
 }
 
 // Options of one Execute call. The zero value (or nil) runs everything with the executor's
 // concurrency, no fail-fast, and no callback.
 type Options struct {
-	FailFast       bool          // after the first failure, start nothing more (NotRun)
+	// FailFast: after the first failed item (an error outcome), start nothing more (NotRun).
+	FailFast bool
+	// FailFastStatus, with FailFast, also stops after a response whose status is at least this
+	// (e.g. 500); 0 means only errors stop the batch.
+	FailFastStatus int
+	// Control pauses, resumes and cancels the batch from any goroutine (nil: none).
+	Control        *Control
 	Concurrency    int           // at most this many in flight (0: the worker count)
 	RequestTimeout time.Duration // for requests that set none
 	// OnProgress runs on the goroutine that called Execute, at most every ProgressInterval,
@@ -583,6 +658,8 @@ func httpbatchGoProgress(p *C.httpbatch_progress, handle C.uintptr_t) {
 		Elapsed:    time.Duration(p.elapsed_us) * time.Microsecond,
 		Throughput: float64(p.throughput),
 		ETA:        etaFrom(int64(p.eta_us)),
+		Paused:     bool(p.paused),
+		PausedFor:  time.Duration(p.paused_us) * time.Microsecond,
 	})
 }
 
@@ -732,6 +809,18 @@ func (e *Executor) Execute(ctx context.Context, requests []Request, opts *Option
 	}
 	if opts.FailFast {
 		C.httpbatch_batch_set_fail_fast(batch, true)
+	}
+	if opts.FailFastStatus > 0 {
+		C.httpbatch_batch_set_fail_fast_status(batch, C.uint16_t(min(opts.FailFastStatus, 1000)))
+	}
+	if opts.Control != nil {
+		opts.Control.mu.RLock()
+		if opts.Control.ptr == nil {
+			opts.Control.mu.RUnlock()
+			return nil, ErrClosed
+		}
+		C.httpbatch_batch_set_control(batch, opts.Control.ptr)
+		opts.Control.mu.RUnlock()
 	}
 	if opts.Concurrency > 0 {
 		C.httpbatch_batch_set_concurrency(batch, C.size_t(opts.Concurrency))

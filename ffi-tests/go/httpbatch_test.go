@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -234,7 +235,7 @@ func TestProgressFailFastConcurrency(t *testing.T) {
 	}
 
 	reqs = append([]Request{{URL: srv.URL("/status/500")}}, reqs...)
-	res, err = ex.Execute(context.Background(), reqs, &Options{FailFast: true, Concurrency: 1})
+	res, err = ex.Execute(context.Background(), reqs, &Options{FailFast: true, FailFastStatus: 500, Concurrency: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,5 +329,61 @@ func TestCanonicalKeysMatchNetHTTP(t *testing.T) {
 		if want := http.CanonicalHeaderKey(name); got != want {
 			t.Errorf("%q: got %q, want %q", name, got, want)
 		}
+	}
+}
+
+func TestControlPausesAndResumes(t *testing.T) {
+	srv := startServer(t)
+	ex := newExecutor(t, Config{Workers: 4})
+	ctl, err := NewControl()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	reqs := make([]Request, 80)
+	for i := range reqs {
+		reqs[i] = Request{URL: srv.URL("/delay/10")}
+	}
+	var completed atomic.Uint64
+	var pausedSeen atomic.Bool
+	during := make(chan uint64, 1)
+	go func() {
+		for completed.Load() < 10 {
+			time.Sleep(time.Millisecond)
+		}
+		ctl.Pause()
+		if !ctl.Paused() {
+			t.Error("Paused() after Pause()")
+		}
+		// Requests in flight at the pause (10 ms each) finish within the first window.
+		time.Sleep(300 * time.Millisecond)
+		before := completed.Load()
+		time.Sleep(300 * time.Millisecond)
+		during <- completed.Load() - before
+		ctl.Resume()
+	}()
+	res, err := ex.Execute(context.Background(), reqs, &Options{
+		Control:          ctl,
+		ProgressInterval: time.Millisecond,
+		OnProgress: func(p Progress) {
+			completed.Store(p.Completed)
+			if p.Paused {
+				pausedSeen.Store(true)
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	if n := <-during; n != 0 {
+		t.Errorf("%d items settled while paused", n)
+	}
+	if !pausedSeen.Load() || res.Summary.Succeeded != 80 {
+		t.Errorf("paused seen %v, summary %+v", pausedSeen.Load(), res.Summary)
+	}
+	ctl.Close()
+	if err := ctl.Pause(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Pause after Close: %v", err)
 	}
 }

@@ -191,7 +191,9 @@ impl<E: Execute> Sink<Request, Outcome> for BatchSink<'_, E> {
         self.settle.count(&outcome, &self.shared.counters);
         if hooks.wants_events() {
             let ev = match &outcome {
-                Outcome::Response(r) if r.is_success() => BatchEvent::Completed { index, response: r },
+                Outcome::Response(r) if r.is_success() => {
+                    BatchEvent::Completed { index, response: r }
+                }
                 o => BatchEvent::Failed { index, outcome: o },
             };
             hooks.event(&ev);

@@ -95,4 +95,3 @@ impl IntoBatchItem for Result<Request, Error> {
         self
     }
 }
-

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use crate::agent::{ConnectionStats, HttpClient, HttpClientConfig};
 use crate::batch::{BatchExecutor, BatchStats};
-use crate::run::{BatchOptions, ProgressSnapshot};
 use crate::error::{Error, ErrorKind};
 use crate::execute::Execute;
 use crate::pool::ConnectionPool;
 use crate::rate_limit::RateLimitedExecutor;
+use crate::run::{BatchOptions, ProgressSnapshot};
 use crate::stats::LatencySummary;
 
 use super::base::{
@@ -338,6 +338,8 @@ fn progress_to_c(p: &ProgressSnapshot) -> httpbatch_progress {
         eta_us: p
             .eta
             .map_or(-1, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
+        paused: p.paused,
+        paused_us: micros(p.paused_for),
     }
 }
 
@@ -371,6 +373,12 @@ pub extern "C" fn httpbatch_executor_execute(
         out.write(std::ptr::null_mut());
         let requests = std::mem::take(&mut b.requests);
         let mut opts = BatchOptions::new().fail_fast(b.fail_fast);
+        if let Some(min) = b.fail_fast_status {
+            opts = opts.fail_fast_on_status(move |s| s >= min);
+        }
+        if let Some(c) = &b.control {
+            opts = opts.control(c.clone());
+        }
         if let Some(d) = b.deadline {
             opts = opts.batch_timeout(d);
         }

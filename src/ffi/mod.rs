@@ -17,6 +17,7 @@
 
 pub(crate) mod base;
 mod cancel;
+mod control;
 mod executor;
 mod limiter;
 mod pool;

@@ -8,12 +8,14 @@ use std::time::Duration;
 use crate::error::{Error, ErrorKind};
 use crate::execute::CancelToken;
 use crate::request::{Method, Request, Url, validate_header};
+use crate::run::BatchControl;
 
 use super::base::{
     FfiResult, HasLastError, LastError, free_raw, guard, guard_on_mut, guard_or, into_raw,
     last_error_into, try_bytes, try_out, try_ref, try_str,
 };
 use super::cancel::httpbatch_cancel_token;
+use super::control::httpbatch_control;
 use super::httpbatch_result;
 
 /// One HTTP request under construction (opaque). Not thread-safe: use it from one thread at a
@@ -254,6 +256,10 @@ pub struct httpbatch_progress {
     pub throughput: f64,
     /// Estimated microseconds remaining, or -1 while it cannot be estimated.
     pub eta_us: i64,
+    /// Whether dispatch is paused now (see `httpbatch_control`).
+    pub paused: bool,
+    /// Microseconds spent paused so far.
+    pub paused_us: u64,
 }
 
 /// A progress callback. `progress` is valid only during the call (copy what you keep); `user` is
@@ -275,10 +281,12 @@ pub(crate) struct Progress {
 pub struct httpbatch_batch {
     pub(crate) requests: Vec<Request>,
     pub(crate) fail_fast: bool,
+    pub(crate) fail_fast_status: Option<u16>,
     pub(crate) deadline: Option<Duration>,
     pub(crate) request_timeout: Option<Duration>,
     pub(crate) concurrency: Option<usize>,
     pub(crate) cancel: Option<CancelToken>,
+    pub(crate) control: Option<BatchControl>,
     pub(crate) progress: Option<Progress>,
     last_error: LastError,
 }
@@ -301,10 +309,12 @@ pub extern "C" fn httpbatch_batch_new(batch_out: *mut *mut httpbatch_batch) -> h
         out.write(into_raw(httpbatch_batch {
             requests: Vec::new(),
             fail_fast: false,
+            fail_fast_status: None,
             deadline: None,
             request_timeout: None,
             concurrency: None,
             cancel: None,
+            control: None,
             progress: None,
             last_error: LastError::default(),
         }));
@@ -413,8 +423,9 @@ pub extern "C" fn httpbatch_batch_clear(batch: *mut httpbatch_batch) -> httpbatc
     })
 }
 
-/// With `fail_fast` true, after the first failure (an error or a status ≥ 400) nothing more is
-/// started: requests not yet started end `HTTPBATCH_OUTCOME_NOT_RUN`. Defaults to false.
+/// With `fail_fast` true, after the first failure nothing more is started: requests not yet
+/// started end `HTTPBATCH_OUTCOME_NOT_RUN`. A failure is an error outcome (a response of any
+/// status is not one, unless `httpbatch_batch_set_fail_fast_status` says so). Defaults to false.
 #[unsafe(no_mangle)]
 pub extern "C" fn httpbatch_batch_set_fail_fast(
     batch: *mut httpbatch_batch,
@@ -476,6 +487,34 @@ pub extern "C" fn httpbatch_batch_set_cancel_token(
     guard_on_mut(batch, "batch", |b| {
         // SAFETY: `token` is NULL or live, per the header.
         b.cancel = unsafe { token.as_ref() }.map(|t| t.token.clone());
+        Ok(())
+    })
+}
+
+/// Steers this batch with `control` (NULL: none): pause, resume and cancel from any thread. The
+/// batch keeps its own reference, so the control may be freed before the batch.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_batch_set_control(
+    batch: *mut httpbatch_batch,
+    control: *const httpbatch_control,
+) -> httpbatch_result {
+    guard_on_mut(batch, "batch", |b| {
+        // SAFETY: `control` is NULL or live, per the header.
+        b.control = unsafe { control.as_ref() }.map(|c| c.control.clone());
+        Ok(())
+    })
+}
+
+/// With fail-fast on, also stop after a response whose status is at least `min_status` (for
+/// example 500); 0 turns this off, so only error outcomes stop the batch (the default). A value
+/// above every status (such as 1000) never matches.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_batch_set_fail_fast_status(
+    batch: *mut httpbatch_batch,
+    min_status: u16,
+) -> httpbatch_result {
+    guard_on_mut(batch, "batch", |b| {
+        b.fail_fast_status = (min_status != 0).then_some(min_status);
         Ok(())
     })
 }

@@ -617,4 +617,3 @@ pub trait ParMap: IntoIterator + Sized {
 }
 
 impl<I: IntoIterator> ParMap for I {}
-

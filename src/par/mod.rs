@@ -343,6 +343,5 @@ impl<E: Execute> Execute for ParExecutor<E> {
     }
 }
 
-
 #[cfg(test)]
 mod tests;

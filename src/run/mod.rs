@@ -318,7 +318,10 @@ pub(crate) fn run<T: Send, O: Send>(
                 stop.cancel_with(why);
             }))
         };
-        let user = options.cancel.as_ref().map(|t| relay(t, CancelReason::User));
+        let user = options
+            .cancel
+            .as_ref()
+            .map(|t| relay(t, CancelReason::User));
         let by_control = control
             .as_ref()
             .map(|c| relay(c.cancel_token(), CancelReason::User));
@@ -472,9 +475,8 @@ pub(crate) fn run<T: Send, O: Send>(
             let msg = match rx.try_recv() {
                 Ok(m) => Some(m),
                 Err(_) => {
-                    let timeout = wait_until.map_or(crossbeam_channel::never(), |t| {
-                        crossbeam_channel::at(t)
-                    });
+                    let timeout =
+                        wait_until.map_or(crossbeam_channel::never(), |t| crossbeam_channel::at(t));
                     select_biased! {
                         recv(rx) -> m => m.ok(),
                         recv(wake_rx) -> _ => None,

@@ -9,7 +9,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Server, eventually};
+use support::{Server, eventually, steady};
 
 const BIN: &str = env!("CARGO_BIN_EXE_httpbatch");
 const LIMIT: Duration = Duration::from_secs(30);
@@ -464,4 +464,47 @@ fn serve_prints_its_url_and_answers() {
         std::thread::sleep(Duration::from_millis(10));
     };
     assert!(status.success());
+}
+
+#[test]
+fn sigusr1_pauses_and_sigusr2_resumes() {
+    let server = Server::start().unwrap();
+    let mut args: Vec<String> = vec!["-c".into(), "2".into()];
+    args.extend((0..60).map(|_| server.url("/delay/10")));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let child = spawn(&args, None);
+    let pid = child.id().to_string();
+    let signal = |sig: &str| {
+        let sent = Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success());
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || server.requests() >= 6),
+        "the run started"
+    );
+    signal("-USR1");
+    // Signals arrive asynchronously: the pause has taken hold once nothing has reached the
+    // server for 100 ms (the requests take 10 ms each at concurrency 2).
+    let before = steady(Duration::from_secs(10), Duration::from_millis(100), || {
+        (server.requests(), server.in_flight())
+    })
+    .expect("the run pauses");
+    assert_eq!(before.1, 0, "requests in flight finish after a pause");
+    let before = before.0;
+    let quiet_until = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < quiet_until {
+        assert_eq!(server.requests(), before, "no new request while paused");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(before < 60, "paused before the end: {before}");
+    signal("-USR2");
+    let r = finish(child, Duration::from_secs(20));
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert_eq!(r.lines().len(), 60);
+    assert_eq!(server.requests(), 60);
+    assert!(r.stderr.contains("httpbatch: paused"), "{}", r.stderr);
+    assert!(r.stderr.contains("httpbatch: resumed"), "{}", r.stderr);
 }

@@ -61,6 +61,26 @@ pub fn eventually(within: Duration, cond: impl Fn() -> bool) -> bool {
     }
 }
 
+/// Waits until `value()` has not changed for `quiet` (at most `within` in all); returns the
+/// value it settled at, or `None` if it never did. For "the client has stopped sending" after an
+/// asynchronous pause (a signal, another thread), without guessing how long that takes.
+pub fn steady<T: PartialEq>(within: Duration, quiet: Duration, value: impl Fn() -> T) -> Option<T> {
+    let end = Instant::now() + within;
+    let mut last = value();
+    let mut since = Instant::now();
+    while Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(2));
+        let now = value();
+        if now != last {
+            last = now;
+            since = Instant::now();
+        } else if since.elapsed() >= quiet {
+            return Some(last);
+        }
+    }
+    None
+}
+
 /// Holds a process-wide lock for tests that must not overlap others in the same binary (thread
 /// counts, timing-sensitive throughput). A test that panicked while holding it does not poison
 /// it for the rest.

@@ -25,7 +25,10 @@ A bad line is reported on stderr with its line number and ends as an error in it
 Output: one JSON object per request on stdout (in input order unless --order completed), then a
 summary on stderr. Exit status: 0 every request got a response below 400, 1 some did not,
 2 usage or input error, 130 interrupted (Ctrl-C: requests in flight are cancelled and every slot
-is still printed).";
+is still printed).
+
+Signals: SIGUSR1 pauses the run (requests in flight finish, nothing new starts; the --deadline
+keeps running), SIGUSR2 resumes it: `kill -USR1 <pid>`.";
 
 /// Send a batch of HTTP requests: concurrently, rate-limited, retried, with a report.
 #[derive(Debug, Parser)]
@@ -253,7 +256,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Limits")]
     pub deadline: Option<Duration>,
 
-    /// Start nothing more after the first failure (the rest end not_run).
+    /// Start nothing more after the first failure: an error or a status of 400 or more, as the
+    /// exit status counts it (the rest end not_run).
     #[arg(long, help_heading = "Limits")]
     pub fail_fast: bool,
 

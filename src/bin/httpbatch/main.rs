@@ -20,7 +20,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::Parser;
-use httpbatch::CancelToken;
+use httpbatch::{BatchControl, CancelToken};
+use signal_hook::consts::{SIGUSR1, SIGUSR2};
 
 use crate::args::{Cli, Command, DemoArgs};
 use crate::summary::Report;
@@ -53,17 +54,18 @@ impl fmt::Display for Fatal {
 }
 
 /// Ctrl-C: the first cancels the run (which still prints every slot and the summary), the
-/// second exits at once.
+/// second exits at once. SIGUSR1 pauses the run (requests in flight finish, nothing new starts)
+/// and SIGUSR2 resumes it.
 #[derive(Clone)]
 pub struct Interrupt {
-    token: CancelToken,
+    control: BatchControl,
     hits: Arc<AtomicUsize>,
 }
 
 impl Interrupt {
     fn install() -> Interrupt {
         let interrupt = Interrupt {
-            token: CancelToken::new(),
+            control: BatchControl::new(),
             hits: Arc::new(AtomicUsize::new(0)),
         };
         let handler = interrupt.clone();
@@ -71,17 +73,39 @@ impl Interrupt {
             if handler.hits.fetch_add(1, Ordering::SeqCst) > 0 {
                 std::process::exit(EXIT_INTERRUPTED.into());
             }
-            handler.token.cancel();
+            handler.control.cancel();
         });
         if let Err(e) = installed {
             eprintln!("httpbatch: warning: Ctrl-C will not stop the batch cleanly: {e}");
+        }
+        let control = interrupt.control.clone();
+        let pause_signals =
+            signal_hook::iterator::Signals::new([SIGUSR1, SIGUSR2]).and_then(|mut signals| {
+                std::thread::Builder::new()
+                    .name("httpbatch-signals".into())
+                    .spawn(move || {
+                        for signal in signals.forever() {
+                            match signal {
+                                SIGUSR1 => control.pause(),
+                                _ => control.resume(),
+                            }
+                        }
+                    })
+            });
+        if let Err(e) = pause_signals {
+            eprintln!("httpbatch: warning: SIGUSR1/SIGUSR2 will not pause and resume: {e}");
         }
         interrupt
     }
 
     /// The token that Ctrl-C cancels.
     pub fn token(&self) -> CancelToken {
-        self.token.clone()
+        self.control.cancel_token().clone()
+    }
+
+    /// The control that Ctrl-C cancels and SIGUSR1/SIGUSR2 pause and resume.
+    pub fn control(&self) -> BatchControl {
+        self.control.clone()
     }
 
     /// Whether Ctrl-C was pressed.

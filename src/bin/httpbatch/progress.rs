@@ -29,5 +29,18 @@ pub fn bar(total: usize, enabled: bool) -> ProgressBar {
 /// Moves the bar to `p`: completed of total, throughput and failures so far.
 pub fn update(bar: &ProgressBar, p: &ProgressSnapshot) {
     bar.set_position(p.completed as u64);
-    bar.set_message(format!("{:.1}/s, {} failed", p.throughput, p.failed));
+    let paused = if p.paused { ", paused" } else { "" };
+    bar.set_message(format!(
+        "{:.1}/s, {} failed{paused}",
+        p.throughput, p.failed
+    ));
+}
+
+/// Prints `msg` on stderr as `httpbatch: MSG`, above the bar when one is drawn.
+pub fn note(bar: &ProgressBar, msg: &str) {
+    if bar.is_hidden() {
+        eprintln!("httpbatch: {msg}");
+    } else {
+        bar.println(format!("httpbatch: {msg}"));
+    }
 }

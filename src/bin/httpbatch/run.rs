@@ -5,7 +5,7 @@ use std::io::{self, BufReader, BufWriter, IsTerminal};
 use std::path::Path;
 use std::time::Duration;
 
-use httpbatch::{BatchOptions, Error, Request};
+use httpbatch::{BatchEvent, BatchOptions, Error, Request};
 
 use crate::args::{BodyMode, Order, RunArgs};
 use crate::input::{Defaults, Item, Meta, Reader};
@@ -182,11 +182,19 @@ pub fn execute(s: &Settings, items: Vec<Item>, interrupt: &Interrupt) -> Result<
     let mut stdout_closed = false;
 
     let mut options = BatchOptions::new()
-        .cancel(token.clone())
+        .control(interrupt.control())
         .concurrency(s.stack.concurrency)
         .request_timeout(s.stack.timeout)
         .fail_fast(s.fail_fast)
-        .on_progress(progress::INTERVAL, |p| progress::update(&bar, p));
+        .fail_fast_on_status(|status| status >= 400)
+        .on_progress(progress::INTERVAL, |p| progress::update(&bar, p))
+        .on_event(|e| match e {
+            BatchEvent::Paused => progress::note(&bar, "paused (SIGUSR2 resumes)"),
+            BatchEvent::Resumed { paused_for } => {
+                progress::note(&bar, &format!("resumed after {paused_for:.1?}"))
+            }
+            _ => {}
+        });
     if let Some(d) = s.deadline {
         options = options.batch_timeout(d);
     }

@@ -2,41 +2,19 @@
 //!
 //! 1. W1: 20,000 GETs of 64 bytes at concurrency 32 — `BatchExecutor` over the leaf against plain
 //!    threads sharing one `ureq::Agent` (the baseline), interleaved, best of `ROUNDS`.
-//! 2. Memory per queued request of a 100,000-request batch, beyond the request's URL bytes,
-//!    measured with a counting allocator.
-//! 3. The time `execute_batch` adds for 10,000 requests to an executor that returns at once.
+//! 2. The time `execute_batch` adds for 10,000 requests to an executor that returns at once.
 //!
-//! Run: `cargo bench --bench batch` (set `W1_REQUESTS` to change the request count).
+//! Run: `cargo bench --bench batch` (set `W1_REQUESTS` to change the request count). The
+//! engine's own memory, overhead and cancel figures are in `benches/engine.rs`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use httpbatch::loopback::Server;
 use httpbatch::{
     BatchExecutor, BatchOptions, Context, Error, Execute, HttpClient, Request, Response,
 };
-
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator and only counts bytes.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size(), Ordering::Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
 
 const CONCURRENCY: usize = 32;
 const ROUNDS: usize = 3;
@@ -75,50 +53,6 @@ fn w1_raw_ureq(url: &str, n: usize) -> Duration {
         t.join().unwrap();
     }
     t.elapsed()
-}
-
-/// Blocks every request until released, so the rest of the batch stays queued.
-struct Gate(Arc<Barrier>);
-
-impl Execute for Gate {
-    fn execute(&self, _req: Request, ctx: &Context) -> Result<Response, Error> {
-        self.0.wait();
-        ctx.check()?;
-        Ok(Response::new(200, Vec::new()))
-    }
-}
-
-fn memory_per_queued_request() {
-    const N: usize = 100_000;
-    let url = "http://127.0.0.1:8080/some/path?with=query";
-    let gate = Arc::new(Barrier::new(2));
-    let ex = BatchExecutor::new(Gate(gate.clone()), 1).unwrap();
-    let before = LIVE.load(Ordering::Relaxed);
-    let requests: Vec<Request> = (0..N).map(|_| Request::get(url).unwrap()).collect();
-    let url_bytes = N * url.len();
-    let built = LIVE.load(Ordering::Relaxed) - before;
-    let sampler = {
-        let gate = gate.clone();
-        std::thread::spawn(move || {
-            // The single worker is parked in the gate: everything else is queued now.
-            std::thread::sleep(Duration::from_millis(300));
-            let live = LIVE.load(Ordering::Relaxed);
-            for _ in 0..N {
-                gate.wait();
-            }
-            live
-        })
-    };
-    let r = ex.execute_batch(requests, BatchOptions::new());
-    let queued_live = sampler.join().unwrap() - before;
-    assert_eq!(r.outcomes.len(), N);
-    println!(
-        "memory: {N} requests built = {} B/request ({} B of URL); queued in a batch = {} B/request \
-         beyond the URL",
-        built / N,
-        url.len(),
-        (queued_live - url_bytes) / N
-    );
 }
 
 struct Immediate;
@@ -188,6 +122,5 @@ fn main() {
         rps(best_raw),
         rps(best_ex) / rps(best_raw)
     );
-    memory_per_queued_request();
     overhead();
 }

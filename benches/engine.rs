@@ -1,0 +1,181 @@
+//! The run engine's own costs, with executors that do no I/O (issue 9):
+//!
+//! 1. Peak memory of a 1,000,000-request `execute_streaming` fed by a lazy iterator: peak RSS
+//!    (`VmHWM` from `/proc/self/status`, measured first, so nothing else has raised it) and the
+//!    peak of live heap bytes (a counting allocator).
+//! 2. The time `execute_batch` adds for 10,000 requests to an executor that answers at once.
+//! 3. Cancel-to-return: 10,000 requests queued and 32 in flight (blocked until cancelled); the
+//!    time from `cancel()` to `execute_batch` returning with every slot settled.
+//!
+//! 4. `W1_URL=http://127.0.0.1:PORT/bytes/64 W1_N=2000 cargo bench --bench engine` runs only a
+//!    W1 client (N GETs at concurrency 8 through `BatchExecutor` over `HttpClient`) against a
+//!    server in another process, for instruction counts with callgrind: the marginal cost per
+//!    request is (instructions at N=2000 − instructions at N=500) / 1500. See
+//!    `scripts/bench-engine-callgrind.sh`.
+//!
+//! Run: `cargo bench --bench engine`. Every load is in-process or on loopback, bounded in count.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use httpbatch::{
+    BatchExecutor, BatchOptions, CancelToken, Context, Error, Execute, Request, Response,
+};
+
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator and only counts bytes.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let now = LIVE.fetch_add(l.size(), Ordering::Relaxed) + l.size();
+        PEAK.fetch_max(now, Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// `VmHWM` (peak resident set) of this process, in KiB.
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/self/status")
+}
+
+struct Immediate;
+
+impl Execute for Immediate {
+    fn execute(&self, req: Request, _ctx: &Context) -> Result<Response, Error> {
+        Ok(Response::new(200, Vec::new()).with_tag(req.tag()))
+    }
+}
+
+/// Holds every request until the run is cancelled.
+struct UntilCancelled;
+
+impl Execute for UntilCancelled {
+    fn execute(&self, _req: Request, ctx: &Context) -> Result<Response, Error> {
+        ctx.wait_until(Instant::now() + Duration::from_secs(3600))?;
+        Ok(Response::new(200, Vec::new()))
+    }
+}
+
+fn streaming_million() {
+    const N: usize = 1_000_000;
+    let ex = BatchExecutor::new(Immediate, 32).unwrap();
+    let base_heap = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base_heap, Ordering::Relaxed);
+    let requests = (0..N).map(|i| {
+        Request::builder(
+            httpbatch::Method::Get,
+            "http://127.0.0.1:8080/some/path?with=query",
+        )
+        .tag(i as u64)
+        .build()
+    });
+    let t = Instant::now();
+    let mut seen = 0usize;
+    let summary = ex.execute_streaming(requests, BatchOptions::new(), |_, o| {
+        seen += usize::from(o.is_success());
+    });
+    let took = t.elapsed();
+    assert_eq!((summary.succeeded, seen), (N, N));
+    println!(
+        "streaming: {N} requests from a lazy iterator in {took:.2?}: peak RSS {:.1} MiB, \
+         peak live heap {:.2} MiB above the start",
+        peak_rss_kib() as f64 / 1024.0,
+        (PEAK.load(Ordering::Relaxed) - base_heap) as f64 / (1024.0 * 1024.0)
+    );
+}
+
+fn overhead() {
+    const N: usize = 10_000;
+    let ex = BatchExecutor::new(Immediate, 32).unwrap();
+    let mut times = Vec::new();
+    for _ in 0..30 {
+        let requests: Vec<_> = (0..N)
+            .map(|_| Request::get("http://127.0.0.1/").unwrap())
+            .collect();
+        let t = Instant::now();
+        let r = ex.execute_batch(requests, BatchOptions::new());
+        times.push(t.elapsed());
+        assert_eq!(r.summary.succeeded, N);
+    }
+    times.sort();
+    println!(
+        "overhead: execute_batch of {N} requests to an immediate executor: best {:?}, median {:?}",
+        times[0],
+        times[times.len() / 2]
+    );
+}
+
+fn cancel_to_return() {
+    const N: usize = 10_032;
+    let ex = BatchExecutor::new(UntilCancelled, 32).unwrap();
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        let token = CancelToken::new();
+        let requests: Vec<_> = (0..N)
+            .map(|_| Request::get("http://127.0.0.1/").unwrap())
+            .collect();
+        let (took, r) = std::thread::scope(|s| {
+            let canceller = s.spawn(|| {
+                // Cancel once all 32 workers hold a request (observed, not slept on).
+                while ex.stats().in_flight < 32 {
+                    std::thread::yield_now();
+                }
+                let t = Instant::now();
+                token.cancel();
+                t
+            });
+            let r = ex.execute_batch(requests, BatchOptions::new().cancel(token.clone()));
+            let returned = Instant::now();
+            let cancelled_at = canceller.join().unwrap();
+            (returned.duration_since(cancelled_at), r)
+        });
+        assert_eq!(r.summary.cancelled, N);
+        times.push(took);
+    }
+    times.sort();
+    println!(
+        "cancel: 10,000 queued + 32 in flight, cancel() to return: best {:?}, median {:?}, \
+         worst {:?}",
+        times[0],
+        times[times.len() / 2],
+        times[times.len() - 1]
+    );
+}
+
+fn w1_client(url: &str, n: usize) {
+    let ex = BatchExecutor::new(httpbatch::HttpClient::new(), 8).unwrap();
+    let requests: Vec<_> = (0..n).map(|_| Request::get(url)).collect();
+    let r = ex.execute_batch(requests, BatchOptions::new());
+    assert_eq!(r.summary.succeeded, n);
+}
+
+fn main() {
+    if let Ok(url) = std::env::var("W1_URL") {
+        let n = std::env::var("W1_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2000);
+        w1_client(&url, n);
+        return;
+    }
+    streaming_million();
+    overhead();
+    cancel_to_return();
+}

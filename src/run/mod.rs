@@ -3,7 +3,7 @@
 //!
 //! How a run goes (invariants):
 //! - The caller's thread owns the run. It reads the input lazily, keeping at most `queue_ahead`
-//!   items queued or in flight beyond the runners; it receives every outcome over a channel and
+//!   items queued or in flight beyond the runners (topped up in one push once half have gone); it receives every outcome over a channel and
 //!   runs every callback itself. So callbacks need not be `Send`, and since the run happens inside
 //!   `ThreadPool::in_place_scope`, which joins every runner, none runs after the call returns.
 //! - Runners are long-lived tasks on the executor's threads, at most one per item fed and at most
@@ -38,6 +38,7 @@ pub(crate) use self::workers::Workers;
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded, select_biased, unbounded};
@@ -224,6 +225,8 @@ struct Shared<'s, T, O> {
     work: &'s Work<'s, T, O>,
     tx: Sender<Msg<O>>,
     panic: Mutex<Option<Box<dyn Any + Send>>>,
+    /// Set with `panic`, for a lock-free check on every turn of the caller's loop.
+    panicked: AtomicBool,
 }
 
 fn runner<T, O>(sh: &Shared<'_, T, O>) {
@@ -258,6 +261,7 @@ fn runner<T, O>(sh: &Shared<'_, T, O>) {
             Err(payload) => {
                 sh.queue.close();
                 sh.panic.lock().get_or_insert(payload);
+                sh.panicked.store(true, Ordering::Relaxed);
                 // The run is lost: interrupt what is in flight so the panic surfaces promptly.
                 sh.stop.cancel_with(CancelReason::User);
                 Msg::Panicked
@@ -368,6 +372,7 @@ pub(crate) fn run<T: Send, O: Send>(
         work,
         tx,
         panic: Mutex::new(None),
+        panicked: AtomicBool::new(false),
     };
     let target = options
         .concurrency
@@ -389,48 +394,63 @@ pub(crate) fn run<T: Send, O: Send>(
         let mut expected: Option<usize> = None;
         let mut in_chunk = 0usize;
         let mut chunk_wait: Option<Option<Instant>> = None;
+        let window = ahead.saturating_add(target);
+        let mut batch: Vec<(usize, i32, T)> = Vec::new();
         loop {
-            // Read ahead.
-            while !input_done
+            // Read ahead: once at most half the window is queued or in flight, top it up in one
+            // push, so runners rarely find the queue empty and the queue's lock is taken once per
+            // refill, not once per item.
+            if !input_done
                 && expected.is_none()
                 && in_chunk < chunk
-                && fed - done_fed < ahead + target
+                && fed - done_fed <= window / 2
                 && !stop.is_cancelled()
             {
-                match input.next() {
-                    None => {
-                        input_done = true;
-                        sh.queue.input_done();
-                        counts.total = pulled;
-                        counts.total_known = true;
-                    }
-                    Some(Input::Settled(out, class)) => {
-                        let index = pulled;
-                        pulled += 1;
-                        in_chunk += 1;
-                        counts.completed += 1;
-                        counts.succeeded += usize::from(class == Class::Success);
-                        counts.total = counts.total.max(pulled);
-                        sink.settled(index, out, class, None, &mut hooks);
-                        if options.fail_fast && class == Class::Error {
-                            sh.queue.close();
+                while in_chunk < chunk && fed + batch.len() - done_fed < window {
+                    match input.next() {
+                        None => {
+                            input_done = true;
+                            counts.total = pulled;
+                            counts.total_known = true;
+                            break;
                         }
-                    }
-                    Some(Input::Work { priority, item }) => {
-                        let index = pulled;
-                        pulled += 1;
-                        in_chunk += 1;
-                        counts.total = counts.total.max(pulled);
-                        match sh.queue.push(index, priority, item) {
-                            Ok(()) => fed += 1,
-                            Err(item) => {
-                                // Closed under us (fail-fast, deadline): settles as never run.
-                                counts.completed += 1;
-                                let why = NotRun::of(stop.reason());
-                                sink.not_run(index, item, why, &mut hooks);
+                        Some(Input::Settled(out, class)) => {
+                            let index = pulled;
+                            pulled += 1;
+                            in_chunk += 1;
+                            counts.completed += 1;
+                            counts.succeeded += usize::from(class == Class::Success);
+                            counts.total = counts.total.max(pulled);
+                            sink.settled(index, out, class, None, &mut hooks);
+                            if options.fail_fast && class == Class::Error {
+                                sh.queue.close();
+                                break;
                             }
                         }
+                        Some(Input::Work { priority, item }) => {
+                            batch.push((pulled, priority, item));
+                            pulled += 1;
+                            in_chunk += 1;
+                            counts.total = counts.total.max(pulled);
+                        }
                     }
+                }
+                let n = batch.len();
+                if n > 0 {
+                    if sh.queue.push_many(&mut batch).is_ok() {
+                        fed += n;
+                    } else {
+                        // Closed under us (fail-fast, deadline): these settle as never run.
+                        let why = NotRun::of(stop.reason());
+                        for (index, _, item) in batch.drain(..) {
+                            counts.completed += 1;
+                            sink.not_run(index, item, why, &mut hooks);
+                        }
+                    }
+                }
+                if input_done {
+                    // After the push: a runner that finds the queue empty now may leave.
+                    sh.queue.input_done();
                 }
             }
             while spawned < target && spawned < fed {
@@ -442,7 +462,7 @@ pub(crate) fn run<T: Send, O: Send>(
             if deadline.is_some_and(|d| now >= d) {
                 stop.cancel_with(CancelReason::Deadline);
             }
-            if hooks.panic.is_some() || sh.panic.lock().is_some() {
+            if hooks.panic.is_some() || sh.panicked.load(Ordering::Relaxed) {
                 stop.cancel_with(CancelReason::User);
             }
             if expected.is_none() && (stop.is_cancelled() || sh.queue.is_closed()) {
@@ -532,7 +552,7 @@ pub(crate) fn run<T: Send, O: Send>(
             }
         }
 
-        if sh.panic.lock().is_some() {
+        if sh.panicked.load(Ordering::Relaxed) {
             // The run is lost and its panic is re-raised below: settle nothing more (that would
             // run user code for items of a run that no longer returns).
             return;

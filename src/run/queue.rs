@@ -16,6 +16,7 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
@@ -71,6 +72,8 @@ struct State<T> {
 
 pub(crate) struct Queue<T> {
     state: Mutex<State<T>>,
+    /// Mirrors `state.closed` (set under the lock) for lock-free reads by the caller's loop.
+    closed: AtomicBool,
     ready: Condvar,
     deadline: Option<Instant>,
     stop: CancelToken,
@@ -91,6 +94,7 @@ impl<T> Queue<T> {
                 input_done: false,
                 waiting: 0,
             }),
+            closed: AtomicBool::new(false),
             ready: Condvar::new(),
             deadline,
             stop,
@@ -98,35 +102,45 @@ impl<T> Queue<T> {
         }
     }
 
-    /// Queues item `index`; false (and the item is dropped) if the queue is closed.
-    pub(crate) fn push(&self, index: usize, priority: i32, item: T) -> Result<(), T> {
+    /// Queues `items` (`(index, priority, item)`, in input order) under one lock and wakes as
+    /// many waiting runners as there are new items. If the queue is closed, hands them back.
+    pub(crate) fn push_many(&self, items: &mut Vec<(usize, i32, T)>) -> Result<(), ()> {
         let mut st = self.state.lock();
         if st.closed {
-            return Err(item);
+            return Err(());
         }
-        if priority != 0 {
-            if let Items::Fifo(fifo) = &mut st.items {
-                let heap = fifo
-                    .drain(..)
-                    .map(|(index, item)| Entry {
-                        priority: 0,
-                        index,
-                        item,
-                    })
-                    .collect();
-                st.items = Items::Heap(heap);
+        let n = items.len();
+        for (index, priority, item) in items.drain(..) {
+            if priority != 0 {
+                if let Items::Fifo(fifo) = &mut st.items {
+                    let heap = fifo
+                        .drain(..)
+                        .map(|(index, item)| Entry {
+                            priority: 0,
+                            index,
+                            item,
+                        })
+                        .collect();
+                    st.items = Items::Heap(heap);
+                }
+            }
+            match &mut st.items {
+                Items::Fifo(fifo) => fifo.push_back((index, item)),
+                Items::Heap(heap) => heap.push(Entry {
+                    priority,
+                    index,
+                    item,
+                }),
             }
         }
-        match &mut st.items {
-            Items::Fifo(fifo) => fifo.push_back((index, item)),
-            Items::Heap(heap) => heap.push(Entry {
-                priority,
-                index,
-                item,
-            }),
-        }
         if st.waiting > 0 {
-            self.ready.notify_one();
+            if n >= st.waiting {
+                self.ready.notify_all();
+            } else {
+                for _ in 0..n {
+                    self.ready.notify_one();
+                }
+            }
         }
         Ok(())
     }
@@ -141,6 +155,7 @@ impl<T> Queue<T> {
             }
             if self.deadline.is_some_and(|d| Instant::now() >= d) {
                 st.closed = true;
+                self.closed.store(true, AtomicOrdering::Release);
                 self.ready.notify_all();
                 return None;
             }
@@ -190,13 +205,14 @@ impl<T> Queue<T> {
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.state.lock().closed
+        self.closed.load(AtomicOrdering::Acquire)
     }
 
     /// Closes the queue; returns how many items were ever popped (final from now on).
     pub(crate) fn close(&self) -> usize {
         let mut st = self.state.lock();
         st.closed = true;
+        self.closed.store(true, AtomicOrdering::Release);
         self.ready.notify_all();
         st.popped
     }
@@ -205,6 +221,7 @@ impl<T> Queue<T> {
     pub(crate) fn drain(&self) -> Vec<(usize, T)> {
         let mut st = self.state.lock();
         st.closed = true;
+        self.closed.store(true, AtomicOrdering::Release);
         self.ready.notify_all();
         match std::mem::replace(&mut st.items, Items::Fifo(VecDeque::new())) {
             Items::Fifo(f) => f.into_iter().collect(),
@@ -225,21 +242,23 @@ mod tests {
     #[test]
     fn fifo_until_a_priority_then_priority_then_index() {
         let q = Queue::new(None, CancelToken::new(), None);
-        for (i, p) in [(0, 0), (1, 0), (2, 5), (3, 0), (4, 5), (5, 9)] {
-            q.push(i, p, i).unwrap();
-        }
+        let mut items: Vec<_> = [(0, 0), (1, 0), (2, 5), (3, 0), (4, 5), (5, 9)]
+            .into_iter()
+            .map(|(i, p)| (i, p, i))
+            .collect();
+        q.push_many(&mut items).unwrap();
         q.input_done();
         let order: Vec<_> = std::iter::from_fn(|| q.pop().map(|(i, _, _)| i)).collect();
         assert_eq!(order, [5, 2, 4, 0, 1, 3]);
         assert_eq!(q.close(), 6);
-        assert!(q.push(6, 0, 6).is_err());
+        assert!(q.push_many(&mut vec![(6, 0, 6)]).is_err());
     }
 
     #[test]
     fn cancelled_stop_pops_nothing() {
         let stop = CancelToken::new();
         let q = Queue::new(None, stop.clone(), None);
-        q.push(0, 0, ()).unwrap();
+        q.push_many(&mut vec![(0, 0, ())]).unwrap();
         stop.cancel();
         assert!(q.pop().is_none());
     }
@@ -247,7 +266,7 @@ mod tests {
     #[test]
     fn past_deadline_pops_nothing_and_closes() {
         let q = Queue::new(Some(Instant::now()), CancelToken::new(), None);
-        q.push(0, 0, ()).unwrap();
+        q.push_many(&mut vec![(0, 0, ())]).unwrap();
         assert!(q.pop().is_none());
         assert!(q.is_closed());
         assert_eq!(q.drain().len(), 1);
@@ -258,7 +277,7 @@ mod tests {
         let control = BatchControl::new();
         control.pause();
         let q = std::sync::Arc::new(Queue::new(None, CancelToken::new(), Some(control.clone())));
-        q.push(0, 0, 7).unwrap();
+        q.push_many(&mut vec![(0, 0, 7)]).unwrap();
         let popper = {
             let q = q.clone();
             std::thread::spawn(move || q.pop())

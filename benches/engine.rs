@@ -105,7 +105,8 @@ fn overhead() {
     const N: usize = 10_000;
     let ex = BatchExecutor::new(Immediate, 32).unwrap();
     let mut times = Vec::new();
-    for _ in 0..30 {
+    let rounds = std::env::var("ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
+    for _ in 0..rounds {
         let requests: Vec<_> = (0..N)
             .map(|_| Request::get("http://127.0.0.1/").unwrap())
             .collect();
@@ -175,7 +176,14 @@ fn main() {
         w1_client(&url, n);
         return;
     }
-    streaming_million();
-    overhead();
-    cancel_to_return();
+    match std::env::var("ENGINE_ONLY").as_deref() {
+        Ok("streaming") => streaming_million(),
+        Ok("overhead") => overhead(),
+        Ok("cancel") => cancel_to_return(),
+        _ => {
+            streaming_million();
+            overhead();
+            cancel_to_return();
+        }
+    }
 }

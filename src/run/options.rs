@@ -13,7 +13,7 @@ pub(crate) type EventFn<'a> = Box<dyn FnMut(&BatchEvent<'_>) + 'a>;
 pub(crate) type StatusFn<'a> = Box<dyn Fn(u16) -> bool + Send + Sync + 'a>;
 
 /// How many requests a run pulls from its input ahead of the workers, by default.
-pub(crate) const DEFAULT_QUEUE_AHEAD: usize = 1024;
+pub(crate) const DEFAULT_QUEUE_AHEAD: usize = 4096;
 
 /// Options of one run. The same type serves [`BatchExecutor`](crate::BatchExecutor) (batches and
 /// streaming runs) and [`ParExecutor`](crate::ParExecutor) (`par_map` and pipelines), so every
@@ -159,7 +159,7 @@ impl<'a> BatchOptions<'a> {
     /// Pulls at most `n` items from the input ahead of the workers (zero is taken as one). The
     /// input is read lazily, so a run over an iterator holds only this many items plus those in
     /// flight. Priorities ([`Request::priority`](crate::Request::priority)) order dispatch among
-    /// the items pulled ahead. Defaults to `1024`.
+    /// the items pulled ahead. Defaults to `4096`.
     pub fn queue_ahead(mut self, n: usize) -> Self {
         self.queue_ahead = Some(n.max(1));
         self

@@ -165,6 +165,9 @@ fn w1_client(url: &str, n: usize) {
     let requests: Vec<_> = (0..n).map(|_| Request::get(url)).collect();
     let r = ex.execute_batch(requests, BatchOptions::new());
     assert_eq!(r.summary.succeeded, n);
+    if std::env::var_os("W1_VERBOSE").is_some() {
+        eprintln!("{:?}", ex.get_ref().connection_stats());
+    }
 }
 
 fn main() {

@@ -13,10 +13,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use httpbatch::loopback::Server;
 use httpbatch::{
     BatchExecutor, BatchOptions, Context, Error, Execute, HttpClient, Request, Response,
 };
+use httpbatch_testserver::Server;
 
 struct Counting;
 

@@ -499,7 +499,8 @@ impl BatchExecutorBuilder {
 /// - Progress and events are delivered on the calling thread.
 ///
 /// ```
-/// use httpbatch::{BatchExecutor, BatchOptions, HttpClient, Request, loopback::Server};
+/// use httpbatch::{BatchExecutor, BatchOptions, HttpClient, Request};
+/// use httpbatch_testserver::Server;
 ///
 /// let server = Server::start().unwrap();
 /// let executor = BatchExecutor::builder().workers(8).build(HttpClient::new()).unwrap();
@@ -784,7 +785,8 @@ impl<E: Execute + 'static> BatchExecutor<E> {
     /// once.
     ///
     /// ```
-    /// use httpbatch::{BatchExecutor, BatchOptions, HttpClient, Request, loopback::Server};
+    /// use httpbatch::{BatchExecutor, BatchOptions, HttpClient, Request};
+    /// use httpbatch_testserver::Server;
     /// let server = Server::start().unwrap();
     /// let executor = BatchExecutor::new(HttpClient::new(), 4).unwrap();
     /// let requests = (0..100).map(|_| Request::get(&server.url("/bytes/64")));

@@ -22,7 +22,6 @@ mod limiter;
 mod pool;
 mod request;
 mod result;
-mod server;
 
 #[cfg(test)]
 mod tests;

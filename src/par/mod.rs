@@ -31,7 +31,8 @@
 //!
 //! ```
 //! use httpbatch::prelude::*;
-//! use httpbatch::{HttpClient, ParExecutor, Request, loopback::Server};
+//! use httpbatch::{HttpClient, ParExecutor, Request};
+//! use httpbatch_testserver::Server;
 //!
 //! let server = Server::start()?;
 //! let par = ParExecutor::new(HttpClient::new(), 16)?;
@@ -241,7 +242,8 @@ pub struct ParStats {
 ///
 /// ```
 /// use httpbatch::prelude::*;
-/// use httpbatch::{HttpClient, ParExecutor, ParOptions, Request, loopback::Server};
+/// use httpbatch::{HttpClient, ParExecutor, ParOptions, Request};
+/// use httpbatch_testserver::Server;
 ///
 /// let server = Server::start()?;
 /// let par = ParExecutor::new(HttpClient::new(), 8)?;
@@ -614,7 +616,8 @@ impl<R> ParCollected<R> {
 ///
 /// ```
 /// use httpbatch::prelude::*;
-/// use httpbatch::{HttpClient, ParExecutor, Request, loopback::Server};
+/// use httpbatch::{HttpClient, ParExecutor, Request};
+/// use httpbatch_testserver::Server;
 ///
 /// let server = Server::start()?;
 /// let par = ParExecutor::new(HttpClient::new(), 4)?;
@@ -888,7 +891,8 @@ pub trait ParMap: IntoIterator + Sized {
     ///
     /// ```
     /// use httpbatch::prelude::*;
-    /// use httpbatch::{HttpClient, ParExecutor, Request, loopback::Server};
+    /// use httpbatch::{HttpClient, ParExecutor, Request};
+    /// use httpbatch_testserver::Server;
     /// let server = Server::start()?;
     /// let par = ParExecutor::new(HttpClient::new(), 8)?;
     /// let statuses = vec![
@@ -921,7 +925,8 @@ pub trait ParMap: IntoIterator + Sized {
     ///
     /// ```
     /// use httpbatch::prelude::*;
-    /// use httpbatch::{Error, ErrorKind, HttpClient, ParExecutor, Request, loopback::Server};
+    /// use httpbatch::{Error, ErrorKind, HttpClient, ParExecutor, Request};
+    /// use httpbatch_testserver::Server;
     /// let server = Server::start()?;
     /// let par = ParExecutor::new(HttpClient::new(), 1)?;
     /// let paths = ["/ok", "/ok", "/status/500", "/ok", "/ok"];
@@ -955,7 +960,8 @@ pub trait ParMap: IntoIterator + Sized {
     ///
     /// ```
     /// use httpbatch::prelude::*;
-    /// use httpbatch::{HttpClient, ParExecutor, Request, loopback::Server};
+    /// use httpbatch::{HttpClient, ParExecutor, Request};
+    /// use httpbatch_testserver::Server;
     /// let server = Server::start()?;
     /// let par = ParExecutor::new(HttpClient::new(), 4)?;
     /// let out = ["/bytes/3", "/reset", "/bytes/5"]

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use httpbatch::loopback::Server;
 use httpbatch::{
     BatchExecutor, BatchOptions, Context, Error, Execute, HttpClient, Request, Response,
 };
+use httpbatch_testserver::Server;
 
 const CONCURRENCY: usize = 32;
 const ROUNDS: usize = 3;

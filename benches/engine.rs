@@ -105,7 +105,10 @@ fn overhead() {
     const N: usize = 10_000;
     let ex = BatchExecutor::new(Immediate, 32).unwrap();
     let mut times = Vec::new();
-    let rounds = std::env::var("ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
+    let rounds = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
     for _ in 0..rounds {
         let requests: Vec<_> = (0..N)
             .map(|_| Request::get("http://127.0.0.1/").unwrap())

@@ -1,5 +1,7 @@
 //! W1 through the Rust API, the baseline of the C ABI's W1 figures: 20,000 GETs of 64 bytes
-//! (`/bytes/64`) at concurrency 32 against an in-process loopback server.
+//! (`/bytes/64`) at concurrency 32 against a loopback server: the one at `HTTPBATCH_W1_URL` (a
+//! base URL; `ffi-tests/bench/w1.sh` runs one `httpbatch serve` process for all three
+//! implementations), else one started in this process.
 //!
 //! Each timed batch covers what a caller does: build the requests, run the batch, read every
 //! outcome's status and body length, free the results. The C program (`ffi-tests/bench/w1.c`) and the Go package
@@ -8,12 +10,12 @@
 //!
 //! Run: `cargo bench --bench ffi_w1 -- [BATCHES]` (default 5, after one untimed warmup batch).
 //! Prints one `w1 rust WALL_SECONDS CPU_SECONDS` line per timed batch (CPU: user + system time
-//! of the whole process, server included, during the batch).
+//! of this process during the batch, so the server's too when it runs in-process).
 
 use std::time::Instant;
 
-use httpbatch::loopback::Server;
 use httpbatch::{BatchExecutor, BatchOptions, HttpClient, Request};
+use httpbatch_testserver::Server;
 
 const REQUESTS: usize = 20_000;
 const CONCURRENCY: usize = 32;
@@ -36,8 +38,14 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(5);
-    let server = Server::start().expect("loopback server");
-    let url = server.url("/bytes/64");
+    let in_process;
+    let url = match std::env::var("HTTPBATCH_W1_URL") {
+        Ok(base) if !base.is_empty() => format!("{base}/bytes/64"),
+        _ => {
+            in_process = Server::start().expect("loopback server");
+            in_process.url("/bytes/64")
+        }
+    };
     let executor = BatchExecutor::builder()
         .workers(CONCURRENCY)
         .build(HttpClient::new())

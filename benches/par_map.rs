@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use httpbatch::loopback::Server;
 use httpbatch::prelude::*;
 use httpbatch::{HttpClient, HttpClientConfig, ParExecutor, Request};
+use httpbatch_testserver::Server;
 
 const CONCURRENCY: usize = 100;
 const DELAY_MS: u64 = 20;

@@ -10,10 +10,10 @@
 
 use std::time::Duration;
 
-use httpbatch::loopback::Server;
 use httpbatch::{
     BatchExecutor, BatchOptions, HttpClient, Rate, RateLimitedExecutor, RateLimiter, Request,
 };
+use httpbatch_testserver::Server;
 
 fn run(n: usize, burst: u32) {
     let server = Server::builder().record_arrivals(true).start().unwrap();

@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use httpbatch::loopback::Server;
 use httpbatch::{BatchExecutor, BatchOptions, ConnectionPool, Outcome, Request};
+use httpbatch_testserver::Server;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = Server::start()?;

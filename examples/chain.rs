@@ -9,11 +9,11 @@
 
 use std::time::Duration;
 
-use httpbatch::loopback::Server;
 use httpbatch::{
     BatchExecutor, BatchOptions, ConnectionPool, ErrorKind, Rate, RateLimitedExecutor, RateLimiter,
     Request, RetryPolicy,
 };
+use httpbatch_testserver::Server;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = Server::start()?;

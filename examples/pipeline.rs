@@ -11,9 +11,9 @@
 
 use std::time::Instant;
 
-use httpbatch::loopback::Server;
 use httpbatch::prelude::*;
 use httpbatch::{ConnectionPool, ParExecutor, Request, RetryPolicy};
+use httpbatch_testserver::Server;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = Server::start()?;

@@ -10,11 +10,11 @@
 
 use std::time::{Duration, Instant};
 
-use httpbatch::loopback::{Mode, Server};
 use httpbatch::{
     ConnectionPool, Context, ErrorKind, Execute, HealthCheckConfig, HealthState, Request,
     RetryPolicy, Url,
 };
+use httpbatch_testserver::{Mode, Server};
 
 const INTERVAL: Duration = Duration::from_millis(100);
 

@@ -6,8 +6,8 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use httpbatch::loopback::Server;
 use httpbatch::{BatchEvent, BatchExecutor, BatchOptions, HttpClient, ProgressSnapshot, Request};
+use httpbatch_testserver::Server;
 
 /// `[#######.............]  35%  70/200  41.2/s  ETA 3.1s  2 failed`
 fn render(p: &ProgressSnapshot) -> String {

@@ -9,11 +9,11 @@
 
 use std::time::{Duration, Instant};
 
-use httpbatch::loopback::Server;
 use httpbatch::{
     BatchExecutor, BatchOptions, ConnectionPool, Context, Rate, RateLimitedExecutor, RateLimiter,
     Request, TryExecuteError,
 };
+use httpbatch_testserver::Server;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = Server::start()?;

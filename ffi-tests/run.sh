@@ -9,6 +9,9 @@
 #   C++  ffi-tests/cpp/*.cpp through include/httpbatch.hpp: C++17 -Werror, plain and ASan + UBSan
 #   Go   ffi-tests/go: go vet, go test -race (tests and the Example)
 #
+# Every consumer runs the loopback test server as a process (`httpbatch serve`, built here;
+# HTTPBATCH_BIN names it), never through the library.
+#
 # On a fresh Debian machine it installs what it lacks (valgrind, pkg-config) with apt-get.
 # Environment: CARGO_TARGET_DIR (default ./target), FFI_SKIP_VALGRIND=1 to skip valgrind.
 set -uo pipefail
@@ -59,12 +62,15 @@ if ! gcc -fsanitize=address,undefined "$build/asan-probe.c" -o "$build/asan-prob
     $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libasan8 libubsan1 >/dev/null
 fi
 
-# --- the library ---------------------------------------------------------------------------
-echo "== cargo build --release --lib"
-if ! cargo build --release --lib --quiet; then
+# --- the library, and the CLI that runs the test server --------------------------------------
+# The loopback test server is not in the library or its ABI: the consumers run it as a process,
+# `httpbatch serve --port 0 --exit-on-stdin-eof` (ffi-tests/c/server.h, ffi-tests/go/server_test.go).
+echo "== cargo build --release --lib --bin httpbatch"
+if ! cargo build --release --lib --bin httpbatch --quiet; then
     echo "ffi: 0 passed, 1 failed"
     exit 1
 fi
+export HTTPBATCH_BIN="$lib/httpbatch"
 static_libs="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
 # The Go package's cgo flags name ${SRCDIR}/../../target/release; point it at the real target
 # directory when CARGO_TARGET_DIR is elsewhere.
@@ -98,12 +104,24 @@ rm -rf "$prefix"
 run "install-c+pkg-config" bash -c "scripts/install-c.sh '$prefix' && PKG_CONFIG_PATH='$prefix/lib/pkgconfig' pkg-config --exists --print-errors httpbatch"
 if [ -d examples/c ]; then
     run "examples/c:build" env PKG_CONFIG_PATH="$prefix/lib/pkgconfig" make -s -C examples/c clean all
-    run "examples/c:run" env LD_LIBRARY_PATH="$prefix/lib" examples/c/batch --demo
+    # Against a test server process; the example must get every answer the routes script.
+    run "examples/c:run" env LD_LIBRARY_PATH="$prefix/lib" bash -c '
+        coproc SERVER { exec "$HTTPBATCH_BIN" serve --port 0 --exit-on-stdin-eof; }
+        read -r base <&"${SERVER[0]}"
+        out="$(examples/c/batch "$base/ok" "$base/bytes/1024" "$base/status/404" "$base/delay/50" "$base/reset")"
+        rc=$?
+        kill "$SERVER_PID"
+        wait "$SERVER_PID" || exit 1
+        echo "$out"
+        [ $rc -eq 0 ] && grep -q "^0: 200, 2 bytes" <<<"$out" && grep -q "^1: 200, 1024 bytes" <<<"$out" &&
+            grep -q "^2: 404" <<<"$out" && grep -q "^4: " <<<"$out" &&
+            grep -q "^5 requests: 3 succeeded" <<<"$out"
+    '
 fi
 
 # --- C++ -----------------------------------------------------------------------------------
 if [ -d ffi-tests/cpp ]; then
-    cxxflags=(-std=c++17 -Wall -Wextra -Werror -pedantic -g -I"$root/include")
+    cxxflags=(-std=c++17 -Wall -Wextra -Werror -pedantic -g -I"$root/include" -I"$root/ffi-tests/c")
     for src in ffi-tests/cpp/*.cpp; do
         t="cpp_$(basename "$src" .cpp)"
         run "cpp/$t:build" g++ "${cxxflags[@]}" "$src" "$lib/libhttpbatch.a" $static_libs -o "$build/$t"

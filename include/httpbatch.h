@@ -25,8 +25,8 @@
  * THREAD SAFETY
  * - Thread-safe (may be shared and used from several threads at once): httpbatch_executor
  *   (several batches may run on one executor concurrently; stats may be read meanwhile),
- *   httpbatch_cancel_token (any thread may cancel), httpbatch_test_server, and the layer handles
- *   httpbatch_limiter and httpbatch_pool when present.
+ *   httpbatch_cancel_token (any thread may cancel), and the layer handles httpbatch_limiter and
+ *   httpbatch_pool when present.
  * - Not thread-safe (use from one thread at a time; may be moved between threads):
  *   builders, httpbatch_request, httpbatch_batch, httpbatch_batch_result.
  * - A handle must not be freed while another thread may still use it.
@@ -361,17 +361,6 @@ typedef struct httpbatch_request httpbatch_request;
  * to 60 s, only idempotent methods (and requests that opted in), no budget.
  */
 typedef struct httpbatch_retry_policy httpbatch_retry_policy;
-
-/**
- * A scripted HTTP/1.1 server on 127.0.0.1 (opaque), for tests, examples and demos, not for
- * production traffic. Thread-safe. Routes (by URL path):
- * `/ok` (200 `ok`), `/status/{code}`, `/bytes/{n}` (n bytes of `x`), `/delay/{ms}`,
- * `/echo` (echoes the body; headers `x-echo-method`, `x-echo-h-NAME` for each request header),
- * `/seq/{key}?s=503,503,200&retry_after=S` (the nth request to key gets the nth status),
- * `/flaky/{key}?fail=N`, `/limited/{key}?n=N`, `/close`, `/reset` (closes without answering);
- * anything else is 404.
- */
-typedef struct httpbatch_test_server httpbatch_test_server;
 
 /**
  * What a warmup did (opaque), one entry per host in the order given. Immutable; not to be freed
@@ -1886,66 +1875,6 @@ httpbatch_result httpbatch_batch_result_summary(const struct httpbatch_batch_res
  * Frees a result and everything its items point to (NULL is ignored).
  */
 void httpbatch_batch_result_free(struct httpbatch_batch_result *result);
-
-/**
- * Starts a loopback server on `127.0.0.1:port` (0: a free port the system picks) and writes it
- * to `*server_out`. Fails with `HTTPBATCH_RESULT_IO` if the port cannot be bound.
- *
- * Ownership: the caller owns the server and frees it with `httpbatch_test_server_free`, which
- * stops it.
- */
-httpbatch_result httpbatch_test_server_start(uint16_t port,
-                                             struct httpbatch_test_server **server_out);
-
-/**
- * Writes the server's port to `*port_out`.
- */
-httpbatch_result httpbatch_test_server_port(const struct httpbatch_test_server *server,
-                                            uint16_t *port_out);
-
-/**
- * Writes `http://127.0.0.1:PORT` followed by `path` (`path_len` bytes of UTF-8 starting with
- * `/`) into `buf` (`buf_len` bytes, NUL-terminated), and the URL's length without the NUL into
- * `*len_out` (may be NULL). A buffer too small gets the prefix that fits and the call returns
- * `HTTPBATCH_RESULT_BUFFER_TOO_SMALL` (pass `buf = NULL, buf_len = 0` to ask for the length).
- * A path not starting with `/` fails with `HTTPBATCH_RESULT_INVALID_ARGUMENT`.
- */
-httpbatch_result httpbatch_test_server_url(const struct httpbatch_test_server *server,
-                                           const char *path,
-                                           size_t path_len,
-                                           char *buf,
-                                           size_t buf_len,
-                                           size_t *len_out);
-
-/**
- * Writes the number of requests the server has answered (or started answering) to
- * `*requests_out`.
- */
-httpbatch_result httpbatch_test_server_requests(const struct httpbatch_test_server *server,
-                                                uint64_t *requests_out);
-
-/**
- * Writes the number of TCP connections the server has accepted to `*accepted_out`.
- */
-httpbatch_result httpbatch_test_server_accepted(const struct httpbatch_test_server *server,
-                                                uint64_t *accepted_out);
-
-/**
- * Writes the most requests the server has had in flight at once to `*max_out`.
- */
-httpbatch_result httpbatch_test_server_max_in_flight(const struct httpbatch_test_server *server,
-                                                     uint64_t *max_out);
-
-/**
- * Stops the server: closes every connection and joins its threads. Idempotent; `_free` does it
- * too.
- */
-httpbatch_result httpbatch_test_server_stop(const struct httpbatch_test_server *server);
-
-/**
- * Stops and frees the server (NULL is ignored). No other thread may be using it.
- */
-void httpbatch_test_server_free(struct httpbatch_test_server *server);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -589,49 +589,6 @@ inline Executor ExecutorBuilder::build() {
     return Executor(e);
 }
 
-// The loopback demo/test server on 127.0.0.1 (for tests and examples).
-class TestServer {
-public:
-    explicit TestServer(uint16_t port = 0) {
-        httpbatch_test_server *s = nullptr;
-        detail::check(httpbatch_test_server_start(port, &s));
-        h_.reset(s);
-    }
-    std::string url(std::string_view path) const {
-        size_t len = 0;
-        httpbatch_test_server_url(h_.get(), path.data(), path.size(), nullptr, 0, &len);
-        std::string s(len + 1, '\0');
-        detail::check(httpbatch_test_server_url(h_.get(), path.data(), path.size(), s.data(),
-                                                s.size(), &len));
-        s.resize(len);
-        return s;
-    }
-    uint16_t port() const {
-        uint16_t p = 0;
-        detail::check(httpbatch_test_server_port(h_.get(), &p));
-        return p;
-    }
-    uint64_t requests() const {
-        uint64_t n = 0;
-        detail::check(httpbatch_test_server_requests(h_.get(), &n));
-        return n;
-    }
-    uint64_t accepted() const {
-        uint64_t n = 0;
-        detail::check(httpbatch_test_server_accepted(h_.get(), &n));
-        return n;
-    }
-    uint64_t max_in_flight() const {
-        uint64_t n = 0;
-        detail::check(httpbatch_test_server_max_in_flight(h_.get(), &n));
-        return n;
-    }
-    const httpbatch_test_server *get() const noexcept { return h_.get(); }
-
-private:
-    detail::Handle<httpbatch_test_server, httpbatch_test_server_free> h_;
-};
-
 }  // namespace httpbatch
 
 #endif

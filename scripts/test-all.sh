@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: Rust unit, integration and doc tests, every example against its own loopback
-# server, and the C, C++ and Go consumers of the C ABI. Installs what it needs first.
+# test server, and the C, C++ and Go consumers of the C ABI (which run the server as a process). Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -8,9 +8,10 @@ export CARGO_TERM_COLOR=never
 bash scripts/setup.sh
 
 echo "== cargo test (unit, integration, doc)"
-# The default targets: library, binaries, integration tests and doc tests (benchmarks are run
-# on purpose with `cargo bench`, not as tests).
-cargo test --no-fail-fast
+# The default targets of every workspace crate (httpbatch and its test server, testserver/):
+# library, binaries, integration tests and doc tests (benchmarks are run on purpose with
+# `cargo bench`, not as tests).
+cargo test --workspace --no-fail-fast
 
 if [ -d examples ] && ls examples/*.rs >/dev/null 2>&1; then
   echo "== examples"

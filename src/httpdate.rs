@@ -1,50 +1,12 @@
-//! HTTP dates (RFC 9110 §5.6.7): the civil-date arithmetic shared by the loopback server, which
-//! formats `Retry-After` dates, and the retry layer, which parses them.
+//! HTTP dates (RFC 9110 §5.6.7): the civil-date arithmetic the retry layer uses to parse
+//! `Retry-After` dates.
 //!
 //! The conversions are Howard Hinnant's `civil_from_days` / `days_from_civil`: exact for every day
 //! of the proleptic Gregorian calendar, no tables, no loops, so they are easy to check.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
 pub(crate) const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
-
-/// Formats `t` as an HTTP-date in IMF-fixdate form, the form `Retry-After` and `Date` use:
-/// `Sun, 06 Nov 1994 08:49:37 GMT`.
-///
-/// Sub-second parts are dropped (the format has whole seconds). Times before 1970 are clamped to
-/// the epoch: a server never needs to say them.
-///
-/// ```
-/// use httpbatch::loopback::http_date;
-/// use std::time::{Duration, UNIX_EPOCH};
-///
-/// let t = UNIX_EPOCH + Duration::from_secs(784_111_777);
-/// assert_eq!(http_date(t), "Sun, 06 Nov 1994 08:49:37 GMT");
-/// ```
-pub fn http_date(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    format_unix(secs)
-}
-
-fn format_unix(secs: u64) -> String {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-        // 1970-01-01 was a Thursday.
-        DAYS[(days % 7) as usize],
-        d,
-        MONTHS[(m - 1) as usize],
-        y,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
 
 /// (year, month 1..=12, day 1..=31) of the day `z` days after 1970-01-01.
 pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -75,7 +37,33 @@ pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+
+    /// IMF-fixdate of `t`, to check the calendar against known dates (the test server formats
+    /// the dates it sends with a crate of its own).
+    fn http_date(t: SystemTime) -> String {
+        let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        format_unix(secs)
+    }
+
+    fn format_unix(secs: u64) -> String {
+        let days = secs / 86_400;
+        let rem = secs % 86_400;
+        let (y, m, d) = civil_from_days(days as i64);
+        format!(
+            "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+            // 1970-01-01 was a Thursday.
+            DAYS[(days % 7) as usize],
+            d,
+            MONTHS[(m - 1) as usize],
+            y,
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        )
+    }
 
     #[test]
     fn known_dates() {

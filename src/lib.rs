@@ -26,12 +26,12 @@
 //!
 //! # Example
 //!
-//! A batch through a pool with retries, under a rate limit, against the crate's own loopback
-//! server ([`loopback::Server`]):
+//! A batch through a pool with retries, under a rate limit, against the scripted loopback server
+//! of the `httpbatch-testserver` workspace crate (a dev-dependency; not part of this library):
 //!
 //! ```
 //! use std::time::Duration;
-//! use httpbatch::loopback::Server;
+//! use httpbatch_testserver::Server;
 //! use httpbatch::{
 //!     BatchExecutor, BatchOptions, ConnectionPool, Rate, RateLimitedExecutor, RateLimiter,
 //!     Request, RetryPolicy,
@@ -75,7 +75,6 @@ mod clock;
 mod error;
 mod execute;
 mod httpdate;
-pub mod loopback;
 pub mod par;
 mod pool;
 pub mod prelude;

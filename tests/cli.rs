@@ -508,3 +508,75 @@ fn sigusr1_pauses_and_sigusr2_resumes() {
     assert!(r.stderr.contains("httpbatch: paused"), "{}", r.stderr);
     assert!(r.stderr.contains("httpbatch: resumed"), "{}", r.stderr);
 }
+
+/// Starts `httpbatch serve ARGS` with a pipe on its stdin; returns it and the base URL it printed.
+fn serve(args: &[&str]) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn httpbatch serve");
+    let mut base = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut base)
+        .unwrap();
+    (child, base.trim().to_owned())
+}
+
+/// Waits for `child` to exit by itself within `limit`; kills it and fails otherwise.
+fn exits_within(child: &mut Child, limit: Duration) -> ExitStatus {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() >= end {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("httpbatch serve did not stop within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn get_text(url: &str) -> String {
+    ureq::get(url)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+}
+
+#[test]
+fn serve_stops_when_its_stdin_closes() {
+    let (mut child, base) = serve(&["--port", "0", "--exit-on-stdin-eof"]);
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    assert_eq!(get_text(&format!("{base}/ok")), "ok");
+    let stats: Value = serde_json::from_str(&get_text(&format!("{base}/__stats"))).unwrap();
+    assert_eq!(
+        (stats["requests"].as_u64(), stats["accepted"].as_u64()),
+        (Some(1), Some(1))
+    );
+    // Still serving while the pipe is open.
+    assert!(child.try_wait().unwrap().is_none());
+    drop(child.stdin.take());
+    assert!(exits_within(&mut child, Duration::from_secs(10)).success());
+}
+
+#[test]
+fn serve_exits_cleanly_on_sigterm() {
+    let (mut child, base) = serve(&[]);
+    assert_eq!(get_text(&format!("{base}/ok")), "ok");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(kill.success());
+    // Exit status 0, not "killed by signal 15"; stdin is still open, so SIGTERM did it.
+    let status = exits_within(&mut child, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}

@@ -4,7 +4,9 @@
  *     scripts/install-c.sh "$HOME/.local"
  *     PKG_CONFIG_PATH="$HOME/.local/lib/pkgconfig" make -C examples/c
  *     LD_LIBRARY_PATH="$HOME/.local/lib" examples/c/batch https://example.com/ ...
- *     LD_LIBRARY_PATH="$HOME/.local/lib" examples/c/batch --demo   # against a loopback server
+ *
+ * To try it locally, run the CLI's test server (`httpbatch serve --port 8080`) and give it URLs
+ * such as http://127.0.0.1:8080/ok, /bytes/1024, /status/404, /delay/50 and /reset.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,10 +33,8 @@ static void on_progress(const httpbatch_progress *p, void *user) {
 }
 
 int main(int argc, char **argv) {
-    httpbatch_test_server *server = NULL;
-    int demo = argc == 2 && strcmp(argv[1], "--demo") == 0;
     if (argc < 2) {
-        fprintf(stderr, "usage: %s URL... | --demo\n", argv[0]);
+        fprintf(stderr, "usage: %s URL...\n", argv[0]);
         return 2;
     }
 
@@ -56,21 +56,9 @@ int main(int argc, char **argv) {
     httpbatch_batch *batch = NULL;
     if (httpbatch_batch_new(&batch) != HTTPBATCH_RESULT_OK)
         return 1;
-    if (demo) {
-        const char *paths[] = {"/ok", "/bytes/1024", "/status/404", "/delay/50", "/reset"};
-        if (httpbatch_test_server_start(0, &server) != HTTPBATCH_RESULT_OK)
-            return 1;
-        for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
-            char url[128];
-            size_t len = 0;
-            httpbatch_test_server_url(server, paths[i], strlen(paths[i]), url, sizeof url, &len);
-            TRY(httpbatch_batch_add_get(batch, url, len), httpbatch_batch_last_error, batch);
-        }
-    } else {
-        for (int i = 1; i < argc; i++)
-            TRY(httpbatch_batch_add_get(batch, argv[i], strlen(argv[i])),
-                httpbatch_batch_last_error, batch);
-    }
+    for (int i = 1; i < argc; i++)
+        TRY(httpbatch_batch_add_get(batch, argv[i], strlen(argv[i])), httpbatch_batch_last_error,
+            batch);
     TRY(httpbatch_batch_set_deadline_ms(batch, 60000), httpbatch_batch_last_error, batch);
     TRY(httpbatch_batch_set_progress(batch, on_progress, NULL, 100), httpbatch_batch_last_error,
         batch);
@@ -104,6 +92,5 @@ int main(int argc, char **argv) {
     httpbatch_batch_result_free(result);
     httpbatch_batch_free(batch);
     httpbatch_executor_free(executor);
-    httpbatch_test_server_free(server);
     return 0;
 }

@@ -1,6 +1,7 @@
 /* W1 through the C ABI: 20,000 GETs of 64 bytes (/bytes/64) at concurrency 32 against the
- * in-process loopback server. Each timed batch builds the requests, runs the batch and reads
- * every item's status and body length, as benches/ffi_w1.rs does through the Rust API.
+ * loopback server at $HTTPBATCH_W1_URL (a base URL: w1.sh runs `httpbatch serve`). Each timed
+ * batch builds the requests, runs the batch and reads every item's status and body length, as
+ * benches/ffi_w1.rs does through the Rust API.
  * Usage: w1 [BATCHES]   (default 5, after one untimed warmup batch); prints `w1 c WALL CPU` seconds. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -38,11 +39,13 @@ static double cpu(void) {
 
 int main(int argc, char **argv) {
     int batches = argc > 1 ? atoi(argv[1]) : 5;
-    httpbatch_test_server *server = NULL;
-    MUST(httpbatch_test_server_start(0, &server));
+    const char *base = getenv("HTTPBATCH_W1_URL");
     char url[128];
-    size_t url_len = 0;
-    MUST(httpbatch_test_server_url(server, "/bytes/64", 9, url, sizeof url, &url_len));
+    if (base == NULL || snprintf(url, sizeof url, "%s/bytes/64", base) >= (int)sizeof url) {
+        fprintf(stderr, "set HTTPBATCH_W1_URL to the test server's base URL\n");
+        return 2;
+    }
+    size_t url_len = strlen(url);
     httpbatch_executor_builder *b = NULL;
     httpbatch_executor *exec = NULL;
     MUST(httpbatch_executor_builder_new(&b));
@@ -86,6 +89,5 @@ int main(int argc, char **argv) {
     }
     httpbatch_batch_free(batch);
     httpbatch_executor_free(exec);
-    httpbatch_test_server_free(server);
     return 0;
 }

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # W1 through the Rust API, the C ABI (C program) and the Go package, in one run: each is a
-# separate process with its own in-process loopback server, run interleaved ROUNDS times
+# separate process, all against one loopback server process (`httpbatch serve`), run interleaved ROUNDS times
 # (in an order that rotates every round), each process timing BATCHES batches of 20,000 GETs of
 # 64 bytes at concurrency 32 after one warmup batch. Prints the median and best batch time of
 # each and the ratios of throughput to the Rust API (>= 1 means as fast as Rust).
-# CPU is the user + system time of the whole process (client and in-process server) during a
-# batch: less sensitive than wall time to other load on the machine.
+# CPU is the user + system time of the client process during a batch (the server's is not
+# counted): less sensitive than wall time to other load on the machine.
 # Usage: ffi-tests/bench/w1.sh [ROUNDS] [BATCHES]     (default 3 rounds of 5 batches)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -16,7 +16,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 lib="$CARGO_TARGET_DIR/release"
 out="$root/ffi-tests/build"
 mkdir -p "$out" "$root/target/release"
-cargo build --release --lib --quiet
+cargo build --release --lib --bin httpbatch --quiet
 cargo bench --bench ffi_w1 --no-run --quiet 2>/dev/null
 gcc -std=c11 -O2 -Wall -Wextra -Werror -I"$root/include" ffi-tests/bench/w1.c "$lib/libhttpbatch.a" \
     -lgcc_s -lutil -lrt -lpthread -lm -ldl -o "$out/w1"
@@ -24,6 +24,11 @@ if [ "$(cd "$CARGO_TARGET_DIR" && pwd)" != "$root/target" ]; then
     ln -sfn "$lib/libhttpbatch.a" "$root/target/release/libhttpbatch.a"
 fi
 (cd ffi-tests/go && go test -c -o "$out/w1-go.test" .)
+# One server for every run; its stdin is this script's pipe, so it stops when the script ends.
+coproc SERVER { exec "$lib/httpbatch" serve --port 0 --exit-on-stdin-eof 2>/dev/null; }
+read -r base <&"${SERVER[0]}"
+export HTTPBATCH_W1_URL="$base"
+trap 'kill "$SERVER_PID" 2>/dev/null || true' EXIT
 log="$out/w1.log"
 : >"$log"
 phases="$out/w1-phases.log"

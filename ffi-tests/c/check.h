@@ -1,4 +1,5 @@
-/* Tiny self-checking test helpers shared by the C tests (C11, no dependencies). */
+/* Tiny self-checking test helpers shared by the C tests (C11, no dependencies). Define
+ * _POSIX_C_SOURCE 200809L before including it (the test server helper, server.h, needs POSIX). */
 #ifndef HTTPBATCH_TEST_CHECK_H
 #define HTTPBATCH_TEST_CHECK_H
 
@@ -7,6 +8,7 @@
 #include <string.h>
 
 #include "httpbatch.h"
+#include "server.h"
 
 static int check_failures = 0;
 static int check_tests = 0;
@@ -49,15 +51,9 @@ static inline int check_exit(const char *program) {
 }
 
 /* Writes the test server's URL for `path` into `buf`. */
-static inline const char *server_url(const httpbatch_test_server *server, const char *path,
-                                     char *buf, size_t len) {
-    size_t n = 0;
-    httpbatch_result rc = httpbatch_test_server_url(server, path, strlen(path), buf, len, &n);
-    if (rc != HTTPBATCH_RESULT_OK) {
-        fprintf(stderr, "httpbatch_test_server_url(%s): %s\n", path, httpbatch_result_str(rc));
-        exit(2);
-    }
-    return buf;
+static inline const char *server_url(const test_server *server, const char *path, char *buf,
+                                     size_t len) {
+    return test_server_url(server, path, buf, len);
 }
 
 /* Reads item `i` of `result`. */
@@ -74,8 +70,7 @@ static inline httpbatch_item get_item(const httpbatch_batch_result *result, size
 }
 
 /* Adds a GET of `path` on `server` to `batch`. */
-static inline void add_get(httpbatch_batch *batch, const httpbatch_test_server *server,
-                           const char *path) {
+static inline void add_get(httpbatch_batch *batch, const test_server *server, const char *path) {
     char url[256];
     server_url(server, path, url, sizeof url);
     CHECK_OK(httpbatch_batch_add_get(batch, url, strlen(url)));

@@ -7,7 +7,7 @@
 #include "check.h"
 #include "timing.h"
 
-static httpbatch_test_server *server;
+static test_server server;
 
 typedef struct {
     pthread_t caller;
@@ -41,7 +41,7 @@ static void progress_runs_on_the_calling_thread(void) {
     httpbatch_batch *batch = NULL;
     CHECK_OK(httpbatch_batch_new(&batch));
     for (int i = 0; i < 40; i++)
-        add_get(batch, server, "/delay/5");
+        add_get(batch, &server, "/delay/5");
     progress_log log;
     memset(&log, 0, sizeof log);
     log.caller = pthread_self();
@@ -81,7 +81,7 @@ static void cancel_from_a_second_thread(void) {
     httpbatch_batch *batch = NULL;
     CHECK_OK(httpbatch_batch_new(&batch));
     for (int i = 0; i < 10000; i++)
-        add_get(batch, server, i < 8 ? "/delay/10000" : "/ok");
+        add_get(batch, &server, i < 8 ? "/delay/10000" : "/ok");
     httpbatch_cancel_token *token = NULL;
     CHECK_OK(httpbatch_cancel_token_new(&token));
     CHECK_OK(httpbatch_batch_set_cancel_token(batch, token));
@@ -129,7 +129,7 @@ static void cancel_from_a_second_thread(void) {
     /* The batch keeps its own reference to the token: freeing ours first is fine. A batch run
      * under an already cancelled token ends at once, every item cancelled. */
     httpbatch_cancel_token_free(token);
-    add_get(batch, server, "/ok");
+    add_get(batch, &server, "/ok");
     httpbatch_batch_result *again = NULL;
     CHECK_OK(httpbatch_executor_execute(exec, batch, &again));
     CHECK(get_item(again, 0).outcome == HTTPBATCH_OUTCOME_CANCELLED);
@@ -144,7 +144,7 @@ static void cancel_from_inside_the_callback(void) {
     httpbatch_batch *batch = NULL;
     CHECK_OK(httpbatch_batch_new(&batch));
     for (int i = 0; i < 200; i++)
-        add_get(batch, server, "/delay/2");
+        add_get(batch, &server, "/delay/2");
     httpbatch_cancel_token *token = NULL;
     CHECK_OK(httpbatch_cancel_token_new(&token));
     CHECK_OK(httpbatch_batch_set_cancel_token(batch, token));
@@ -173,7 +173,7 @@ static void deadline_ends_the_batch(void) {
     httpbatch_batch *batch = NULL;
     CHECK_OK(httpbatch_batch_new(&batch));
     for (int i = 0; i < 20; i++)
-        add_get(batch, server, "/delay/3000");
+        add_get(batch, &server, "/delay/3000");
     CHECK_OK(httpbatch_batch_set_deadline_ms(batch, 200));
     double start = now_ms();
     httpbatch_batch_result *res = NULL;
@@ -196,9 +196,9 @@ static void fail_fast_and_concurrency(void) {
     httpbatch_executor *exec = make_executor(8);
     httpbatch_batch *batch = NULL;
     CHECK_OK(httpbatch_batch_new(&batch));
-    add_get(batch, server, "/status/500");
+    add_get(batch, &server, "/status/500");
     for (int i = 0; i < 50; i++)
-        add_get(batch, server, "/delay/5");
+        add_get(batch, &server, "/delay/5");
     CHECK_OK(httpbatch_batch_set_fail_fast(batch, true));
     CHECK_OK(httpbatch_batch_set_fail_fast_status(batch, 500));
     CHECK_OK(httpbatch_batch_set_concurrency(batch, 1));
@@ -209,19 +209,17 @@ static void fail_fast_and_concurrency(void) {
     httpbatch_batch_result_free(res);
 
     /* Concurrency 3 on 8 workers: the server never sees more than 3 at once. */
-    httpbatch_test_server *own = NULL;
-    CHECK_OK(httpbatch_test_server_start(0, &own));
+    test_server own;
+    test_server_start(&own);
     CHECK_OK(httpbatch_batch_set_fail_fast(batch, false));
     CHECK_OK(httpbatch_batch_set_fail_fast_status(batch, 0));
     CHECK_OK(httpbatch_batch_set_concurrency(batch, 3));
     for (int i = 0; i < 30; i++)
-        add_get(batch, own, "/delay/10");
+        add_get(batch, &own, "/delay/10");
     CHECK_OK(httpbatch_executor_execute(exec, batch, &res));
-    uint64_t max_in_flight = 0;
-    CHECK_OK(httpbatch_test_server_max_in_flight(own, &max_in_flight));
-    CHECK(max_in_flight == 3);
+    CHECK(test_server_get_stats(&own).max_in_flight == 3);
     httpbatch_batch_result_free(res);
-    httpbatch_test_server_free(own);
+    CHECK(test_server_stop(&own) == 0);
     httpbatch_batch_free(batch);
     httpbatch_executor_free(exec);
 }
@@ -267,7 +265,7 @@ static void pause_and_resume_from_a_second_thread(void) {
     httpbatch_batch *batch = NULL;
     CHECK_OK(httpbatch_batch_new(&batch));
     for (int i = 0; i < 80; i++)
-        add_get(batch, server, "/delay/10");
+        add_get(batch, &server, "/delay/10");
     pauser_state st = {0};
     CHECK_OK(httpbatch_control_new(&st.control));
     CHECK_OK(httpbatch_batch_set_control(batch, st.control));
@@ -286,7 +284,7 @@ static void pause_and_resume_from_a_second_thread(void) {
     /* Cancel while paused settles every item cancelled, and nothing is sent. */
     CHECK_OK(httpbatch_control_pause(st.control));
     for (int i = 0; i < 20; i++)
-        add_get(batch, server, "/ok");
+        add_get(batch, &server, "/ok");
     canceller_args a = {NULL, 50};
     httpbatch_cancel_token *token = NULL;
     CHECK_OK(httpbatch_cancel_token_new(&token));
@@ -311,7 +309,7 @@ static void *run_on_shared_executor(void *arg) {
     if (httpbatch_batch_new(&batch) != HTTPBATCH_RESULT_OK)
         return NULL;
     for (int i = 0; i < 500; i++)
-        add_get(batch, server, "/bytes/16");
+        add_get(batch, &server, "/bytes/16");
     httpbatch_batch_result *res = NULL;
     if (httpbatch_executor_execute(r->exec, batch, &res) == HTTPBATCH_RESULT_OK) {
         httpbatch_batch_summary s;
@@ -346,7 +344,7 @@ static void one_executor_two_threads(void) {
     CHECK_OK(httpbatch_executor_shutdown(exec));
     httpbatch_batch *batch = NULL;
     CHECK_OK(httpbatch_batch_new(&batch));
-    add_get(batch, server, "/ok");
+    add_get(batch, &server, "/ok");
     httpbatch_batch_result *res = NULL;
     CHECK_OK(httpbatch_executor_execute(exec, batch, &res));
     httpbatch_item it = get_item(res, 0);
@@ -357,9 +355,7 @@ static void one_executor_two_threads(void) {
 }
 
 int main(void) {
-    CHECK_OK(httpbatch_test_server_start(0, &server));
-    if (server == NULL)
-        return 2;
+    test_server_start(&server);
     RUN(progress_runs_on_the_calling_thread);
     RUN(cancel_from_a_second_thread);
     RUN(cancel_from_inside_the_callback);
@@ -367,6 +363,6 @@ int main(void) {
     RUN(fail_fast_and_concurrency);
     RUN(pause_and_resume_from_a_second_thread);
     RUN(one_executor_two_threads);
-    httpbatch_test_server_free(server);
+    CHECK(test_server_stop(&server) == 0);
     return check_exit("test_cancel");
 }

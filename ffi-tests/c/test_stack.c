@@ -7,7 +7,7 @@
 #include "check.h"
 #include "timing.h"
 
-static httpbatch_test_server *server;
+static test_server server;
 
 static httpbatch_retry_policy *fast_retries(void) {
     httpbatch_retry_policy *p = NULL;
@@ -53,7 +53,7 @@ static httpbatch_item run_one(httpbatch_executor *exec, const char *method, cons
     httpbatch_batch *batch = NULL;
     CHECK_OK(httpbatch_batch_new(&batch));
     char url[256];
-    server_url(server, path, url, sizeof url);
+    server_url(&server, path, url, sizeof url);
     httpbatch_request *req = NULL;
     CHECK_OK(httpbatch_request_new(&req));
     CHECK_OK(httpbatch_request_set_method(req, method, strlen(method)));
@@ -101,7 +101,7 @@ static void limiter_spaces_requests(void) {
     httpbatch_batch *batch = NULL;
     CHECK_OK(httpbatch_batch_new(&batch));
     for (int i = 0; i < 10; i++)
-        add_get(batch, server, "/ok");
+        add_get(batch, &server, "/ok");
     double start = now_ms();
     httpbatch_batch_result *res = NULL;
     CHECK_OK(httpbatch_executor_execute(exec, batch, &res));
@@ -120,7 +120,7 @@ static void limiter_spaces_requests(void) {
     CHECK_OK(httpbatch_limiter_set_burst(lim, 10));
     CHECK_OK(httpbatch_limiter_reset_stats(lim));
     for (int i = 0; i < 10; i++)
-        add_get(batch, server, "/ok");
+        add_get(batch, &server, "/ok");
     start = now_ms();
     CHECK_OK(httpbatch_executor_execute(exec, batch, &res));
     CHECK(now_ms() - start < 300.0);
@@ -131,7 +131,7 @@ static void limiter_spaces_requests(void) {
     /* Freeing the handle leaves the executor's reference working; stop reaches waiters. */
     CHECK_OK(httpbatch_limiter_stop(lim));
     httpbatch_limiter_free(lim);
-    add_get(batch, server, "/ok");
+    add_get(batch, &server, "/ok");
     CHECK_OK(httpbatch_executor_execute(exec, batch, &res));
     httpbatch_item it = get_item(res, 0);
     CHECK(it.outcome == HTTPBATCH_OUTCOME_ERROR && it.code == HTTPBATCH_RESULT_STOPPED);
@@ -166,7 +166,7 @@ static void retries_pay_a_token_each(void) {
 
     /* Per-host pool statistics. */
     char origin[128];
-    server_url(server, "/", origin, sizeof origin);
+    server_url(&server, "/", origin, sizeof origin);
     httpbatch_pool_host_stats hs;
     memset(&hs, 0, sizeof hs);
     hs.struct_size = sizeof hs;
@@ -233,14 +233,14 @@ static void retry_after_cap_and_opt_in(void) {
 }
 
 static void per_host_in_flight_cap(void) {
-    httpbatch_test_server *own = NULL;
-    CHECK_OK(httpbatch_test_server_start(0, &own));
+    test_server own;
+    test_server_start(&own);
     httpbatch_pool *pool = make_pool(2, NULL);
     httpbatch_executor *exec = stack_executor(8, pool, NULL);
     httpbatch_batch *batch = NULL;
     CHECK_OK(httpbatch_batch_new(&batch));
     for (int i = 0; i < 20; i++)
-        add_get(batch, own, "/delay/20");
+        add_get(batch, &own, "/delay/20");
     httpbatch_batch_result *res = NULL;
     CHECK_OK(httpbatch_executor_execute(exec, batch, &res));
     httpbatch_batch_summary s;
@@ -248,14 +248,12 @@ static void per_host_in_flight_cap(void) {
     s.struct_size = sizeof s;
     CHECK_OK(httpbatch_batch_result_summary(res, &s));
     CHECK(s.succeeded == 20);
-    uint64_t max_in_flight = 0;
-    CHECK_OK(httpbatch_test_server_max_in_flight(own, &max_in_flight));
-    CHECK(max_in_flight == 2);
+    CHECK(test_server_get_stats(&own).max_in_flight == 2);
     httpbatch_batch_result_free(res);
     httpbatch_batch_free(batch);
     httpbatch_executor_free(exec);
     httpbatch_pool_free(pool);
-    httpbatch_test_server_free(own);
+    CHECK(test_server_stop(&own) == 0);
 }
 
 static void per_host_limiter_buckets(void) {
@@ -268,13 +266,13 @@ static void per_host_limiter_buckets(void) {
     httpbatch_batch *batch = NULL;
     CHECK_OK(httpbatch_batch_new(&batch));
     for (int i = 0; i < 6; i++)
-        add_get(batch, server, "/ok");
+        add_get(batch, &server, "/ok");
     double start = now_ms();
     httpbatch_batch_result *res = NULL;
     CHECK_OK(httpbatch_executor_execute(exec, batch, &res));
     CHECK(now_ms() - start >= 80.0); /* 5 × 20 ms at 50/s with burst 1 */
     char origin[128];
-    server_url(server, "/", origin, sizeof origin);
+    server_url(&server, "/", origin, sizeof origin);
     httpbatch_limiter_stats hs;
     memset(&hs, 0, sizeof hs);
     hs.struct_size = sizeof hs;
@@ -290,14 +288,13 @@ static void per_host_limiter_buckets(void) {
 }
 
 static void warmup_reports_per_host(void) {
-    httpbatch_test_server *own = NULL;
-    CHECK_OK(httpbatch_test_server_start(0, &own));
-    httpbatch_test_server *gone = NULL;
-    CHECK_OK(httpbatch_test_server_start(0, &gone));
+    test_server own, gone;
+    test_server_start(&own);
+    test_server_start(&gone);
     char good[128], bad[128], hosts[300];
-    server_url(own, "/", good, sizeof good);
-    server_url(gone, "/", bad, sizeof bad);
-    httpbatch_test_server_free(gone);
+    server_url(&own, "/", good, sizeof good);
+    server_url(&gone, "/", bad, sizeof bad);
+    CHECK(test_server_stop(&gone) == 0);
     snprintf(hosts, sizeof hosts, "%s\n%s\n", good, bad);
 
     httpbatch_pool *pool = make_pool(8, NULL);
@@ -317,35 +314,32 @@ static void warmup_reports_per_host(void) {
     CHECK(h.ok == 0 && h.failed == 4 && h.opened == 0);
     CHECK(h.errors_len > 0 && strstr(h.errors, "refused") != NULL);
     CHECK_RC(httpbatch_warmup_report_host(report, 2, &h), HTTPBATCH_RESULT_INDEX_OUT_OF_RANGE);
-    uint64_t accepted = 0;
-    CHECK_OK(httpbatch_test_server_accepted(own, &accepted));
-    CHECK(accepted == 4);
+    CHECK(test_server_get_stats(&own).accepted == 4);
 
     /* Warm connections are reused by the batch that follows: no new socket. */
     httpbatch_executor *exec = stack_executor(4, pool, NULL);
     httpbatch_batch *batch = NULL;
     CHECK_OK(httpbatch_batch_new(&batch));
     for (int i = 0; i < 4; i++)
-        add_get(batch, own, "/ok");
+        add_get(batch, &own, "/ok");
     httpbatch_batch_result *res = NULL;
     CHECK_OK(httpbatch_executor_execute(exec, batch, &res));
-    CHECK_OK(httpbatch_test_server_accepted(own, &accepted));
-    CHECK(accepted == 4);
+    CHECK(test_server_get_stats(&own).accepted == 4);
     httpbatch_batch_result_free(res);
     httpbatch_batch_free(batch);
     httpbatch_executor_free(exec);
     httpbatch_warmup_report_free(report);
     httpbatch_pool_free(pool);
-    httpbatch_test_server_free(own);
+    CHECK(test_server_stop(&own) == 0);
 }
 
 static void health_checks_open_the_circuit(void) {
-    httpbatch_test_server *gone = NULL;
-    CHECK_OK(httpbatch_test_server_start(0, &gone));
+    test_server gone;
+    test_server_start(&gone);
     char good[128], bad[128], hosts[300];
-    server_url(server, "/", good, sizeof good);
-    server_url(gone, "/", bad, sizeof bad);
-    httpbatch_test_server_free(gone);
+    server_url(&server, "/", good, sizeof good);
+    server_url(&gone, "/", bad, sizeof bad);
+    CHECK(test_server_stop(&gone) == 0);
     snprintf(hosts, sizeof hosts, "%s\n%s", good, bad);
 
     httpbatch_pool *pool = make_pool(8, NULL);
@@ -377,7 +371,7 @@ static void health_checks_open_the_circuit(void) {
     httpbatch_batch *batch = NULL;
     CHECK_OK(httpbatch_batch_new(&batch));
     CHECK_OK(httpbatch_batch_add_get(batch, bad, strlen(bad)));
-    add_get(batch, server, "/ok");
+    add_get(batch, &server, "/ok");
     httpbatch_batch_result *res = NULL;
     CHECK_OK(httpbatch_executor_execute(exec, batch, &res));
     httpbatch_item it = get_item(res, 0);
@@ -451,9 +445,7 @@ static void bad_stack_inputs(void) {
 }
 
 int main(void) {
-    CHECK_OK(httpbatch_test_server_start(0, &server));
-    if (server == NULL)
-        return 2;
+    test_server_start(&server);
     RUN(limiter_spaces_requests);
     RUN(retries_pay_a_token_each);
     RUN(retry_after_cap_and_opt_in);
@@ -462,6 +454,6 @@ int main(void) {
     RUN(warmup_reports_per_host);
     RUN(health_checks_open_the_circuit);
     RUN(bad_stack_inputs);
-    httpbatch_test_server_free(server);
+    CHECK(test_server_stop(&server) == 0);
     return check_exit("test_stack");
 }

@@ -1,4 +1,5 @@
-// Tests of the header-only C++17 wrapper (include/httpbatch.hpp) against the loopback server.
+// Tests of the header-only C++17 wrapper (include/httpbatch.hpp) against the loopback test
+// server, run as a process (test_server.hpp).
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "httpbatch.hpp"
+#include "test_server.hpp"
 
 static int failures = 0;
 static int tests = 0;
@@ -43,7 +45,7 @@ static_assert(std::is_move_constructible_v<httpbatch::Executor>);
 static_assert(std::is_move_constructible_v<httpbatch::BatchResult>);
 
 int main() {
-    httpbatch::TestServer server;
+    TestServer server;
 
     run("batch_in_order_with_errors", [&] {
         httpbatch::Executor ex = httpbatch::ExecutorBuilder().workers(4).timeout_ms(5000).build();
@@ -252,7 +254,7 @@ int main() {
         CHECK(limiter.stats().admitted == 3);
         CHECK(pool.stats().retries == 2);
 
-        httpbatch::TestServer own;
+        TestServer own;
         for (int i = 0; i < 12; i++) batch.add_get(own.url("/delay/10"));
         auto r2 = ex.execute(batch);
         CHECK(r2.summary().succeeded == 12 && own.max_in_flight() == 2);
@@ -275,6 +277,7 @@ int main() {
         }
     });
 
+    CHECK(server.stop());
     std::printf("test_wrapper: %d tests, %d failed checks\n", tests, failures);
     return failures == 0 ? 0 : 1;
 }

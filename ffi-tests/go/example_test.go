@@ -8,8 +8,8 @@ import (
 	"httpbatch"
 )
 
-// Runs a small batch against the library's loopback test server and prints one line per
-// request, in input order.
+// Runs a small batch against the loopback test server (a process the tests start, see
+// StartTestServer in server_test.go) and prints one line per request, in input order.
 func Example() {
 	server, err := httpbatch.StartTestServer()
 	if err != nil {

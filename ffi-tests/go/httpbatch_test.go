@@ -17,7 +17,11 @@ func startServer(t testing.TB) *TestServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("test server: %v", err)
+		}
+	})
 	return s
 }
 
@@ -303,7 +307,9 @@ func TestConcurrentUseAndIdempotentClose(t *testing.T) {
 	if _, err := ex.Stats(); !errors.Is(err, ErrClosed) {
 		t.Errorf("stats after close: %v", err)
 	}
-	srv.Close()
+	if err := srv.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
 	srv.Close()
 	if srv.URL("/ok") != "" {
 		t.Error("URL after close")

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// W1: 20,000 GETs of 64 bytes at concurrency 32 against the in-process loopback server. Each
+// W1: 20,000 GETs of 64 bytes at concurrency 32 against the loopback server process. Each
 // batch builds the requests, runs them, and reads every item's status and body (copied into Go
 // memory), as benches/ffi_w1.rs does through the Rust API.
 const w1Requests = 20000
@@ -77,9 +77,12 @@ func TestW1(t *testing.T) {
 	if err != nil || n <= 0 {
 		t.Skip("set HTTPBATCH_W1=BATCHES to run W1")
 	}
-	srv := startServer(t)
+	// ffi-tests/bench/w1.sh runs one server process for all three implementations.
+	url := os.Getenv("HTTPBATCH_W1_URL") + "/bytes/64"
+	if os.Getenv("HTTPBATCH_W1_URL") == "" {
+		url = startServer(t).URL("/bytes/64")
+	}
 	ex := newExecutor(t, Config{Workers: 32})
-	url := srv.URL("/bytes/64")
 	w1Batch(t, ex, url)
 	w1Phases = func(b, e, r time.Duration) {
 		fmt.Fprintf(os.Stderr, "phases go build %.2f ms, execute %.2f ms, read %.2f ms\n",

@@ -23,7 +23,6 @@ mod limiter;
 mod pool;
 mod request;
 mod result;
-mod server;
 
 #[cfg(test)]
 mod tests;

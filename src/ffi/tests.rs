@@ -8,9 +8,9 @@ use super::cancel::*;
 use super::executor::*;
 use super::request::*;
 use super::result::*;
-use super::server::*;
 use super::*;
 use crate::error::ErrorKind;
+use httpbatch_testserver::Server;
 
 type R = httpbatch_result;
 
@@ -163,7 +163,6 @@ fn null_arguments_are_codes_not_crashes() {
     httpbatch_executor_free(null_mut());
     httpbatch_executor_builder_free(null_mut());
     httpbatch_cancel_token_free(null_mut());
-    httpbatch_test_server_free(null_mut());
 }
 
 fn last_error_of_request(req: *const httpbatch_request) -> String {
@@ -209,37 +208,6 @@ fn request_setters_validate_and_record_the_last_error() {
     httpbatch_request_free(req);
 }
 
-struct Server(*mut httpbatch_test_server);
-
-impl Server {
-    fn start() -> Server {
-        let mut s = null_mut();
-        assert_eq!(httpbatch_test_server_start(0, &mut s), R::Ok);
-        Server(s)
-    }
-
-    fn url(&self, path: &str) -> String {
-        let mut buf = [0 as c_char; 128];
-        let mut len = 0;
-        let r = httpbatch_test_server_url(
-            self.0,
-            path.as_ptr().cast(),
-            path.len(),
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut len,
-        );
-        assert_eq!(r, R::Ok);
-        text(buf.as_ptr(), len)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        httpbatch_test_server_free(self.0);
-    }
-}
-
 fn executor(workers: usize) -> *mut httpbatch_executor {
     let mut b = null_mut();
     assert_eq!(httpbatch_executor_builder_new(&mut b), R::Ok);
@@ -269,7 +237,7 @@ unsafe extern "C" fn count_progress(p: *const httpbatch_progress, user: *mut c_v
 
 #[test]
 fn a_batch_end_to_end() {
-    let server = Server::start();
+    let server = Server::start().expect("loopback server");
     let refused = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://127.0.0.1:{}/", l.local_addr().unwrap().port())
@@ -378,7 +346,7 @@ fn a_batch_end_to_end() {
 
 #[test]
 fn cancel_from_another_thread_stops_a_batch() {
-    let server = Server::start();
+    let server = Server::start().expect("loopback server");
     let exec = executor(2);
     let mut batch = null_mut();
     assert_eq!(httpbatch_batch_new(&mut batch), R::Ok);

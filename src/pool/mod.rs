@@ -420,7 +420,7 @@ impl ConnectionPoolBuilder {
 /// # Example
 ///
 /// ```
-/// use httpbatch::loopback::Server;
+/// use httpbatch_testserver::Server;
 /// use httpbatch::{ConnectionPool, Context, Execute, Request, RetryPolicy};
 ///
 /// let server = Server::start()?;
@@ -452,7 +452,7 @@ impl ConnectionPoolBuilder {
 /// # The in-flight cap under a batch
 ///
 /// ```
-/// use httpbatch::loopback::Server;
+/// use httpbatch_testserver::Server;
 /// use httpbatch::{BatchExecutor, BatchOptions, ConnectionPool, Request};
 ///
 /// let server = Server::start()?;

@@ -275,7 +275,7 @@ fn warm_host_staggered(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loopback::{Mode, Server};
+    use httpbatch_testserver::{Mode, Server};
 
     #[test]
     fn the_barrier_keeps_late_starters_from_reusing_a_socket() {

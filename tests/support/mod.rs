@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-pub use httpbatch::loopback::*;
+pub use httpbatch_testserver::*;
 
 /// The number of threads in this process, from `Threads:` in `/proc/self/status`.
 ///

@@ -74,9 +74,18 @@ Routes:
   /limited/{key}?n=N&retry_after=S   N requests get 200, the rest 429 with Retry-After: S
   /close, /reset               close the connection after answering / without answering
 
+  /__stats[?prefix=P]           the server's counters as JSON (control: not counted itself)
+  /__reset                     zeroes the counters and sequences (control)
+
+The first line on stdout is the base URL (http://127.0.0.1:PORT), flushed at once; everything
+else goes to stderr. Ctrl-C or SIGTERM stops the server (exit status 0).
+
 Example:
   httpbatch serve --port 8080 &
-  seq 1 20 | sed 's|^|http://127.0.0.1:8080/flaky/|; s|$|?fail=1|' | httpbatch --retries 2";
+  seq 1 20 | sed 's|^|http://127.0.0.1:8080/flaky/|; s|$|?fail=1|' | httpbatch --retries 2
+
+From a test (another process, any language): start `httpbatch serve --port 0 --exit-on-stdin-eof`
+with a pipe on its stdin, read the URL line, and close the pipe (or send SIGTERM) when done.";
 
 /// Options of `httpbatch demo`.
 #[derive(Debug, Args, Default)]
@@ -92,9 +101,13 @@ pub struct ServeArgs {
     /// Port to listen on (0 picks a free one).
     #[arg(short, long, default_value_t = 0)]
     pub port: u16,
-    /// Stop after this long (e.g. 30s, 5m); runs until Ctrl-C without it.
+    /// Stop after this long (e.g. 30s, 5m); runs until Ctrl-C or SIGTERM without it.
     #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
     pub run_for: Option<Duration>,
+    /// Stop when stdin reaches end of file: a test that runs the server with a pipe on its stdin
+    /// never leaves it behind, even if the test crashes (the pipe closes when it dies).
+    #[arg(long)]
+    pub exit_on_stdin_eof: bool,
 }
 
 /// How outcomes are ordered on stdout.

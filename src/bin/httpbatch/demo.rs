@@ -4,8 +4,8 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use httpbatch::loopback::Server;
 use httpbatch::{Context, Rate};
+use httpbatch_testserver::Server;
 
 use crate::args::{BodyMode, DemoArgs, Order, ServeArgs};
 use crate::input::{Defaults, Reader};
@@ -135,7 +135,8 @@ pub fn demo(args: &DemoArgs, interrupt: &Interrupt) -> Result<ExitCode, Fatal> {
     })
 }
 
-/// Runs the test server until `--for` elapses or Ctrl-C.
+/// Runs the test server until `--for` elapses, Ctrl-C or SIGTERM, or (with
+/// `--exit-on-stdin-eof`) stdin closes. The base URL is the first line on stdout.
 pub fn serve(args: &ServeArgs, interrupt: &Interrupt) -> Result<ExitCode, Fatal> {
     let server = Server::builder()
         .port(args.port)
@@ -143,13 +144,30 @@ pub fn serve(args: &ServeArgs, interrupt: &Interrupt) -> Result<ExitCode, Fatal>
         .map_err(|e| Fatal::input(format!("cannot listen on 127.0.0.1:{}: {e}", args.port)))?;
     println!("{}", server.base_url());
     let _ = std::io::stdout().flush();
+    if args.exit_on_stdin_eof {
+        // Stops the server as Ctrl-C would once stdin ends (or fails): the parent that holds
+        // the other end of the pipe closed it, or died.
+        let stop = interrupt.token();
+        std::thread::Builder::new()
+            .name("httpbatch-stdin".into())
+            .spawn(move || {
+                let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+                stop.cancel();
+            })
+            .map_err(|e| Fatal::input(format!("cannot watch stdin: {e}")))?;
+    }
     let until = args.run_for.map(|d| Instant::now() + d);
     eprintln!(
-        "httpbatch: test server on {} ({}); routes: `httpbatch serve --help`",
+        "httpbatch: test server on {} (stops {}{}); routes: `httpbatch serve --help`",
         server.base_url(),
         match args.run_for {
-            Some(d) => format!("stops after {d:?} or on Ctrl-C"),
-            None => "Ctrl-C stops it".into(),
+            Some(d) => format!("after {d:?} or "),
+            None => String::new(),
+        },
+        if args.exit_on_stdin_eof {
+            "on Ctrl-C, SIGTERM or end of stdin"
+        } else {
+            "on Ctrl-C or SIGTERM"
         }
     );
     let ctx = Context::new().with_cancel(interrupt.token());

@@ -2,7 +2,7 @@
 //!
 //! Run `httpbatch --help` for the options and examples, `httpbatch demo` to see it work
 //! against the built-in test server. Exit status: 0 every request got a response below 400,
-//! 1 some did not, 2 usage or input error, 130 interrupted by Ctrl-C.
+//! 1 some did not, 2 usage or input error, 130 interrupted by Ctrl-C (or SIGTERM, SIGHUP).
 
 mod args;
 mod demo;
@@ -53,9 +53,9 @@ impl fmt::Display for Fatal {
     }
 }
 
-/// Ctrl-C: the first cancels the run (which still prints every slot and the summary), the
-/// second exits at once. SIGUSR1 pauses the run (requests in flight finish, nothing new starts)
-/// and SIGUSR2 resumes it.
+/// Ctrl-C (and SIGTERM, SIGHUP): the first cancels the run (which still prints every slot and the
+/// summary), the second exits at once. SIGUSR1 pauses the run (requests in flight finish, nothing
+/// new starts) and SIGUSR2 resumes it.
 #[derive(Clone)]
 pub struct Interrupt {
     control: BatchControl,

@@ -10,8 +10,8 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::routes::{self, Action, Body, Reply};
-use super::{Inner, Settle};
+use crate::inner::{Inner, Settle};
+use crate::routes::{self, Action, Body, Reply};
 
 /// Longest request head (request line + headers) accepted.
 const MAX_HEAD: usize = 64 * 1024;
@@ -154,7 +154,7 @@ impl Conn<'_> {
     }
 
     fn run(&mut self) {
-        loop {
+        for nth in 0u64.. {
             match self.read_head() {
                 Ok(()) => {}
                 Err(ReadError::Closed) => return,
@@ -163,7 +163,11 @@ impl Conn<'_> {
                     return;
                 }
             }
-            self.count_request();
+            if !routes::is_control(self.path()) {
+                self.count_request();
+            } else if nth == 0 && std::mem::take(&mut self.counted_open) {
+                self.inner.uncount_connection();
+            }
             match self.read_body() {
                 Ok(()) => {}
                 Err(ReadError::Closed) => return self.close_now(),
@@ -179,20 +183,33 @@ impl Conn<'_> {
         }
     }
 
+    /// The request target without its query.
+    fn path(&self) -> &str {
+        let h = &self.head;
+        // ASCII, checked by the parser.
+        let target = std::str::from_utf8(&h.buf[h.target.clone()]).unwrap_or("");
+        target.split('?').next().unwrap_or(target)
+    }
+
     fn count_request(&mut self) {
         let h = &self.head;
         // Both are ASCII, checked by the parser.
         let method = std::str::from_utf8(&h.buf[h.method.clone()]).unwrap_or("");
         let target = std::str::from_utf8(&h.buf[h.target.clone()]).unwrap_or("");
-        let path = target.split('?').next().unwrap_or(target);
-        self.inner.count_request(self.shard, method, target, path);
+        self.inner
+            .count_request(self.shard, method, target, self.path());
         self.counted_in_flight = true;
     }
 
     /// Handles the request that was just read. `Ok(true)`: keep the connection for another.
     fn handle(&mut self) -> io::Result<bool> {
         self.extra.clear();
-        let settle = self.inner.settle(None);
+        let control = routes::is_control(self.path());
+        let settle = if control {
+            Settle::Proceed
+        } else {
+            self.inner.settle(None)
+        };
         let h = &self.head;
         let head_only = &h.buf[h.method.clone()] == b"HEAD";
         let keep_alive = if h.http10 {
@@ -215,7 +232,11 @@ impl Conn<'_> {
                     headers: &h.headers,
                     body: &self.body,
                 };
-                routes::route(self.inner, &req, &mut self.extra)
+                if control {
+                    Action::Reply(routes::control(self.inner, &req, &mut self.extra))
+                } else {
+                    routes::route(self.inner, &req, &mut self.extra)
+                }
             }
         };
         let reply = match action {
@@ -259,6 +280,7 @@ impl Conn<'_> {
             Body::Static(b) => b,
             Body::Code => &code_buf,
             Body::Echo => &self.body,
+            Body::Text(ref text) => text.as_bytes(),
             Body::Repeat(_) => &[],
         };
         let body_len = match reply.body {

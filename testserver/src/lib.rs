@@ -1,4 +1,6 @@
-//! A scripted HTTP/1.1 server on `127.0.0.1`, for tests, benchmarks, examples and demos.
+//! A scripted HTTP/1.1 server on `127.0.0.1`, for httpbatch's tests, benchmarks, examples and
+//! its CLI's `demo` and `serve`. Not part of the httpbatch library or its C ABI: C, C++ and Go
+//! tests run it as a process, `httpbatch serve --port 0 --exit-on-stdin-eof`.
 //!
 //! [`Server`] answers by URL path (and query), so any client in any language can script it:
 //! a C test, a Go test and a Rust benchmark all drive the same behaviours with nothing but URLs.
@@ -21,7 +23,16 @@
 //! | `/seq/{key}?s=503,503,200` | the nth request to `key` gets the nth status (the last repeats), body = the code; `&retry_after=S` adds `Retry-After: S` to non-2xx answers, `&retry_after_date=S` an HTTP-date at least `S` seconds ahead |
 //! | `/flaky/{key}?fail=N&status=503` | the first `N` (default `1`) requests to `key` get `status` (default `503`), then `200` `ok`; takes `retry_after`/`retry_after_date` like `/seq` |
 //! | `/limited/{key}?n=N&retry_after=S` | the first `N` requests to `key` get `200` `ok`, the rest `429` with `Retry-After: S` (default `1`) |
+//! | `/__stats` | control: the counters as one JSON object, `{"accepted":N,"open_connections":N,"requests":N,"in_flight":N,"max_in_flight":N}`; `?prefix=P` adds `"requests_for":N` |
+//! | `/__reset` | control: [`Server::reset_counters`], then `200` `ok` |
 //! | anything else | `404` |
+//!
+//! Control routes (paths starting `/__`) let a test that runs the server in another process
+//! (`httpbatch serve`) read and reset what the [`Server`] methods give in-process. They are
+//! answered in every [`Mode`] and counted nowhere: not in the requests, per-path counts or
+//! arrivals, and a connection whose first request is a control request is not in
+//! [`accepted`](Server::accepted) or [`open_connections`](Server::open_connections) either, so
+//! reading the counters does not change them.
 //!
 //! Bad parameters answer `400`. Statuses 1xx, 204 and 304 are sent without a body (HTTP forbids
 //! one); a 1xx also closes the connection, since clients take it for an interim answer.
@@ -37,7 +48,7 @@
 //! connection is closed; nothing a client sends can panic the server.
 //!
 //! ```
-//! use httpbatch::loopback::{Mode, Server};
+//! use httpbatch_testserver::{Mode, Server};
 //!
 //! let server = Server::start()?;
 //! let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -90,23 +101,23 @@
 //   hot path, so 32 connections don't contend on one lock; readers sum all shards.
 
 mod conn;
+mod date;
+mod inner;
 mod routes;
 
-pub use crate::httpdate::http_date;
+pub use date::http_date;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
-/// Per-path count shards; a power of two well above the core count.
-const PATH_SHARDS: usize = 16;
+use crate::inner::{Inner, accept_loop};
 
 /// How the server as a whole behaves, set with [`Server::set_mode`].
 ///
@@ -127,7 +138,7 @@ pub enum Mode {
 }
 
 impl Mode {
-    fn from_u8(v: u8) -> Mode {
+    pub(crate) fn from_u8(v: u8) -> Mode {
         match v {
             1 => Mode::Unavailable,
             2 => Mode::Reset,
@@ -136,7 +147,7 @@ impl Mode {
         }
     }
 
-    fn as_u8(self) -> u8 {
+    pub(crate) fn as_u8(self) -> u8 {
         match self {
             Mode::Normal => 0,
             Mode::Unavailable => 1,
@@ -161,7 +172,7 @@ pub struct Arrival {
 /// Configures and starts a [`Server`].
 ///
 /// ```
-/// use httpbatch::loopback::Server;
+/// use httpbatch_testserver::Server;
 ///
 /// let server = Server::builder().port(0).record_arrivals(true).start()?;
 /// assert_eq!(server.url("/ok"), format!("http://127.0.0.1:{}/ok", server.addr().port()));
@@ -199,27 +210,7 @@ impl ServerBuilder {
     pub fn start(self) -> io::Result<Server> {
         let listener = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, self.port))?;
         let addr = listener.local_addr()?;
-        let inner = Arc::new(Inner {
-            record_arrivals: self.record_arrivals,
-            stopping: AtomicBool::new(false),
-            mode: AtomicU8::new(Mode::Normal.as_u8()),
-            wake_lock: Mutex::new(()),
-            wake: Condvar::new(),
-            next_conn: AtomicU64::new(0),
-            accepted: AtomicU64::new(0),
-            open: AtomicU64::new(0),
-            requests: AtomicU64::new(0),
-            in_flight: AtomicU64::new(0),
-            max_in_flight: AtomicU64::new(0),
-            paths: (0..PATH_SHARDS)
-                .map(|_| Mutex::new(HashMap::new()))
-                .collect(),
-            arrivals: Mutex::new(Vec::new()),
-            sequences: Mutex::new(HashMap::new()),
-            conns: Mutex::new(HashMap::new()),
-            handlers: Mutex::new(Vec::new()),
-            handler_panics: AtomicU64::new(0),
-        });
+        let inner = Arc::new(Inner::new(self.record_arrivals));
         let accept_inner = inner.clone();
         let accept = std::thread::Builder::new()
             .name(format!("httpbatch-loopback-accept-{}", addr.port()))
@@ -232,7 +223,7 @@ impl ServerBuilder {
     }
 }
 
-/// A scripted HTTP/1.1 server on `127.0.0.1`; see the [module docs](self) for the routes.
+/// A scripted HTTP/1.1 server on `127.0.0.1`; see the [crate docs](crate) for the routes.
 ///
 /// Runs until [`stop`](Server::stop) or drop, both of which close every connection, wake every
 /// waiting request and join every thread, promptly (well under a second) whatever is in flight.
@@ -258,7 +249,7 @@ impl Server {
     /// Starts a server on `127.0.0.1` on a free port, without recording arrivals.
     ///
     /// ```
-    /// let server = httpbatch::loopback::Server::start()?;
+    /// let server = httpbatch_testserver::Server::start()?;
     /// assert!(server.addr().ip().is_loopback());
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -328,15 +319,14 @@ impl Server {
     /// Restarts the [`max_in_flight`](Self::max_in_flight) high-water mark from the current
     /// [`in_flight`](Self::in_flight).
     pub fn reset_max_in_flight(&self) {
-        let now = self.inner.in_flight.load(Ordering::Relaxed);
-        self.inner.max_in_flight.store(now, Ordering::Relaxed);
+        self.inner.reset_max_in_flight();
     }
 
     /// Requests (since start or the last reset) whose path, without its query, starts with
     /// `path_prefix`.
     ///
     /// ```
-    /// # use httpbatch::loopback::Server;
+    /// # use httpbatch_testserver::Server;
     /// let server = Server::start()?;
     /// ureq::get(&server.url("/bytes/3?x=1")).call().unwrap();
     /// ureq::get(&server.url("/bytes/4")).call().unwrap();
@@ -347,18 +337,7 @@ impl Server {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn requests_for(&self, path_prefix: &str) -> u64 {
-        self.inner
-            .paths
-            .iter()
-            .map(|shard| {
-                shard
-                    .lock()
-                    .iter()
-                    .filter(|(path, _)| path.starts_with(path_prefix))
-                    .map(|(_, n)| *n)
-                    .sum::<u64>()
-            })
-            .sum()
+        self.inner.requests_for(path_prefix)
     }
 
     /// The requests received since start (or the last [`clear_arrivals`](Self::clear_arrivals)
@@ -378,15 +357,7 @@ impl Server {
     /// [`max_in_flight`](Self::max_in_flight). The gauges [`open_connections`](Self::open_connections)
     /// and [`in_flight`](Self::in_flight) describe the present, so they are kept.
     pub fn reset_counters(&self) {
-        let inner = &self.inner;
-        inner.accepted.store(0, Ordering::Relaxed);
-        inner.requests.store(0, Ordering::Relaxed);
-        self.reset_max_in_flight();
-        for shard in inner.paths.iter() {
-            shard.lock().clear();
-        }
-        inner.arrivals.lock().clear();
-        inner.sequences.lock().clear();
+        self.inner.reset_counters();
     }
 
     /// The current mode.
@@ -449,179 +420,6 @@ fn _assert_send_sync() {
     check::<Server>();
     check::<Mode>();
     check::<Arrival>();
-}
-
-/// One shard of the per-path request counts, keyed by path without query.
-type PathCounts = Mutex<HashMap<Box<str>, u64>>;
-
-/// State shared by the `Server` handle, the accept thread and the handlers.
-pub(crate) struct Inner {
-    record_arrivals: bool,
-    stopping: AtomicBool,
-    mode: AtomicU8,
-    wake_lock: Mutex<()>,
-    wake: Condvar,
-    next_conn: AtomicU64,
-    accepted: AtomicU64,
-    open: AtomicU64,
-    requests: AtomicU64,
-    in_flight: AtomicU64,
-    max_in_flight: AtomicU64,
-    paths: Box<[PathCounts]>,
-    arrivals: Mutex<Vec<Arrival>>,
-    /// `/seq`, `/flaky`, `/limited` counters, keyed `"seq/KEY"` etc. Off the hot path.
-    sequences: Mutex<HashMap<String, u64>>,
-    conns: Mutex<HashMap<u64, Arc<TcpStream>>>,
-    handlers: Mutex<Vec<JoinHandle<()>>>,
-    /// Handlers that panicked (a bug: client input must never panic one). Read by tests.
-    handler_panics: AtomicU64,
-}
-
-/// What a handler may do next, decided by [`Inner::settle`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Settle {
-    /// Handle the request by its route.
-    Proceed,
-    /// Answer 503.
-    Unavailable,
-    /// Close the connection without answering (Mode::Reset or stopping).
-    Close,
-}
-
-impl Inner {
-    fn mode(&self) -> Mode {
-        Mode::from_u8(self.mode.load(Ordering::SeqCst))
-    }
-
-    fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
-    }
-
-    /// Blocks while the server mode says so (Hang) or until `until` (a `/delay`), and says what
-    /// to do then. Wakes at once on a mode change or stop.
-    pub(crate) fn settle(&self, until: Option<Instant>) -> Settle {
-        // Hot path: no lock when there is nothing to wait for. A concurrent mode change may be
-        // missed by this one request, which is indistinguishable from it arriving just before.
-        if until.is_none() && !self.stopping() && self.mode() == Mode::Normal {
-            return Settle::Proceed;
-        }
-        let mut g = self.wake_lock.lock();
-        loop {
-            if self.stopping() {
-                return Settle::Close;
-            }
-            match self.mode() {
-                Mode::Reset => return Settle::Close,
-                Mode::Unavailable => return Settle::Unavailable,
-                Mode::Hang => self.wake.wait(&mut g),
-                Mode::Normal => match until {
-                    Some(t) if Instant::now() < t => {
-                        self.wake.wait_until(&mut g, t);
-                    }
-                    _ => return Settle::Proceed,
-                },
-            }
-        }
-    }
-
-    /// Counts a request whose head is complete. `path` is without the query.
-    pub(crate) fn count_request(&self, shard: usize, method: &str, target: &str, path: &str) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
-        self.max_in_flight.fetch_max(now, Ordering::Relaxed);
-        {
-            let mut paths = self.paths[shard % PATH_SHARDS].lock();
-            match paths.get_mut(path) {
-                Some(n) => *n += 1,
-                None => {
-                    paths.insert(path.into(), 1);
-                }
-            }
-        }
-        if self.record_arrivals {
-            let arrival = Arrival {
-                at: Instant::now(),
-                method: method.to_owned(),
-                path: target.to_owned(),
-            };
-            self.arrivals.lock().push(arrival);
-        }
-    }
-
-    pub(crate) fn end_request(&self) {
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn end_connection(&self) {
-        self.open.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    /// Returns the 0-based index of this request to `key` and advances it.
-    pub(crate) fn next_in_sequence(&self, key: &str) -> u64 {
-        let mut seqs = self.sequences.lock();
-        match seqs.get_mut(key) {
-            Some(n) => {
-                *n += 1;
-                *n - 1
-            }
-            None => {
-                seqs.insert(key.to_owned(), 1);
-                0
-            }
-        }
-    }
-}
-
-fn accept_loop(inner: Arc<Inner>, listener: TcpListener) {
-    let mut prune_at = 64;
-    loop {
-        let stream = match listener.accept() {
-            Ok((stream, _)) => stream,
-            Err(_) if inner.stopping() => return,
-            Err(_) => {
-                // Out of descriptors or similar: back off briefly instead of spinning, waking
-                // early on stop.
-                let mut g = inner.wake_lock.lock();
-                if !inner.stopping() {
-                    inner.wake.wait_for(&mut g, Duration::from_millis(10));
-                }
-                continue;
-            }
-        };
-        let id = inner.next_conn.fetch_add(1, Ordering::Relaxed);
-        let stream = Arc::new(stream);
-        {
-            let mut conns = inner.conns.lock();
-            if inner.stopping() {
-                return;
-            }
-            conns.insert(id, stream.clone());
-            inner.accepted.fetch_add(1, Ordering::Relaxed);
-            inner.open.fetch_add(1, Ordering::Relaxed);
-        }
-        let conn_inner = inner.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("httpbatch-loopback-conn-{id}"))
-            .stack_size(256 * 1024)
-            .spawn(move || conn::serve(conn_inner, stream, id));
-        match spawned {
-            Ok(handle) => {
-                let mut handlers = inner.handlers.lock();
-                handlers.push(handle);
-                // Finished handlers need no join; drop them now and then so a long-running
-                // server with connection churn keeps a bounded list.
-                if handlers.len() >= prune_at {
-                    handlers.retain(|h| !h.is_finished());
-                    prune_at = (handlers.len() * 2).max(64);
-                }
-            }
-            Err(_) => {
-                if inner.conns.lock().remove(&id).is_some() {
-                    inner.end_connection();
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

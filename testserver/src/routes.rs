@@ -6,9 +6,9 @@
 use std::io::Write;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::Inner;
-use super::conn::Req;
-use crate::httpdate::http_date;
+use crate::conn::Req;
+use crate::date::http_date;
+use crate::inner::Inner;
 
 /// Largest `/bytes/{n}`.
 const MAX_BYTES: u64 = 1 << 30;
@@ -44,6 +44,8 @@ pub(super) enum Body {
     Echo,
     /// `n` bytes of `x`.
     Repeat(u64),
+    /// Made for this answer (`/__stats`).
+    Text(String),
 }
 
 impl Reply {
@@ -123,6 +125,36 @@ pub(super) fn route(inner: &Inner, req: &Req<'_>, extra: &mut Vec<u8>) -> Action
         }
     };
     Action::Reply(reply)
+}
+
+/// Whether `path` (without query) is a control route: answered in every mode, and counted
+/// nowhere (see `/__stats` in the crate docs).
+pub(super) fn is_control(path: &str) -> bool {
+    path.starts_with("/__")
+}
+
+/// Answers a control route: `/__stats` (the counters as JSON, `?prefix=P` adds `requests_for`)
+/// and `/__reset` (`reset_counters`).
+pub(super) fn control(inner: &Inner, req: &Req<'_>, extra: &mut Vec<u8>) -> Reply {
+    match req.path {
+        "/__stats" => {
+            extra.extend_from_slice(b"content-type: application/json\r\n");
+            Reply {
+                status: 200,
+                body: Body::Text(inner.stats_json(param(req.query, "prefix"))),
+                close: false,
+            }
+        }
+        "/__reset" => {
+            inner.reset_counters();
+            Reply::ok()
+        }
+        _ => Reply {
+            status: 404,
+            body: Body::Static(b"not found"),
+            close: false,
+        },
+    }
 }
 
 fn echo(req: &Req<'_>, extra: &mut Vec<u8>) -> Reply {

@@ -412,6 +412,9 @@ impl HttpClient {
         hold: Option<&mut dyn FnMut()>,
     ) -> Result<Response, Error> {
         ctx.check()?;
+        // The admission gate: every registered limiter, right before the write. Its error
+        // reports no attempt: nothing went on the wire.
+        let admitted = ctx.admit(&request)?;
         // The deadline bounds the exchange too, so a request never outlives its batch by much
         // even under an executor that does not cancel at the deadline.
         let mut timeout = request.timeout();
@@ -459,7 +462,8 @@ impl HttpClient {
                     attempts: 1,
                     timings: Timings {
                         wire,
-                        total: wire,
+                        waited: admitted,
+                        total: wire + admitted,
                         ..Timings::default()
                     },
                 })

@@ -268,6 +268,27 @@ pub(crate) fn validate_header(name: &str, value: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// A request header; `sensitive` ones are dropped when a redirect changes the origin.
+#[derive(Clone, Debug)]
+struct Header {
+    name: Box<str>,
+    value: Box<str>,
+    sensitive: bool,
+}
+
+/// Headers that carry credentials: never forwarded to another origin by a redirect.
+const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
+
+/// Headers that describe a body: dropped when a redirect turns the request into a `GET`.
+const BODY_HEADERS: [&str; 6] = [
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "content-language",
+    "content-location",
+    "transfer-encoding",
+];
+
 /// One HTTP request: method, URL, headers, body bytes, options.
 ///
 /// Built with [`Request::get`], [`Request::post`] or [`Request::builder`]. Everything is
@@ -291,7 +312,7 @@ pub(crate) fn validate_header(name: &str, value: &str) -> Result<(), Error> {
 #[derive(Clone, Debug)]
 pub struct Request {
     url: Url,
-    headers: Vec<(Box<str>, Box<str>)>,
+    headers: Vec<Header>,
     body: Vec<u8>,
     timeout: Option<Duration>,
     tag: u64,
@@ -338,7 +359,49 @@ impl Request {
 
     /// The headers, in the order they were added.
     pub fn headers(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
-        self.headers.iter().map(|(n, v)| (&**n, &**v))
+        self.headers.iter().map(|h| (&*h.name, &*h.value))
+    }
+
+    /// Whether header `name` (case-insensitive) is dropped when a redirect leaves the origin:
+    /// `Authorization`, `Proxy-Authorization`, `Cookie`, and any header added with
+    /// [`RequestBuilder::sensitive_header`].
+    pub fn is_sensitive_header(&self, name: &str) -> bool {
+        CREDENTIAL_HEADERS
+            .iter()
+            .any(|c| name.eq_ignore_ascii_case(c))
+            || self
+                .headers
+                .iter()
+                .any(|h| h.sensitive && h.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The request for a redirect hop to `url`: the same request, as a `GET` without body (and
+    /// without the headers that describe one) when `to_get`, and without its credentials and
+    /// sensitive headers (and any `Host`) when the hop leaves the origin.
+    pub(crate) fn redirected(&self, url: Url, to_get: bool) -> Request {
+        let cross_origin = url.origin() != self.url.origin();
+        let keep = |h: &Header| {
+            let n = &*h.name;
+            !(to_get && BODY_HEADERS.iter().any(|b| n.eq_ignore_ascii_case(b))
+                || cross_origin
+                    && (h.sensitive
+                        || n.eq_ignore_ascii_case("host")
+                        || CREDENTIAL_HEADERS.iter().any(|c| n.eq_ignore_ascii_case(c))))
+        };
+        Request {
+            url,
+            headers: self.headers.iter().filter(|h| keep(h)).cloned().collect(),
+            body: if to_get {
+                Vec::new()
+            } else {
+                self.body.clone()
+            },
+            method: if to_get { Method::Get } else { self.method },
+            timeout: self.timeout,
+            tag: self.tag,
+            priority: self.priority,
+            retry_non_idempotent: self.retry_non_idempotent,
+        }
     }
 
     /// The body bytes (empty for none).
@@ -376,7 +439,11 @@ impl Request {
     /// Adds a header after validating it.
     pub fn add_header(&mut self, name: &str, value: &str) -> Result<(), Error> {
         validate_header(name, value)?;
-        self.headers.push((name.into(), value.into()));
+        self.headers.push(Header {
+            name: name.into(),
+            value: value.into(),
+            sensitive: false,
+        });
         Ok(())
     }
 }
@@ -387,7 +454,7 @@ impl Request {
 pub struct RequestBuilder {
     url: Result<Url, Error>,
     method: Method,
-    headers: Vec<(Box<str>, Box<str>)>,
+    headers: Vec<Header>,
     body: Vec<u8>,
     timeout: Option<Duration>,
     tag: u64,
@@ -397,12 +464,39 @@ pub struct RequestBuilder {
 }
 
 impl RequestBuilder {
-    /// Adds a header. A name that is not a token, or a value with CR, LF or NUL, makes
-    /// [`build`](Self::build) fail with [`ErrorKind::InvalidHeader`].
-    pub fn header(mut self, name: &str, value: &str) -> Self {
+    /// Adds a header. A name that is not a token, or a value with a control byte other than
+    /// HTAB, makes [`build`](Self::build) fail with [`ErrorKind::InvalidHeader`].
+    pub fn header(self, name: &str, value: &str) -> Self {
+        self.push_header(name, value, false)
+    }
+
+    /// Adds a header that carries a credential (an API key, a token): like
+    /// [`header`](Self::header), and dropped — like `Authorization`, `Proxy-Authorization` and
+    /// `Cookie` always are — when a redirect leads to another origin.
+    ///
+    /// ```
+    /// use httpbatch::{Method, Request};
+    /// let req = Request::builder(Method::Get, "http://127.0.0.1:8080/")
+    ///     .sensitive_header("x-api-key", "secret")
+    ///     .header("accept", "application/json")
+    ///     .build()?;
+    /// assert!(req.is_sensitive_header("X-Api-Key"));
+    /// assert!(req.is_sensitive_header("authorization"));
+    /// assert!(!req.is_sensitive_header("accept"));
+    /// # Ok::<(), httpbatch::Error>(())
+    /// ```
+    pub fn sensitive_header(self, name: &str, value: &str) -> Self {
+        self.push_header(name, value, true)
+    }
+
+    fn push_header(mut self, name: &str, value: &str, sensitive: bool) -> Self {
         if self.error.is_none() {
             match validate_header(name, value) {
-                Ok(()) => self.headers.push((name.into(), value.into())),
+                Ok(()) => self.headers.push(Header {
+                    name: name.into(),
+                    value: value.into(),
+                    sensitive,
+                }),
                 Err(e) => self.error = Some(e),
             }
         }

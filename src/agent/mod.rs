@@ -8,13 +8,14 @@
 //!   are derived from them when read (`live = opened - closed`, `reused = requests - opened`).
 
 mod connector;
+mod redirect;
 mod resolver;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::RwLock;
 use ureq::http;
@@ -23,9 +24,9 @@ use ureq::unversioned::transport::{Connector, RustlsConnector, TcpConnector};
 use crate::error::{Error, ErrorKind};
 use crate::execute::{Context, Execute};
 use crate::request::{Request, Url};
-use crate::response::{Response, Timings};
+use crate::response::Response;
 
-use self::connector::{ConnCounters, CountingConnector, CurrentSlot, InflightSlot};
+use self::connector::{ConnCounters, CountingConnector, InflightSlot};
 use self::resolver::CachingResolver;
 
 /// Connection figures, counted at the socket (not estimated).
@@ -88,6 +89,7 @@ pub struct HttpClientConfig {
     idle_timeout: Duration,
     buffer_size: usize,
     max_redirects: u32,
+    redirect_https_to_http: bool,
     dns_ttl: Duration,
     user_agent: String,
 }
@@ -101,7 +103,8 @@ impl Default for HttpClientConfig {
             max_idle_per_origin: 128,
             idle_timeout: Duration::from_secs(15),
             buffer_size: 16 * 1024,
-            max_redirects: 5,
+            max_redirects: 10,
+            redirect_https_to_http: false,
             dns_ttl: Duration::from_secs(60),
             user_agent: concat!("httpbatch/", env!("CARGO_PKG_VERSION")).into(),
         }
@@ -167,14 +170,30 @@ impl HttpClientConfig {
     pub fn get_buffer_size(&self) -> usize {
         self.buffer_size
     }
-    /// Sets the redirect limit (0: do not follow).
+    /// Sets the redirect limit (0: do not follow; the 3xx response is the answer).
     pub fn max_redirects(mut self, n: u32) -> Self {
         self.max_redirects = n;
         self
     }
-    /// Redirects followed; credentials are never forwarded to another host. Defaults to `5`.
+    /// Redirects (301, 302, 303, 307, 308 with a `Location`) followed per request; one more is
+    /// an [`ErrorKind::Redirect`]. The client follows them itself, each hop a request of its
+    /// own: it passes the rate limiters ([`Context::admit`]), its `Location` is resolved against
+    /// the URL that answered and checked by [`Url::parse`]; 303 (and 301/302 after a `POST`)
+    /// continue with a body-less `GET`, 307/308 replay method and body; `Authorization`,
+    /// `Proxy-Authorization`, `Cookie` and [sensitive](crate::RequestBuilder::sensitive_header)
+    /// headers are dropped when the origin changes. Defaults to `10` (as curl and browsers).
     pub fn get_max_redirects(&self) -> u32 {
         self.max_redirects
+    }
+    /// Sets whether a redirect from `https` to `http` is followed.
+    pub fn redirect_https_to_http(mut self, allow: bool) -> Self {
+        self.redirect_https_to_http = allow;
+        self
+    }
+    /// Whether a redirect from `https` to `http` is followed; when not, it is an
+    /// [`ErrorKind::Redirect`]. Defaults to `false`.
+    pub fn get_redirect_https_to_http(&self) -> bool {
+        self.redirect_https_to_http
     }
     /// Sets how long resolved addresses are cached.
     pub fn dns_ttl(mut self, d: Duration) -> Self {
@@ -327,7 +346,8 @@ impl HttpClient {
             .max_idle_age(c.idle_timeout)
             .input_buffer_size(c.buffer_size)
             .output_buffer_size(c.buffer_size)
-            .max_redirects(c.max_redirects)
+            // The leaf follows redirects itself (src/agent/redirect.rs).
+            .max_redirects(0)
             .user_agent(c.user_agent.as_str())
             .build();
         let agent = ureq::Agent::with_parts(
@@ -338,13 +358,17 @@ impl HttpClient {
         Origin { agent, counters }
     }
 
-    fn send(
+    /// Writes `req` and reads its answer. `hold` runs once the head has arrived, unless the
+    /// answer is a redirect about to be followed (`follow`); a redirect's body is drained and
+    /// not kept.
+    fn send<'h>(
         &self,
         origin: &Origin,
         req: &Request,
-        timeout: Option<Duration>,
-        hold: Option<&mut dyn FnMut()>,
-    ) -> Result<(http::response::Parts, Vec<u8>, String), ureq::Error> {
+        timeout: Duration,
+        follow: bool,
+        hold: Option<&mut (dyn FnMut() + 'h)>,
+    ) -> Result<(http::response::Parts, Vec<u8>), ureq::Error> {
         let mut b = http::Request::builder()
             .method(req.method().as_str())
             .uri(req.url().as_str());
@@ -355,7 +379,7 @@ impl HttpClient {
         // A request-level config clones the agent's whole config, so only build one when this
         // request's timeout differs from the agent's. (A batch deadline needs none: the batch
         // cancels its token at the deadline, which shuts the socket down.)
-        let own_timeout = timeout.filter(|t| *t != self.inner.config.timeout);
+        let own_timeout = Some(timeout).filter(|t| *t != self.inner.config.timeout);
         let has_body =
             !req.body().is_empty() || matches!(req.method().as_str(), "POST" | "PUT" | "PATCH");
         let res = match (has_body, own_timeout) {
@@ -374,20 +398,22 @@ impl HttpClient {
                     .build(),
             )?,
         };
-        let final_url = {
-            use ureq::ResponseExt;
-            res.get_uri().to_string()
-        };
         let (parts, body) = res.into_parts();
+        let limit = self.inner.config.max_body_size;
+        if follow
+            && redirect::is_followed(parts.status.as_u16())
+            && parts.headers.contains_key(http::header::LOCATION)
+        {
+            // Drained so the connection can be reused; a failure only costs the connection.
+            let _ = body.into_with_config().limit(limit).read_to_vec();
+            return Ok((parts, Vec::new()));
+        }
         if let Some(hold) = hold {
             // The body is unread, so the connection is still checked out of the idle pool.
             hold();
         }
-        let bytes = body
-            .into_with_config()
-            .limit(self.inner.config.max_body_size)
-            .read_to_vec()?;
-        Ok((parts, bytes, final_url))
+        let bytes = body.into_with_config().limit(limit).read_to_vec()?;
+        Ok((parts, bytes))
     }
 }
 
@@ -412,18 +438,6 @@ impl HttpClient {
         hold: Option<&mut dyn FnMut()>,
     ) -> Result<Response, Error> {
         ctx.check()?;
-        // The admission gate: every registered limiter, right before the write. Its error
-        // reports no attempt: nothing went on the wire.
-        let admitted = ctx.admit(&request)?;
-        // The deadline bounds the exchange too, so a request never outlives its batch by much
-        // even under an executor that does not cancel at the deadline.
-        let mut timeout = request.timeout();
-        if let Some(left) = ctx.remaining() {
-            if left < timeout.unwrap_or(self.inner.config.timeout) {
-                timeout = Some(left);
-            }
-        }
-        let origin = self.origin(request.url());
         // Batch workers bring a slot registered once for their lifetime; a direct caller gets a
         // slot registered for this request only.
         let (slot, _guard) = match ctx.slot() {
@@ -435,53 +449,7 @@ impl HttpClient {
                 (slot, guard)
             }
         };
-        let start = Instant::now();
-        let sent = {
-            let _current = CurrentSlot::enter(&slot);
-            self.send(&origin, &request, timeout, hold)
-        };
-        let wire = start.elapsed();
-        match sent {
-            Ok((parts, body, url)) => {
-                let headers = parts
-                    .headers
-                    .iter()
-                    .map(|(n, v)| {
-                        (
-                            n.as_str().to_owned(),
-                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                        )
-                    })
-                    .collect();
-                Ok(Response {
-                    status: parts.status.as_u16(),
-                    headers,
-                    body,
-                    url,
-                    tag: request.tag(),
-                    attempts: 1,
-                    timings: Timings {
-                        wire,
-                        waited: admitted,
-                        total: wire + admitted,
-                        ..Timings::default()
-                    },
-                })
-            }
-            Err(e) => {
-                if slot.is_cancelled() {
-                    if let Some(err) = ctx.cancel_token().and_then(|t| t.error()) {
-                        return Err(err.with_attempts(1));
-                    }
-                }
-                let deadline_passed = ctx.deadline().is_some_and(|d| Instant::now() >= d);
-                let mut err = map_error(e, &request, self.inner.config.max_body_size);
-                if deadline_passed && err.kind() == ErrorKind::Timeout {
-                    err = Error::deadline_exceeded();
-                }
-                Err(err.with_attempts(1))
-            }
-        }
+        self.exchange(request, ctx, hold, &slot)
     }
 }
 

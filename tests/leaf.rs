@@ -1,0 +1,238 @@
+//! The leaf (`HttpClient`) against real loopback servers: redirects followed by httpbatch, each
+//! hop through the admission gate; header and URL rules; response header limits; extreme
+//! configuration values.
+
+mod support;
+
+use std::time::Duration;
+
+use httpbatch::{
+    Context, ErrorKind, Execute, HttpClient, HttpClientConfig, Method, Rate, RateLimitedExecutor,
+    RateLimiter, Request, TryExecuteError,
+};
+use support::Server;
+
+/// `s` percent-encoded for a query value.
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn redirect_to(server: &Server, status: u16, location: &str) -> String {
+    server.url(&format!(
+        "/redirect-to?status={status}&url={}",
+        enc(location)
+    ))
+}
+
+fn limiter() -> RateLimiter {
+    RateLimiter::new(Rate::per_second(10_000.0).unwrap(), 100).unwrap()
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn relative_redirects_are_followed_and_every_hop_pays_a_token() {
+    let server = Server::start().unwrap();
+    let client = HttpClient::new();
+    let limited = RateLimitedExecutor::new(client.clone(), limiter());
+    let res = limited
+        .execute(
+            Request::get(&server.url("/redirect/3")).unwrap(),
+            &Context::new(),
+        )
+        .unwrap();
+    assert_eq!((res.status(), res.text().as_ref()), (200, "ok"));
+    assert_eq!(res.url(), server.url("/redirect/0"));
+    assert_eq!(
+        res.redirects(),
+        [
+            server.url("/redirect/3"),
+            server.url("/redirect/2"),
+            server.url("/redirect/1")
+        ]
+    );
+    assert_eq!(res.attempts(), 1);
+    assert_eq!(server.requests_for("/redirect/"), 4);
+    // One token per request on the wire: the first write and three hops.
+    assert_eq!(limited.stats().admitted, 4);
+    // The hops reused the one connection.
+    assert_eq!(client.connection_stats().opened, 1);
+}
+
+#[test]
+fn try_execute_prepays_the_first_write_and_the_hops_pay_their_own() {
+    let server = Server::start().unwrap();
+    let limited = RateLimitedExecutor::new(HttpClient::new(), limiter());
+    let res = limited
+        .try_execute(
+            Request::get(&server.url("/redirect/2")).unwrap(),
+            &Context::new(),
+        )
+        .unwrap();
+    assert_eq!(res.redirects().len(), 2);
+    assert_eq!(limited.stats().admitted, 3, "{:?}", limited.stats());
+
+    // With no token free the request comes back untouched and nothing is sent.
+    let empty = RateLimiter::new(Rate::parse("1/h").unwrap(), 1).unwrap();
+    let limited = RateLimitedExecutor::new(HttpClient::new(), empty);
+    limited
+        .try_execute(Request::get(&server.url("/a")).unwrap(), &Context::new())
+        .unwrap();
+    match limited.try_execute(Request::get(&server.url("/b")).unwrap(), &Context::new()) {
+        Err(TryExecuteError::WouldBlock { request, wait }) => {
+            assert!(request.url().as_str().ends_with("/b"));
+            assert!(wait > Duration::from_secs(3000), "{wait:?}");
+        }
+        other => panic!("expected WouldBlock, got {other:?}"),
+    }
+    assert_eq!(server.requests_for("/b"), 0);
+    assert_eq!(limited.stats().admitted, 1);
+}
+
+#[test]
+fn the_redirect_limit_is_an_error_and_zero_returns_the_redirect() {
+    let server = Server::start().unwrap();
+    assert_eq!(HttpClientConfig::default().get_max_redirects(), 10);
+    let client = HttpClient::with_config(HttpClientConfig::default().max_redirects(2));
+    let err = client
+        .execute(
+            Request::get(&server.url("/redirect/3")).unwrap(),
+            &Context::new(),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Redirect, "{err}");
+    assert!(err.to_string().contains("too many redirects"), "{err}");
+    assert!(err.to_string().contains("/redirect/1"), "{err}");
+    assert_eq!(server.requests_for("/redirect/"), 3);
+
+    let client = HttpClient::with_config(HttpClientConfig::default().max_redirects(0));
+    let res = client
+        .execute(
+            Request::get(&server.url("/redirect/3")).unwrap(),
+            &Context::new(),
+        )
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    assert_eq!(res.header("location"), Some("/redirect/2"));
+    assert!(res.redirects().is_empty());
+}
+
+#[test]
+fn a_location_that_breaks_the_url_rules_is_a_typed_error_naming_it() {
+    let server = Server::start().unwrap();
+    let client = HttpClient::new();
+    for bad in [
+        "http://127.0.0.1:99999999/ok",
+        "http://127.0.0.1:0/ok",
+        "ftp://127.0.0.1/ok",
+        "http://u:p@127.0.0.1/ok",
+    ] {
+        let err = client
+            .execute(
+                Request::get(&redirect_to(&server, 302, bad)).unwrap(),
+                &Context::new(),
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Redirect, "{bad}: {err}");
+        assert!(err.to_string().contains(bad), "{bad}: {err}");
+        assert_eq!(err.attempts(), 1);
+    }
+    // Nothing but the redirects themselves went out.
+    assert_eq!(server.requests(), 4);
+}
+
+#[test]
+fn a_refused_redirect_target_is_blamed_on_the_target() {
+    let server = Server::start().unwrap();
+    let port = closed_port();
+    let target = format!("http://127.0.0.1:{port}/ok");
+    let start = redirect_to(&server, 302, &target);
+    let err = HttpClient::new()
+        .execute(Request::get(&start).unwrap(), &Context::new())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectRefused, "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    assert!(msg.contains(&format!("redirect 1 from {start}")), "{msg}");
+}
+
+/// The echo of `header` (lower-case) at the final hop, if it arrived.
+fn echoed<'a>(res: &'a httpbatch::Response, header: &str) -> Option<&'a str> {
+    res.header(&format!("x-echo-h-{header}"))
+}
+
+#[test]
+fn method_and_body_follow_the_status_on_the_wire() {
+    let server = Server::start().unwrap();
+    let client = HttpClient::new();
+    for (status, method, body_len) in [
+        (301, "GET", "0"),
+        (302, "GET", "0"),
+        (303, "GET", "0"),
+        (307, "POST", "4"),
+        (308, "POST", "4"),
+    ] {
+        let req = Request::builder(Method::Post, &redirect_to(&server, status, "/echo"))
+            .header("content-type", "text/plain")
+            .body("data")
+            .build()
+            .unwrap();
+        let res = client.execute(req, &Context::new()).unwrap();
+        assert_eq!(res.status(), 200, "{status}");
+        assert_eq!(res.header("x-echo-method"), Some(method), "{status}");
+        assert_eq!(res.header("x-echo-body-len"), Some(body_len), "{status}");
+        assert_eq!(res.body(), if body_len == "4" { &b"data"[..] } else { b"" });
+        assert_eq!(
+            echoed(&res, "content-type").is_some(),
+            body_len == "4",
+            "{status}"
+        );
+    }
+}
+
+#[test]
+fn credentials_are_dropped_when_the_origin_changes_and_kept_when_not() {
+    let a = Server::start().unwrap();
+    let b = Server::start().unwrap();
+    let client = HttpClient::new();
+    let send = |url: &str| {
+        let req = Request::builder(Method::Get, url)
+            .header("Authorization", "Bearer t")
+            .header("Proxy-Authorization", "Basic cA==")
+            .header("Cookie", "s=1")
+            .sensitive_header("X-Api-Key", "k")
+            .header("X-Keep", "1")
+            .build()
+            .unwrap();
+        client.execute(req, &Context::new()).unwrap()
+    };
+    let secret = [
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "x-api-key",
+    ];
+
+    let res = send(&redirect_to(&a, 302, &b.url("/echo")));
+    assert_eq!(res.url(), b.url("/echo"));
+    for h in secret {
+        assert_eq!(echoed(&res, h), None, "{h} crossed to another origin");
+    }
+    assert_eq!(echoed(&res, "x-keep"), Some("1"));
+
+    let res = send(&redirect_to(&a, 302, "/echo"));
+    for h in secret {
+        assert!(echoed(&res, h).is_some(), "{h} dropped on the same origin");
+    }
+}

@@ -236,3 +236,48 @@ fn credentials_are_dropped_when_the_origin_changes_and_kept_when_not() {
         assert!(echoed(&res, h).is_some(), "{h} dropped on the same origin");
     }
 }
+
+#[test]
+fn a_response_head_over_the_buffer_is_a_protocol_error_not_a_reset() {
+    let server = Server::start().unwrap();
+    let client = HttpClient::new();
+    for n in [15 * 1024, 8 * 1024] {
+        let res = client
+            .execute(
+                Request::get(&server.url(&format!("/big-header/{n}"))).unwrap(),
+                &Context::new(),
+            )
+            .unwrap();
+        assert_eq!(res.header("x-big").map(str::len), Some(n));
+    }
+    for n in [17 * 1024, 40 * 1024, 64 * 1024, 200 * 1024] {
+        let err = client
+            .execute(
+                Request::get(&server.url(&format!("/big-header/{n}"))).unwrap(),
+                &Context::new(),
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Protocol, "{n}: {err}");
+        assert!(!err.is_retryable(), "{n}: {err}");
+        assert!(err.to_string().contains("larger than 16384 bytes"), "{err}");
+    }
+    // A bigger buffer accepts it.
+    let big = HttpClient::with_config(HttpClientConfig::default().buffer_size(128 * 1024));
+    let res = big
+        .execute(
+            Request::get(&server.url("/big-header/65536")).unwrap(),
+            &Context::new(),
+        )
+        .unwrap();
+    assert_eq!(res.header("x-big").map(str::len), Some(65536));
+    // Through a pool with retries it is one attempt.
+    let pool = httpbatch::ConnectionPool::new();
+    let err = pool
+        .execute(
+            Request::get(&server.url("/big-header/30000")).unwrap(),
+            &Context::new(),
+        )
+        .unwrap_err();
+    assert_eq!((err.kind(), err.attempts()), (ErrorKind::Protocol, 1));
+    assert_eq!(server.requests_for("/big-header/30000"), 1);
+}

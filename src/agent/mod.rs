@@ -166,7 +166,9 @@ impl HttpClientConfig {
         self
     }
     /// Input and output buffer of each connection (16 KiB ≈ 73 KiB per pooled connection in
-    /// all, against ≈ 305 KiB at ureq's defaults). Defaults to `16 KiB`.
+    /// all, against ≈ 305 KiB at ureq's defaults). It is also the largest response head (status
+    /// line and headers) accepted: a larger one fails with [`ErrorKind::Protocol`], which is not
+    /// retried. Defaults to `16 KiB`.
     pub fn get_buffer_size(&self) -> usize {
         self.buffer_size
     }
@@ -345,6 +347,8 @@ impl HttpClient {
             .max_idle_connections_per_host(c.max_idle_per_origin)
             .max_idle_age(c.idle_timeout)
             .input_buffer_size(c.buffer_size)
+            // The buffer bounds the response head; ureq's own check then agrees with it.
+            .max_response_header_size(c.buffer_size)
             .output_buffer_size(c.buffer_size)
             // The leaf follows redirects itself (src/agent/redirect.rs).
             .max_redirects(0)
@@ -491,6 +495,13 @@ fn map_error(e: ureq::Error, req: &Request, limit: u64) -> Error {
             (ErrorKind::Redirect, format!("{e} for {url}"))
         }
         ureq::Error::Protocol(p) => (ErrorKind::Protocol, format!("{p} from {url}")),
+        ureq::Error::LargeResponseHeader(_, limit) => (
+            ErrorKind::Protocol,
+            format!(
+                "response head from {url} larger than {limit} bytes \
+                 (raise HttpClientConfig::buffer_size to accept it)"
+            ),
+        ),
         ureq::Error::ConnectionFailed => (
             ErrorKind::ConnectRefused,
             format!("connection to {} failed", url.origin()),

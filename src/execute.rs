@@ -230,8 +230,8 @@ impl Drop for CancelGuard {
 /// Admission control that every request on the wire must pass: first attempts, retries and
 /// redirect hops alike.
 ///
-/// **One gate.** A layer that limits traffic (a [`RateLimitedExecutor`](crate::RateLimitedExecutor))
-/// does not take anything as a request passes it: it *registers* its admission on the
+/// **One gate.** A layer that limits traffic
+/// (a [`RateLimitedExecutor`](crate::RateLimitedExecutor)) does not take anything as a request passes it: it *registers* its admission on the
 /// [`Context`] it hands down ([`Context::with_admission`]). The leaf — the code that writes a
 /// request to a socket, [`HttpClient`](crate::HttpClient) or your own [`Execute`] fake — calls
 /// [`Context::admit`] immediately before each request it writes, which runs every registered
@@ -420,7 +420,8 @@ impl Context {
     ///         Ok(res)
     ///     }
     /// }
-    /// # assert_eq!(FakeLeaf.execute(Request::get("http://127.0.0.1/")?, &Context::new())?.status(), 200);
+    /// let res = FakeLeaf.execute(Request::get("http://127.0.0.1/")?, &Context::new())?;
+    /// assert_eq!(res.status(), 200);
     /// # Ok::<(), Error>(())
     /// ```
     ///

@@ -281,3 +281,49 @@ fn a_response_head_over_the_buffer_is_a_protocol_error_not_a_reset() {
     assert_eq!((err.kind(), err.attempts()), (ErrorKind::Protocol, 1));
     assert_eq!(server.requests_for("/big-header/30000"), 1);
 }
+
+#[test]
+fn non_ascii_urls_go_on_the_wire_percent_encoded() {
+    let server = Server::start().unwrap();
+    let client = HttpClient::new();
+    let res = client
+        .execute(
+            Request::get(&server.url("/echo?q=ü&r=\"x\"")).unwrap(),
+            &Context::new(),
+        )
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.header("x-echo-path"), Some("/echo?q=%C3%BC&r=%22x%22"));
+    // A Location in raw UTF-8 is encoded the same way.
+    let res = client
+        .execute(
+            Request::get(&redirect_to(&server, 302, "/echo?π=1")).unwrap(),
+            &Context::new(),
+        )
+        .unwrap();
+    assert_eq!(res.header("x-echo-path"), Some("/echo?%CF%80=1"));
+    assert_eq!(res.url(), server.url("/echo?%CF%80=1"));
+}
+
+#[test]
+fn control_bytes_in_headers_never_reach_the_wire() {
+    let server = Server::start().unwrap();
+    for v in ["a\u{1}b", "a\u{1b}[31m", "a\u{7f}", "a\rb", "a\nb", "a\0b"] {
+        let err = Request::builder(Method::Get, &server.url("/echo"))
+            .header("x-v", v)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidHeader, "{v:?}");
+    }
+    let res = HttpClient::new()
+        .execute(
+            Request::builder(Method::Get, &server.url("/echo"))
+                .header("x-v", "tab\there")
+                .build()
+                .unwrap(),
+            &Context::new(),
+        )
+        .unwrap();
+    assert_eq!(res.header("x-echo-h-x-v"), Some("tab\there"));
+    assert_eq!(server.requests(), 1);
+}

@@ -327,3 +327,100 @@ fn control_bytes_in_headers_never_reach_the_wire() {
     assert_eq!(res.header("x-echo-h-x-v"), Some("tab\there"));
     assert_eq!(server.requests(), 1);
 }
+
+/// A duration at one of its extremes, or an ordinary value.
+fn extreme_duration() -> impl proptest::strategy::Strategy<Value = Duration> {
+    proptest::sample::select(vec![
+        Duration::ZERO,
+        Duration::from_nanos(1),
+        Duration::from_secs(5),
+        Duration::from_secs(u64::MAX),
+        Duration::MAX,
+    ])
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Any combination of extreme configuration values either works or fails the request with a
+    /// typed error: never a panic (the batch would report `Panicked`), never a hang.
+    #[test]
+    fn every_config_extreme_is_no_limit_or_a_typed_error(
+        connect in extreme_duration(),
+        total in extreme_duration(),
+        request in proptest::option::of(extreme_duration()),
+        idle in extreme_duration(),
+        ttl in extreme_duration(),
+        body in proptest::sample::select(vec![0u64, 1 << 20, u64::MAX]),
+        idle_cap in proptest::sample::select(vec![0usize, 1, usize::MAX]),
+        buffer in proptest::sample::select(vec![0usize, 4096, usize::MAX]),
+        redirects in proptest::sample::select(vec![0u32, 1, u32::MAX]),
+    ) {
+        // One server for every case: starting and stopping one per case dominates the time.
+        static SERVER: std::sync::OnceLock<Server> = std::sync::OnceLock::new();
+        let server = SERVER.get_or_init(|| Server::start().unwrap());
+        let config = HttpClientConfig::default()
+            .connect_timeout(connect)
+            .timeout(total)
+            .idle_timeout(idle)
+            .dns_ttl(ttl)
+            .max_body_size(body)
+            .max_idle_per_origin(idle_cap)
+            .buffer_size(buffer)
+            .max_redirects(redirects);
+        let client = HttpClient::with_config(config);
+        for path in ["/ok", "/redirect/2"] {
+            let mut b = Request::builder(Method::Get, &server.url(path));
+            if let Some(t) = request {
+                b = b.timeout(t);
+            }
+            let started = std::time::Instant::now();
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                client.execute(b.build().unwrap(), &Context::new())
+            }));
+            let outcome = outcome.map_err(|_| "panicked").unwrap();
+            proptest::prop_assert!(started.elapsed() < Duration::from_secs(10));
+            match outcome {
+                Ok(res) => proptest::prop_assert!(
+                    res.status() == 200 || (res.status() == 302 && redirects == 0),
+                    "{} {}", path, res.status()
+                ),
+                Err(e) => {
+                    let tiny = |d: Duration| d == Duration::from_nanos(1);
+                    let ok = match e.kind() {
+                        ErrorKind::Timeout => {
+                            tiny(connect) || request.map_or(tiny(total), tiny)
+                        }
+                        ErrorKind::BodyTooLarge => body == 0,
+                        ErrorKind::Redirect => redirects == 1 && path != "/ok",
+                        _ => false,
+                    };
+                    proptest::prop_assert!(ok, "{}: {:?}", path, e);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn duration_max_timeouts_mean_no_limit_through_a_batch() {
+    let server = Server::start().unwrap();
+    let client = HttpClient::with_config(
+        HttpClientConfig::default()
+            .timeout(Duration::MAX)
+            .connect_timeout(Duration::MAX),
+    );
+    let batch = httpbatch::BatchExecutor::new(client, 4).unwrap();
+    let result = batch.execute_batch(
+        (0..8).map(|i| {
+            Request::builder(Method::Get, &server.url(&format!("/redirect/{}", i % 2)))
+                .timeout(Duration::MAX)
+                .build()
+        }),
+        httpbatch::BatchOptions::new(),
+    );
+    assert_eq!(result.outcomes.len(), 8);
+    for o in &result.outcomes {
+        assert_eq!(o.status(), Some(200), "{o:?}");
+    }
+}

@@ -117,7 +117,8 @@ impl HttpClientConfig {
         self.connect_timeout = d;
         self
     }
-    /// Time allowed to establish a TCP (and TLS) connection. Defaults to `10 s`.
+    /// Time allowed to establish a TCP (and TLS) connection; zero or [`Duration::MAX`] (anything
+    /// from about a century) means no limit. Defaults to `10 s`.
     pub fn get_connect_timeout(&self) -> Duration {
         self.connect_timeout
     }
@@ -126,8 +127,9 @@ impl HttpClientConfig {
         self.timeout = d;
         self
     }
-    /// Time allowed for a whole exchange (connect, send, receive the whole body) when the request
-    /// sets none. Defaults to `30 s`.
+    /// Time allowed for a whole exchange (connect, send, receive the whole body, every redirect
+    /// hop) when the request sets none; zero or [`Duration::MAX`] (anything from about a
+    /// century), here or on the request, means no limit. Defaults to `30 s`.
     pub fn get_timeout(&self) -> Duration {
         self.timeout
     }
@@ -137,7 +139,7 @@ impl HttpClientConfig {
         self
     }
     /// Largest response body accepted; a larger one fails with [`ErrorKind::BodyTooLarge`].
-    /// Defaults to `10 MiB`.
+    /// `u64::MAX` means no limit. Defaults to `10 MiB`.
     pub fn get_max_body_size(&self) -> u64 {
         self.max_body_size
     }
@@ -146,8 +148,8 @@ impl HttpClientConfig {
         self.max_idle_per_origin = n.max(1);
         self
     }
-    /// Idle connections kept per origin. Keep it at least the concurrency per origin, or
-    /// connections churn. Defaults to `128`.
+    /// Idle connections kept per origin (0 is taken as 1; `usize::MAX` means no cap). Keep it
+    /// at least the concurrency per origin, or connections churn. Defaults to `128`.
     pub fn get_max_idle_per_origin(&self) -> usize {
         self.max_idle_per_origin
     }
@@ -156,19 +158,21 @@ impl HttpClientConfig {
         self.idle_timeout = d;
         self
     }
-    /// How long an idle connection is kept before it is closed. Defaults to `15 s`.
+    /// How long an idle connection is kept before it is closed (zero: not kept;
+    /// [`Duration::MAX`]: no limit). Defaults to `15 s`.
     pub fn get_idle_timeout(&self) -> Duration {
         self.idle_timeout
     }
     /// Sets the per-connection I/O buffer size.
     pub fn buffer_size(mut self, bytes: usize) -> Self {
-        self.buffer_size = bytes.max(1024);
+        self.buffer_size = bytes.clamp(1024, MAX_BUFFER);
         self
     }
     /// Input and output buffer of each connection (16 KiB ≈ 73 KiB per pooled connection in
     /// all, against ≈ 305 KiB at ureq's defaults). It is also the largest response head (status
     /// line and headers) accepted: a larger one fails with [`ErrorKind::Protocol`], which is not
-    /// retried. Defaults to `16 KiB`.
+    /// retried. Values are clamped to `1 KiB ..= 4 MiB` (each connection allocates it twice).
+    /// Defaults to `16 KiB`.
     pub fn get_buffer_size(&self) -> usize {
         self.buffer_size
     }
@@ -202,7 +206,8 @@ impl HttpClientConfig {
         self.dns_ttl = d;
         self
     }
-    /// How long a resolved host name is reused. Defaults to `60 s`.
+    /// How long a resolved host name is reused (zero: resolved every time; [`Duration::MAX`]:
+    /// for the client's life). Defaults to `60 s`.
     pub fn get_dns_ttl(&self) -> Duration {
         self.dns_ttl
     }
@@ -341,8 +346,8 @@ impl HttpClient {
         let chain = ().chain(TcpConnector::default()).chain(RustlsConnector::default());
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_connect(Some(c.connect_timeout))
-            .timeout_global(Some(c.timeout))
+            .timeout_connect(limit(c.connect_timeout))
+            .timeout_global(limit(c.timeout))
             .max_idle_connections(c.max_idle_per_origin)
             .max_idle_connections_per_host(c.max_idle_per_origin)
             .max_idle_age(c.idle_timeout)
@@ -369,7 +374,7 @@ impl HttpClient {
         &self,
         origin: &Origin,
         req: &Request,
-        timeout: Duration,
+        timeout: Option<Duration>,
         follow: bool,
         hold: Option<&mut (dyn FnMut() + 'h)>,
     ) -> Result<(http::response::Parts, Vec<u8>), ureq::Error> {
@@ -383,7 +388,7 @@ impl HttpClient {
         // A request-level config clones the agent's whole config, so only build one when this
         // request's timeout differs from the agent's. (A batch deadline needs none: the batch
         // cancels its token at the deadline, which shuts the socket down.)
-        let own_timeout = Some(timeout).filter(|t| *t != self.inner.config.timeout);
+        let own_timeout = (timeout != limit(self.inner.config.timeout)).then_some(timeout);
         let has_body =
             !req.body().is_empty() || matches!(req.method().as_str(), "POST" | "PUT" | "PATCH");
         let res = match (has_body, own_timeout) {
@@ -392,13 +397,13 @@ impl HttpClient {
             (false, Some(t)) => agent.run(
                 agent
                     .configure_request(b.body(())?)
-                    .timeout_global(Some(t))
+                    .timeout_global(t)
                     .build(),
             )?,
             (true, Some(t)) => agent.run(
                 agent
                     .configure_request(b.body(req.body())?)
-                    .timeout_global(Some(t))
+                    .timeout_global(t)
                     .build(),
             )?,
         };
@@ -408,8 +413,9 @@ impl HttpClient {
             && redirect::is_followed(parts.status.as_u16())
             && parts.headers.contains_key(http::header::LOCATION)
         {
-            // Drained so the connection can be reused; a failure only costs the connection.
-            let _ = body.into_with_config().limit(limit).read_to_vec();
+            // Drained so the connection can be reused (the body limit is for answers, not for
+            // a redirect's few bytes); a failure only costs the connection.
+            let _ = body.into_with_config().limit(REDIRECT_DRAIN).read_to_vec();
             return Ok((parts, Vec::new()));
         }
         if let Some(hold) = hold {
@@ -461,6 +467,21 @@ impl Execute for HttpClient {
     fn execute(&self, request: Request, ctx: &Context) -> Result<Response, Error> {
         self.run(request, ctx, None)
     }
+}
+
+/// Most bytes of a redirect's body read (and dropped) to keep its connection.
+const REDIRECT_DRAIN: u64 = 64 * 1024;
+
+/// The largest per-connection buffer: each pooled connection allocates it twice.
+const MAX_BUFFER: usize = 4 << 20;
+
+/// Durations from here on mean "no limit": an `Instant` that far ahead could overflow.
+const NO_LIMIT_FROM: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// A configured timeout as ureq takes it: zero, and anything from about a century on (up to
+/// [`Duration::MAX`]), mean no limit.
+pub(crate) fn limit(d: Duration) -> Option<Duration> {
+    (!d.is_zero() && d < NO_LIMIT_FROM).then_some(d)
 }
 
 /// Lets every origin's agent share one DNS cache.

@@ -41,7 +41,8 @@ impl HttpClient {
         slot: &Arc<InflightSlot>,
     ) -> Result<Response, Error> {
         let config = &self.inner.config;
-        let budget = req.timeout().unwrap_or(config.timeout);
+        // `None`: no limit.
+        let budget = super::limit(req.timeout().unwrap_or(config.timeout));
         let max = config.max_redirects;
         let mut chain: Vec<String> = Vec::new();
         let mut waited = Duration::ZERO;
@@ -54,18 +55,24 @@ impl HttpClient {
             waited += ctx
                 .admit(&req)
                 .map_err(|e| blame(e, &chain).with_attempts(attempts))?;
-            let Some(left) = budget.checked_sub(wire).filter(|l| !l.is_zero()) else {
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!("timeout of {budget:?} spent before {}", req.url()),
-                )
-                .with_attempts(1));
+            let left = match budget {
+                None => None,
+                Some(b) => match b.checked_sub(wire).filter(|l| !l.is_zero()) {
+                    Some(left) => Some(left),
+                    None => {
+                        return Err(Error::new(
+                            ErrorKind::Timeout,
+                            format!("timeout of {b:?} spent before {}", req.url()),
+                        )
+                        .with_attempts(1));
+                    }
+                },
             };
             // The deadline bounds the exchange too, so a request never outlives its batch by
             // much even under an executor that does not cancel at the deadline.
-            let timeout = match ctx.remaining() {
-                Some(r) if r < left => r,
-                _ => left,
+            let timeout = match (ctx.remaining(), left) {
+                (Some(r), Some(l)) => Some(r.min(l)),
+                (r, l) => r.or(l),
             };
             let follow = (chain.len() as u32) < max;
             let origin = self.origin(req.url());

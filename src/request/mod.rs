@@ -350,7 +350,9 @@ impl RequestBuilder {
         self
     }
 
-    /// Sets the timeout for the whole exchange.
+    /// Sets the timeout for the whole exchange (every redirect hop included); zero or
+    /// [`Duration::MAX`] means no limit, as for
+    /// [`HttpClientConfig::timeout`](crate::HttpClientConfig::timeout).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self

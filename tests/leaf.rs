@@ -424,3 +424,44 @@ fn duration_max_timeouts_mean_no_limit_through_a_batch() {
         assert_eq!(o.status(), Some(200), "{o:?}");
     }
 }
+
+#[test]
+fn a_user_agent_that_is_no_header_value_fails_typed_and_sends_nothing() {
+    let server = Server::start().unwrap();
+    for ua in ["a\r\nx-injected: 1", "nul\0", ""] {
+        let client = HttpClient::with_config(HttpClientConfig::default().user_agent(ua));
+        let outcome = client.execute(Request::get(&server.url("/echo")).unwrap(), &Context::new());
+        match outcome {
+            Ok(res) => {
+                assert_eq!(ua, "", "{ua:?} was sent");
+                assert_eq!(res.status(), 200);
+            }
+            Err(e) => assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{ua:?}: {e}"),
+        }
+    }
+    assert_eq!(server.requests(), 1);
+}
+
+#[test]
+fn retries_and_redirect_hops_each_pay_a_token() {
+    let server = Server::start().unwrap();
+    let retry = httpbatch::RetryExecutor::new(
+        HttpClient::new(),
+        httpbatch::RetryPolicy::builder()
+            .base_delay(Duration::from_millis(1))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let limited = RateLimitedExecutor::new(retry, limiter());
+    // Each attempt is two writes: the redirect and its target (503, then 200).
+    let res = limited
+        .execute(
+            Request::get(&redirect_to(&server, 307, "/seq/k?s=503,200")).unwrap(),
+            &Context::new(),
+        )
+        .unwrap();
+    assert_eq!((res.status(), res.attempts()), (200, 2));
+    assert_eq!(server.requests(), 4);
+    assert_eq!(limited.stats().admitted, 4);
+}

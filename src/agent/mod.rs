@@ -216,10 +216,30 @@ impl HttpClientConfig {
         self.user_agent = ua.into();
         self
     }
-    /// The `User-Agent` header sent unless a request sets its own. Defaults to
-    /// `httpbatch/VERSION`.
+    /// The `User-Agent` header sent unless a request sets its own; it must be a valid header
+    /// value (see [`validate`](Self::validate)). Defaults to `httpbatch/VERSION`.
     pub fn get_user_agent(&self) -> &str {
         &self.user_agent
+    }
+
+    /// Checks what no setter can clamp: fails with [`ErrorKind::InvalidConfig`] for a user agent
+    /// with a control byte (other than HTAB). Every other option takes any value: durations of
+    /// zero or [`Duration::MAX`] mean no limit where a limit is meant, sizes are clamped to what
+    /// can be allocated.
+    ///
+    /// ```
+    /// use httpbatch::{ErrorKind, HttpClientConfig};
+    /// assert!(HttpClientConfig::default().validate().is_ok());
+    /// let bad = HttpClientConfig::default().user_agent("a\r\nx-injected: 1");
+    /// assert_eq!(bad.validate().unwrap_err().kind(), ErrorKind::InvalidConfig);
+    /// ```
+    pub fn validate(&self) -> Result<(), Error> {
+        crate::request::validate_header("user-agent", &self.user_agent).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidConfig,
+                format!("invalid HttpClientConfig::user_agent: {}", e.message()),
+            )
+        })
     }
 }
 
@@ -230,6 +250,9 @@ struct Origin {
 
 struct ClientInner {
     config: HttpClientConfig,
+    /// Why the configuration cannot be used ([`HttpClientConfig::validate`]); every request
+    /// then fails with it instead of reaching ureq, which would panic on it.
+    invalid: Option<String>,
     resolver: Arc<CachingResolver>,
     origins: RwLock<HashMap<String, Arc<Origin>>>,
 }
@@ -278,11 +301,13 @@ impl HttpClient {
         HttpClient::with_config(HttpClientConfig::default())
     }
 
-    /// A client with `config`.
+    /// A client with `config`. A configuration that [`validate`](HttpClientConfig::validate)
+    /// refuses makes every request fail with that [`ErrorKind::InvalidConfig`] error.
     pub fn with_config(config: HttpClientConfig) -> HttpClient {
         HttpClient {
             inner: Arc::new(ClientInner {
                 resolver: Arc::new(CachingResolver::new(config.dns_ttl)),
+                invalid: config.validate().err().map(|e| e.message().to_owned()),
                 config,
                 origins: RwLock::new(HashMap::new()),
             }),
@@ -447,6 +472,9 @@ impl HttpClient {
         ctx: &Context,
         hold: Option<&mut dyn FnMut()>,
     ) -> Result<Response, Error> {
+        if let Some(why) = &self.inner.invalid {
+            return Err(Error::new(ErrorKind::InvalidConfig, why.clone()));
+        }
         ctx.check()?;
         // Batch workers bring a slot registered once for their lifetime; a direct caller gets a
         // slot registered for this request only.

@@ -10,11 +10,11 @@
 mod connector;
 mod redirect;
 mod resolver;
+mod stats;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use parking_lot::RwLock;
@@ -28,46 +28,7 @@ use crate::response::Response;
 
 use self::connector::{ConnCounters, CountingConnector, InflightSlot};
 use self::resolver::CachingResolver;
-
-/// Connection figures, counted at the socket (not estimated).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ConnectionStats {
-    /// Sockets opened.
-    pub opened: u64,
-    /// Sockets closed (by either side, or dropped from the idle pool).
-    pub closed: u64,
-    /// Sockets open now: `opened - closed`.
-    pub live: u64,
-    /// Requests sent (attempts that reached a connection).
-    pub requests: u64,
-    /// Requests served on an already open connection: `requests - opened`.
-    pub reused: u64,
-}
-
-impl ConnectionStats {
-    fn read(c: &ConnCounters) -> ConnectionStats {
-        // Read `closed` before `opened` so a close racing with the read cannot make live negative.
-        let closed = c.closed.load(Ordering::Acquire);
-        let opened = c.opened.load(Ordering::Acquire).max(closed);
-        let requests = c.requests.load(Ordering::Acquire);
-        ConnectionStats {
-            opened,
-            closed,
-            live: opened - closed,
-            requests,
-            reused: requests.saturating_sub(opened),
-        }
-    }
-
-    fn add(mut self, o: ConnectionStats) -> ConnectionStats {
-        self.opened += o.opened;
-        self.closed += o.closed;
-        self.live += o.live;
-        self.requests += o.requests;
-        self.reused += o.reused;
-        self
-    }
-}
+pub use self::stats::ConnectionStats;
 
 /// Configuration of an [`HttpClient`].
 ///

@@ -6,6 +6,9 @@
 //!   [`CancelToken::on_cancel`] run exactly once: at cancel time, or at once if registered after.
 //! - The listener list is only touched under its mutex; listeners run outside it, so a listener may
 //!   itself register or drop guards.
+//! - Admissions registered on a context form an immutable list shared by its clones (newest
+//!   first); only [`Context::admit`] runs them, and only the leaf calls it, right before each
+//!   write. A prepaid node's flag is cleared by the first admit through any clone, exactly once.
 //! - Every wait in the crate goes through [`Context::wait_until`] (directly or through a
 //!   [`Clock`](crate::Clock)), so cancellation and the deadline reach it.
 

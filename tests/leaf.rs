@@ -465,3 +465,25 @@ fn retries_and_redirect_hops_each_pay_a_token() {
     assert_eq!(server.requests(), 4);
     assert_eq!(limited.stats().admitted, 4);
 }
+
+#[test]
+fn a_redirect_loop_stops_at_the_limit_and_a_3xx_without_location_is_the_answer() {
+    let server = Server::start().unwrap();
+    // An empty Location is a reference to the same URL: a loop.
+    let looping = server.url("/redirect-to?url=");
+    let err = HttpClient::new()
+        .execute(Request::get(&looping).unwrap(), &Context::new())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Redirect, "{err}");
+    assert!(err.to_string().contains("after 10"), "{err}");
+    assert_eq!(server.requests_for("/redirect-to"), 11);
+
+    let res = HttpClient::new()
+        .execute(
+            Request::get(&server.url("/status/302")).unwrap(),
+            &Context::new(),
+        )
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    assert!(res.redirects().is_empty());
+}

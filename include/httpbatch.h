@@ -1038,7 +1038,7 @@ void httpbatch_control_free(struct httpbatch_control *control);
 
 /**
  * Creates a builder with the defaults: 32 workers, 30 s request timeout, 10 s connect timeout,
- * a 10 MiB response body limit, 128 idle connections per origin, 5 redirects.
+ * a 10 MiB response body limit, 128 idle connections per origin, 10 redirects.
  *
  * Ownership: the caller owns the builder until `httpbatch_executor_builder_build` consumes it,
  * or frees it with `httpbatch_executor_builder_free`.
@@ -1080,7 +1080,7 @@ httpbatch_result httpbatch_executor_builder_set_max_idle_per_origin(struct httpb
                                                                     size_t connections);
 
 /**
- * Sets how many redirects are followed (0: none). Defaults to 5.
+ * Sets how many redirects are followed (0: none). Defaults to 10.
  */
 httpbatch_result httpbatch_executor_builder_set_max_redirects(struct httpbatch_executor_builder *builder,
                                                               uint32_t redirects);
@@ -1587,8 +1587,8 @@ httpbatch_result httpbatch_request_set_url(struct httpbatch_request *request,
                                            size_t url_len);
 
 /**
- * Adds a header. The name must be an HTTP token; the value must not contain CR, LF or NUL
- * (header injection): either fails with `HTTPBATCH_RESULT_INVALID_HEADER` and adds nothing.
+ * Adds a header. The name must be an HTTP token; the value must not contain a control byte
+ * but HTAB (header injection): either fails with `HTTPBATCH_RESULT_INVALID_HEADER` and adds nothing.
  * Both are UTF-8 text given as pointer + length, copied during the call.
  */
 httpbatch_result httpbatch_request_add_header(struct httpbatch_request *request,

@@ -6,6 +6,9 @@
 //!   [`CancelToken::on_cancel`] run exactly once: at cancel time, or at once if registered after.
 //! - The listener list is only touched under its mutex; listeners run outside it, so a listener may
 //!   itself register or drop guards.
+//! - Admissions registered on a context form an immutable list shared by its clones (newest
+//!   first); only [`Context::admit`] runs them, and only the leaf calls it, right before each
+//!   write. A prepaid node's flag is cleared by the first admit through any clone, exactly once.
 //! - Every wait in the crate goes through [`Context::wait_until`] (directly or through a
 //!   [`Clock`](crate::Clock)), so cancellation and the deadline reach it.
 
@@ -31,6 +34,11 @@ use crate::response::Response;
 /// Implementations must honour `ctx`: return [`ErrorKind::Cancelled`] once its token is
 /// cancelled and [`ErrorKind::DeadlineExceeded`] once its deadline passes, from every wait.
 ///
+/// A **leaf** — an implementation that sends requests itself instead of passing them to an
+/// inner `Execute` (a fake, a mock, your own transport) — calls [`Context::admit`] immediately
+/// before each request it writes, so the rate limiters registered above it are honoured (see
+/// [`Admission`]). A layer that passes requests on never calls it.
+///
 /// ```
 /// use httpbatch::{Context, Error, Execute, Request, Response};
 ///
@@ -40,6 +48,7 @@ use crate::response::Response;
 /// impl Execute for NoContent {
 ///     fn execute(&self, req: Request, ctx: &Context) -> Result<Response, Error> {
 ///         ctx.check()?;
+///         ctx.admit(&req)?; // a leaf passes the admission gate before each "write"
 ///         Ok(Response::new(204, Vec::new()).with_tag(req.tag()))
 ///     }
 /// }
@@ -221,19 +230,36 @@ impl Drop for CancelGuard {
     }
 }
 
-/// Admission control that every request on the wire must pass, retries included.
+/// Admission control that every request on the wire must pass: first attempts, retries and
+/// redirect hops alike.
 ///
-/// A rate limiter admits the first attempt of a request when the request passes through it, and
-/// pushes itself onto the [`Context`] it hands down ([`Context::with_admission`]). A retry loop
-/// below it calls [`Context::admit_retry`] before each further attempt, which runs every admission
-/// above it again. So each attempt pays one token whatever order the layers are chained in.
+/// **One gate.** A layer that limits traffic
+/// (a [`RateLimitedExecutor`](crate::RateLimitedExecutor)) does not take anything as a request passes it: it *registers* its admission on the
+/// [`Context`] it hands down ([`Context::with_admission`]). The leaf — the code that writes a
+/// request to a socket, [`HttpClient`](crate::HttpClient) or your own [`Execute`] fake — calls
+/// [`Context::admit`] immediately before each request it writes, which runs every registered
+/// admission. So every request on the wire pays exactly once, whatever order the layers are
+/// chained in and whichever path sent it.
 pub trait Admission: Send + Sync {
     /// Blocks until `request` may go on the wire (honouring `ctx`), or fails.
     fn admit(&self, request: &Request, ctx: &Context) -> Result<(), Error>;
+
+    /// Like [`admit`](Self::admit), and returns the time it waited. The default measures wall
+    /// time; an admission that waits on its own [`Clock`](crate::Clock) reports that clock's
+    /// time instead.
+    fn admit_timed(&self, request: &Request, ctx: &Context) -> Result<Duration, Error> {
+        let start = Instant::now();
+        self.admit(request, ctx)?;
+        Ok(start.elapsed())
+    }
 }
 
 struct AdmissionNode {
     admission: Arc<dyn Admission>,
+    /// Set while the next admission through this node is already paid for (a limiter's
+    /// non-blocking path took the token itself); the first [`Context::admit`] clears it instead
+    /// of admitting. Shared by every clone of the context, so it is consumed once.
+    prepaid: AtomicBool,
     parent: Option<Arc<AdmissionNode>>,
 }
 
@@ -291,7 +317,8 @@ impl InflightSlot {
 }
 
 /// What a request carries down the stack: its cancel token, its deadline, and the admissions
-/// (rate limiters) above the current layer that every retry must pass again.
+/// (rate limiters) registered above the leaf, which the leaf passes before each write
+/// ([`Context::admit`]).
 ///
 /// [`BatchExecutor`](crate::BatchExecutor) builds one per batch; call [`Context::new`] to run a
 /// layer directly.
@@ -350,26 +377,69 @@ impl Context {
         self
     }
 
-    /// The same context with `admission` added: layers below must call
-    /// [`admit_retry`](Self::admit_retry) before every attempt after the first.
+    /// The same context with `admission` registered: the leaf passes it (with every admission
+    /// registered before it) immediately before each request it writes to a socket. See
+    /// [`Admission`].
     pub fn with_admission(&self, admission: Arc<dyn Admission>) -> Context {
+        self.push_admission(admission, false)
+    }
+
+    /// Like [`with_admission`](Self::with_admission), for a layer that has already taken the
+    /// first request's admission itself (a non-blocking `try_acquire`): the first
+    /// [`admit`](Self::admit) below skips `admission` once — that write is prepaid — and every
+    /// later one (a retry, a redirect hop) pays it as usual. If nothing below ever admits, the
+    /// prepaid token simply goes unused.
+    pub fn with_prepaid_admission(&self, admission: Arc<dyn Admission>) -> Context {
+        self.push_admission(admission, true)
+    }
+
+    fn push_admission(&self, admission: Arc<dyn Admission>, prepaid: bool) -> Context {
         let mut ctx = self.clone();
         ctx.admissions = Some(Arc::new(AdmissionNode {
             admission,
+            prepaid: AtomicBool::new(prepaid),
             parent: self.admissions.clone(),
         }));
         ctx
     }
 
-    /// Passes every admission above this layer again (innermost first), for an attempt after the
-    /// first. Retry loops call it before each retry so that a retry pays its rate-limit token.
-    pub fn admit_retry(&self, request: &Request) -> Result<(), Error> {
+    /// The admission gate: passes every registered admission (innermost first) for `request`,
+    /// blocking as they require, and returns the time waited.
+    ///
+    /// A leaf calls it **immediately before each request it writes** — first attempt, retry and
+    /// redirect hop alike — and nothing else does. [`HttpClient`](crate::HttpClient) does; an
+    /// [`Execute`] fake that stands in for the network should too, so the limiters above it
+    /// count what it "sends":
+    ///
+    /// ```
+    /// use httpbatch::{Context, Error, Execute, Request, Response};
+    ///
+    /// struct FakeLeaf;
+    /// impl Execute for FakeLeaf {
+    ///     fn execute(&self, req: Request, ctx: &Context) -> Result<Response, Error> {
+    ///         let waited = ctx.admit(&req)?; // the gate, right before the "write"
+    ///         let mut res = Response::new(200, Vec::new()).with_tag(req.tag());
+    ///         res.timings_mut().waited += waited;
+    ///         Ok(res)
+    ///     }
+    /// }
+    /// let res = FakeLeaf.execute(Request::get("http://127.0.0.1/")?, &Context::new())?;
+    /// assert_eq!(res.status(), 200);
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
+    /// Fails with the first admission's error (a stopped limiter, a deadline that a wait
+    /// cannot meet, a cancel); nothing should be written then.
+    pub fn admit(&self, request: &Request) -> Result<Duration, Error> {
+        let mut waited = Duration::ZERO;
         let mut at = self.admissions.as_ref();
         while let Some(node) = at {
-            node.admission.admit(request, self)?;
+            if !node.prepaid.swap(false, Ordering::AcqRel) {
+                waited = waited.saturating_add(node.admission.admit_timed(request, self)?);
+            }
             at = node.parent.as_ref();
         }
-        Ok(())
+        Ok(waited)
     }
 
     /// The cancel token, if any.
@@ -458,7 +528,7 @@ mod tests {
     }
 
     #[test]
-    fn admit_retry_runs_every_admission_above() {
+    fn admit_runs_every_registered_admission_and_honours_prepaid() {
         use std::sync::atomic::AtomicUsize;
         struct Count(AtomicUsize);
         impl Admission for Count {
@@ -474,11 +544,22 @@ mod tests {
             .with_admission(a.clone())
             .with_admission(b.clone());
         let req = Request::get("http://127.0.0.1/").unwrap();
-        ctx.admit_retry(&req).unwrap();
-        ctx.admit_retry(&req).unwrap();
+        ctx.admit(&req).unwrap();
+        ctx.admit(&req).unwrap();
         assert_eq!(a.0.load(Ordering::SeqCst), 2);
         assert_eq!(b.0.load(Ordering::SeqCst), 2);
-        assert!(Context::new().admit_retry(&req).is_ok());
+        assert!(Context::new().admit(&req).is_ok());
+        // A prepaid admission is skipped once, by whichever clone admits first.
+        let c = Arc::new(Count(AtomicUsize::new(0)));
+        let ctx = Context::new()
+            .with_admission(a.clone())
+            .with_prepaid_admission(c.clone());
+        let clone = ctx.clone();
+        clone.admit(&req).unwrap();
+        assert_eq!(c.0.load(Ordering::SeqCst), 0);
+        ctx.admit(&req).unwrap();
+        assert_eq!(c.0.load(Ordering::SeqCst), 1);
+        assert_eq!(a.0.load(Ordering::SeqCst), 4);
     }
 
     #[test]

@@ -20,9 +20,15 @@
 //! | [`ConnectionPool`] | per-host in-flight caps, warmup, health checks, circuit breaking |
 //! | [`HttpClient`] | one ureq agent per origin, exact connection counts, a caching resolver |
 //!
-//! Every request that goes on the wire passes each rate limiter above it exactly once, retries
-//! included, whatever the order of the layers: a limiter pushes itself onto the [`Context`] as an
-//! [`Admission`], and a retry loop below it calls [`Context::admit_retry`] before each retry.
+//! **One admission gate.** Every request that goes on the wire passes each rate limiter above it
+//! exactly once — first attempts, retries and redirect hops alike — whatever the order of the
+//! layers: a limiter only registers on the [`Context`] as an [`Admission`], and the leaf
+//! ([`HttpClient`], the only code that writes to a socket) calls [`Context::admit`] immediately
+//! before each request it writes. A custom leaf (a fake in a test) calls it too. Pool warmup is
+//! real traffic and pays: [`ConnectionPool::warmup_with`] runs it under a context carrying the
+//! limiters (one token per warmup request). Health probes do not pay: they run on the pool's own
+//! thread with no limiter registered, so a saturated or stopped limiter can never starve them and
+//! mark a healthy host down.
 //!
 //! # Example
 //!

@@ -22,6 +22,8 @@ pub struct Response {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
     pub(crate) url: String,
+    /// The URLs that answered with a redirect, in order.
+    pub(crate) redirects: Vec<String>,
     pub(crate) tag: u64,
     pub(crate) attempts: u32,
     pub(crate) timings: Timings,
@@ -35,6 +37,7 @@ impl Response {
             headers: Vec::new(),
             body: body.into(),
             url: String::new(),
+            redirects: Vec::new(),
             tag: 0,
             attempts: 1,
             timings: Timings::default(),
@@ -84,6 +87,12 @@ impl Response {
     /// The URL that answered (after redirects).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The URLs that answered with a redirect the client followed, in order (the request's own
+    /// URL first); empty when there was none. [`url`](Self::url) is where the chain ended.
+    pub fn redirects(&self) -> &[String] {
+        &self.redirects
     }
 
     /// The request's tag.

@@ -504,3 +504,44 @@ fn a_stopped_host_goes_unhealthy() {
         .unwrap_err();
     assert_ne!(err.kind(), ErrorKind::CircuitOpen, "{err:?}");
 }
+
+#[test]
+fn warmup_pays_the_limiters_of_its_context_and_health_probes_pay_none() {
+    let server = Server::start().unwrap();
+    let pool = ConnectionPool::new();
+    let limiter = RateLimiter::new(Rate::per_second(1000.0).unwrap(), 100).unwrap();
+    let limited = RateLimitedExecutor::new(pool.clone(), limiter);
+
+    // Warmup is real traffic: one token per warmup request, counted at the limiter.
+    let ctx = Context::new().with_admission(limited.admission());
+    let report = pool.warmup_with(&[&server.url("/")], 4, &ctx);
+    assert_eq!((report.ok(), report.opened()), (4, 4), "{report:?}");
+    assert_eq!(limited.stats().admitted, 4);
+    // Without a limiter on its context there is nothing to pay.
+    let report = pool.warmup(&[&server.url("/")], 2);
+    assert_eq!(report.ok(), 2, "{report:?}");
+    assert_eq!(limited.stats().admitted, 4);
+
+    // Health probes never pay, even once the limiter is stopped: they keep probing.
+    pool.enable_health_check(&[&server.url("/")], Duration::from_millis(10), "/ok")
+        .unwrap();
+    assert!(eventually(Duration::from_secs(5), || server
+        .requests_for("/ok")
+        >= 3));
+    limited
+        .execute(get(&server.url("/after")), &Context::new())
+        .unwrap();
+    assert_eq!(limited.stats().admitted, 5);
+    limited.stop();
+    let probes = server.requests_for("/ok");
+    assert!(eventually(Duration::from_secs(5), || server
+        .requests_for("/ok")
+        >= probes + 2));
+    let err = limited
+        .execute(get(&server.url("/refused")), &Context::new())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Stopped);
+    assert_eq!(server.requests_for("/refused"), 0);
+    assert_eq!(limited.stats().admitted, 5);
+    pool.disable_health_check();
+}

@@ -813,27 +813,29 @@ fn a_waiter_whose_turn_comes_too_late_for_its_deadline_fails_at_once() {
 
 // ---- The executor layer ----
 
-/// Answers 200 with the request's tag.
+/// A fake leaf: passes the admission gate, then answers 200 with the request's tag.
 struct Ok200;
 
 impl Execute for Ok200 {
     fn execute(&self, req: Request, ctx: &Context) -> Result<Response, Error> {
         ctx.check()?;
-        Ok(Response::new(200, Vec::new()).with_tag(req.tag()))
+        let waited = ctx.admit(&req)?;
+        let mut res = Response::new(200, Vec::new()).with_tag(req.tag());
+        res.timings_mut().waited += waited;
+        Ok(res)
     }
 }
 
-/// Simulates a pool with retries below the limiter: three attempts per request, each after
-/// the first paying its admission through the context.
+/// Simulates a pool with retries below the limiter: three writes per request, each passing
+/// the admission gate first, as the leaf does.
 struct RetriesTwice {
     attempts: AtomicU32,
 }
 
 impl Execute for RetriesTwice {
     fn execute(&self, req: Request, ctx: &Context) -> Result<Response, Error> {
-        self.attempts.fetch_add(1, Ordering::SeqCst);
-        for _ in 0..2 {
-            ctx.admit_retry(&req)?;
+        for _ in 0..3 {
+            ctx.admit(&req)?;
             self.attempts.fetch_add(1, Ordering::SeqCst);
         }
         let mut res = Response::new(200, Vec::new()).with_tag(req.tag());
@@ -992,8 +994,8 @@ fn a_limiter_is_an_admission() {
     let (limiter, clock) = fake("10/s", 1);
     let ctx = Context::new().with_admission(Arc::new(limiter.clone()));
     let req = get("http://a.test/", 0);
-    ctx.admit_retry(&req).unwrap();
-    ctx.admit_retry(&req).unwrap();
+    ctx.admit(&req).unwrap();
+    ctx.admit(&req).unwrap();
     assert_eq!(limiter.stats().admitted, 2);
     assert_eq!(clock.elapsed(), Duration::from_millis(100));
 }

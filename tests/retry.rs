@@ -57,6 +57,7 @@ impl Scripted {
 impl Execute for Scripted {
     fn execute(&self, req: Request, ctx: &Context) -> Result<Response, Error> {
         ctx.check()?;
+        ctx.admit(&req)?;
         self.seen.lock().push(Seen {
             method: req.method(),
             body: req.body().to_vec(),
@@ -474,7 +475,7 @@ impl Admission for CountAdmissions {
 }
 
 #[test]
-fn every_retry_passes_the_admissions_above_once() {
+fn every_attempt_passes_the_registered_admissions_once() {
     for (steps, attempts) in [
         (vec![Status(503), Status(503), Status(200)], 3),
         (vec![Status(502)], 3),
@@ -487,35 +488,41 @@ fn every_retry_passes_the_admissions_above_once() {
         let r = retry(&clock, RetryPolicy::default(), steps);
         let outcome = r.execute(get(), &ctx).unwrap();
         assert_eq!(outcome.attempts(), attempts);
-        assert_eq!(counter.0.load(Ordering::SeqCst), attempts as usize - 1);
+        // The fake leaf passes the gate before each write; the retry loop adds nothing.
+        assert_eq!(counter.0.load(Ordering::SeqCst), attempts as usize);
     }
 }
 
 #[test]
 fn a_failing_admission_ends_the_retries() {
-    struct Stopped;
-    impl Admission for Stopped {
+    /// Admits the first write, then fails every later one with `fail`'s error.
+    struct FailsAfterFirst(AtomicUsize, fn() -> Error);
+    impl Admission for FailsAfterFirst {
         fn admit(&self, _: &Request, _: &Context) -> Result<(), Error> {
-            Err(Error::stopped("rate limiter"))
-        }
-    }
-    struct NoTime;
-    impl Admission for NoTime {
-        fn admit(&self, _: &Request, _: &Context) -> Result<(), Error> {
-            Err(Error::deadline_exceeded())
+            match self.0.fetch_add(1, Ordering::SeqCst) {
+                0 => Ok(()),
+                _ => Err((self.1)()),
+            }
         }
     }
     let clock = FakeClock::new();
     let r = retry(&clock, RetryPolicy::default(), [Status(503), Status(200)]);
+    let stopped = FailsAfterFirst(AtomicUsize::new(0), || Error::stopped("rate limiter"));
     let err = r
-        .execute(get(), &Context::new().with_admission(Arc::new(Stopped)))
+        .execute(get(), &Context::new().with_admission(Arc::new(stopped)))
         .unwrap_err();
-    assert_eq!((err.kind(), err.attempts()), (ErrorKind::Stopped, 1));
+    assert_eq!(err.kind(), ErrorKind::Stopped);
+    assert_eq!(
+        r.get_ref().calls(),
+        1,
+        "the refused retry never reached the leaf's write"
+    );
 
     // A limiter that cannot admit before the deadline: the last outcome is more useful.
     let r = retry(&clock, RetryPolicy::default(), [Status(503), Status(200)]);
+    let no_time = FailsAfterFirst(AtomicUsize::new(0), Error::deadline_exceeded);
     let res = r
-        .execute(get(), &Context::new().with_admission(Arc::new(NoTime)))
+        .execute(get(), &Context::new().with_admission(Arc::new(no_time)))
         .unwrap();
     assert_eq!((res.status(), res.attempts()), (503, 1));
 }

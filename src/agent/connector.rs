@@ -183,6 +183,20 @@ fn coarse(mut timeout: NextTimeout) -> NextTimeout {
     timeout
 }
 
+impl<T: Transport> CountedTransport<T> {
+    /// ureq asks for more input only when what it holds cannot be used; with the input buffer
+    /// already full, a read could only return nothing, which ureq would report as the peer
+    /// disconnecting. It is a response head (or a line) bigger than the buffer: say so.
+    fn overflowed(&mut self) -> Option<ureq::Error> {
+        let b = self.inner.buffers();
+        if b.can_use_input() || !b.input_append_buf().is_empty() {
+            return None;
+        }
+        let held = b.input().len();
+        Some(ureq::Error::LargeResponseHeader(held, held))
+    }
+}
+
 impl<T: Transport> Transport for CountedTransport<T> {
     fn buffers(&mut self) -> &mut dyn Buffers {
         self.inner.buffers()
@@ -200,11 +214,17 @@ impl<T: Transport> Transport for CountedTransport<T> {
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         self.attach_current()?;
+        if let Some(e) = self.overflowed() {
+            return Err(e);
+        }
         self.inner.await_input(coarse(timeout))
     }
 
     fn maybe_await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         self.attach_current()?;
+        if let Some(e) = self.overflowed() {
+            return Err(e);
+        }
         self.inner.maybe_await_input(coarse(timeout))
     }
 

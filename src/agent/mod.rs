@@ -8,13 +8,14 @@
 //!   are derived from them when read (`live = opened - closed`, `reused = requests - opened`).
 
 mod connector;
+mod redirect;
 mod resolver;
+mod stats;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::RwLock;
 use ureq::http;
@@ -23,50 +24,11 @@ use ureq::unversioned::transport::{Connector, RustlsConnector, TcpConnector};
 use crate::error::{Error, ErrorKind};
 use crate::execute::{Context, Execute};
 use crate::request::{Request, Url};
-use crate::response::{Response, Timings};
+use crate::response::Response;
 
-use self::connector::{ConnCounters, CountingConnector, CurrentSlot, InflightSlot};
+use self::connector::{ConnCounters, CountingConnector, InflightSlot};
 use self::resolver::CachingResolver;
-
-/// Connection figures, counted at the socket (not estimated).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ConnectionStats {
-    /// Sockets opened.
-    pub opened: u64,
-    /// Sockets closed (by either side, or dropped from the idle pool).
-    pub closed: u64,
-    /// Sockets open now: `opened - closed`.
-    pub live: u64,
-    /// Requests sent (attempts that reached a connection).
-    pub requests: u64,
-    /// Requests served on an already open connection: `requests - opened`.
-    pub reused: u64,
-}
-
-impl ConnectionStats {
-    fn read(c: &ConnCounters) -> ConnectionStats {
-        // Read `closed` before `opened` so a close racing with the read cannot make live negative.
-        let closed = c.closed.load(Ordering::Acquire);
-        let opened = c.opened.load(Ordering::Acquire).max(closed);
-        let requests = c.requests.load(Ordering::Acquire);
-        ConnectionStats {
-            opened,
-            closed,
-            live: opened - closed,
-            requests,
-            reused: requests.saturating_sub(opened),
-        }
-    }
-
-    fn add(mut self, o: ConnectionStats) -> ConnectionStats {
-        self.opened += o.opened;
-        self.closed += o.closed;
-        self.live += o.live;
-        self.requests += o.requests;
-        self.reused += o.reused;
-        self
-    }
-}
+pub use self::stats::ConnectionStats;
 
 /// Configuration of an [`HttpClient`].
 ///
@@ -88,6 +50,7 @@ pub struct HttpClientConfig {
     idle_timeout: Duration,
     buffer_size: usize,
     max_redirects: u32,
+    redirect_https_to_http: bool,
     dns_ttl: Duration,
     user_agent: String,
 }
@@ -101,7 +64,8 @@ impl Default for HttpClientConfig {
             max_idle_per_origin: 128,
             idle_timeout: Duration::from_secs(15),
             buffer_size: 16 * 1024,
-            max_redirects: 5,
+            max_redirects: 10,
+            redirect_https_to_http: false,
             dns_ttl: Duration::from_secs(60),
             user_agent: concat!("httpbatch/", env!("CARGO_PKG_VERSION")).into(),
         }
@@ -114,7 +78,8 @@ impl HttpClientConfig {
         self.connect_timeout = d;
         self
     }
-    /// Time allowed to establish a TCP (and TLS) connection. Defaults to `10 s`.
+    /// Time allowed to establish a TCP (and TLS) connection; zero or [`Duration::MAX`] (anything
+    /// from about a century) means no limit. Defaults to `10 s`.
     pub fn get_connect_timeout(&self) -> Duration {
         self.connect_timeout
     }
@@ -123,8 +88,9 @@ impl HttpClientConfig {
         self.timeout = d;
         self
     }
-    /// Time allowed for a whole exchange (connect, send, receive the whole body) when the request
-    /// sets none. Defaults to `30 s`.
+    /// Time allowed for a whole exchange (connect, send, receive the whole body, every redirect
+    /// hop) when the request sets none; zero or [`Duration::MAX`] (anything from about a
+    /// century), here or on the request, means no limit. Defaults to `30 s`.
     pub fn get_timeout(&self) -> Duration {
         self.timeout
     }
@@ -134,7 +100,7 @@ impl HttpClientConfig {
         self
     }
     /// Largest response body accepted; a larger one fails with [`ErrorKind::BodyTooLarge`].
-    /// Defaults to `10 MiB`.
+    /// `u64::MAX` means no limit. Defaults to `10 MiB`.
     pub fn get_max_body_size(&self) -> u64 {
         self.max_body_size
     }
@@ -143,8 +109,8 @@ impl HttpClientConfig {
         self.max_idle_per_origin = n.max(1);
         self
     }
-    /// Idle connections kept per origin. Keep it at least the concurrency per origin, or
-    /// connections churn. Defaults to `128`.
+    /// Idle connections kept per origin (0 is taken as 1; `usize::MAX` means no cap). Keep it
+    /// at least the concurrency per origin, or connections churn. Defaults to `128`.
     pub fn get_max_idle_per_origin(&self) -> usize {
         self.max_idle_per_origin
     }
@@ -153,35 +119,56 @@ impl HttpClientConfig {
         self.idle_timeout = d;
         self
     }
-    /// How long an idle connection is kept before it is closed. Defaults to `15 s`.
+    /// How long an idle connection is kept before it is closed (zero: not kept;
+    /// [`Duration::MAX`]: no limit). Defaults to `15 s`.
     pub fn get_idle_timeout(&self) -> Duration {
         self.idle_timeout
     }
     /// Sets the per-connection I/O buffer size.
     pub fn buffer_size(mut self, bytes: usize) -> Self {
-        self.buffer_size = bytes.max(1024);
+        self.buffer_size = bytes.clamp(1024, MAX_BUFFER);
         self
     }
     /// Input and output buffer of each connection (16 KiB ≈ 73 KiB per pooled connection in
-    /// all, against ≈ 305 KiB at ureq's defaults). Defaults to `16 KiB`.
+    /// all, against ≈ 305 KiB at ureq's defaults). It is also the largest response head (status
+    /// line and headers) accepted: a larger one fails with [`ErrorKind::Protocol`], which is not
+    /// retried. Values are clamped to `1 KiB ..= 4 MiB` (each connection allocates it twice).
+    /// Defaults to `16 KiB`.
     pub fn get_buffer_size(&self) -> usize {
         self.buffer_size
     }
-    /// Sets the redirect limit (0: do not follow).
+    /// Sets the redirect limit (0: do not follow; the 3xx response is the answer).
     pub fn max_redirects(mut self, n: u32) -> Self {
         self.max_redirects = n;
         self
     }
-    /// Redirects followed; credentials are never forwarded to another host. Defaults to `5`.
+    /// Redirects (301, 302, 303, 307, 308 with a `Location`) followed per request; one more is
+    /// an [`ErrorKind::Redirect`]. The client follows them itself, each hop a request of its
+    /// own: it passes the rate limiters ([`Context::admit`]), its `Location` is resolved against
+    /// the URL that answered and checked by [`Url::parse`]; 303 (and 301/302 after a `POST`)
+    /// continue with a body-less `GET`, 307/308 replay method and body; `Authorization`,
+    /// `Proxy-Authorization`, `Cookie` and [sensitive](crate::RequestBuilder::sensitive_header)
+    /// headers are dropped when the origin changes. Defaults to `10` (as curl and browsers).
     pub fn get_max_redirects(&self) -> u32 {
         self.max_redirects
+    }
+    /// Sets whether a redirect from `https` to `http` is followed.
+    pub fn redirect_https_to_http(mut self, allow: bool) -> Self {
+        self.redirect_https_to_http = allow;
+        self
+    }
+    /// Whether a redirect from `https` to `http` is followed; when not, it is an
+    /// [`ErrorKind::Redirect`]. Defaults to `false`.
+    pub fn get_redirect_https_to_http(&self) -> bool {
+        self.redirect_https_to_http
     }
     /// Sets how long resolved addresses are cached.
     pub fn dns_ttl(mut self, d: Duration) -> Self {
         self.dns_ttl = d;
         self
     }
-    /// How long a resolved host name is reused. Defaults to `60 s`.
+    /// How long a resolved host name is reused (zero: resolved every time; [`Duration::MAX`]:
+    /// for the client's life). Defaults to `60 s`.
     pub fn get_dns_ttl(&self) -> Duration {
         self.dns_ttl
     }
@@ -190,10 +177,30 @@ impl HttpClientConfig {
         self.user_agent = ua.into();
         self
     }
-    /// The `User-Agent` header sent unless a request sets its own. Defaults to
-    /// `httpbatch/VERSION`.
+    /// The `User-Agent` header sent unless a request sets its own; it must be a valid header
+    /// value (see [`validate`](Self::validate)). Defaults to `httpbatch/VERSION`.
     pub fn get_user_agent(&self) -> &str {
         &self.user_agent
+    }
+
+    /// Checks what no setter can clamp: fails with [`ErrorKind::InvalidConfig`] for a user agent
+    /// with a control byte (other than HTAB). Every other option takes any value: durations of
+    /// zero or [`Duration::MAX`] mean no limit where a limit is meant, sizes are clamped to what
+    /// can be allocated.
+    ///
+    /// ```
+    /// use httpbatch::{ErrorKind, HttpClientConfig};
+    /// assert!(HttpClientConfig::default().validate().is_ok());
+    /// let bad = HttpClientConfig::default().user_agent("a\r\nx-injected: 1");
+    /// assert_eq!(bad.validate().unwrap_err().kind(), ErrorKind::InvalidConfig);
+    /// ```
+    pub fn validate(&self) -> Result<(), Error> {
+        crate::request::validate_header("user-agent", &self.user_agent).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidConfig,
+                format!("invalid HttpClientConfig::user_agent: {}", e.message()),
+            )
+        })
     }
 }
 
@@ -204,6 +211,9 @@ struct Origin {
 
 struct ClientInner {
     config: HttpClientConfig,
+    /// Why the configuration cannot be used ([`HttpClientConfig::validate`]); every request
+    /// then fails with it instead of reaching ureq, which would panic on it.
+    invalid: Option<String>,
     resolver: Arc<CachingResolver>,
     origins: RwLock<HashMap<String, Arc<Origin>>>,
 }
@@ -252,11 +262,13 @@ impl HttpClient {
         HttpClient::with_config(HttpClientConfig::default())
     }
 
-    /// A client with `config`.
+    /// A client with `config`. A configuration that [`validate`](HttpClientConfig::validate)
+    /// refuses makes every request fail with that [`ErrorKind::InvalidConfig`] error.
     pub fn with_config(config: HttpClientConfig) -> HttpClient {
         HttpClient {
             inner: Arc::new(ClientInner {
                 resolver: Arc::new(CachingResolver::new(config.dns_ttl)),
+                invalid: config.validate().err().map(|e| e.message().to_owned()),
                 config,
                 origins: RwLock::new(HashMap::new()),
             }),
@@ -320,14 +332,17 @@ impl HttpClient {
         let chain = ().chain(TcpConnector::default()).chain(RustlsConnector::default());
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_connect(Some(c.connect_timeout))
-            .timeout_global(Some(c.timeout))
+            .timeout_connect(limit(c.connect_timeout))
+            .timeout_global(limit(c.timeout))
             .max_idle_connections(c.max_idle_per_origin)
             .max_idle_connections_per_host(c.max_idle_per_origin)
             .max_idle_age(c.idle_timeout)
             .input_buffer_size(c.buffer_size)
+            // The buffer bounds the response head; ureq's own check then agrees with it.
+            .max_response_header_size(c.buffer_size)
             .output_buffer_size(c.buffer_size)
-            .max_redirects(c.max_redirects)
+            // The leaf follows redirects itself (src/agent/redirect.rs).
+            .max_redirects(0)
             .user_agent(c.user_agent.as_str())
             .build();
         let agent = ureq::Agent::with_parts(
@@ -338,13 +353,17 @@ impl HttpClient {
         Origin { agent, counters }
     }
 
-    fn send(
+    /// Writes `req` and reads its answer. `hold` runs once the head has arrived, unless the
+    /// answer is a redirect about to be followed (`follow`); a redirect's body is drained and
+    /// not kept.
+    fn send<'h>(
         &self,
         origin: &Origin,
         req: &Request,
         timeout: Option<Duration>,
-        hold: Option<&mut dyn FnMut()>,
-    ) -> Result<(http::response::Parts, Vec<u8>, String), ureq::Error> {
+        follow: bool,
+        hold: Option<&mut (dyn FnMut() + 'h)>,
+    ) -> Result<(http::response::Parts, Vec<u8>), ureq::Error> {
         let mut b = http::Request::builder()
             .method(req.method().as_str())
             .uri(req.url().as_str());
@@ -355,7 +374,7 @@ impl HttpClient {
         // A request-level config clones the agent's whole config, so only build one when this
         // request's timeout differs from the agent's. (A batch deadline needs none: the batch
         // cancels its token at the deadline, which shuts the socket down.)
-        let own_timeout = timeout.filter(|t| *t != self.inner.config.timeout);
+        let own_timeout = (timeout != limit(self.inner.config.timeout)).then_some(timeout);
         let has_body =
             !req.body().is_empty() || matches!(req.method().as_str(), "POST" | "PUT" | "PATCH");
         let res = match (has_body, own_timeout) {
@@ -364,30 +383,33 @@ impl HttpClient {
             (false, Some(t)) => agent.run(
                 agent
                     .configure_request(b.body(())?)
-                    .timeout_global(Some(t))
+                    .timeout_global(t)
                     .build(),
             )?,
             (true, Some(t)) => agent.run(
                 agent
                     .configure_request(b.body(req.body())?)
-                    .timeout_global(Some(t))
+                    .timeout_global(t)
                     .build(),
             )?,
         };
-        let final_url = {
-            use ureq::ResponseExt;
-            res.get_uri().to_string()
-        };
         let (parts, body) = res.into_parts();
+        let limit = self.inner.config.max_body_size;
+        if follow
+            && redirect::is_followed(parts.status.as_u16())
+            && parts.headers.contains_key(http::header::LOCATION)
+        {
+            // Drained so the connection can be reused (the body limit is for answers, not for
+            // a redirect's few bytes); a failure only costs the connection.
+            let _ = body.into_with_config().limit(REDIRECT_DRAIN).read_to_vec();
+            return Ok((parts, Vec::new()));
+        }
         if let Some(hold) = hold {
             // The body is unread, so the connection is still checked out of the idle pool.
             hold();
         }
-        let bytes = body
-            .into_with_config()
-            .limit(self.inner.config.max_body_size)
-            .read_to_vec()?;
-        Ok((parts, bytes, final_url))
+        let bytes = body.into_with_config().limit(limit).read_to_vec()?;
+        Ok((parts, bytes))
     }
 }
 
@@ -411,16 +433,10 @@ impl HttpClient {
         ctx: &Context,
         hold: Option<&mut dyn FnMut()>,
     ) -> Result<Response, Error> {
-        ctx.check()?;
-        // The deadline bounds the exchange too, so a request never outlives its batch by much
-        // even under an executor that does not cancel at the deadline.
-        let mut timeout = request.timeout();
-        if let Some(left) = ctx.remaining() {
-            if left < timeout.unwrap_or(self.inner.config.timeout) {
-                timeout = Some(left);
-            }
+        if let Some(why) = &self.inner.invalid {
+            return Err(Error::new(ErrorKind::InvalidConfig, why.clone()));
         }
-        let origin = self.origin(request.url());
+        ctx.check()?;
         // Batch workers bring a slot registered once for their lifetime; a direct caller gets a
         // slot registered for this request only.
         let (slot, _guard) = match ctx.slot() {
@@ -432,52 +448,7 @@ impl HttpClient {
                 (slot, guard)
             }
         };
-        let start = Instant::now();
-        let sent = {
-            let _current = CurrentSlot::enter(&slot);
-            self.send(&origin, &request, timeout, hold)
-        };
-        let wire = start.elapsed();
-        match sent {
-            Ok((parts, body, url)) => {
-                let headers = parts
-                    .headers
-                    .iter()
-                    .map(|(n, v)| {
-                        (
-                            n.as_str().to_owned(),
-                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                        )
-                    })
-                    .collect();
-                Ok(Response {
-                    status: parts.status.as_u16(),
-                    headers,
-                    body,
-                    url,
-                    tag: request.tag(),
-                    attempts: 1,
-                    timings: Timings {
-                        wire,
-                        total: wire,
-                        ..Timings::default()
-                    },
-                })
-            }
-            Err(e) => {
-                if slot.is_cancelled() {
-                    if let Some(err) = ctx.cancel_token().and_then(|t| t.error()) {
-                        return Err(err.with_attempts(1));
-                    }
-                }
-                let deadline_passed = ctx.deadline().is_some_and(|d| Instant::now() >= d);
-                let mut err = map_error(e, &request, self.inner.config.max_body_size);
-                if deadline_passed && err.kind() == ErrorKind::Timeout {
-                    err = Error::deadline_exceeded();
-                }
-                Err(err.with_attempts(1))
-            }
-        }
+        self.exchange(request, ctx, hold, &slot)
     }
 }
 
@@ -485,6 +456,21 @@ impl Execute for HttpClient {
     fn execute(&self, request: Request, ctx: &Context) -> Result<Response, Error> {
         self.run(request, ctx, None)
     }
+}
+
+/// Most bytes of a redirect's body read (and dropped) to keep its connection.
+const REDIRECT_DRAIN: u64 = 64 * 1024;
+
+/// The largest per-connection buffer: each pooled connection allocates it twice.
+const MAX_BUFFER: usize = 4 << 20;
+
+/// Durations from here on mean "no limit": an `Instant` that far ahead could overflow.
+const NO_LIMIT_FROM: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// A configured timeout as ureq takes it: zero, and anything from about a century on (up to
+/// [`Duration::MAX`]), mean no limit.
+pub(crate) fn limit(d: Duration) -> Option<Duration> {
+    (!d.is_zero() && d < NO_LIMIT_FROM).then_some(d)
 }
 
 /// Lets every origin's agent share one DNS cache.
@@ -519,6 +505,13 @@ fn map_error(e: ureq::Error, req: &Request, limit: u64) -> Error {
             (ErrorKind::Redirect, format!("{e} for {url}"))
         }
         ureq::Error::Protocol(p) => (ErrorKind::Protocol, format!("{p} from {url}")),
+        ureq::Error::LargeResponseHeader(_, limit) => (
+            ErrorKind::Protocol,
+            format!(
+                "response head from {url} larger than {limit} bytes \
+                 (raise HttpClientConfig::buffer_size to accept it)"
+            ),
+        ),
         ureq::Error::ConnectionFailed => (
             ErrorKind::ConnectRefused,
             format!("connection to {} failed", url.origin()),

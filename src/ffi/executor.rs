@@ -74,7 +74,7 @@ fn ms(ms: u64, what: &str) -> Result<Duration, Fail> {
 }
 
 /// Creates a builder with the defaults: 32 workers, 30 s request timeout, 10 s connect timeout,
-/// a 10 MiB response body limit, 128 idle connections per origin, 5 redirects.
+/// a 10 MiB response body limit, 128 idle connections per origin, 10 redirects.
 ///
 /// Ownership: the caller owns the builder until `httpbatch_executor_builder_build` consumes it,
 /// or frees it with `httpbatch_executor_builder_free`.
@@ -181,7 +181,7 @@ pub extern "C" fn httpbatch_executor_builder_set_max_idle_per_origin(
     })
 }
 
-/// Sets how many redirects are followed (0: none). Defaults to 5.
+/// Sets how many redirects are followed (0: none). Defaults to 10.
 #[unsafe(no_mangle)]
 pub extern "C" fn httpbatch_executor_builder_set_max_redirects(
     builder: *mut httpbatch_executor_builder,

@@ -121,8 +121,8 @@ pub extern "C" fn httpbatch_request_set_url(
     })
 }
 
-/// Adds a header. The name must be an HTTP token; the value must not contain CR, LF or NUL
-/// (header injection): either fails with `HTTPBATCH_RESULT_INVALID_HEADER` and adds nothing.
+/// Adds a header. The name must be an HTTP token; the value must not contain a control byte
+/// but HTAB (header injection): either fails with `HTTPBATCH_RESULT_INVALID_HEADER` and adds nothing.
 /// Both are UTF-8 text given as pointer + length, copied during the call.
 #[unsafe(no_mangle)]
 pub extern "C" fn httpbatch_request_add_header(

@@ -411,11 +411,12 @@ impl ConnectionPoolBuilder {
 /// waits for an in-flight slot of the origin, and sends; on a retryable outcome it waits out the
 /// backoff and tries again.
 ///
-/// **Every attempt passes any rate limiter above the pool exactly once.** The limiter admits the
-/// first attempt as the request passes it, and records itself on the [`Context`]; before each
-/// later attempt the pool's retry loop calls [`Context::admit_retry`], which runs that limiter
-/// again. So a request that took three attempts spent three tokens, whatever order the layers
-/// are chained in.
+/// **Every attempt passes any rate limiter above the pool exactly once.** The limiter registers
+/// itself on the [`Context`]; the leaf under the pool passes it ([`Context::admit`]) immediately
+/// before each request it writes. So a request that took three attempts spent three tokens,
+/// whatever order the layers are chained in. Warmup pays too when run under such a context
+/// ([`warmup_with`](Self::warmup_with)); health probes never pay (see
+/// [`enable_health_check`](Self::enable_health_check)).
 ///
 /// # Example
 ///
@@ -607,7 +608,30 @@ impl ConnectionPool {
     ///
     /// The report counts a request as `ok` only for a 2xx or 3xx status and lists every status:
     /// a warmup path that answers 404 shows up as `statuses == [(404, n)]`, `ok == 0`.
+    ///
+    /// Warmup runs under an empty [`Context`]; to make it pay a rate limiter, use
+    /// [`warmup_with`](Self::warmup_with).
     pub fn warmup(&self, hosts: &[&str], n: usize) -> WarmupReport {
+        self.warmup_with(hosts, n, &Context::new())
+    }
+
+    /// [`warmup`](Self::warmup) under `ctx`: warmup requests are real traffic to the host, so
+    /// the leaf passes every admission registered on `ctx` before each of them (one rate-limit
+    /// token per warmup request), and `ctx`'s cancel token and deadline bound the warmup.
+    ///
+    /// ```
+    /// use httpbatch_testserver::Server;
+    /// use httpbatch::{ConnectionPool, Context, Rate, RateLimitedExecutor, RateLimiter};
+    ///
+    /// let server = Server::start()?;
+    /// let pool = ConnectionPool::new();
+    /// let limited = RateLimitedExecutor::new(pool.clone(), RateLimiter::new(Rate::parse("100/s")?, 10)?);
+    /// let ctx = Context::new().with_admission(limited.admission());
+    /// pool.warmup_with(&[&server.url("/")], 4, &ctx);
+    /// assert_eq!(limited.stats().admitted, 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn warmup_with(&self, hosts: &[&str], n: usize, ctx: &Context) -> WarmupReport {
         let start = Instant::now();
         let hosts = hosts
             .iter()
@@ -618,6 +642,7 @@ impl ConnectionPool {
                     n,
                     &self.inner.warmup_path,
                     self.inner.warmup_timeout,
+                    ctx,
                 )
             })
             .collect();
@@ -641,6 +666,9 @@ impl ConnectionPool {
     ///   through an open circuit): after `healthy_threshold` good probes (default 1) it is
     ///   `Healthy` again.
     /// - Live requests do not change a host's health; only probes do.
+    /// - Probes do not pay rate-limit tokens: they run on the health thread with no admission
+    ///   registered, so a saturated or stopped limiter cannot starve them and mark a healthy host
+    ///   down (they are one small request per host per interval).
     /// - Hosts are probed one after another on the one thread, so a round over many hung
     ///   hosts can take longer than `interval` (each probe is capped at it); the next round
     ///   then starts at once.

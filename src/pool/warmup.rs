@@ -13,6 +13,9 @@
 //!   soon as every request has either connected or failed.
 //! - Every wait is bounded: requests by the warmup timeout (their whole-exchange timeout), the
 //!   barrier by a deadline one warmup timeout after the start.
+//! - Warmup requests are real traffic and pass the admission gate like any request: each thread
+//!   sends under the caller's context, so the leaf charges every admission registered on it
+//!   (one token per warmup request).
 //! - Counters are read from the origin's exact connection counters before and after; warmup
 //!   never estimates them.
 
@@ -137,8 +140,9 @@ pub(crate) fn warm_host(
     n: usize,
     path: &str,
     timeout: Duration,
+    ctx: &Context,
 ) -> HostWarmup {
-    warm_host_staggered(client, host, n, path, timeout, Duration::ZERO)
+    warm_host_staggered(client, host, n, path, timeout, Duration::ZERO, ctx)
 }
 
 /// [`warm_host`], with thread `i` starting its request `i × stagger` late (tests use it to show
@@ -150,6 +154,7 @@ fn warm_host_staggered(
     path: &str,
     timeout: Duration,
     stagger: Duration,
+    ctx: &Context,
 ) -> HostWarmup {
     let start = Instant::now();
     let mut report = HostWarmup {
@@ -206,15 +211,14 @@ fn warm_host_staggered(
                     if !stagger.is_zero() {
                         std::thread::sleep(stagger * i as u32);
                     }
-                    // No context deadline: the request's own timeout bounds it and reports a
-                    // timeout as a timeout.
-                    let ctx = Context::new();
+                    // The caller's context: its admissions (rate limiters) are paid by the leaf,
+                    // its cancel and deadline honoured; the request's own timeout bounds it.
                     let mut arrived = false;
                     let res = Request::builder(Method::Get, url)
                         .timeout(timeout)
                         .build()
                         .and_then(|req| {
-                            client.execute_holding(req, &ctx, &mut || {
+                            client.execute_holding(req, ctx, &mut || {
                                 arrived = true;
                                 barrier.arrive_and_wait();
                             })
@@ -285,7 +289,15 @@ mod tests {
         let stagger = Duration::from_millis(20);
         // Thread 0 is done long before thread 3 starts: only holding the response keeps its
         // connection out of the idle pool.
-        let report = warm_host_staggered(&client, &server.base_url(), 4, "/", t, stagger);
+        let report = warm_host_staggered(
+            &client,
+            &server.base_url(),
+            4,
+            "/",
+            t,
+            stagger,
+            &Context::new(),
+        );
         assert_eq!(
             (report.opened, report.live, report.ok),
             (4, 4, 4),
@@ -300,7 +312,14 @@ mod tests {
         server.set_mode(Mode::Reset);
         let client = HttpClient::new();
         let start = Instant::now();
-        let report = warm_host(&client, &server.base_url(), 4, "/", Duration::from_secs(10));
+        let report = warm_host(
+            &client,
+            &server.base_url(),
+            4,
+            "/",
+            Duration::from_secs(10),
+            &Context::new(),
+        );
         assert!(
             start.elapsed() < Duration::from_secs(2),
             "{:?}",
@@ -318,6 +337,7 @@ mod tests {
             2,
             "/",
             Duration::from_millis(200),
+            &Context::new(),
         );
         assert!(
             start.elapsed() < Duration::from_secs(2),

@@ -1,8 +1,11 @@
 //! [`RateLimitedExecutor`]: the layer that makes every attempt pass a [`RateLimiter`].
 //!
 //! Invariants:
-//! - `Shared` is the admission pushed onto the context handed down; it holds the same limiter
-//!   handles the layer uses, so a retry below pays the very same buckets.
+//! - The layer takes no token as a request passes it: `Shared` is the admission it registers on
+//!   the context handed down, and the leaf passes it before each write (first attempt, retry,
+//!   redirect hop). The one exception is `try_execute`, which takes the first write's token
+//!   itself (it must hand the request back when none is free) and registers `Shared` as
+//!   prepaid, so the leaf's first admission skips it once and later writes pay as usual.
 //! - Per-host limiters are created lazily, once per origin (double-checked under the write
 //!   lock), on the global limiter's clock, and live as long as the layer.
 //! - Order within one admission: wait (without taking) until the host bucket has a token, take
@@ -80,22 +83,26 @@ impl Admission for Shared {
     fn admit(&self, request: &Request, ctx: &Context) -> Result<(), Error> {
         self.acquire(request, ctx).map(drop)
     }
+
+    /// The wait on the limiter's own clock (virtual under a fake clock).
+    fn admit_timed(&self, request: &Request, ctx: &Context) -> Result<Duration, Error> {
+        self.acquire(request, ctx)
+    }
 }
 
-/// A layer that admits each attempt through a [`RateLimiter`] (and optionally one bucket per
-/// origin) before passing the request to the inner executor.
+/// A layer that makes every request written to the wire below it pass a [`RateLimiter`] (and
+/// optionally one bucket per origin).
 ///
-/// **Order.** This layer sees a request before its inner layer: it waits for a token, then calls
-/// `inner.execute`. **Each attempt passes the limiter exactly once, whatever the chain order**:
+/// **One admission gate.** This layer takes no token as a request passes it: it registers its
+/// buckets on the [`Context`] it hands down ([`Context::with_admission`]), and the leaf
+/// ([`HttpClient`](crate::HttpClient), or your own leaf) calls [`Context::admit`] immediately
+/// before each request it writes. **Each request on the wire pays exactly once, whatever the
+/// chain order and whatever sent it**: a retry layer above calls `execute` again per attempt; a
+/// retry loop below (the connection pool's) reuses the context, and each write pays at the
+/// leaf; each redirect hop the leaf follows pays too. A leaf that never calls
+/// [`Context::admit`] (a fake that ignores it) is not limited.
 ///
-/// - A retry layer *above* this one calls `execute` again for each attempt, and each call takes a
-///   token here.
-/// - A retry layer *below* this one (the connection pool's retry loop) receives a [`Context`]
-///   that carries this layer's admission ([`Context::with_admission`]); it calls
-///   [`Context::admit_retry`] before each attempt after the first, which takes the same tokens
-///   (global and per-host) again from the same buckets.
-///
-/// The time spent waiting for the first attempt is added to
+/// The leaf adds the time spent waiting for each token to
 /// [`Timings::waited`](crate::Timings::waited) of the response.
 ///
 /// ```
@@ -105,10 +112,14 @@ impl Admission for Shared {
 /// };
 /// use std::{sync::Arc, time::Duration};
 ///
+/// /// A fake leaf: passes the admission gate, then "sends".
 /// struct Ok200;
 /// impl Execute for Ok200 {
-///     fn execute(&self, req: Request, _ctx: &Context) -> Result<Response, Error> {
-///         Ok(Response::new(200, Vec::new()).with_tag(req.tag()))
+///     fn execute(&self, req: Request, ctx: &Context) -> Result<Response, Error> {
+///         let waited = ctx.admit(&req)?;
+///         let mut res = Response::new(200, Vec::new()).with_tag(req.tag());
+///         res.timings_mut().waited += waited;
+///         Ok(res)
 ///     }
 /// }
 ///
@@ -166,7 +177,8 @@ impl<E: Execute> RateLimitedExecutor<E> {
     /// # use httpbatch::{Error, Response};
     /// # struct Ok200;
     /// # impl Execute for Ok200 {
-    /// #     fn execute(&self, _: Request, _: &Context) -> Result<Response, Error> {
+    /// #     fn execute(&self, r: Request, ctx: &Context) -> Result<Response, Error> {
+    /// #         ctx.admit(&r)?;
     /// #         Ok(Response::new(200, Vec::new()))
     /// #     }
     /// # }
@@ -246,17 +258,19 @@ impl<E: Execute> RateLimitedExecutor<E> {
         }
     }
 
-    fn run(&self, request: Request, ctx: &Context, waited: Duration) -> Result<Response, Error> {
-        let admission: Arc<dyn Admission> = self.shared.clone();
-        let mut response = self
-            .inner
-            .execute(request, &ctx.with_admission(admission))?;
-        response.timings_mut().waited += waited;
-        Ok(response)
+    /// This layer's admission (its global bucket, and the per-host ones if on): register it on a
+    /// [`Context`] ([`Context::with_admission`]) to make traffic you send below this layer pay
+    /// the same buckets — a pool's [`warmup_with`](crate::ConnectionPool::warmup_with), say.
+    pub fn admission(&self) -> Arc<dyn Admission> {
+        self.shared.clone()
     }
 
     /// Runs `request` only if a token is available now; otherwise hands the request back with
     /// the time to wait, without blocking. The inner executor still runs synchronously.
+    ///
+    /// The token taken here pays for the first request the leaf writes (the admission is
+    /// registered as prepaid, [`Context::with_prepaid_admission`]); a retry or redirect hop below
+    /// pays a further token as usual, blocking for it.
     ///
     /// ```
     /// use httpbatch::{Context, Execute, Rate, RateLimitedExecutor, RateLimiter, Request};
@@ -264,7 +278,8 @@ impl<E: Execute> RateLimitedExecutor<E> {
     /// # use httpbatch::{Error, Response};
     /// # struct Ok200;
     /// # impl Execute for Ok200 {
-    /// #     fn execute(&self, _: Request, _: &Context) -> Result<Response, Error> {
+    /// #     fn execute(&self, r: Request, ctx: &Context) -> Result<Response, Error> {
+    /// #         ctx.admit(&r)?;
     /// #         Ok(Response::new(200, Vec::new()))
     /// #     }
     /// # }
@@ -293,7 +308,8 @@ impl<E: Execute> RateLimitedExecutor<E> {
         ctx.check().map_err(TryExecuteError::Failed)?;
         match self.shared.try_acquire(&request) {
             Ok(()) => self
-                .run(request, ctx, Duration::ZERO)
+                .inner
+                .execute(request, &ctx.with_prepaid_admission(self.shared.clone()))
                 .map_err(TryExecuteError::Failed),
             Err(wait) => Err(TryExecuteError::WouldBlock { request, wait }),
         }
@@ -301,11 +317,12 @@ impl<E: Execute> RateLimitedExecutor<E> {
 }
 
 impl<E: Execute> Execute for RateLimitedExecutor<E> {
-    /// Waits for a token (global, and the origin's when per-host buckets are on), then runs
-    /// `request` on the inner executor with this layer's admission added to `ctx`.
+    /// Runs `request` on the inner executor with this layer's admission registered on `ctx`:
+    /// the leaf takes a token (global, and the origin's when per-host buckets are on) before
+    /// each request it writes.
     fn execute(&self, request: Request, ctx: &Context) -> Result<Response, Error> {
-        let waited = self.shared.acquire(&request, ctx)?;
-        self.run(request, ctx, waited)
+        self.inner
+            .execute(request, &ctx.with_admission(self.shared.clone()))
     }
 }
 

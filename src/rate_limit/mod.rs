@@ -5,20 +5,19 @@
 //! Rate and burst are set separately; over any stretch of time `d` it admits at most
 //! `burst + rate × d` requests, with no fixed windows.
 //!
-//! **Which layer sees the request first.** A [`RateLimitedExecutor`] sees a request before its
-//! inner executor: it takes a token, then calls the inner layer. **Every attempt that goes on
-//! the wire passes the limiter exactly once, whatever the order of the layers**:
-//!
-//! - A retry layer *above* the limiter re-enters [`RateLimitedExecutor::execute`] for every
-//!   attempt, and each entry takes a token.
-//! - A retry layer *below* it (the connection pool's retry loop) gets a [`Context`] carrying the
-//!   limiter as an [`Admission`]; before each attempt after the first it calls
-//!   [`Context::admit_retry`], which takes a token from the same buckets again. The admission is
-//!   only on the context handed *down*, so a retry layer above never pays it twice.
+//! **One admission gate.** A [`RateLimitedExecutor`] takes nothing as a request passes it: it
+//! registers its buckets on the [`Context`] it hands down as an [`Admission`]. The leaf (the
+//! [`HttpClient`], the only code that writes requests to sockets) calls [`Context::admit`]
+//! immediately before each request it writes — first attempts, retries and redirect hops alike —
+//! and that takes the token. **Every request on the wire passes the limiter exactly once,
+//! whatever the order of the layers**: a retry layer above re-enters the limiter, which registers
+//! afresh on a context that only lives for that attempt; a retry loop below hands the same
+//! context to each attempt, and the leaf pays for each write.
 //!
 //! [`Context`]: crate::Context
 //! [`Admission`]: crate::Admission
-//! [`Context::admit_retry`]: crate::Context::admit_retry
+//! [`Context::admit`]: crate::Context::admit
+//! [`HttpClient`]: crate::HttpClient
 
 mod executor;
 mod limiter;

@@ -2,9 +2,9 @@
 //! own attempt function (the connection pool).
 //!
 //! Invariants:
-//! - `run` calls the attempt function at most `max_attempts` times, and before every call after
-//!   the first it calls `ctx.admit_retry` once, so each attempt on the wire passes the rate
-//!   limiters above exactly once.
+//! - `run` calls the attempt function at most `max_attempts` times, and admits nothing itself:
+//!   the leaf passes the admissions registered on `ctx` before each write, so each attempt on the
+//!   wire pays the rate limiters exactly once.
 //! - Every wait goes through `state.clock.sleep_until(.., ctx)`; a wait the deadline cannot
 //!   accommodate is never started.
 //! - The request is cloned only for attempts that may be followed by another one; the last
@@ -189,19 +189,18 @@ enum Stop {
 /// Runs `request` under `policy`: calls `attempt`, and while the outcome is retryable and the
 /// policy, budget and deadline allow, waits and calls it again with a copy of the request.
 ///
-/// `attempt` is one try on the wire (the inner layer's `execute`, or a pool's own send). Before
-/// every call after the first, `run` calls [`Context::admit_retry`] so that rate limiters above
-/// the caller admit the retry too; a caller that holds its own limiter handle should acquire in
-/// `attempt` instead and hand down a context without that admission.
+/// `attempt` is one try on the wire (the inner layer's `execute`, or a pool's own send); each
+/// call gets the same `ctx`, so the leaf under it pays every registered admission per write.
 ///
 /// The outcome records the attempts (the sum of what each call reports, at least one per call)
 /// and, on a response, the retry waits in `timings.waited`, plus the `waited` and `wire` time of
 /// the responses it discarded.
 ///
 /// A wait that would end after the deadline is not started: the last outcome is returned as it
-/// is (more useful than `DeadlineExceeded`). Cancellation during a wait, or an admission that
-/// fails, returns that error with the attempts recorded — except an admission failing with
-/// `DeadlineExceeded`, which also returns the last outcome.
+/// is (more useful than `DeadlineExceeded`). Cancellation during a wait returns that error with
+/// the attempts recorded; so does a retry failing, except one that never reached the wire
+/// because of the deadline (its admission could not be met in
+/// time: `DeadlineExceeded` with no attempt), which also returns the last outcome.
 pub(crate) fn run<F>(
     policy: &RetryPolicy,
     state: &RetryState,
@@ -253,24 +252,6 @@ where
 
     let mut last: Option<Result<Response, Error>> = None;
     loop {
-        if calls > 0 {
-            let req = original.as_ref().expect("request kept for retries");
-            let start = state.clock.now();
-            let admitted = ctx.admit_retry(req);
-            waited += state.clock.now().saturating_duration_since(start);
-            if let Err(e) = admitted {
-                let prev = last.take().expect("a previous outcome");
-                if e.kind() == ErrorKind::DeadlineExceeded {
-                    c.deadline_stops.fetch_add(1, Relaxed);
-                    return finish(prev, attempts, waited, carried);
-                }
-                return Err(e.with_attempts(attempts));
-            }
-            if let Some(Ok(prev)) = last.take() {
-                carried.0 += prev.timings().waited;
-                carried.1 += prev.timings().wire;
-            }
-        }
         let req = if calls + 1 < max {
             original.clone().expect("request kept for retries")
         } else {
@@ -282,6 +263,19 @@ where
             c.retries.fetch_add(1, Relaxed);
         }
         let outcome = attempt(req, ctx);
+        if let Some(prev) = last.take() {
+            // A retry that the deadline kept off the wire (its admission could not be met in
+            // time): the previous outcome says more.
+            if matches!(&outcome, Err(e) if e.kind() == ErrorKind::DeadlineExceeded && e.attempts() == 0)
+            {
+                c.deadline_stops.fetch_add(1, Relaxed);
+                return finish(prev, attempts, waited, carried);
+            }
+            if let Ok(prev) = prev {
+                carried.0 += prev.timings().waited;
+                carried.1 += prev.timings().wire;
+            }
+        }
         attempts = attempts.saturating_add(match &outcome {
             Ok(r) => r.attempts().max(1),
             Err(e) => e.attempts().max(1),

@@ -13,8 +13,9 @@ use crate::retry::policy::RetryPolicy;
 /// Retries the requests its inner layer fails transiently, under a [`RetryPolicy`].
 ///
 /// It sees each request before its inner layer, and calls the inner layer once per attempt.
-/// Before each attempt after the first it calls [`Context::admit_retry`], so rate limiters
-/// *above* it charge every retry; a rate limiter *below* it charges every attempt by itself. Either way each request on the wire pays one token.
+/// It admits nothing itself: the leaf passes every rate limiter registered on the [`Context`]
+/// before each request it writes ([`Context::admit`]), so a limiter above or below this layer
+/// charges every attempt. Either way each request on the wire pays one token.
 ///
 /// The returned response or error records the attempts made; response timings include the
 /// backoff in `waited`. Statistics are shared by clones (when the inner layer is `Clone`).

@@ -10,13 +10,14 @@
 //!   sees the request first and calls the limiter once per attempt, so each attempt waits for
 //!   its own token.
 //! - **Retry below the limiter** (`RateLimitedExecutor<RetryExecutor<Pool>>`, or the pool's own
-//!   retry loop): the limiter admits the first attempt and records itself on the [`Context`]
-//!   ([`Context::with_admission`]); before every later attempt the retry loop calls
-//!   [`Context::admit_retry`], which runs that limiter again.
+//!   retry loop): the limiter registers itself on the [`Context`]
+//!   ([`Context::with_admission`]) and the leaf passes it before every request it writes
+//!   ([`Context::admit`]), so each attempt pays its token at the leaf. The retry loop itself
+//!   never admits anything.
 //!
-//! The order changes where the waits land, not how many tokens are spent: above the limiter, a
-//! backoff and a token wait add up; below it, the first attempt's token wait is counted by the
-//! limiter and each retry's by the retry layer (both in [`Timings::waited`](crate::Timings)).
+//! The order changes where the waits land, not how many tokens are spent: the leaf reports each
+//! attempt's token wait in its response's [`Timings::waited`](crate::Timings), and the retry
+//! loop adds its backoff and the waits of the attempts it discarded.
 //!
 //! # Waits, deadlines, cancellation
 //!
@@ -36,7 +37,7 @@
 //!
 //! [`Context`]: crate::Context
 //! [`Context::with_admission`]: crate::Context::with_admission
-//! [`Context::admit_retry`]: crate::Context::admit_retry
+//! [`Context::admit`]: crate::Context::admit
 
 mod budget;
 mod engine;

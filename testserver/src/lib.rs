@@ -23,6 +23,9 @@
 //! | `/seq/{key}?s=503,503,200` | the nth request to `key` gets the nth status (the last repeats), body = the code; `&retry_after=S` adds `Retry-After: S` to non-2xx answers, `&retry_after_date=S` an HTTP-date at least `S` seconds ahead |
 //! | `/flaky/{key}?fail=N&status=503` | the first `N` (default `1`) requests to `key` get `status` (default `503`), then `200` `ok`; takes `retry_after`/`retry_after_date` like `/seq` |
 //! | `/limited/{key}?n=N&retry_after=S` | the first `N` requests to `key` get `200` `ok`, the rest `429` with `Retry-After: S` (default `1`) |
+//! | `/redirect/{n}` | `302` to the relative `/redirect/{n-1}`; `/redirect/0` answers `200` `ok` |
+//! | `/redirect-to?url=U&status=S` | `S` (a 3xx, default `302`) with `Location: U`, `U` percent-decoded |
+//! | `/big-header/{n}` | `200` `ok` with an `x-big` header of `n` bytes (at most 1 MiB) |
 //! | `/__stats` | control: the counters as one JSON object, `{"accepted":N,"open_connections":N,"requests":N,"in_flight":N,"max_in_flight":N}`; `?prefix=P` adds `"requests_for":N` |
 //! | `/__reset` | control: [`Server::reset_counters`], then `200` `ok` |
 //! | anything else | `404` |

@@ -116,6 +116,9 @@ pub(super) fn route(inner: &Inner, req: &Req<'_>, extra: &mut Vec<u8>) -> Action
                 "seq" if !arg.is_empty() => seq(inner, arg, req.query, extra),
                 "flaky" if !arg.is_empty() => flaky(inner, arg, req.query, extra),
                 "limited" if !arg.is_empty() => limited(inner, arg, req.query, extra),
+                "redirect" => redirect_n(arg, extra),
+                "redirect-to" => redirect_to(req.query, extra),
+                "big-header" => big_header(arg, extra),
                 _ => Reply {
                     status: 404,
                     body: Body::Static(b"not found"),
@@ -260,6 +263,68 @@ fn limited(inner: &Inner, key: &str, query: &str, extra: &mut Vec<u8>) -> Reply 
         let _ = write!(extra, "retry-after: {retry_after}\r\n");
         Reply::code(429)
     }
+}
+
+/// `/redirect/{n}`: 302 to the relative `/redirect/{n-1}`; `/redirect/0` answers `200 ok`.
+fn redirect_n(arg: &str, extra: &mut Vec<u8>) -> Reply {
+    match arg.parse::<u32>() {
+        Ok(0) => Reply::ok(),
+        Ok(n) if n <= 1000 => {
+            let _ = write!(extra, "location: /redirect/{}\r\n", n - 1);
+            Reply::code(302)
+        }
+        _ => Reply::bad("bad count: want /redirect/{0..=1000}"),
+    }
+}
+
+/// `/redirect-to?url=U[&status=S]`: `S` (default 302) with `Location: U`, `U` percent-decoded
+/// (control bytes refused, so the answer stays well-formed).
+fn redirect_to(query: &str, extra: &mut Vec<u8>) -> Reply {
+    let status = match param(query, "status").map(parse_status) {
+        None => 302,
+        Some(Some(code)) if (300..400).contains(&code) => code,
+        Some(_) => return Reply::bad("bad status: want 300..399"),
+    };
+    let Some(url) = param(query, "url").and_then(percent_decode) else {
+        return Reply::bad("want /redirect-to?url=PERCENT-ENCODED[&status=3xx]");
+    };
+    if url.iter().any(|&b| b < b' ' || b == 0x7f) {
+        return Reply::bad("control bytes in url");
+    }
+    extra.extend_from_slice(b"location: ");
+    extra.extend_from_slice(&url);
+    extra.extend_from_slice(b"\r\n");
+    Reply::code(status)
+}
+
+/// `/big-header/{n}`: `200 ok` with an `x-big` header of `n` bytes (at most 1 MiB).
+fn big_header(arg: &str, extra: &mut Vec<u8>) -> Reply {
+    match arg.parse::<usize>() {
+        Ok(n) if n <= 1 << 20 => {
+            extra.extend_from_slice(b"x-big: ");
+            extra.resize(extra.len() + n, b'x');
+            extra.extend_from_slice(b"\r\n");
+            Reply::ok()
+        }
+        _ => Reply::bad("bad size: want /big-header/{0..=1048576}"),
+    }
+}
+
+fn percent_decode(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Some(out)
 }
 
 /// The `retry_after` / `retry_after_date` parameters of `/seq` and `/flaky`.

@@ -5,6 +5,10 @@ use std::time::Duration;
 
 use crate::error::{Error, ErrorKind};
 
+mod url;
+
+pub use self::url::{Scheme, Url};
+
 /// An HTTP method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -75,178 +79,8 @@ impl fmt::Display for Method {
     }
 }
 
-/// `http` or `https`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Scheme {
-    /// Plain HTTP.
-    Http,
-    /// HTTP over TLS.
-    Https,
-}
-
-impl Scheme {
-    /// `"http"` or `"https"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scheme::Http => "http",
-            Scheme::Https => "https",
-        }
-    }
-
-    /// 80 or 443.
-    pub fn default_port(self) -> u16 {
-        match self {
-            Scheme::Http => 80,
-            Scheme::Https => 443,
-        }
-    }
-}
-
-/// A validated absolute `http` or `https` URL.
-///
-/// Stored as its text plus the offsets of its host, so a queued request costs the URL's bytes and
-/// a few words, not a parsed tree.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Url {
-    text: Box<str>,
-    host_start: u16,
-    host_end: u16,
-    port: u16,
-    scheme: Scheme,
-}
-
-impl Url {
-    /// Parses and validates an absolute `http://` or `https://` URL.
-    ///
-    /// ```
-    /// use httpbatch::Url;
-    /// let url = Url::parse("http://127.0.0.1:8080/a?b=1").unwrap();
-    /// assert_eq!(url.host(), "127.0.0.1");
-    /// assert_eq!(url.port(), 8080);
-    /// assert_eq!(url.origin(), "http://127.0.0.1:8080");
-    /// assert!(Url::parse("127.0.0.1/no-scheme").is_err());
-    /// ```
-    pub fn parse(text: &str) -> Result<Url, Error> {
-        let bad = |why: &str| Error::new(ErrorKind::InvalidUrl, format!("{why}: {text:?}"));
-        if text.len() > u16::MAX as usize {
-            return Err(bad("URL longer than 65535 bytes"));
-        }
-        if text.bytes().any(|b| b <= b' ' || b == 0x7f) {
-            return Err(bad("URL contains whitespace or control characters"));
-        }
-        let (scheme, rest_at) = match text.find("://") {
-            Some(i) => {
-                let s = &text[..i];
-                let scheme = if s.eq_ignore_ascii_case("http") {
-                    Scheme::Http
-                } else if s.eq_ignore_ascii_case("https") {
-                    Scheme::Https
-                } else {
-                    return Err(bad(&format!(
-                        "unsupported scheme {s:?} (only http and https)"
-                    )));
-                };
-                (scheme, i + 3)
-            }
-            None => return Err(bad("missing scheme (expected http:// or https://)")),
-        };
-        let rest = &text[rest_at..];
-        let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let authority = &rest[..auth_end];
-        if authority.contains('@') {
-            return Err(bad(
-                "credentials in the URL are not supported; send a header",
-            ));
-        }
-        let (host, port) = if let Some(stripped) = authority.strip_prefix('[') {
-            let close = stripped
-                .find(']')
-                .ok_or_else(|| bad("unclosed IPv6 bracket"))?;
-            let after = &stripped[close + 1..];
-            let port = match after.strip_prefix(':') {
-                Some(p) => Some(p),
-                None if after.is_empty() => None,
-                None => return Err(bad("junk after IPv6 address")),
-            };
-            (&authority[..close + 2], port)
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (authority, None),
-            }
-        };
-        if host.is_empty() {
-            return Err(bad("missing host"));
-        }
-        if !host.starts_with('[')
-            && !host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
-        {
-            return Err(bad("invalid host"));
-        }
-        let port = match port {
-            None => scheme.default_port(),
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p != 0)
-                .ok_or_else(|| bad("invalid port"))?,
-        };
-        let host_start = rest_at as u16;
-        Ok(Url {
-            text: text.into(),
-            host_start,
-            host_end: host_start + host.len() as u16,
-            port,
-            scheme,
-        })
-    }
-
-    /// The URL as given.
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
-    /// `http` or `https`.
-    pub fn scheme(&self) -> Scheme {
-        self.scheme
-    }
-
-    /// The host (IPv6 addresses keep their brackets).
-    pub fn host(&self) -> &str {
-        &self.text[self.host_start as usize..self.host_end as usize]
-    }
-
-    /// The port, explicit or the scheme's default.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// `scheme://host:port`, lower-cased: the key of per-origin agents, limits and statistics.
-    pub fn origin(&self) -> String {
-        format!(
-            "{}://{}:{}",
-            self.scheme.as_str(),
-            self.host().to_ascii_lowercase(),
-            self.port
-        )
-    }
-}
-
-impl fmt::Display for Url {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-impl fmt::Debug for Url {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.text, f)
-    }
-}
-
-/// Validates a header name (an RFC 9110 token) and value (no CR, LF or NUL).
+/// Validates a header name (an RFC 9110 token) and value (RFC 9110 §5.5: no control byte but
+/// HTAB; bytes above 0x7F are obs-text and pass).
 pub(crate) fn validate_header(name: &str, value: &str) -> Result<(), Error> {
     const TCHAR: &[u8] = b"!#$%&'*+-.^_`|~";
     if name.is_empty()
@@ -259,14 +93,41 @@ pub(crate) fn validate_header(name: &str, value: &str) -> Result<(), Error> {
             format!("invalid header name {name:?}"),
         ));
     }
-    if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+    if let Some(b) = value
+        .bytes()
+        .find(|&b| (b < b' ' && b != b'\t') || b == 0x7f)
+    {
         return Err(Error::new(
             ErrorKind::InvalidHeader,
-            format!("header {name:?} has CR, LF or NUL in its value"),
+            format!(
+                "header {name:?} has the control byte 0x{b:02X} in its value \
+                 (CR, LF and every control byte but HTAB are refused)"
+            ),
         ));
     }
     Ok(())
 }
+
+/// A request header; `sensitive` ones are dropped when a redirect changes the origin.
+#[derive(Clone, Debug)]
+struct Header {
+    name: Box<str>,
+    value: Box<str>,
+    sensitive: bool,
+}
+
+/// Headers that carry credentials: never forwarded to another origin by a redirect.
+const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
+
+/// Headers that describe a body: dropped when a redirect turns the request into a `GET`.
+const BODY_HEADERS: [&str; 6] = [
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "content-language",
+    "content-location",
+    "transfer-encoding",
+];
 
 /// One HTTP request: method, URL, headers, body bytes, options.
 ///
@@ -291,7 +152,7 @@ pub(crate) fn validate_header(name: &str, value: &str) -> Result<(), Error> {
 #[derive(Clone, Debug)]
 pub struct Request {
     url: Url,
-    headers: Vec<(Box<str>, Box<str>)>,
+    headers: Vec<Header>,
     body: Vec<u8>,
     timeout: Option<Duration>,
     tag: u64,
@@ -338,7 +199,49 @@ impl Request {
 
     /// The headers, in the order they were added.
     pub fn headers(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
-        self.headers.iter().map(|(n, v)| (&**n, &**v))
+        self.headers.iter().map(|h| (&*h.name, &*h.value))
+    }
+
+    /// Whether header `name` (case-insensitive) is dropped when a redirect leaves the origin:
+    /// `Authorization`, `Proxy-Authorization`, `Cookie`, and any header added with
+    /// [`RequestBuilder::sensitive_header`].
+    pub fn is_sensitive_header(&self, name: &str) -> bool {
+        CREDENTIAL_HEADERS
+            .iter()
+            .any(|c| name.eq_ignore_ascii_case(c))
+            || self
+                .headers
+                .iter()
+                .any(|h| h.sensitive && h.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The request for a redirect hop to `url`: the same request, as a `GET` without body (and
+    /// without the headers that describe one) when `to_get`, and without its credentials and
+    /// sensitive headers (and any `Host`) when the hop leaves the origin.
+    pub(crate) fn redirected(&self, url: Url, to_get: bool) -> Request {
+        let cross_origin = url.origin() != self.url.origin();
+        let keep = |h: &Header| {
+            let n = &*h.name;
+            !(to_get && BODY_HEADERS.iter().any(|b| n.eq_ignore_ascii_case(b))
+                || cross_origin
+                    && (h.sensitive
+                        || n.eq_ignore_ascii_case("host")
+                        || CREDENTIAL_HEADERS.iter().any(|c| n.eq_ignore_ascii_case(c))))
+        };
+        Request {
+            url,
+            headers: self.headers.iter().filter(|h| keep(h)).cloned().collect(),
+            body: if to_get {
+                Vec::new()
+            } else {
+                self.body.clone()
+            },
+            method: if to_get { Method::Get } else { self.method },
+            timeout: self.timeout,
+            tag: self.tag,
+            priority: self.priority,
+            retry_non_idempotent: self.retry_non_idempotent,
+        }
     }
 
     /// The body bytes (empty for none).
@@ -376,7 +279,11 @@ impl Request {
     /// Adds a header after validating it.
     pub fn add_header(&mut self, name: &str, value: &str) -> Result<(), Error> {
         validate_header(name, value)?;
-        self.headers.push((name.into(), value.into()));
+        self.headers.push(Header {
+            name: name.into(),
+            value: value.into(),
+            sensitive: false,
+        });
         Ok(())
     }
 }
@@ -387,7 +294,7 @@ impl Request {
 pub struct RequestBuilder {
     url: Result<Url, Error>,
     method: Method,
-    headers: Vec<(Box<str>, Box<str>)>,
+    headers: Vec<Header>,
     body: Vec<u8>,
     timeout: Option<Duration>,
     tag: u64,
@@ -397,12 +304,40 @@ pub struct RequestBuilder {
 }
 
 impl RequestBuilder {
-    /// Adds a header. A name that is not a token, or a value with CR, LF or NUL, makes
-    /// [`build`](Self::build) fail with [`ErrorKind::InvalidHeader`].
-    pub fn header(mut self, name: &str, value: &str) -> Self {
+    /// Adds a header. A name that is not a token, or a value with a control byte other than
+    /// HTAB (0x00–0x1F, 0x7F), makes [`build`](Self::build) fail with
+    /// [`ErrorKind::InvalidHeader`].
+    pub fn header(self, name: &str, value: &str) -> Self {
+        self.push_header(name, value, false)
+    }
+
+    /// Adds a header that carries a credential (an API key, a token): like
+    /// [`header`](Self::header), and dropped — like `Authorization`, `Proxy-Authorization` and
+    /// `Cookie` always are — when a redirect leads to another origin.
+    ///
+    /// ```
+    /// use httpbatch::{Method, Request};
+    /// let req = Request::builder(Method::Get, "http://127.0.0.1:8080/")
+    ///     .sensitive_header("x-api-key", "secret")
+    ///     .header("accept", "application/json")
+    ///     .build()?;
+    /// assert!(req.is_sensitive_header("X-Api-Key"));
+    /// assert!(req.is_sensitive_header("authorization"));
+    /// assert!(!req.is_sensitive_header("accept"));
+    /// # Ok::<(), httpbatch::Error>(())
+    /// ```
+    pub fn sensitive_header(self, name: &str, value: &str) -> Self {
+        self.push_header(name, value, true)
+    }
+
+    fn push_header(mut self, name: &str, value: &str, sensitive: bool) -> Self {
         if self.error.is_none() {
             match validate_header(name, value) {
-                Ok(()) => self.headers.push((name.into(), value.into())),
+                Ok(()) => self.headers.push(Header {
+                    name: name.into(),
+                    value: value.into(),
+                    sensitive,
+                }),
                 Err(e) => self.error = Some(e),
             }
         }
@@ -415,7 +350,9 @@ impl RequestBuilder {
         self
     }
 
-    /// Sets the timeout for the whole exchange.
+    /// Sets the timeout for the whole exchange (every redirect hop included); zero or
+    /// [`Duration::MAX`] means no limit, as for
+    /// [`HttpClientConfig::timeout`](crate::HttpClientConfig::timeout).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -463,33 +400,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn url_parsing() {
-        let u = Url::parse("HTTPS://Example.COM/x").unwrap();
-        assert_eq!(u.scheme(), Scheme::Https);
-        assert_eq!(u.port(), 443);
-        assert_eq!(u.origin(), "https://example.com:443");
-        let u = Url::parse("http://[::1]:9/x").unwrap();
-        assert_eq!(u.host(), "[::1]");
-        assert_eq!(u.port(), 9);
-        for bad in [
-            "",
-            "http://",
-            "http:///x",
-            "ftp://a/",
-            "http://a:0/",
-            "http://a:99999/",
-            "http://a b/",
-            "http://u:p@a/",
-            "http://a/\r\n",
-            "http://[::1/",
-            "localhost:80",
-        ] {
-            let e = Url::parse(bad).unwrap_err();
-            assert_eq!(e.kind(), ErrorKind::InvalidUrl, "{bad:?}");
-        }
-    }
-
-    #[test]
     fn headers_are_validated() {
         for (n, v) in [("", "x"), ("a b", "x"), ("x", "a\nb"), ("x", "a\rb")] {
             let e = Request::builder(Method::Get, "http://a/")
@@ -498,6 +408,46 @@ mod tests {
                 .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidHeader);
         }
+        // Every control byte but HTAB, and DEL, in a value; every non-token byte in a name.
+        for b in (0u8..0x20).chain([0x7f]).filter(|&b| b != b'\t') {
+            let v = format!("a{}b", b as char);
+            for r in [
+                Request::builder(Method::Get, "http://a/")
+                    .header("x", &v)
+                    .build(),
+                Request::builder(Method::Get, "http://a/")
+                    .sensitive_header("x", &v)
+                    .build(),
+            ] {
+                let e = r.unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::InvalidHeader, "0x{b:02X}");
+                assert!(e.message().contains(&format!("0x{b:02X}")), "{e}");
+            }
+            let mut req = Request::get("http://a/").unwrap();
+            assert!(req.add_header("x", &v).is_err(), "0x{b:02X}");
+        }
+        for b in
+            (0u8..=0x7f).filter(|b| !b.is_ascii_alphanumeric() && !b"!#$%&'*+-.^_`|~".contains(b))
+        {
+            let n = format!("x{}y", b as char);
+            let e = Request::builder(Method::Get, "http://a/")
+                .header(&n, "v")
+                .build()
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidHeader, "0x{b:02X}");
+        }
+        assert!(
+            Request::builder(Method::Get, "http://a/")
+                .header("x", "tab\there, obs-text ü, all printable !~")
+                .header("ünicode", "v")
+                .build()
+                .is_err(),
+            "a non-ASCII name is not a token"
+        );
+        Request::builder(Method::Get, "http://a/")
+            .header("X-Ok_1.2", "tab\there, obs-text ü, all printable !~")
+            .build()
+            .unwrap();
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::sync::Weak;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use ureq::unversioned::transport::ShutdownHandle;
 
 use crate::error::{Error, ErrorKind};
@@ -112,10 +112,26 @@ impl CancelReason {
 
 type Listener = Arc<dyn Fn() + Send + Sync>;
 
+/// What a cancel does for one registration: call a function, or unpark a waiting thread (the
+/// one wait primitive: a cancel-aware wait costs no allocation beyond this entry).
+enum Wake {
+    Call(Listener),
+    Unpark(std::thread::Thread),
+}
+
+impl Wake {
+    fn wake(self) {
+        match self {
+            Wake::Call(f) => f(),
+            Wake::Unpark(t) => t.unpark(),
+        }
+    }
+}
+
 struct TokenInner {
     reason: AtomicU8,
     next_id: AtomicU64,
-    listeners: Mutex<Vec<(u64, Listener)>>,
+    listeners: Mutex<Vec<(u64, Wake)>>,
 }
 
 /// A cancellation signal that any thread can trigger.
@@ -186,8 +202,8 @@ impl CancelToken {
             return false;
         }
         let listeners = std::mem::take(&mut *self.inner.listeners.lock());
-        for (_, f) in listeners {
-            f();
+        for (_, w) in listeners {
+            w.wake();
         }
         true
     }
@@ -195,18 +211,28 @@ impl CancelToken {
     /// Runs `f` once when the token is cancelled (at once if it already is). Dropping the guard
     /// before that unregisters `f`.
     pub(crate) fn on_cancel(&self, f: Listener) -> CancelGuard {
+        self.register(Wake::Call(f))
+    }
+
+    /// Unparks `thread` once when the token is cancelled (at once if it already is), while the
+    /// guard lives. For waits that park: they re-check the token after every wake-up.
+    pub(crate) fn unpark_on_cancel(&self, thread: std::thread::Thread) -> CancelGuard {
+        self.register(Wake::Unpark(thread))
+    }
+
+    fn register(&self, wake: Wake) -> CancelGuard {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         {
             let mut ls = self.inner.listeners.lock();
             if !self.is_cancelled() {
-                ls.push((id, f));
+                ls.push((id, wake));
                 return CancelGuard {
                     token: Some(self.clone()),
                     id,
                 };
             }
         }
-        f();
+        wake.wake();
         CancelGuard { token: None, id }
     }
 
@@ -486,19 +512,19 @@ impl Context {
             }
             return Ok(());
         };
-        let pair = Arc::new((Mutex::new(false), Condvar::new()));
-        let wake = pair.clone();
-        let _guard = token.on_cancel(Arc::new(move || {
-            *wake.0.lock() = true;
-            wake.1.notify_all();
-        }));
-        let mut woken = pair.0.lock();
-        while !*woken {
-            if pair.1.wait_until(&mut woken, until).timed_out() {
+        // Park until `until`; a cancel unparks. Unparks may be spurious (a stale token from an
+        // earlier wait on this thread), so the loop re-checks both conditions.
+        let _guard = token.unpark_on_cancel(std::thread::current());
+        loop {
+            if token.is_cancelled() {
                 break;
             }
+            let now = Instant::now();
+            if now >= until {
+                break;
+            }
+            std::thread::park_timeout(until - now);
         }
-        drop(woken);
         self.check()
     }
 

@@ -13,7 +13,6 @@
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::thread::{self, Thread};
 use std::time::Instant;
 
@@ -92,7 +91,7 @@ impl Permits {
             key
         };
         let me = thread::current();
-        let _wake_on_cancel = ctx.on_cancel(Arc::new(move || me.unpark()));
+        let _wake_on_cancel = ctx.cancel_token().map(|t| t.unpark_on_cancel(me));
         loop {
             {
                 let mut st = self.state.lock();
@@ -123,6 +122,7 @@ mod tests {
     use super::*;
     use crate::ErrorKind;
     use crate::execute::CancelToken;
+    use std::sync::Arc;
     use std::time::Duration;
 
     #[test]

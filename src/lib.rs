@@ -85,7 +85,7 @@ mod response;
 mod retry;
 mod stats;
 
-pub use agent::{ConnectionStats, HttpClient, HttpClientConfig};
+pub use agent::{ConnectionStats, HttpClient, HttpClientConfig, TlsVersion};
 pub use batch::{
     BatchEvent, BatchExecutor, BatchExecutorBuilder, BatchOptions, BatchResult, BatchStats,
     BatchSummary, IntoBatchItem, Outcome, ProgressSnapshot,

@@ -8,7 +8,10 @@
 //!   are derived from them when read (`live = opened - closed`, `reused = requests - opened`).
 
 mod connector;
+mod no_proxy;
+mod proxy;
 mod resolver;
+mod tls;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -18,7 +21,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 use ureq::http;
-use ureq::unversioned::transport::{Connector, RustlsConnector, TcpConnector};
+use ureq::unversioned::transport::{
+    ConnectProxyConnector, Connector, SocksConnector, TcpConnector,
+};
 
 use crate::error::{Error, ErrorKind};
 use crate::execute::{Context, Execute};
@@ -26,7 +31,10 @@ use crate::request::{Request, Url};
 use crate::response::{Response, Timings};
 
 use self::connector::{ConnCounters, CountingConnector, CurrentSlot, InflightSlot};
+use self::proxy::{ForwardConnector, ForwardResolver, ProxyOptions, ProxyRules};
 use self::resolver::CachingResolver;
+pub use self::tls::TlsVersion;
+use self::tls::{TlsConnector, TlsOptions};
 
 /// Connection figures, counted at the socket (not estimated).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -90,6 +98,8 @@ pub struct HttpClientConfig {
     max_redirects: u32,
     dns_ttl: Duration,
     user_agent: String,
+    tls: TlsOptions,
+    proxy: ProxyOptions,
 }
 
 impl Default for HttpClientConfig {
@@ -104,6 +114,8 @@ impl Default for HttpClientConfig {
             max_redirects: 5,
             dns_ttl: Duration::from_secs(60),
             user_agent: concat!("httpbatch/", env!("CARGO_PKG_VERSION")).into(),
+            tls: TlsOptions::default(),
+            proxy: ProxyOptions::default(),
         }
     }
 }
@@ -206,6 +218,9 @@ struct ClientInner {
     config: HttpClientConfig,
     resolver: Arc<CachingResolver>,
     origins: RwLock<HashMap<String, Arc<Origin>>>,
+    tls: TlsConnector,
+    /// The proxy rules, or why the proxy options cannot be used.
+    proxies: Result<ProxyRules, String>,
 }
 
 /// The leaf [`Execute`]: sends each request with ureq over per-origin agents.
@@ -252,15 +267,35 @@ impl HttpClient {
         HttpClient::with_config(HttpClientConfig::default())
     }
 
-    /// A client with `config`.
+    /// A client with `config`. TLS or proxy options that cannot be used fail every request they
+    /// concern with [`ErrorKind::InvalidConfig`]; [`try_with_config`](Self::try_with_config)
+    /// reports them at once.
     pub fn with_config(config: HttpClientConfig) -> HttpClient {
+        let proxies = ProxyRules::new(&config.proxy, |name| std::env::var(name).ok())
+            .map_err(|e| e.message().to_owned());
         HttpClient {
             inner: Arc::new(ClientInner {
                 resolver: Arc::new(CachingResolver::new(config.dns_ttl)),
+                tls: TlsConnector::new(&config.tls),
+                proxies,
                 config,
                 origins: RwLock::new(HashMap::new()),
             }),
         }
+    }
+
+    /// A client with `config`, or an [`ErrorKind::InvalidConfig`] error naming the TLS or proxy
+    /// option that cannot be used (an unreadable CA file, a proxy URL with an unknown scheme).
+    /// Files named by the options are read, and proxy variables read from the environment, now.
+    pub fn try_with_config(config: HttpClientConfig) -> Result<HttpClient, Error> {
+        let client = HttpClient::with_config(config);
+        if let Some(e) = client.inner.tls.error() {
+            return Err(e);
+        }
+        if let Err(m) = &client.inner.proxies {
+            return Err(Error::new(ErrorKind::InvalidConfig, m.clone()));
+        }
+        Ok(client)
     }
 
     /// The configuration.
@@ -310,15 +345,23 @@ impl HttpClient {
         let mut origins = self.inner.origins.write();
         origins
             .entry(key)
-            .or_insert_with(|| Arc::new(self.new_origin()))
+            .or_insert_with(|| Arc::new(self.new_origin(url)))
             .clone()
     }
 
-    fn new_origin(&self) -> Origin {
+    fn new_origin(&self, url: &Url) -> Origin {
         let c = &self.inner.config;
         let counters = Arc::new(ConnCounters::default());
-        let chain = ().chain(TcpConnector::default()).chain(RustlsConnector::default());
+        let (forward, tunnel) = proxy::route_parts(&self.inner.proxies, url);
+        let forward_to = forward.as_ref().map(|f| f.proxy_uri().clone());
+        let chain =
+            ().chain(SocksConnector::default())
+                .chain(ConnectProxyConnector::default())
+                .chain(TcpConnector::default())
+                .chain(ForwardConnector(forward))
+                .chain(self.inner.tls.clone());
         let config = ureq::Agent::config_builder()
+            .proxy(tunnel)
             .http_status_as_error(false)
             .timeout_connect(Some(c.connect_timeout))
             .timeout_global(Some(c.timeout))
@@ -333,7 +376,10 @@ impl HttpClient {
         let agent = ureq::Agent::with_parts(
             config,
             CountingConnector::new(chain, counters.clone()),
-            SharedResolver(self.inner.resolver.clone()),
+            ForwardResolver {
+                inner: SharedResolver(self.inner.resolver.clone()),
+                forward_to,
+            },
         );
         Origin { agent, counters }
     }
@@ -412,6 +458,9 @@ impl HttpClient {
         hold: Option<&mut dyn FnMut()>,
     ) -> Result<Response, Error> {
         ctx.check()?;
+        if let Err(m) = &self.inner.proxies {
+            return Err(Error::new(ErrorKind::InvalidConfig, m.clone()));
+        }
         // The deadline bounds the exchange too, so a request never outlives its batch by much
         // even under an executor that does not cancel at the deadline.
         let mut timeout = request.timeout();
@@ -505,6 +554,9 @@ impl ureq::unversioned::resolver::Resolver for SharedResolver {
 fn map_error(e: ureq::Error, req: &Request, limit: u64) -> Error {
     use std::io::ErrorKind as Io;
     let url = req.url();
+    if let Some((kind, msg)) = connector::typed_failure(&e, url) {
+        return Error::with_source(kind, msg, e);
+    }
     let (kind, msg) = match &e {
         ureq::Error::Timeout(t) => (ErrorKind::Timeout, format!("{t:?} timeout on {url}")),
         ureq::Error::HostNotFound => (ErrorKind::Dns, format!("host not found: {}", url.host())),

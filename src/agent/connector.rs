@@ -38,6 +38,25 @@ thread_local! {
     static CURRENT: RefCell<Option<Arc<InflightSlot>>> = const { RefCell::new(None) };
     /// Whether the current request has been counted on a connection yet.
     static SENT: Cell<bool> = const { Cell::new(false) };
+    /// Whether a connector chain is connecting on this thread: a CONNECT proxy connector runs
+    /// the whole chain again, inside, for its connection to the proxy.
+    static CONNECTING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks this thread as connecting until dropped (on error too).
+struct Connecting;
+
+impl Connecting {
+    /// `None` when already connecting: the caller is the chain run for a CONNECT proxy.
+    fn enter() -> Option<Connecting> {
+        (!CONNECTING.replace(true)).then_some(Connecting)
+    }
+}
+
+impl Drop for Connecting {
+    fn drop(&mut self) {
+        CONNECTING.set(false);
+    }
 }
 
 /// Publishes `slot` as this thread's current request until dropped; then detaches the socket, so
@@ -171,6 +190,19 @@ impl<C: Connector<()>> Connector<()> for CountingConnector<C> {
         if slot.as_ref().is_some_and(|s| s.is_cancelled()) {
             return Err(cancelled_io());
         }
+        // The chain run inside for a CONNECT proxy's socket is the same socket the outer run
+        // returns (tunnelled): count and attach it once, outside.
+        let Some(_outermost) = Connecting::enter() else {
+            return Ok(self
+                .inner
+                .connect(details, chained)?
+                .map(|inner| CountedTransport {
+                    inner,
+                    counters: None,
+                    socket: None,
+                    id: 0,
+                }));
+        };
         let Some(inner) = self.inner.connect(&ours, chained)? else {
             return Ok(None);
         };
@@ -178,7 +210,7 @@ impl<C: Connector<()>> Connector<()> for CountingConnector<C> {
         let socket = captured.lock().take();
         let mut transport = CountedTransport {
             inner,
-            counters: self.counters.clone(),
+            counters: Some(self.counters.clone()),
             socket,
             id: NEXT_TRANSPORT_ID.fetch_add(1, Ordering::Relaxed),
         };
@@ -190,7 +222,8 @@ impl<C: Connector<()>> Connector<()> for CountingConnector<C> {
 /// A transport that counts its close and can be shut down by the request using it.
 pub(crate) struct CountedTransport<T> {
     inner: T,
-    counters: Arc<ConnCounters>,
+    /// `None` for the socket to a CONNECT proxy, counted by the tunnel wrapping it.
+    counters: Option<Arc<ConnCounters>>,
     socket: Option<Weak<dyn ShutdownHandle>>,
     /// Never reused, unlike an address; 0 means "no socket" to [`InflightSlot`].
     id: u64,
@@ -218,7 +251,9 @@ impl<T> fmt::Debug for CountedTransport<T> {
 
 impl<T> Drop for CountedTransport<T> {
     fn drop(&mut self) {
-        self.counters.closed.fetch_add(1, Ordering::Relaxed);
+        if let Some(c) = &self.counters {
+            c.closed.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -250,8 +285,8 @@ impl<T: Transport> Transport for CountedTransport<T> {
         self.attach_current()?;
         // A request counts once it goes out on a connection (an attempt refused at connect is
         // no request), so `reused = requests - opened` stays a measured figure.
-        if !SENT.replace(true) {
-            self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(c) = self.counters.as_ref().filter(|_| !SENT.replace(true)) {
+            c.requests.fetch_add(1, Ordering::Relaxed);
         }
         self.inner.transmit_output(amount, coarse(timeout))
     }

@@ -189,6 +189,22 @@ impl HttpClientConfig {
     }
 }
 
+impl HttpClientConfig {
+    /// `self` with the TLS and proxy options of `other` (the C ABI keeps them apart).
+    pub(crate) fn with_net_of(mut self, other: &HttpClientConfig) -> HttpClientConfig {
+        self.tls = other.tls.clone();
+        self.proxy = other.proxy.clone();
+        self
+    }
+
+    /// Checks the TLS and proxy options (reading the files and the environment they name).
+    pub(crate) fn validate_net(&self) -> Result<(), Error> {
+        client_config(&self.tls)?;
+        super::proxy::ProxyRules::new(&self.proxy, |name| std::env::var(name).ok())?;
+        Ok(())
+    }
+}
+
 fn invalid(msg: impl fmt::Display) -> Error {
     Error::new(ErrorKind::InvalidConfig, msg.to_string())
 }

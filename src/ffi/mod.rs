@@ -19,6 +19,7 @@ pub(crate) mod base;
 mod cancel;
 mod executor;
 mod limiter;
+mod net;
 mod pool;
 mod request;
 mod result;

@@ -176,3 +176,31 @@ impl Trusting for HttpClient {
         HttpClient::try_with_config(trusting(ca)).unwrap()
     }
 }
+
+#[cfg(feature = "platform-verifier")]
+#[test]
+fn the_platform_verifier_checks_certificates_and_takes_extra_roots() {
+    let ca = Ca::new("platform CA");
+    let server = TestServer::tls(server_config(&ca.leaf(&["127.0.0.1"], false), None, false));
+    let platform = HttpClientConfig::default().platform_verifier(true);
+    let err = tls_err(
+        &HttpClient::try_with_config(platform.clone()).unwrap(),
+        &server.url("https", "/"),
+    );
+    assert!(err.message().contains("invalid peer certificate"), "{err}");
+    let with_ca =
+        HttpClient::try_with_config(platform.add_root_certificates_pem(&ca.cert.pem)).unwrap();
+    assert_eq!(
+        get(&with_ca, &server.url("https", "/")).unwrap().status(),
+        200
+    );
+}
+
+#[cfg(not(feature = "platform-verifier"))]
+#[test]
+fn the_platform_verifier_needs_its_feature() {
+    let err = HttpClient::try_with_config(HttpClientConfig::default().platform_verifier(true))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    assert!(err.message().contains("platform-verifier"), "{err}");
+}

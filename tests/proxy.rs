@@ -201,9 +201,17 @@ fn a_refused_proxy_and_a_bad_proxy_url_are_typed() {
         .unwrap()
         .port();
     let target = TestServer::plain("127.0.0.1");
-    let client = client(HttpClientConfig::default().proxy(format!("http://127.0.0.1:{port}")));
-    let err = get(&client, &target.url("http", "/")).unwrap_err();
+    let refused = client(HttpClientConfig::default().proxy(format!("http://127.0.0.1:{port}")));
+    let err = get(&refused, &target.url("http", "/")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectRefused, "{err}");
+    let named = format!("proxy 127.0.0.1:{port}");
+    assert!(err.message().contains(&named), "{err}");
+    for scheme in ["socks5", "http"] {
+        let c = client(HttpClientConfig::default().proxy(format!("{scheme}://127.0.0.1:{port}")));
+        let err = get(&c, &target.url("https", "/")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectRefused, "{err}");
+        assert!(err.message().contains(&named), "{scheme}: {err}");
+    }
     assert!(target.requests().is_empty());
 
     let err =

@@ -145,11 +145,39 @@ fn cancelled_io() -> ureq::Error {
 pub(crate) struct CountingConnector<C> {
     inner: C,
     counters: Arc<ConnCounters>,
+    /// The proxy every connection goes through (`host:port`), to name it when it refuses.
+    proxy: Option<String>,
 }
 
 impl<C> CountingConnector<C> {
     pub(crate) fn new(inner: C, counters: Arc<ConnCounters>) -> Self {
-        CountingConnector { inner, counters }
+        CountingConnector {
+            inner,
+            counters,
+            proxy: None,
+        }
+    }
+
+    /// Names the proxy the connections go through in connect failures.
+    pub(crate) fn via(mut self, proxy: Option<String>) -> Self {
+        self.proxy = proxy;
+        self
+    }
+
+    /// A refused connection to the proxy names the proxy, not the origin it would have reached.
+    fn blame_proxy(&self, e: ureq::Error, details: &ConnectionDetails) -> ureq::Error {
+        match (&self.proxy, &e) {
+            (Some(proxy), ureq::Error::Io(io))
+                if io.kind() == std::io::ErrorKind::ConnectionRefused =>
+            {
+                LeafFailure::new(
+                    ErrorKind::ConnectRefused,
+                    format!("connection refused by proxy {proxy} (for {})", details.uri),
+                )
+                .into()
+            }
+            _ => e,
+        }
     }
 }
 
@@ -203,7 +231,8 @@ impl<C: Connector<()>> Connector<()> for CountingConnector<C> {
                     id: 0,
                 }));
         };
-        let Some(inner) = self.inner.connect(&ours, chained)? else {
+        let connected = self.inner.connect(&ours, chained);
+        let Some(inner) = connected.map_err(|e| self.blame_proxy(e, details))? else {
             return Ok(None);
         };
         self.counters.opened.fetch_add(1, Ordering::Relaxed);

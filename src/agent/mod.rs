@@ -354,6 +354,7 @@ impl HttpClient {
         let counters = Arc::new(ConnCounters::default());
         let (forward, tunnel) = proxy::route_parts(&self.inner.proxies, url);
         let forward_to = forward.as_ref().map(|f| f.proxy_uri().clone());
+        let via = proxy::proxy_label(&forward, &tunnel);
         let chain =
             ().chain(SocksConnector::default())
                 .chain(ConnectProxyConnector::default())
@@ -375,7 +376,7 @@ impl HttpClient {
             .build();
         let agent = ureq::Agent::with_parts(
             config,
-            CountingConnector::new(chain, counters.clone()),
+            CountingConnector::new(chain, counters.clone()).via(via),
             ForwardResolver {
                 inner: SharedResolver(self.inner.resolver.clone()),
                 forward_to,

@@ -246,6 +246,18 @@ fn base64(input: &[u8]) -> String {
     out
 }
 
+/// `host:port` of the proxy of an origin's route, if any (never its credentials).
+pub(crate) fn proxy_label(forward: &Option<Forward>, tunnel: &Option<Proxy>) -> Option<String> {
+    match (forward, tunnel) {
+        (Some(f), _) => f.proxy.host().map(|h| {
+            let port = f.proxy.port_u16().unwrap_or(80);
+            format!("{h}:{port}")
+        }),
+        (None, Some(p)) => Some(format!("{}:{}", p.host(), p.port())),
+        (None, None) => None,
+    }
+}
+
 /// Resolves the forwarding proxy instead of the origin, so the TCP connector dials the proxy.
 #[derive(Debug)]
 pub(crate) struct ForwardResolver<R> {

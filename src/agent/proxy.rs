@@ -26,11 +26,32 @@ use crate::error::{Error, ErrorKind};
 use crate::request::{Scheme, Url};
 
 /// The proxy part of an [`HttpClientConfig`]; set through its proxy methods.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct ProxyOptions {
     url: Option<String>,
     no_proxy: Option<String>,
     from_env: bool,
+}
+
+/// `scheme://***@host…` for a URL with credentials: a config's `Debug` must not print them.
+fn redacted(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) if scheme.is_empty() => format!("***{}", &rest[at..]),
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
+impl fmt::Debug for ProxyOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxyOptions")
+            .field("url", &self.url.as_deref().map(redacted))
+            .field("no_proxy", &self.no_proxy)
+            .field("from_env", &self.from_env)
+            .finish()
+    }
 }
 
 impl Default for ProxyOptions {
@@ -522,6 +543,17 @@ mod tests {
         ] {
             assert_eq!(absolute_form(not_a_head, b"http://h", None), None);
         }
+    }
+
+    #[test]
+    fn debug_output_hides_proxy_credentials() {
+        let c = HttpClientConfig::default().proxy("http://user:s3cret@proxy:3128/");
+        let text = format!("{c:?}");
+        assert!(!text.contains("s3cret") && !text.contains("user:"), "{text}");
+        assert!(text.contains("http://***@proxy:3128/"), "{text}");
+        assert_eq!(redacted("u:p@h:1"), "***@h:1");
+        assert_eq!(redacted("socks5://h:1"), "socks5://h:1");
+        assert_eq!(redacted("http://h/p@x"), "http://h/p@x");
     }
 
     #[test]

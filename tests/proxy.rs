@@ -221,3 +221,54 @@ fn a_refused_proxy_and_a_bad_proxy_url_are_typed() {
     let err = get(&built, &target.url("http", "/")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
 }
+
+#[test]
+fn cancel_reaches_a_proxy_that_never_answers() {
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+    for (scheme, target) in [
+        ("http", "https://127.0.0.1:9/"),
+        ("socks5h", "http://127.0.0.1:9/"),
+    ] {
+        let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy = format!("{scheme}://{}", silent.local_addr().unwrap());
+        let (accepted, on_accept) = mpsc::channel();
+        let holder = std::thread::spawn(move || {
+            let (mut conn, _) = silent.accept().unwrap();
+            accepted.send(()).unwrap();
+            let mut buf = [0u8; 512];
+            while std::io::Read::read(&mut conn, &mut buf).is_ok_and(|n| n > 0) {}
+        });
+        let token = httpbatch::CancelToken::new();
+        let canceller = token.clone();
+        let cancel = std::thread::spawn(move || {
+            on_accept.recv().unwrap();
+            canceller.cancel();
+            Instant::now()
+        });
+        let c = client(
+            HttpClientConfig::default()
+                .connect_timeout(Duration::from_secs(20))
+                .proxy(proxy),
+        );
+        let err = c
+            .execute(
+                Request::get(target).unwrap(),
+                &Context::new().with_cancel(token),
+            )
+            .unwrap_err();
+        let late = Instant::now().duration_since(cancel.join().unwrap());
+        assert_eq!(err.kind(), ErrorKind::Cancelled, "{scheme}: {err}");
+        assert!(
+            late < Duration::from_secs(2),
+            "{scheme}: {late:?} after the cancel"
+        );
+        holder.join().unwrap();
+        assert_eq!(
+            c.connection_stats().live,
+            0,
+            "{scheme}: {:?}",
+            c.connection_stats()
+        );
+    }
+}

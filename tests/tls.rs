@@ -204,3 +204,47 @@ fn the_platform_verifier_needs_its_feature() {
     assert_eq!(err.kind(), ErrorKind::InvalidConfig);
     assert!(err.message().contains("platform-verifier"), "{err}");
 }
+
+#[test]
+fn cancel_reaches_a_stalled_handshake() {
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+    // A server that accepts and never answers the ClientHello.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}/", listener.local_addr().unwrap());
+    let (accepted, on_accept) = mpsc::channel();
+    let server = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        accepted.send(()).unwrap();
+        // Hold the connection until the client gives up on it.
+        let mut buf = [0u8; 1024];
+        let mut conn = conn;
+        while std::io::Read::read(&mut conn, &mut buf).is_ok_and(|n| n > 0) {}
+    });
+    let token = httpbatch::CancelToken::new();
+    let canceller = token.clone();
+    let cancel = std::thread::spawn(move || {
+        on_accept.recv().unwrap();
+        let at = Instant::now();
+        canceller.cancel();
+        at
+    });
+    let client = HttpClient::with_config(
+        HttpClientConfig::default().connect_timeout(Duration::from_secs(20)),
+    );
+    let err = client
+        .execute(
+            Request::get(&url).unwrap(),
+            &Context::new().with_cancel(token),
+        )
+        .unwrap_err();
+    let returned = Instant::now();
+    let cancelled_at = cancel.join().unwrap();
+    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    let late = returned.duration_since(cancelled_at);
+    assert!(
+        late < Duration::from_secs(2),
+        "returned {late:?} after the cancel"
+    );
+    server.join().unwrap();
+}

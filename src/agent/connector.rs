@@ -195,25 +195,6 @@ impl<C: Connector<()>> Connector<()> for CountingConnector<C> {
         details: &ConnectionDetails,
         chained: Option<()>,
     ) -> Result<Option<Self::Out>, ureq::Error> {
-        // Capture the socket's shutdown handle as the TCP connector registers it with the agent.
-        let captured: Arc<Mutex<Option<Weak<dyn ShutdownHandle>>>> = Arc::default();
-        let forward = details.register_shutdown.clone();
-        let keep = captured.clone();
-        let ours = ConnectionDetails {
-            uri: details.uri,
-            addrs: details.addrs.clone(),
-            config: details.config,
-            request_level: details.request_level,
-            resolver: details.resolver,
-            now: details.now,
-            timeout: details.timeout,
-            current_time: details.current_time.clone(),
-            run_connector: details.run_connector.clone(),
-            register_shutdown: Arc::new(move |handle: Weak<dyn ShutdownHandle>| {
-                *keep.lock() = Some(handle.clone());
-                forward(handle)
-            }),
-        };
         let slot = CURRENT.with(|c| c.borrow().clone());
         if slot.as_ref().is_some_and(|s| s.is_cancelled()) {
             return Err(cancelled_io());
@@ -231,6 +212,32 @@ impl<C: Connector<()>> Connector<()> for CountingConnector<C> {
                     id: 0,
                 }));
         };
+        // Capture the socket's shutdown handle as the TCP connector registers it with the agent,
+        // and attach it to the request at once: a cancel must reach a socket stalled in a TLS
+        // handshake or a proxy's CONNECT/SOCKS exchange, all of which run inside `connect`.
+        let id = NEXT_TRANSPORT_ID.fetch_add(1, Ordering::Relaxed);
+        let captured: Arc<Mutex<Option<Weak<dyn ShutdownHandle>>>> = Arc::default();
+        let forward = details.register_shutdown.clone();
+        let keep = captured.clone();
+        let ours = ConnectionDetails {
+            uri: details.uri,
+            addrs: details.addrs.clone(),
+            config: details.config,
+            request_level: details.request_level,
+            resolver: details.resolver,
+            now: details.now,
+            timeout: details.timeout,
+            current_time: details.current_time.clone(),
+            run_connector: details.run_connector.clone(),
+            register_shutdown: Arc::new(move |handle: Weak<dyn ShutdownHandle>| {
+                *keep.lock() = Some(handle.clone());
+                forward(handle.clone())?;
+                match &slot {
+                    Some(slot) if !slot.attach(id, &handle) => Err(cancelled_io()),
+                    _ => Ok(()),
+                }
+            }),
+        };
         let connected = self.inner.connect(&ours, chained);
         let Some(inner) = connected.map_err(|e| self.blame_proxy(e, details))? else {
             return Ok(None);
@@ -241,7 +248,7 @@ impl<C: Connector<()>> Connector<()> for CountingConnector<C> {
             inner,
             counters: Some(self.counters.clone()),
             socket,
-            id: NEXT_TRANSPORT_ID.fetch_add(1, Ordering::Relaxed),
+            id,
         };
         transport.attach_current()?;
         Ok(Some(transport))

@@ -549,7 +549,10 @@ mod tests {
     fn debug_output_hides_proxy_credentials() {
         let c = HttpClientConfig::default().proxy("http://user:s3cret@proxy:3128/");
         let text = format!("{c:?}");
-        assert!(!text.contains("s3cret") && !text.contains("user:"), "{text}");
+        assert!(
+            !text.contains("s3cret") && !text.contains("user:"),
+            "{text}"
+        );
         assert!(text.contains("http://***@proxy:3128/"), "{text}");
         assert_eq!(redacted("u:p@h:1"), "***@h:1");
         assert_eq!(redacted("socks5://h:1"), "socks5://h:1");

@@ -126,6 +126,17 @@ fn proxy_credentials_are_sent_to_the_proxy() {
         !head.to_ascii_lowercase().contains("proxy-authorization"),
         "the proxy's credentials reached the target: {head}"
     );
+
+    // The same credentials open a CONNECT tunnel.
+    let ca = Ca::new("auth CA");
+    let tls = TestServer::tls(server_config(&ca.leaf(&["127.0.0.1"], false), None, false));
+    let right = client(
+        HttpClientConfig::default()
+            .add_root_certificates_pem(&ca.cert.pem)
+            .proxy(proxy.url("http", "user:s3cret@")),
+    );
+    assert_eq!(get(&right, &tls.url("https", "/")).unwrap().status(), 200);
+    all_via_proxy(&tls, 1);
 }
 
 #[test]

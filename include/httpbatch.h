@@ -69,6 +69,16 @@
 #define HTTPBATCH_ERROR_CODES 64
 
 /**
+ * `httpbatch_net_options_set_min_tls_version`: TLS 1.2 and later.
+ */
+#define HTTPBATCH_TLS_1_2 12
+
+/**
+ * `httpbatch_net_options_set_min_tls_version`: TLS 1.3 only.
+ */
+#define HTTPBATCH_TLS_1_3 13
+
+/**
  * The status of every call that can fail. Codes are stable and never reused: `0` is success,
  * `1`–`999` are the error kinds a request can end with (`ErrorKind as u32` in Rust), and `1000`
  * and up are errors of the C interface itself (a NULL pointer, invalid UTF-8, …).
@@ -332,6 +342,13 @@ typedef struct httpbatch_executor_builder httpbatch_executor_builder;
  * be freed before them, and changes made through any handle (rate, burst, stop) reach them.
  */
 typedef struct httpbatch_limiter httpbatch_limiter;
+
+/**
+ * TLS and proxy options (opaque). Not thread-safe. Defaults: certificates verified against the
+ * built-in (Mozilla) roots, no client certificate, TLS 1.2 or later, no proxy but those of the
+ * environment (`http_proxy`, `https_proxy`, `all_proxy`, `no_proxy`, as curl reads them).
+ */
+typedef struct httpbatch_net_options httpbatch_net_options;
 
 /**
  * A connection pool (opaque). Thread-safe. Executors built with it keep their own reference, so
@@ -1283,6 +1300,138 @@ httpbatch_result httpbatch_limiter_last_error(const struct httpbatch_limiter *li
  * reference. No other thread may be using this handle.
  */
 void httpbatch_limiter_free(struct httpbatch_limiter *limiter);
+
+/**
+ * Creates options with the defaults.
+ *
+ * Ownership: the caller frees them with `httpbatch_net_options_free`; builders copy them, so
+ * they may be freed right after `_set_net_options`.
+ */
+httpbatch_result httpbatch_net_options_new(struct httpbatch_net_options **options_out);
+
+/**
+ * Trusts the CA certificates in `pem` (one or more PEM `CERTIFICATE` blocks; copied) in
+ * addition to the built-in roots. PEM without a certificate is refused with
+ * `HTTPBATCH_RESULT_INVALID_CONFIG`.
+ */
+httpbatch_result httpbatch_net_options_add_root_certificates_pem(struct httpbatch_net_options *options,
+                                                                 const uint8_t *pem,
+                                                                 size_t pem_len);
+
+/**
+ * Trusts the CA certificates in the PEM file at `path` (UTF-8; read now, and again when a
+ * client is built) in addition to the built-in roots, like curl's `--cacert` does with
+ * `httpbatch_net_options_set_builtin_roots(options, false)`.
+ */
+httpbatch_result httpbatch_net_options_add_root_certificates_file(struct httpbatch_net_options *options,
+                                                                  const char *path,
+                                                                  size_t path_len);
+
+/**
+ * Sets whether the built-in (Mozilla) roots are trusted besides the added ones. Turning them
+ * off with no root added is refused with `HTTPBATCH_RESULT_INVALID_CONFIG`. Defaults to true.
+ */
+httpbatch_result httpbatch_net_options_set_builtin_roots(struct httpbatch_net_options *options,
+                                                         bool enabled);
+
+/**
+ * Sets whether the operating system's verifier and trust store check certificates. Refused
+ * with `HTTPBATCH_RESULT_INVALID_CONFIG` when the library was built without its
+ * `platform-verifier` feature. Defaults to false.
+ */
+httpbatch_result httpbatch_net_options_set_platform_verifier(struct httpbatch_net_options *options,
+                                                             bool enabled);
+
+/**
+ * Presents a client certificate (mutual TLS): `cert_chain` is PEM with the certificate and any
+ * intermediates, `key` its PEM private key (PKCS#8, PKCS#1 or SEC1). Both copied.
+ */
+httpbatch_result httpbatch_net_options_set_client_certificate_pem(struct httpbatch_net_options *options,
+                                                                  const uint8_t *cert_chain,
+                                                                  size_t cert_chain_len,
+                                                                  const uint8_t *key,
+                                                                  size_t key_len);
+
+/**
+ * As `httpbatch_net_options_set_client_certificate_pem`, from PEM files (UTF-8 paths; both
+ * may name the same file).
+ */
+httpbatch_result httpbatch_net_options_set_client_certificate_files(struct httpbatch_net_options *options,
+                                                                    const char *cert_chain_path,
+                                                                    size_t cert_chain_path_len,
+                                                                    const char *key_path,
+                                                                    size_t key_path_len);
+
+/**
+ * Sets the oldest TLS version accepted: `HTTPBATCH_TLS_1_2` or `HTTPBATCH_TLS_1_3`; another
+ * value is refused with `HTTPBATCH_RESULT_INVALID_CONFIG`. Defaults to `HTTPBATCH_TLS_1_2`.
+ */
+httpbatch_result httpbatch_net_options_set_min_tls_version(struct httpbatch_net_options *options,
+                                                           uint32_t version);
+
+/**
+ * **Turns certificate verification off** when `enabled`: any certificate for any name is
+ * accepted, so anyone on the path can read and change the traffic. For tests only (curl's
+ * `-k`). Defaults to false.
+ */
+httpbatch_result httpbatch_net_options_set_danger_accept_invalid_certs(struct httpbatch_net_options *options,
+                                                                       bool enabled);
+
+/**
+ * Sends every request through the proxy at `url` (UTF-8, copied), as curl's `-x`:
+ * `http://[user:password@]host[:port]` (plain-HTTP requests forwarded, https tunnelled with
+ * CONNECT), `socks5://` (names resolved here), `socks5h://` (by the proxy), `socks4://`,
+ * `socks4a://`. An empty `url` means no proxy at all, the environment's included. An unusable
+ * URL is refused with `HTTPBATCH_RESULT_INVALID_CONFIG`.
+ */
+httpbatch_result httpbatch_net_options_set_proxy(struct httpbatch_net_options *options,
+                                                 const char *url,
+                                                 size_t url_len);
+
+/**
+ * Sets the hosts reached without a proxy (UTF-8, copied), as curl's `--noproxy`: comma
+ * separated host names (subdomains included, a leading dot ignored), IP addresses, CIDR ranges,
+ * or `*` for all. Replaces `no_proxy` from the environment.
+ */
+httpbatch_result httpbatch_net_options_set_no_proxy(struct httpbatch_net_options *options,
+                                                    const char *list,
+                                                    size_t list_len);
+
+/**
+ * Sets whether proxies are read from the environment when a client is built (`http_proxy`
+ * lower case only, `https_proxy`/`HTTPS_PROXY`, `all_proxy`/`ALL_PROXY`,
+ * `no_proxy`/`NO_PROXY`). Defaults to true.
+ */
+httpbatch_result httpbatch_net_options_set_proxy_from_env(struct httpbatch_net_options *options,
+                                                          bool enabled);
+
+/**
+ * Copies the options' last error text into `buf`; see `httpbatch_request_last_error` for the
+ * buffer rules.
+ */
+httpbatch_result httpbatch_net_options_last_error(const struct httpbatch_net_options *options,
+                                                  char *buf,
+                                                  size_t buf_len,
+                                                  size_t *len_out);
+
+/**
+ * Frees options (NULL is ignored).
+ */
+void httpbatch_net_options_free(struct httpbatch_net_options *options);
+
+/**
+ * Copies `options` (TLS and proxies) into the executor's HTTP client settings: like the other
+ * client settings, they do not combine with `httpbatch_executor_builder_set_pool` (set them on
+ * the pool builder instead).
+ */
+httpbatch_result httpbatch_executor_builder_set_net_options(struct httpbatch_executor_builder *builder,
+                                                            const struct httpbatch_net_options *options);
+
+/**
+ * Copies `options` (TLS and proxies) into the pool's HTTP client settings.
+ */
+httpbatch_result httpbatch_pool_builder_set_net_options(struct httpbatch_pool_builder *builder,
+                                                        const struct httpbatch_net_options *options);
 
 /**
  * Creates a retry policy with the defaults (see the type's description).

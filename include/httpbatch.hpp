@@ -415,6 +415,67 @@ private:
     detail::Handle<httpbatch_retry_policy, httpbatch_retry_policy_free> h_;
 };
 
+// TLS and proxy options, copied into an ExecutorBuilder or a PoolBuilder by net_options().
+// Each setter checks its result at once (files read, PEM and proxy URLs parsed) and throws
+// Error(HTTPBATCH_RESULT_INVALID_CONFIG) for an unusable one, leaving the options unchanged.
+class NetOptions {
+public:
+    NetOptions() {
+        httpbatch_net_options *o = nullptr;
+        detail::check(httpbatch_net_options_new(&o));
+        h_.reset(o);
+    }
+    // Trusts these PEM CA certificates besides the built-in roots.
+    NetOptions &add_root_certificates_pem(std::string_view pem) {
+        return check(httpbatch_net_options_add_root_certificates_pem(
+            h_.get(), reinterpret_cast<const uint8_t *>(pem.data()), pem.size()));
+    }
+    NetOptions &add_root_certificates_file(std::string_view path) {
+        return check(httpbatch_net_options_add_root_certificates_file(h_.get(), path.data(), path.size()));
+    }
+    NetOptions &builtin_roots(bool yes) { return check(httpbatch_net_options_set_builtin_roots(h_.get(), yes)); }
+    NetOptions &platform_verifier(bool yes) {
+        return check(httpbatch_net_options_set_platform_verifier(h_.get(), yes));
+    }
+    // Mutual TLS: the PEM certificate chain and its PEM private key.
+    NetOptions &client_certificate_pem(std::string_view cert_chain, std::string_view key) {
+        return check(httpbatch_net_options_set_client_certificate_pem(
+            h_.get(), reinterpret_cast<const uint8_t *>(cert_chain.data()), cert_chain.size(),
+            reinterpret_cast<const uint8_t *>(key.data()), key.size()));
+    }
+    NetOptions &client_certificate_files(std::string_view cert_chain_path, std::string_view key_path) {
+        return check(httpbatch_net_options_set_client_certificate_files(
+            h_.get(), cert_chain_path.data(), cert_chain_path.size(), key_path.data(), key_path.size()));
+    }
+    // HTTPBATCH_TLS_1_2 or HTTPBATCH_TLS_1_3.
+    NetOptions &min_tls_version(uint32_t version) {
+        return check(httpbatch_net_options_set_min_tls_version(h_.get(), version));
+    }
+    // DANGER: turns certificate verification off (tests only; curl's -k).
+    NetOptions &danger_accept_invalid_certs(bool yes) {
+        return check(httpbatch_net_options_set_danger_accept_invalid_certs(h_.get(), yes));
+    }
+    // http://[user:pass@]host[:port], socks5://, socks5h://; "" for no proxy at all.
+    NetOptions &proxy(std::string_view url) {
+        return check(httpbatch_net_options_set_proxy(h_.get(), url.data(), url.size()));
+    }
+    NetOptions &no_proxy(std::string_view list) {
+        return check(httpbatch_net_options_set_no_proxy(h_.get(), list.data(), list.size()));
+    }
+    NetOptions &proxy_from_env(bool yes) {
+        return check(httpbatch_net_options_set_proxy_from_env(h_.get(), yes));
+    }
+    const httpbatch_net_options *get() const noexcept { return h_.get(); }
+
+private:
+    NetOptions &check(httpbatch_result rc) {
+        detail::check(rc, httpbatch_net_options_last_error,
+                      static_cast<const httpbatch_net_options *>(h_.get()));
+        return *this;
+    }
+    detail::Handle<httpbatch_net_options, httpbatch_net_options_free> h_;
+};
+
 class Pool;
 
 // Configures a Pool; build() consumes it.
@@ -437,6 +498,10 @@ public:
     }
     PoolBuilder &warmup(std::string_view path, uint64_t timeout_ms) {
         return check(httpbatch_pool_builder_set_warmup(h_.get(), path.data(), path.size(), timeout_ms));
+    }
+    // Copies the TLS and proxy options.
+    PoolBuilder &net_options(const NetOptions &o) {
+        return check(httpbatch_pool_builder_set_net_options(h_.get(), o.get()));
     }
     inline Pool build();
 
@@ -532,6 +597,10 @@ public:
     }
     ExecutorBuilder &user_agent(std::string_view ua) {
         return check(httpbatch_executor_builder_set_user_agent(h_.get(), ua.data(), ua.size()));
+    }
+    // Copies the TLS and proxy options (a client setting: not with pool()).
+    ExecutorBuilder &net_options(const NetOptions &o) {
+        return check(httpbatch_executor_builder_set_net_options(h_.get(), o.get()));
     }
     // The executor keeps its own reference to the pool and the limiter.
     ExecutorBuilder &pool(const Pool &p) { return check(httpbatch_executor_builder_set_pool(h_.get(), p.get())); }

@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v valgrind >/dev/null || need_apt+=(valgrind)
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+# Real proxies for tests/proxy.rs, started by the test on loopback (tinyproxy-bin: the
+# program without the system service).
+command -v tinyproxy >/dev/null || need_apt+=(tinyproxy-bin)
+command -v microsocks >/dev/null || need_apt+=(microsocks)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -91,7 +91,7 @@ mod retry;
 mod run;
 mod stats;
 
-pub use agent::{ConnectionStats, HttpClient, HttpClientConfig};
+pub use agent::{ConnectionStats, HttpClient, HttpClientConfig, TlsVersion};
 pub use batch::{
     BatchExecutor, BatchExecutorBuilder, BatchResult, BatchStats, BatchSummary, IntoBatchItem,
     Outcome,

@@ -277,6 +277,50 @@ int main() {
         }
     });
 
+    run("net_options_tls_errors_and_proxies", [&] {
+        try {
+            httpbatch::NetOptions().add_root_certificates_pem("not PEM");
+            CHECK(false);
+        } catch (const httpbatch::Error &e) {
+            CHECK(e.code() == HTTPBATCH_RESULT_INVALID_CONFIG);
+            CHECK(std::string(e.what()).find("PEM") != std::string::npos);
+        }
+        try {
+            httpbatch::NetOptions().min_tls_version(11);
+            CHECK(false);
+        } catch (const httpbatch::Error &e) {
+            CHECK(e.code() == HTTPBATCH_RESULT_INVALID_CONFIG);
+        }
+        // https to the plain test server: a TLS failure, typed.
+        httpbatch::NetOptions plain;
+        plain.proxy_from_env(false).min_tls_version(HTTPBATCH_TLS_1_3);
+        httpbatch::Executor ex = httpbatch::ExecutorBuilder().workers(1).net_options(plain).build();
+        httpbatch::Batch batch;
+        batch.add_get("https" + server.url("/ok").substr(4));
+        httpbatch::BatchResult res = ex.execute(batch);
+        CHECK(res[0].code() == HTTPBATCH_RESULT_TLS);
+
+        // A proxy on a port nobody listens on refuses everything but the no-proxy hosts.
+        uint16_t dead = 0;
+        {
+            TestServer gone;
+            dead = gone.port();
+            CHECK(gone.stop());
+        }
+        httpbatch::NetOptions proxied;
+        proxied.proxy_from_env(false).proxy("http://127.0.0.1:" + std::to_string(dead));
+        httpbatch::Executor via = httpbatch::ExecutorBuilder().workers(1).net_options(proxied).build();
+        httpbatch::Batch b1;
+        b1.add_get(server.url("/ok"));
+        CHECK(via.execute(b1)[0].code() == HTTPBATCH_RESULT_CONNECT_REFUSED);
+        proxied.no_proxy("127.0.0.1");
+        httpbatch::Pool pool = httpbatch::PoolBuilder().net_options(proxied).build();
+        httpbatch::Executor direct = httpbatch::ExecutorBuilder().workers(1).pool(pool).build();
+        httpbatch::Batch b2;
+        b2.add_get(server.url("/ok"));
+        CHECK(direct.execute(b2)[0].status() == 200);
+    });
+
     CHECK(server.stop());
     std::printf("test_wrapper: %d tests, %d failed checks\n", tests, failures);
     return failures == 0 ? 0 : 1;

@@ -160,6 +160,8 @@ type Config struct {
 	Pool *Pool
 	// Limiter, if set, rate-limits every attempt (retries included): pool -> limiter -> executor.
 	Limiter *Limiter
+	// Net, if set, configures TLS and proxies (a client setting: with Pool, set PoolConfig.Net).
+	Net *Net
 }
 
 // Executor runs batches on a pool of worker threads. Safe for concurrent use.
@@ -216,6 +218,16 @@ func NewExecutor(cfg Config) (*Executor, error) {
 		if cfg.UserAgent != "" {
 			p, n := cstr(cfg.UserAgent)
 			if err := set(C.httpbatch_executor_builder_set_user_agent(b, p, n)); err != nil {
+				return err
+			}
+		}
+		if cfg.Net != nil {
+			o, err := cfg.Net.build()
+			if err != nil {
+				return err
+			}
+			defer C.httpbatch_net_options_free(o)
+			if err := set(C.httpbatch_executor_builder_set_net_options(b, o)); err != nil {
 				return err
 			}
 		}

@@ -219,6 +219,7 @@ type PoolConfig struct {
 	HealthyThreshold   int           // good probes that close it (default 1)
 	WarmupPath         string        // default "/"
 	WarmupTimeout      time.Duration // default 10 s
+	Net                *Net          // TLS and proxies (nil: the defaults)
 }
 
 // Pool is a connection pool: per-host in-flight caps, retries, warmup, health checks. Safe for
@@ -290,6 +291,15 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 		}
 		defer C.httpbatch_retry_policy_free(policy)
 		steps = append(steps, func() C.httpbatch_result { return C.httpbatch_pool_builder_set_retry_policy(b, policy) })
+	}
+	if cfg.Net != nil {
+		o, err := cfg.Net.build()
+		if err != nil {
+			C.httpbatch_pool_builder_free(b)
+			return nil, err
+		}
+		defer C.httpbatch_net_options_free(o)
+		steps = append(steps, func() C.httpbatch_result { return C.httpbatch_pool_builder_set_net_options(b, o) })
 	}
 	for _, step := range steps {
 		if err := check(step(), last); err != nil {

@@ -22,7 +22,9 @@ use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, NextTimeout, ShutdownHandle, Transport,
 };
 
+use crate::error::ErrorKind;
 pub(crate) use crate::execute::InflightSlot;
+use crate::request::Url;
 
 /// Connection counters of one origin.
 #[derive(Debug, Default)]
@@ -36,6 +38,25 @@ thread_local! {
     static CURRENT: RefCell<Option<Arc<InflightSlot>>> = const { RefCell::new(None) };
     /// Whether the current request has been counted on a connection yet.
     static SENT: Cell<bool> = const { Cell::new(false) };
+    /// Whether a connector chain is connecting on this thread: a CONNECT proxy connector runs
+    /// the whole chain again, inside, for its connection to the proxy.
+    static CONNECTING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks this thread as connecting until dropped (on error too).
+struct Connecting;
+
+impl Connecting {
+    /// `None` when already connecting: the caller is the chain run for a CONNECT proxy.
+    fn enter() -> Option<Connecting> {
+        (!CONNECTING.replace(true)).then_some(Connecting)
+    }
+}
+
+impl Drop for Connecting {
+    fn drop(&mut self) {
+        CONNECTING.set(false);
+    }
 }
 
 /// Publishes `slot` as this thread's current request until dropped; then detaches the socket, so
@@ -57,6 +78,62 @@ impl Drop for CurrentSlot {
     }
 }
 
+/// A failure a connector of the leaf has already typed (a TLS or proxy failure, a bad TLS
+/// configuration), carried through ureq inside an I/O error and unpacked by the leaf's error
+/// mapping.
+#[derive(Debug)]
+pub(crate) struct LeafFailure {
+    pub(crate) kind: ErrorKind,
+    pub(crate) message: String,
+}
+
+impl LeafFailure {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> LeafFailure {
+        LeafFailure {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for LeafFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for LeafFailure {}
+
+impl From<LeafFailure> for ureq::Error {
+    fn from(f: LeafFailure) -> ureq::Error {
+        ureq::Error::Io(std::io::Error::other(f))
+    }
+}
+
+/// The kind and message of a failure typed by the leaf's connectors or by rustls, which ureq
+/// would otherwise report as a bare I/O error.
+pub(crate) fn typed_failure(e: &ureq::Error, url: &Url) -> Option<(ErrorKind, String)> {
+    let inner = match e {
+        ureq::Error::Rustls(r) => {
+            return Some((ErrorKind::Tls, format!("TLS failure with {url}: {r}")));
+        }
+        ureq::Error::TlsRequired => return Some((ErrorKind::Tls, format!("{e} for {url}"))),
+        ureq::Error::ConnectProxyFailed(m) => {
+            return Some((
+                ErrorKind::Io,
+                format!("proxy refused to connect to {url}: {m}"),
+            ));
+        }
+        ureq::Error::Io(io) => io.get_ref()?,
+        _ => return None,
+    };
+    if let Some(f) = inner.downcast_ref::<LeafFailure>() {
+        return Some((f.kind, f.message.clone()));
+    }
+    let r = inner.downcast_ref::<rustls::Error>()?;
+    Some((ErrorKind::Tls, format!("TLS failure with {url}: {r}")))
+}
+
 fn cancelled_io() -> ureq::Error {
     ureq::Error::Io(std::io::Error::new(
         std::io::ErrorKind::Interrupted,
@@ -68,11 +145,39 @@ fn cancelled_io() -> ureq::Error {
 pub(crate) struct CountingConnector<C> {
     inner: C,
     counters: Arc<ConnCounters>,
+    /// The proxy every connection goes through (`host:port`), to name it when it refuses.
+    proxy: Option<String>,
 }
 
 impl<C> CountingConnector<C> {
     pub(crate) fn new(inner: C, counters: Arc<ConnCounters>) -> Self {
-        CountingConnector { inner, counters }
+        CountingConnector {
+            inner,
+            counters,
+            proxy: None,
+        }
+    }
+
+    /// Names the proxy the connections go through in connect failures.
+    pub(crate) fn via(mut self, proxy: Option<String>) -> Self {
+        self.proxy = proxy;
+        self
+    }
+
+    /// A refused connection to the proxy names the proxy, not the origin it would have reached.
+    fn blame_proxy(&self, e: ureq::Error, details: &ConnectionDetails) -> ureq::Error {
+        match (&self.proxy, &e) {
+            (Some(proxy), ureq::Error::Io(io))
+                if io.kind() == std::io::ErrorKind::ConnectionRefused =>
+            {
+                LeafFailure::new(
+                    ErrorKind::ConnectRefused,
+                    format!("connection refused by proxy {proxy} (for {})", details.uri),
+                )
+                .into()
+            }
+            _ => e,
+        }
     }
 }
 
@@ -90,7 +195,27 @@ impl<C: Connector<()>> Connector<()> for CountingConnector<C> {
         details: &ConnectionDetails,
         chained: Option<()>,
     ) -> Result<Option<Self::Out>, ureq::Error> {
-        // Capture the socket's shutdown handle as the TCP connector registers it with the agent.
+        let slot = CURRENT.with(|c| c.borrow().clone());
+        if slot.as_ref().is_some_and(|s| s.is_cancelled()) {
+            return Err(cancelled_io());
+        }
+        // The chain run inside for a CONNECT proxy's socket is the same socket the outer run
+        // returns (tunnelled): count and attach it once, outside.
+        let Some(_outermost) = Connecting::enter() else {
+            return Ok(self
+                .inner
+                .connect(details, chained)?
+                .map(|inner| CountedTransport {
+                    inner,
+                    counters: None,
+                    socket: None,
+                    id: 0,
+                }));
+        };
+        // Capture the socket's shutdown handle as the TCP connector registers it with the agent,
+        // and attach it to the request at once: a cancel must reach a socket stalled in a TLS
+        // handshake or a proxy's CONNECT/SOCKS exchange, all of which run inside `connect`.
+        let id = NEXT_TRANSPORT_ID.fetch_add(1, Ordering::Relaxed);
         let captured: Arc<Mutex<Option<Weak<dyn ShutdownHandle>>>> = Arc::default();
         let forward = details.register_shutdown.clone();
         let keep = captured.clone();
@@ -106,23 +231,24 @@ impl<C: Connector<()>> Connector<()> for CountingConnector<C> {
             run_connector: details.run_connector.clone(),
             register_shutdown: Arc::new(move |handle: Weak<dyn ShutdownHandle>| {
                 *keep.lock() = Some(handle.clone());
-                forward(handle)
+                forward(handle.clone())?;
+                match &slot {
+                    Some(slot) if !slot.attach(id, &handle) => Err(cancelled_io()),
+                    _ => Ok(()),
+                }
             }),
         };
-        let slot = CURRENT.with(|c| c.borrow().clone());
-        if slot.as_ref().is_some_and(|s| s.is_cancelled()) {
-            return Err(cancelled_io());
-        }
-        let Some(inner) = self.inner.connect(&ours, chained)? else {
+        let connected = self.inner.connect(&ours, chained);
+        let Some(inner) = connected.map_err(|e| self.blame_proxy(e, details))? else {
             return Ok(None);
         };
         self.counters.opened.fetch_add(1, Ordering::Relaxed);
         let socket = captured.lock().take();
         let mut transport = CountedTransport {
             inner,
-            counters: self.counters.clone(),
+            counters: Some(self.counters.clone()),
             socket,
-            id: NEXT_TRANSPORT_ID.fetch_add(1, Ordering::Relaxed),
+            id,
         };
         transport.attach_current()?;
         Ok(Some(transport))
@@ -132,7 +258,8 @@ impl<C: Connector<()>> Connector<()> for CountingConnector<C> {
 /// A transport that counts its close and can be shut down by the request using it.
 pub(crate) struct CountedTransport<T> {
     inner: T,
-    counters: Arc<ConnCounters>,
+    /// `None` for the socket to a CONNECT proxy, counted by the tunnel wrapping it.
+    counters: Option<Arc<ConnCounters>>,
     socket: Option<Weak<dyn ShutdownHandle>>,
     /// Never reused, unlike an address; 0 means "no socket" to [`InflightSlot`].
     id: u64,
@@ -160,7 +287,9 @@ impl<T> fmt::Debug for CountedTransport<T> {
 
 impl<T> Drop for CountedTransport<T> {
     fn drop(&mut self) {
-        self.counters.closed.fetch_add(1, Ordering::Relaxed);
+        if let Some(c) = &self.counters {
+            c.closed.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -206,8 +335,8 @@ impl<T: Transport> Transport for CountedTransport<T> {
         self.attach_current()?;
         // A request counts once it goes out on a connection (an attempt refused at connect is
         // no request), so `reused = requests - opened` stays a measured figure.
-        if !SENT.replace(true) {
-            self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(c) = self.counters.as_ref().filter(|_| !SENT.replace(true)) {
+            c.requests.fetch_add(1, Ordering::Relaxed);
         }
         self.inner.transmit_output(amount, coarse(timeout))
     }

@@ -8,9 +8,12 @@
 //!   are derived from them when read (`live = opened - closed`, `reused = requests - opened`).
 
 mod connector;
+mod no_proxy;
+mod proxy;
 mod redirect;
 mod resolver;
 mod stats;
+mod tls;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -19,7 +22,9 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 use ureq::http;
-use ureq::unversioned::transport::{Connector, RustlsConnector, TcpConnector};
+use ureq::unversioned::transport::{
+    ConnectProxyConnector, Connector, SocksConnector, TcpConnector,
+};
 
 use crate::error::{Error, ErrorKind};
 use crate::execute::{Context, Execute};
@@ -27,8 +32,11 @@ use crate::request::{Request, Url};
 use crate::response::Response;
 
 use self::connector::{ConnCounters, CountingConnector, InflightSlot};
+use self::proxy::{ForwardConnector, ForwardResolver, ProxyOptions, ProxyRules};
 use self::resolver::CachingResolver;
 pub use self::stats::ConnectionStats;
+pub use self::tls::TlsVersion;
+use self::tls::{TlsConnector, TlsOptions};
 
 /// Configuration of an [`HttpClient`].
 ///
@@ -53,6 +61,8 @@ pub struct HttpClientConfig {
     redirect_https_to_http: bool,
     dns_ttl: Duration,
     user_agent: String,
+    tls: TlsOptions,
+    proxy: ProxyOptions,
 }
 
 impl Default for HttpClientConfig {
@@ -68,6 +78,8 @@ impl Default for HttpClientConfig {
             redirect_https_to_http: false,
             dns_ttl: Duration::from_secs(60),
             user_agent: concat!("httpbatch/", env!("CARGO_PKG_VERSION")).into(),
+            tls: TlsOptions::default(),
+            proxy: ProxyOptions::default(),
         }
     }
 }
@@ -216,6 +228,9 @@ struct ClientInner {
     invalid: Option<String>,
     resolver: Arc<CachingResolver>,
     origins: RwLock<HashMap<String, Arc<Origin>>>,
+    tls: TlsConnector,
+    /// The proxy rules, or why the proxy options cannot be used.
+    proxies: Result<ProxyRules, String>,
 }
 
 /// The leaf [`Execute`]: sends each request with ureq over per-origin agents.
@@ -263,16 +278,36 @@ impl HttpClient {
     }
 
     /// A client with `config`. A configuration that [`validate`](HttpClientConfig::validate)
-    /// refuses makes every request fail with that [`ErrorKind::InvalidConfig`] error.
+    /// refuses, and TLS or proxy options that cannot be used, make every request they concern
+    /// fail with [`ErrorKind::InvalidConfig`]; [`try_with_config`](Self::try_with_config)
+    /// reports them at once.
     pub fn with_config(config: HttpClientConfig) -> HttpClient {
+        let proxies = ProxyRules::new(&config.proxy, |name| std::env::var(name).ok())
+            .map_err(|e| e.message().to_owned());
         HttpClient {
             inner: Arc::new(ClientInner {
                 resolver: Arc::new(CachingResolver::new(config.dns_ttl)),
                 invalid: config.validate().err().map(|e| e.message().to_owned()),
+                tls: TlsConnector::new(&config.tls),
+                proxies,
                 config,
                 origins: RwLock::new(HashMap::new()),
             }),
         }
+    }
+
+    /// A client with `config`, or an [`ErrorKind::InvalidConfig`] error naming the TLS or proxy
+    /// option that cannot be used (an unreadable CA file, a proxy URL with an unknown scheme).
+    /// Files named by the options are read, and proxy variables read from the environment, now.
+    pub fn try_with_config(config: HttpClientConfig) -> Result<HttpClient, Error> {
+        let client = HttpClient::with_config(config);
+        if let Some(e) = client.inner.tls.error() {
+            return Err(e);
+        }
+        if let Err(m) = &client.inner.proxies {
+            return Err(Error::new(ErrorKind::InvalidConfig, m.clone()));
+        }
+        Ok(client)
     }
 
     /// The configuration.
@@ -322,15 +357,24 @@ impl HttpClient {
         let mut origins = self.inner.origins.write();
         origins
             .entry(key)
-            .or_insert_with(|| Arc::new(self.new_origin()))
+            .or_insert_with(|| Arc::new(self.new_origin(url)))
             .clone()
     }
 
-    fn new_origin(&self) -> Origin {
+    fn new_origin(&self, url: &Url) -> Origin {
         let c = &self.inner.config;
         let counters = Arc::new(ConnCounters::default());
-        let chain = ().chain(TcpConnector::default()).chain(RustlsConnector::default());
+        let (forward, tunnel) = proxy::route_parts(&self.inner.proxies, url);
+        let forward_to = forward.as_ref().map(|f| f.proxy_uri().clone());
+        let via = proxy::proxy_label(&forward, &tunnel);
+        let chain =
+            ().chain(SocksConnector::default())
+                .chain(ConnectProxyConnector::default())
+                .chain(TcpConnector::default())
+                .chain(ForwardConnector(forward))
+                .chain(self.inner.tls.clone());
         let config = ureq::Agent::config_builder()
+            .proxy(tunnel)
             .http_status_as_error(false)
             .timeout_connect(limit(c.connect_timeout))
             .timeout_global(limit(c.timeout))
@@ -347,8 +391,11 @@ impl HttpClient {
             .build();
         let agent = ureq::Agent::with_parts(
             config,
-            CountingConnector::new(chain, counters.clone()),
-            SharedResolver(self.inner.resolver.clone()),
+            CountingConnector::new(chain, counters.clone()).via(via),
+            ForwardResolver {
+                inner: SharedResolver(self.inner.resolver.clone()),
+                forward_to,
+            },
         );
         Origin { agent, counters }
     }
@@ -436,6 +483,9 @@ impl HttpClient {
         if let Some(why) = &self.inner.invalid {
             return Err(Error::new(ErrorKind::InvalidConfig, why.clone()));
         }
+        if let Err(m) = &self.inner.proxies {
+            return Err(Error::new(ErrorKind::InvalidConfig, m.clone()));
+        }
         ctx.check()?;
         // Batch workers bring a slot registered once for their lifetime; a direct caller gets a
         // slot registered for this request only.
@@ -491,6 +541,9 @@ impl ureq::unversioned::resolver::Resolver for SharedResolver {
 fn map_error(e: ureq::Error, req: &Request, limit: u64) -> Error {
     use std::io::ErrorKind as Io;
     let url = req.url();
+    if let Some((kind, msg)) = connector::typed_failure(&e, url) {
+        return Error::with_source(kind, msg, e);
+    }
     let (kind, msg) = match &e {
         ureq::Error::Timeout(t) => (ErrorKind::Timeout, format!("{t:?} timeout on {url}")),
         ureq::Error::HostNotFound => (ErrorKind::Dns, format!("host not found: {}", url.host())),

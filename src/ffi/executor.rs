@@ -32,9 +32,9 @@ pub const HTTPBATCH_ERROR_CODES: usize = 64;
 /// `httpbatch_executor_builder_build`.
 pub struct httpbatch_executor_builder {
     workers: usize,
-    config: HttpClientConfig,
+    pub(super) config: HttpClientConfig,
     /// Whether a client setting was changed (they do not apply when a pool is set).
-    client_set: bool,
+    pub(super) client_set: bool,
     pool: Option<ConnectionPool>,
     limiter: Option<LimiterSpec>,
     last_error: LastError,

@@ -20,6 +20,7 @@ mod cancel;
 mod control;
 mod executor;
 mod limiter;
+mod net;
 mod pool;
 mod request;
 mod result;

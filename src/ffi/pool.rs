@@ -237,7 +237,7 @@ fn build_policy(p: *const httpbatch_retry_policy) -> FfiResult<RetryPolicy> {
 /// policy, the executor defaults for timeouts and body limit, health checks off, warmup path `/`.
 pub struct httpbatch_pool_builder {
     builder: ConnectionPoolBuilder,
-    client: HttpClientConfig,
+    pub(super) client: HttpClientConfig,
     health: HealthCheckConfig,
     last_error: LastError,
 }

@@ -289,6 +289,74 @@ pub struct RunArgs {
     /// No summary and no progress bar on stderr (bad input lines are still reported).
     #[arg(short, long, help_heading = "Output")]
     pub quiet: bool,
+
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+/// TLS and proxy options, named as in curl.
+#[derive(Debug, Args, Default, Clone)]
+pub struct NetArgs {
+    /// Do NOT verify TLS certificates: any certificate for any name is accepted, so anyone on
+    /// the path can read and change the traffic. For testing only.
+    #[arg(short = 'k', long, help_heading = "TLS and proxies")]
+    pub insecure: bool,
+
+    /// Verify servers with the CA certificates in this PEM file instead of the built-in roots.
+    #[arg(long, value_name = "FILE", help_heading = "TLS and proxies")]
+    pub cacert: Option<PathBuf>,
+
+    /// Present this client certificate (PEM, with any intermediates) to servers that ask.
+    #[arg(long, value_name = "FILE", help_heading = "TLS and proxies")]
+    pub cert: Option<PathBuf>,
+
+    /// Private key of --cert (PEM) [default: read from the --cert file].
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "cert",
+        help_heading = "TLS and proxies"
+    )]
+    pub key: Option<PathBuf>,
+
+    /// Send requests through this proxy: http://[user:pass@]host[:port], socks5://… (names
+    /// resolved here) or socks5h://… (by the proxy). Without it, http_proxy, https_proxy,
+    /// all_proxy and no_proxy are read from the environment as curl does; "" uses none.
+    #[arg(
+        short = 'x',
+        long,
+        value_name = "URL",
+        help_heading = "TLS and proxies"
+    )]
+    pub proxy: Option<String>,
+
+    /// Hosts reached without the proxy: comma-separated names (subdomains included), IP
+    /// addresses or CIDR ranges; `*` for all. Replaces no_proxy from the environment.
+    #[arg(long, value_name = "LIST", help_heading = "TLS and proxies")]
+    pub noproxy: Option<String>,
+}
+
+impl NetArgs {
+    /// `config` with these options applied.
+    pub fn apply(&self, mut config: httpbatch::HttpClientConfig) -> httpbatch::HttpClientConfig {
+        if self.insecure {
+            config = config.danger_accept_invalid_certs(true);
+        }
+        if let Some(ca) = &self.cacert {
+            config = config.builtin_roots(false).add_root_certificates_file(ca);
+        }
+        if let Some(cert) = &self.cert {
+            let key = self.key.as_ref().unwrap_or(cert);
+            config = config.client_certificate_files(cert, key);
+        }
+        if let Some(proxy) = &self.proxy {
+            config = config.proxy(proxy.as_str());
+        }
+        if let Some(list) = &self.noproxy {
+            config = config.no_proxy(list.as_str());
+        }
+        config
+    }
 }
 
 impl RunArgs {
@@ -376,5 +444,34 @@ mod tests {
         }
         let cli = Cli::try_parse_from(["httpbatch", "demo"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Demo(_))));
+    }
+
+    #[test]
+    fn tls_and_proxy_options_reach_the_client_config() {
+        let cli = Cli::try_parse_from([
+            "httpbatch",
+            "-k",
+            "--cacert",
+            "ca.pem",
+            "--cert",
+            "me.pem",
+            "-x",
+            "socks5h://127.0.0.1:1080",
+            "--noproxy",
+            "localhost,10.0.0.0/8",
+            "http://127.0.0.1/",
+        ])
+        .unwrap();
+        let c = cli.run.net.apply(httpbatch::HttpClientConfig::default());
+        assert!(c.get_danger_accept_invalid_certs());
+        assert!(!c.get_builtin_roots());
+        assert!(c.has_client_certificate());
+        assert_eq!(c.get_proxy(), Some("socks5h://127.0.0.1:1080"));
+        assert_eq!(c.get_no_proxy(), Some("localhost,10.0.0.0/8"));
+        let plain = Cli::try_parse_from(["httpbatch", "http://127.0.0.1/"]).unwrap();
+        let c = plain.run.net.apply(httpbatch::HttpClientConfig::default());
+        assert!(!c.get_danger_accept_invalid_certs() && c.get_builtin_roots());
+        assert!(c.get_proxy().is_none() && c.get_proxy_from_env());
+        assert!(Cli::try_parse_from(["httpbatch", "--key", "k.pem", "http://h/"]).is_err());
     }
 }

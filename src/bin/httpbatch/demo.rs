@@ -63,6 +63,7 @@ fn demo_settings(quiet: bool) -> Settings {
             max_body: 1 << 20,
             health_check: None,
             health_path: "/".into(),
+            net: Default::default(),
         },
         warmup: None,
         deadline: Some(Duration::from_secs(30)),

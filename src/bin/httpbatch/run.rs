@@ -58,6 +58,7 @@ impl Settings {
                 max_body: args.max_body,
                 health_check: args.health_check,
                 health_path: args.health_path.clone(),
+                net: args.net.clone(),
             },
             warmup: args.warmup.filter(|n| *n > 0),
             deadline: args.deadline,

@@ -9,8 +9,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::args::NetArgs;
 use httpbatch::{
-    BatchExecutor, BatchStats, ConnectionPool, Error, Execute, HostHealth, HostStats,
+    BatchExecutor, BatchStats, ConnectionPool, Error, Execute, HostHealth, HostStats, HttpClient,
     HttpClientConfig, PoolStats, Rate, RateLimitStats, RateLimitedExecutor, RateLimiter, Request,
     RetryPolicy, RetryStats, WarmupReport,
 };
@@ -42,6 +43,8 @@ pub struct StackConfig {
     pub health_check: Option<Duration>,
     /// The path probes ask for (and warmup requests).
     pub health_path: String,
+    /// TLS and proxy options.
+    pub net: NetArgs,
 }
 
 type Top = Arc<dyn Execute>;
@@ -86,13 +89,16 @@ impl Stack {
                 .retry_non_idempotent(config.retry_post)
                 .build()?
         };
+        let client = config.net.apply(
+            HttpClientConfig::default()
+                .timeout(config.timeout)
+                .connect_timeout(config.connect_timeout)
+                .max_body_size(config.max_body),
+        );
+        // An unreadable --cacert or a bad --proxy is a usage error, not one error per request.
+        HttpClient::try_with_config(client.clone())?;
         let pool = ConnectionPool::builder()
-            .client_config(
-                HttpClientConfig::default()
-                    .timeout(config.timeout)
-                    .connect_timeout(config.connect_timeout)
-                    .max_body_size(config.max_body),
-            )
+            .client_config(client)
             .max_in_flight_per_host(config.per_host.unwrap_or(config.concurrency))
             .retry_policy(policy)
             .warmup_path(config.health_path.clone())

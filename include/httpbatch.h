@@ -1729,7 +1729,9 @@ httpbatch_result httpbatch_request_set_method(struct httpbatch_request *request,
 /**
  * Sets the URL (`url_len` bytes of UTF-8, no NUL needed): an absolute `http://` or `https://`
  * URL. A malformed URL fails with `HTTPBATCH_RESULT_INVALID_URL` (the request's last error says
- * why) and leaves the URL unchanged. The text is copied.
+ * why) and makes the request invalid until a valid URL is set: added to a batch, it ends as an
+ * error item with that code in its own slot (see `httpbatch_batch_set_strict`). The text is
+ * copied.
  */
 httpbatch_result httpbatch_request_set_url(struct httpbatch_request *request,
                                            const char *url,
@@ -1737,8 +1739,10 @@ httpbatch_result httpbatch_request_set_url(struct httpbatch_request *request,
 
 /**
  * Adds a header. The name must be an HTTP token; the value must not contain a control byte
- * but HTAB (header injection): either fails with `HTTPBATCH_RESULT_INVALID_HEADER` and adds nothing.
- * Both are UTF-8 text given as pointer + length, copied during the call.
+ * but HTAB (header injection): either fails with `HTTPBATCH_RESULT_INVALID_HEADER`, adds nothing
+ * and makes the request invalid: added to a batch, it ends as an error item with that code in
+ * its own slot (see `httpbatch_batch_set_strict`). Both are UTF-8 text given as pointer + length,
+ * copied during the call.
  */
 httpbatch_result httpbatch_request_add_header(struct httpbatch_request *request,
                                               const char *name,
@@ -1806,15 +1810,21 @@ httpbatch_result httpbatch_batch_new(struct httpbatch_batch **batch_out);
 
 /**
  * Appends a copy of `request`; its result will be at the next index (results are in the order
- * requests were added). A request without a URL fails with `HTTPBATCH_RESULT_INVALID_URL` and
- * adds nothing. `request` is only read: the caller still owns (and frees) it.
+ * requests were added). A request that failed validation (no URL, a malformed URL, a refused
+ * header) is appended all the same and ends as an error item with that code in its own slot,
+ * like every interface of httpbatch does; the call returns `HTTPBATCH_RESULT_OK`. A strict batch
+ * (`httpbatch_batch_set_strict`) refuses it instead, with its code, and adds nothing. `request`
+ * is only read: the caller still owns (and frees) it.
  */
 httpbatch_result httpbatch_batch_add(struct httpbatch_batch *batch,
                                      const struct httpbatch_request *request);
 
 /**
  * Appends a `GET` of `url` (`url_len` bytes of UTF-8, copied): a shortcut for a request with
- * nothing but a URL. A malformed URL fails with `HTTPBATCH_RESULT_INVALID_URL` and adds nothing.
+ * nothing but a URL. A malformed URL ends as an error item (`HTTPBATCH_RESULT_INVALID_URL`) in
+ * its own slot and the call returns `HTTPBATCH_RESULT_OK`; a strict batch refuses it with that
+ * code and adds nothing. Text that is not UTF-8 fails the call (`HTTPBATCH_RESULT_INVALID_UTF8`)
+ * and adds nothing.
  */
 httpbatch_result httpbatch_batch_add_get(struct httpbatch_batch *batch,
                                          const char *url,
@@ -1822,9 +1832,12 @@ httpbatch_result httpbatch_batch_add_get(struct httpbatch_batch *batch,
 
 /**
  * Appends `count` GETs at once: the URLs are `count` UTF-8 texts laid end to end at `urls`,
- * URL `i` being `lengths[i]` bytes long (no separators, no NULs). All or nothing: if any URL is
- * invalid, nothing is added and the batch's last error names its position. Everything is copied.
- * For many plain GETs this costs one call instead of one per URL (which matters through cgo).
+ * URL `i` being `lengths[i]` bytes long (no separators, no NULs). A malformed URL ends as an
+ * error item in its own slot, as with `httpbatch_batch_add_get`. A strict batch is all or
+ * nothing: if any URL is invalid, nothing is added and the batch's last error names its
+ * position. Interface errors (NULL `lengths`, text that is not UTF-8 or a length that splits a
+ * character) add nothing. Everything is copied. For many plain GETs this costs one call instead
+ * of one per URL (which matters through cgo).
  */
 httpbatch_result httpbatch_batch_add_gets(struct httpbatch_batch *batch,
                                           const char *urls,
@@ -1840,6 +1853,14 @@ httpbatch_result httpbatch_batch_len(const struct httpbatch_batch *batch, size_t
  * Removes every request (options stay set).
  */
 httpbatch_result httpbatch_batch_clear(struct httpbatch_batch *batch);
+
+/**
+ * With `strict` true, the add functions refuse a request that fails validation (returning its
+ * code, such as `HTTPBATCH_RESULT_INVALID_URL`, and adding nothing): the behaviour of
+ * httpbatch 0.1. With `strict` false, such a request is added and ends as an error item in its
+ * own slot, so item `i` is always the outcome of the `i`-th request added. Defaults to false.
+ */
+httpbatch_result httpbatch_batch_set_strict(struct httpbatch_batch *batch, bool strict);
 
 /**
  * With `fail_fast` true, after the first failure nothing more is started: requests not yet

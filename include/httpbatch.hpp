@@ -190,7 +190,10 @@ public:
     Batch(Batch &&) = default;
     Batch &operator=(Batch &&) = default;
 
+    // A request that fails validation is added all the same and ends as an error item in its
+    // own slot, unless the batch is strict (then add() throws and adds nothing).
     Batch &add(const Request &r) { return check(httpbatch_batch_add(h_.get(), r.get())); }
+    Batch &strict(bool yes) { return check(httpbatch_batch_set_strict(h_.get(), yes)); }
     Batch &add_get(std::string_view url) {
         return check(httpbatch_batch_add_get(h_.get(), url.data(), url.size()));
     }

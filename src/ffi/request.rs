@@ -22,7 +22,10 @@ use super::httpbatch_result;
 /// time. Adding it to a batch copies it, so it may be changed, reused or freed afterwards.
 pub struct httpbatch_request {
     method: Method,
-    url: Option<Url>,
+    /// The URL, or why the last `set_url` failed (the request is then invalid).
+    url: Option<Result<Url, Error>>,
+    /// The first header that failed validation: the request is invalid.
+    bad_header: Option<Error>,
     headers: Vec<(Box<str>, Box<str>)>,
     body: Vec<u8>,
     timeout: Option<Duration>,
@@ -38,14 +41,28 @@ impl HasLastError for httpbatch_request {
     }
 }
 
+/// A copy of a validation error (kind and message; validation errors have no source).
+fn copy_error(e: &Error) -> Error {
+    Error::new(e.kind(), e.message())
+}
+
 impl httpbatch_request {
-    fn to_request(&self) -> FfiResult<Request> {
-        let url = self.url.as_ref().ok_or_else(|| {
-            Error::new(
-                ErrorKind::InvalidUrl,
-                "the request has no URL (call httpbatch_request_set_url)",
-            )
-        })?;
+    /// The request, or the validation error it carries (ends in its slot unless the batch is
+    /// strict).
+    fn to_request(&self) -> Result<Request, Error> {
+        let url = match &self.url {
+            Some(Ok(url)) => url,
+            Some(Err(e)) => return Err(copy_error(e)),
+            None => {
+                return Err(Error::new(
+                    ErrorKind::InvalidUrl,
+                    "the request has no URL (call httpbatch_request_set_url)",
+                ));
+            }
+        };
+        if let Some(e) = &self.bad_header {
+            return Err(copy_error(e));
+        }
         let mut b = Request::builder(self.method, url.as_str())
             .body(self.body.clone())
             .tag(self.tag)
@@ -57,7 +74,7 @@ impl httpbatch_request {
         if let Some(t) = self.timeout {
             b = b.timeout(t);
         }
-        Ok(b.build()?)
+        b.build()
     }
 }
 
@@ -75,6 +92,7 @@ pub extern "C" fn httpbatch_request_new(
         out.write(into_raw(httpbatch_request {
             method: Method::Get,
             url: None,
+            bad_header: None,
             headers: Vec::new(),
             body: Vec::new(),
             timeout: None,
@@ -106,7 +124,9 @@ pub extern "C" fn httpbatch_request_set_method(
 
 /// Sets the URL (`url_len` bytes of UTF-8, no NUL needed): an absolute `http://` or `https://`
 /// URL. A malformed URL fails with `HTTPBATCH_RESULT_INVALID_URL` (the request's last error says
-/// why) and leaves the URL unchanged. The text is copied.
+/// why) and makes the request invalid until a valid URL is set: added to a batch, it ends as an
+/// error item with that code in its own slot (see `httpbatch_batch_set_strict`). The text is
+/// copied.
 #[unsafe(no_mangle)]
 pub extern "C" fn httpbatch_request_set_url(
     request: *mut httpbatch_request,
@@ -116,14 +136,18 @@ pub extern "C" fn httpbatch_request_set_url(
     guard_on_mut(request, "request", |r| {
         // SAFETY: `url` is valid for `url_len` bytes, per the header.
         let text = unsafe { try_str(url, url_len, "url") }?;
-        r.url = Some(Url::parse(text)?);
-        Ok(())
+        let url = Url::parse(text);
+        let result = url.as_ref().map(|_| ()).map_err(|e| copy_error(e).into());
+        r.url = Some(url);
+        result
     })
 }
 
 /// Adds a header. The name must be an HTTP token; the value must not contain a control byte
-/// but HTAB (header injection): either fails with `HTTPBATCH_RESULT_INVALID_HEADER` and adds nothing.
-/// Both are UTF-8 text given as pointer + length, copied during the call.
+/// but HTAB (header injection): either fails with `HTTPBATCH_RESULT_INVALID_HEADER`, adds nothing
+/// and makes the request invalid: added to a batch, it ends as an error item with that code in
+/// its own slot (see `httpbatch_batch_set_strict`). Both are UTF-8 text given as pointer + length,
+/// copied during the call.
 #[unsafe(no_mangle)]
 pub extern "C" fn httpbatch_request_add_header(
     request: *mut httpbatch_request,
@@ -136,7 +160,10 @@ pub extern "C" fn httpbatch_request_add_header(
         // SAFETY: each pointer is valid for its length, per the header.
         let name = unsafe { try_str(name, name_len, "name") }?;
         let value = unsafe { try_str(value, value_len, "value") }?;
-        validate_header(name, value)?;
+        if let Err(e) = validate_header(name, value) {
+            r.bad_header.get_or_insert_with(|| copy_error(&e));
+            return Err(e.into());
+        }
         r.headers.push((name.into(), value.into()));
         Ok(())
     })
@@ -279,7 +306,11 @@ pub(crate) struct Progress {
 /// a time. `httpbatch_executor_execute` moves the requests out of it (it is empty afterwards and
 /// may be refilled); the options stay set.
 pub struct httpbatch_batch {
-    pub(crate) requests: Vec<Request>,
+    /// The inputs in order: a request, or the validation error that ends in its slot.
+    pub(crate) requests: Vec<Result<Request, Error>>,
+    /// Whether the add functions refuse an invalid request instead of keeping its error in its
+    /// slot.
+    strict: bool,
     pub(crate) fail_fast: bool,
     pub(crate) fail_fast_status: Option<u16>,
     pub(crate) deadline: Option<Duration>,
@@ -308,6 +339,7 @@ pub extern "C" fn httpbatch_batch_new(batch_out: *mut *mut httpbatch_batch) -> h
         let out = unsafe { try_out(batch_out, "batch_out") }?;
         out.write(into_raw(httpbatch_batch {
             requests: Vec::new(),
+            strict: false,
             fail_fast: false,
             fail_fast_status: None,
             deadline: None,
@@ -322,9 +354,25 @@ pub extern "C" fn httpbatch_batch_new(batch_out: *mut *mut httpbatch_batch) -> h
     })
 }
 
+impl httpbatch_batch {
+    /// Appends an input: a validation error goes in its slot, or (strict) fails the call.
+    fn push(&mut self, input: Result<Request, Error>) -> FfiResult<()> {
+        match input {
+            Err(e) if self.strict => Err(e.into()),
+            input => {
+                self.requests.push(input);
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Appends a copy of `request`; its result will be at the next index (results are in the order
-/// requests were added). A request without a URL fails with `HTTPBATCH_RESULT_INVALID_URL` and
-/// adds nothing. `request` is only read: the caller still owns (and frees) it.
+/// requests were added). A request that failed validation (no URL, a malformed URL, a refused
+/// header) is appended all the same and ends as an error item with that code in its own slot,
+/// like every interface of httpbatch does; the call returns `HTTPBATCH_RESULT_OK`. A strict batch
+/// (`httpbatch_batch_set_strict`) refuses it instead, with its code, and adds nothing. `request`
+/// is only read: the caller still owns (and frees) it.
 #[unsafe(no_mangle)]
 pub extern "C" fn httpbatch_batch_add(
     batch: *mut httpbatch_batch,
@@ -333,13 +381,15 @@ pub extern "C" fn httpbatch_batch_add(
     guard_on_mut(batch, "batch", |b| {
         // SAFETY: `request` is NULL or live, per the header.
         let r = unsafe { try_ref(request, "request") }?;
-        b.requests.push(r.to_request()?);
-        Ok(())
+        b.push(r.to_request())
     })
 }
 
 /// Appends a `GET` of `url` (`url_len` bytes of UTF-8, copied): a shortcut for a request with
-/// nothing but a URL. A malformed URL fails with `HTTPBATCH_RESULT_INVALID_URL` and adds nothing.
+/// nothing but a URL. A malformed URL ends as an error item (`HTTPBATCH_RESULT_INVALID_URL`) in
+/// its own slot and the call returns `HTTPBATCH_RESULT_OK`; a strict batch refuses it with that
+/// code and adds nothing. Text that is not UTF-8 fails the call (`HTTPBATCH_RESULT_INVALID_UTF8`)
+/// and adds nothing.
 #[unsafe(no_mangle)]
 pub extern "C" fn httpbatch_batch_add_get(
     batch: *mut httpbatch_batch,
@@ -349,15 +399,17 @@ pub extern "C" fn httpbatch_batch_add_get(
     guard_on_mut(batch, "batch", |b| {
         // SAFETY: `url` is valid for `url_len` bytes, per the header.
         let text = unsafe { try_str(url, url_len, "url") }?;
-        b.requests.push(Request::get(text)?);
-        Ok(())
+        b.push(Request::get(text))
     })
 }
 
 /// Appends `count` GETs at once: the URLs are `count` UTF-8 texts laid end to end at `urls`,
-/// URL `i` being `lengths[i]` bytes long (no separators, no NULs). All or nothing: if any URL is
-/// invalid, nothing is added and the batch's last error names its position. Everything is copied.
-/// For many plain GETs this costs one call instead of one per URL (which matters through cgo).
+/// URL `i` being `lengths[i]` bytes long (no separators, no NULs). A malformed URL ends as an
+/// error item in its own slot, as with `httpbatch_batch_add_get`. A strict batch is all or
+/// nothing: if any URL is invalid, nothing is added and the batch's last error names its
+/// position. Interface errors (NULL `lengths`, text that is not UTF-8 or a length that splits a
+/// character) add nothing. Everything is copied. For many plain GETs this costs one call instead
+/// of one per URL (which matters through cgo).
 #[unsafe(no_mangle)]
 pub extern "C" fn httpbatch_batch_add_gets(
     batch: *mut httpbatch_batch,
@@ -388,11 +440,14 @@ pub extern "C" fn httpbatch_batch_add_gets(
                 )
             })?;
             at += len;
-            let req = Request::get(url).map_err(|e| {
-                let mut f = super::base::Fail::from(e);
-                f.message = format!("URL {i}: {}", f.message);
-                f
-            })?;
+            let req = Request::get(url);
+            if b.strict {
+                if let Err(e) = &req {
+                    let mut f = super::base::Fail::from(copy_error(e));
+                    f.message = format!("URL {i}: {}", f.message);
+                    return Err(f);
+                }
+            }
             added.push(req);
         }
         b.requests.append(&mut added);
@@ -419,6 +474,21 @@ pub extern "C" fn httpbatch_batch_len(
 pub extern "C" fn httpbatch_batch_clear(batch: *mut httpbatch_batch) -> httpbatch_result {
     guard_on_mut(batch, "batch", |b| {
         b.requests.clear();
+        Ok(())
+    })
+}
+
+/// With `strict` true, the add functions refuse a request that fails validation (returning its
+/// code, such as `HTTPBATCH_RESULT_INVALID_URL`, and adding nothing): the behaviour of
+/// httpbatch 0.1. With `strict` false, such a request is added and ends as an error item in its
+/// own slot, so item `i` is always the outcome of the `i`-th request added. Defaults to false.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_batch_set_strict(
+    batch: *mut httpbatch_batch,
+    strict: bool,
+) -> httpbatch_result {
+    guard_on_mut(batch, "batch", |b| {
+        b.strict = strict;
         Ok(())
     })
 }

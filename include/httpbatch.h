@@ -386,6 +386,66 @@ typedef struct httpbatch_retry_policy httpbatch_retry_policy;
 typedef struct httpbatch_warmup_report httpbatch_warmup_report;
 
 /**
+ * Progress of a running batch, passed to a progress callback. The library sets `struct_size`
+ * to the size of the struct it filled; read a field only if `struct_size` covers it (a newer
+ * library may add fields at the end).
+ */
+typedef struct httpbatch_progress {
+  /**
+   * Size of this struct as filled by the library.
+   */
+  size_t struct_size;
+  /**
+   * Items settled so far (of any outcome).
+   */
+  uint64_t completed;
+  /**
+   * Items in the batch.
+   */
+  uint64_t total;
+  /**
+   * Responses with a status below 400.
+   */
+  uint64_t succeeded;
+  /**
+   * Everything else settled: error statuses, errors, cancelled, not run.
+   */
+  uint64_t failed;
+  /**
+   * `completed / total` in percent (100 for an empty batch).
+   */
+  double percent;
+  /**
+   * Microseconds since the batch started.
+   */
+  uint64_t elapsed_us;
+  /**
+   * Items settled per second so far.
+   */
+  double throughput;
+  /**
+   * Estimated microseconds remaining, or -1 while it cannot be estimated.
+   */
+  int64_t eta_us;
+  /**
+   * Whether dispatch is paused now (see `httpbatch_control`).
+   */
+  bool paused;
+  /**
+   * Microseconds spent paused so far.
+   */
+  uint64_t paused_us;
+} httpbatch_progress;
+
+/**
+ * A progress callback. `progress` is valid only during the call (copy what you keep); `user` is
+ * the pointer given to `httpbatch_batch_set_progress`. It runs on the thread that called
+ * `httpbatch_executor_execute`, never after that call returns, and must not unwind (no C++
+ * exception or `longjmp` may leave it). It may call `httpbatch_cancel_token_cancel`.
+ */
+typedef void (*httpbatch_progress_fn)(const struct httpbatch_progress *progress, void *user);
+
+/**
  * Latency percentiles in microseconds, from an HDR histogram.
  */
 typedef struct httpbatch_latency {
@@ -766,66 +826,6 @@ typedef struct httpbatch_pool_host_stats {
 } httpbatch_pool_host_stats;
 
 /**
- * Progress of a running batch, passed to a progress callback. The library sets `struct_size`
- * to the size of the struct it filled; read a field only if `struct_size` covers it (a newer
- * library may add fields at the end).
- */
-typedef struct httpbatch_progress {
-  /**
-   * Size of this struct as filled by the library.
-   */
-  size_t struct_size;
-  /**
-   * Items settled so far (of any outcome).
-   */
-  uint64_t completed;
-  /**
-   * Items in the batch.
-   */
-  uint64_t total;
-  /**
-   * Responses with a status below 400.
-   */
-  uint64_t succeeded;
-  /**
-   * Everything else settled: error statuses, errors, cancelled, not run.
-   */
-  uint64_t failed;
-  /**
-   * `completed / total` in percent (100 for an empty batch).
-   */
-  double percent;
-  /**
-   * Microseconds since the batch started.
-   */
-  uint64_t elapsed_us;
-  /**
-   * Items settled per second so far.
-   */
-  double throughput;
-  /**
-   * Estimated microseconds remaining, or -1 while it cannot be estimated.
-   */
-  int64_t eta_us;
-  /**
-   * Whether dispatch is paused now (see `httpbatch_control`).
-   */
-  bool paused;
-  /**
-   * Microseconds spent paused so far.
-   */
-  uint64_t paused_us;
-} httpbatch_progress;
-
-/**
- * A progress callback. `progress` is valid only during the call (copy what you keep); `user` is
- * the pointer given to `httpbatch_batch_set_progress`. It runs on the thread that called
- * `httpbatch_executor_execute`, never after that call returns, and must not unwind (no C++
- * exception or `longjmp` may leave it). It may call `httpbatch_cancel_token_cancel`.
- */
-typedef void (*httpbatch_progress_fn)(const struct httpbatch_progress *progress, void *user);
-
-/**
  * One item of a result. Set `struct_size = sizeof(httpbatch_item)` before
  * `httpbatch_batch_result_item`. Every pointer in it is owned by the result and stays valid until
  * `httpbatch_batch_result_free`.
@@ -990,6 +990,146 @@ const char *httpbatch_version(void);
  * text). Never freed, never NULL.
  */
 const char *httpbatch_result_str(uint32_t code);
+
+/**
+ * Creates an empty batch in `*batch_out`: no requests, no fail-fast, no deadline, the
+ * executor's concurrency, no cancel token, no progress callback.
+ *
+ * Ownership: the caller owns the batch and frees it with `httpbatch_batch_free`.
+ */
+httpbatch_result httpbatch_batch_new(struct httpbatch_batch **batch_out);
+
+/**
+ * Appends a copy of `request`; its result will be at the next index (results are in the order
+ * requests were added). A request that failed validation (no URL, a malformed URL, a refused
+ * header) is appended all the same and ends as an error item with that code in its own slot,
+ * like every interface of httpbatch does; the call returns `HTTPBATCH_RESULT_OK`. A strict batch
+ * (`httpbatch_batch_set_strict`) refuses it instead, with its code, and adds nothing. `request`
+ * is only read: the caller still owns (and frees) it.
+ */
+httpbatch_result httpbatch_batch_add(struct httpbatch_batch *batch,
+                                     const struct httpbatch_request *request);
+
+/**
+ * Appends a `GET` of `url` (`url_len` bytes of UTF-8, copied): a shortcut for a request with
+ * nothing but a URL. A malformed URL ends as an error item (`HTTPBATCH_RESULT_INVALID_URL`) in
+ * its own slot and the call returns `HTTPBATCH_RESULT_OK`; a strict batch refuses it with that
+ * code and adds nothing. Text that is not UTF-8 fails the call (`HTTPBATCH_RESULT_INVALID_UTF8`)
+ * and adds nothing.
+ */
+httpbatch_result httpbatch_batch_add_get(struct httpbatch_batch *batch,
+                                         const char *url,
+                                         size_t url_len);
+
+/**
+ * Appends `count` GETs at once: the URLs are `count` UTF-8 texts laid end to end at `urls`,
+ * URL `i` being `lengths[i]` bytes long (no separators, no NULs). A malformed URL ends as an
+ * error item in its own slot, as with `httpbatch_batch_add_get`. A strict batch is all or
+ * nothing: if any URL is invalid, nothing is added and the batch's last error names its
+ * position. Interface errors (NULL `lengths`, text that is not UTF-8 or a length that splits a
+ * character) add nothing. Everything is copied. For many plain GETs this costs one call instead
+ * of one per URL (which matters through cgo).
+ */
+httpbatch_result httpbatch_batch_add_gets(struct httpbatch_batch *batch,
+                                          const char *urls,
+                                          const size_t *lengths,
+                                          size_t count);
+
+/**
+ * Writes the number of requests in the batch to `*len_out`.
+ */
+httpbatch_result httpbatch_batch_len(const struct httpbatch_batch *batch, size_t *len_out);
+
+/**
+ * Removes every request (options stay set).
+ */
+httpbatch_result httpbatch_batch_clear(struct httpbatch_batch *batch);
+
+/**
+ * With `strict` true, the add functions refuse a request that fails validation (returning its
+ * code, such as `HTTPBATCH_RESULT_INVALID_URL`, and adding nothing): the behaviour of
+ * httpbatch 0.1. With `strict` false, such a request is added and ends as an error item in its
+ * own slot, so item `i` is always the outcome of the `i`-th request added. Defaults to false.
+ */
+httpbatch_result httpbatch_batch_set_strict(struct httpbatch_batch *batch, bool strict);
+
+/**
+ * With `fail_fast` true, after the first failure nothing more is started: requests not yet
+ * started end `HTTPBATCH_OUTCOME_NOT_RUN`. A failure is an error outcome (a response of any
+ * status is not one, unless `httpbatch_batch_set_fail_fast_status` says so). Defaults to false.
+ */
+httpbatch_result httpbatch_batch_set_fail_fast(struct httpbatch_batch *batch, bool fail_fast);
+
+/**
+ * Sets a deadline `deadline_ms` milliseconds after the run starts (0: none). At the deadline,
+ * requests not started end `HTTPBATCH_OUTCOME_NOT_RUN` and requests in flight are interrupted and
+ * end with error `HTTPBATCH_RESULT_DEADLINE_EXCEEDED`. Defaults to none.
+ */
+httpbatch_result httpbatch_batch_set_deadline_ms(struct httpbatch_batch *batch,
+                                                 uint64_t deadline_ms);
+
+/**
+ * Sets the timeout of each request of this batch that sets none of its own (0: the
+ * executor's). Defaults to the executor's.
+ */
+httpbatch_result httpbatch_batch_set_request_timeout_ms(struct httpbatch_batch *batch,
+                                                        uint64_t timeout_ms);
+
+/**
+ * Caps the requests of this batch in flight at once (0: the executor's worker count; a value
+ * above it is capped by it). Defaults to the worker count.
+ */
+httpbatch_result httpbatch_batch_set_concurrency(struct httpbatch_batch *batch, size_t concurrency);
+
+/**
+ * Runs this batch under `token` (NULL: none). The batch keeps its own reference, so the token
+ * may be freed before the batch; cancelling the token from any thread stops a running batch.
+ */
+httpbatch_result httpbatch_batch_set_cancel_token(struct httpbatch_batch *batch,
+                                                  const struct httpbatch_cancel_token *token);
+
+/**
+ * Steers this batch with `control` (NULL: none): pause, resume and cancel from any thread. The
+ * batch keeps its own reference, so the control may be freed before the batch.
+ */
+httpbatch_result httpbatch_batch_set_control(struct httpbatch_batch *batch,
+                                             const struct httpbatch_control *control);
+
+/**
+ * With fail-fast on, also stop after a response whose status is at least `min_status` (for
+ * example 500); 0 turns this off, so only error outcomes stop the batch (the default). A value
+ * above every status (such as 1000) never matches.
+ */
+httpbatch_result httpbatch_batch_set_fail_fast_status(struct httpbatch_batch *batch,
+                                                      uint16_t min_status);
+
+/**
+ * Sets a progress callback (NULL: none), called at most once per `min_interval_ms` while the
+ * batch runs and once more when every item has settled (100 %). It runs on the thread that
+ * called `httpbatch_executor_execute`, never after that call returns. `user` is passed through
+ * untouched; it must stay valid until the run returns.
+ */
+httpbatch_result httpbatch_batch_set_progress(struct httpbatch_batch *batch,
+                                              httpbatch_progress_fn callback,
+                                              void *user,
+                                              uint64_t min_interval_ms);
+
+/**
+ * Copies the message of the most recent failed call on `batch` (empty if none) into `buf`
+ * (`buf_len` bytes, NUL-terminated) and its length without the NUL into `*len_out` (may be
+ * NULL). With `buf == NULL` and `buf_len == 0` only the length is written (and
+ * `HTTPBATCH_RESULT_BUFFER_TOO_SMALL` returned); a buffer too small receives the prefix that fits
+ * and the call returns `HTTPBATCH_RESULT_BUFFER_TOO_SMALL`. The text is copied: nothing to free.
+ */
+httpbatch_result httpbatch_batch_last_error(const struct httpbatch_batch *batch,
+                                            char *buf,
+                                            size_t buf_len,
+                                            size_t *len_out);
+
+/**
+ * Frees a batch and the requests still in it (NULL is ignored).
+ */
+void httpbatch_batch_free(struct httpbatch_batch *batch);
 
 /**
  * Creates a live (not cancelled) token in `*token_out`.
@@ -1720,7 +1860,9 @@ httpbatch_result httpbatch_request_new(struct httpbatch_request **request_out);
 /**
  * Sets the method from its name (`method_len` bytes, case-insensitive): GET, HEAD, POST, PUT,
  * DELETE, PATCH, OPTIONS or TRACE. Any other name fails with `HTTPBATCH_RESULT_INVALID_REQUEST`
- * and leaves the method unchanged. The text is copied.
+ * and makes the request invalid until a valid method is set: added to a batch, it ends as an
+ * error item with that code in its own slot (see `httpbatch_batch_set_strict`). The text is
+ * copied.
  */
 httpbatch_result httpbatch_request_set_method(struct httpbatch_request *request,
                                               const char *method,
@@ -1730,8 +1872,9 @@ httpbatch_result httpbatch_request_set_method(struct httpbatch_request *request,
  * Sets the URL (`url_len` bytes of UTF-8, no NUL needed): an absolute `http://` or `https://`
  * URL. A malformed URL fails with `HTTPBATCH_RESULT_INVALID_URL` (the request's last error says
  * why) and makes the request invalid until a valid URL is set: added to a batch, it ends as an
- * error item with that code in its own slot (see `httpbatch_batch_set_strict`). The text is
- * copied.
+ * error item with that code in its own slot (see `httpbatch_batch_set_strict`). Text that is not
+ * UTF-8 fails with `HTTPBATCH_RESULT_INVALID_UTF8` and makes the request invalid the same way
+ * (its item: `HTTPBATCH_RESULT_INVALID_URL`). The text is copied.
  */
 httpbatch_result httpbatch_request_set_url(struct httpbatch_request *request,
                                            const char *url,
@@ -1799,146 +1942,6 @@ httpbatch_result httpbatch_request_last_error(const struct httpbatch_request *re
  * Frees a request (NULL is ignored). Batches it was added to hold their own copies.
  */
 void httpbatch_request_free(struct httpbatch_request *request);
-
-/**
- * Creates an empty batch in `*batch_out`: no requests, no fail-fast, no deadline, the
- * executor's concurrency, no cancel token, no progress callback.
- *
- * Ownership: the caller owns the batch and frees it with `httpbatch_batch_free`.
- */
-httpbatch_result httpbatch_batch_new(struct httpbatch_batch **batch_out);
-
-/**
- * Appends a copy of `request`; its result will be at the next index (results are in the order
- * requests were added). A request that failed validation (no URL, a malformed URL, a refused
- * header) is appended all the same and ends as an error item with that code in its own slot,
- * like every interface of httpbatch does; the call returns `HTTPBATCH_RESULT_OK`. A strict batch
- * (`httpbatch_batch_set_strict`) refuses it instead, with its code, and adds nothing. `request`
- * is only read: the caller still owns (and frees) it.
- */
-httpbatch_result httpbatch_batch_add(struct httpbatch_batch *batch,
-                                     const struct httpbatch_request *request);
-
-/**
- * Appends a `GET` of `url` (`url_len` bytes of UTF-8, copied): a shortcut for a request with
- * nothing but a URL. A malformed URL ends as an error item (`HTTPBATCH_RESULT_INVALID_URL`) in
- * its own slot and the call returns `HTTPBATCH_RESULT_OK`; a strict batch refuses it with that
- * code and adds nothing. Text that is not UTF-8 fails the call (`HTTPBATCH_RESULT_INVALID_UTF8`)
- * and adds nothing.
- */
-httpbatch_result httpbatch_batch_add_get(struct httpbatch_batch *batch,
-                                         const char *url,
-                                         size_t url_len);
-
-/**
- * Appends `count` GETs at once: the URLs are `count` UTF-8 texts laid end to end at `urls`,
- * URL `i` being `lengths[i]` bytes long (no separators, no NULs). A malformed URL ends as an
- * error item in its own slot, as with `httpbatch_batch_add_get`. A strict batch is all or
- * nothing: if any URL is invalid, nothing is added and the batch's last error names its
- * position. Interface errors (NULL `lengths`, text that is not UTF-8 or a length that splits a
- * character) add nothing. Everything is copied. For many plain GETs this costs one call instead
- * of one per URL (which matters through cgo).
- */
-httpbatch_result httpbatch_batch_add_gets(struct httpbatch_batch *batch,
-                                          const char *urls,
-                                          const size_t *lengths,
-                                          size_t count);
-
-/**
- * Writes the number of requests in the batch to `*len_out`.
- */
-httpbatch_result httpbatch_batch_len(const struct httpbatch_batch *batch, size_t *len_out);
-
-/**
- * Removes every request (options stay set).
- */
-httpbatch_result httpbatch_batch_clear(struct httpbatch_batch *batch);
-
-/**
- * With `strict` true, the add functions refuse a request that fails validation (returning its
- * code, such as `HTTPBATCH_RESULT_INVALID_URL`, and adding nothing): the behaviour of
- * httpbatch 0.1. With `strict` false, such a request is added and ends as an error item in its
- * own slot, so item `i` is always the outcome of the `i`-th request added. Defaults to false.
- */
-httpbatch_result httpbatch_batch_set_strict(struct httpbatch_batch *batch, bool strict);
-
-/**
- * With `fail_fast` true, after the first failure nothing more is started: requests not yet
- * started end `HTTPBATCH_OUTCOME_NOT_RUN`. A failure is an error outcome (a response of any
- * status is not one, unless `httpbatch_batch_set_fail_fast_status` says so). Defaults to false.
- */
-httpbatch_result httpbatch_batch_set_fail_fast(struct httpbatch_batch *batch, bool fail_fast);
-
-/**
- * Sets a deadline `deadline_ms` milliseconds after the run starts (0: none). At the deadline,
- * requests not started end `HTTPBATCH_OUTCOME_NOT_RUN` and requests in flight are interrupted and
- * end with error `HTTPBATCH_RESULT_DEADLINE_EXCEEDED`. Defaults to none.
- */
-httpbatch_result httpbatch_batch_set_deadline_ms(struct httpbatch_batch *batch,
-                                                 uint64_t deadline_ms);
-
-/**
- * Sets the timeout of each request of this batch that sets none of its own (0: the
- * executor's). Defaults to the executor's.
- */
-httpbatch_result httpbatch_batch_set_request_timeout_ms(struct httpbatch_batch *batch,
-                                                        uint64_t timeout_ms);
-
-/**
- * Caps the requests of this batch in flight at once (0: the executor's worker count; a value
- * above it is capped by it). Defaults to the worker count.
- */
-httpbatch_result httpbatch_batch_set_concurrency(struct httpbatch_batch *batch, size_t concurrency);
-
-/**
- * Runs this batch under `token` (NULL: none). The batch keeps its own reference, so the token
- * may be freed before the batch; cancelling the token from any thread stops a running batch.
- */
-httpbatch_result httpbatch_batch_set_cancel_token(struct httpbatch_batch *batch,
-                                                  const struct httpbatch_cancel_token *token);
-
-/**
- * Steers this batch with `control` (NULL: none): pause, resume and cancel from any thread. The
- * batch keeps its own reference, so the control may be freed before the batch.
- */
-httpbatch_result httpbatch_batch_set_control(struct httpbatch_batch *batch,
-                                             const struct httpbatch_control *control);
-
-/**
- * With fail-fast on, also stop after a response whose status is at least `min_status` (for
- * example 500); 0 turns this off, so only error outcomes stop the batch (the default). A value
- * above every status (such as 1000) never matches.
- */
-httpbatch_result httpbatch_batch_set_fail_fast_status(struct httpbatch_batch *batch,
-                                                      uint16_t min_status);
-
-/**
- * Sets a progress callback (NULL: none), called at most once per `min_interval_ms` while the
- * batch runs and once more when every item has settled (100 %). It runs on the thread that
- * called `httpbatch_executor_execute`, never after that call returns. `user` is passed through
- * untouched; it must stay valid until the run returns.
- */
-httpbatch_result httpbatch_batch_set_progress(struct httpbatch_batch *batch,
-                                              httpbatch_progress_fn callback,
-                                              void *user,
-                                              uint64_t min_interval_ms);
-
-/**
- * Copies the message of the most recent failed call on `batch` (empty if none) into `buf`
- * (`buf_len` bytes, NUL-terminated) and its length without the NUL into `*len_out` (may be
- * NULL). With `buf == NULL` and `buf_len == 0` only the length is written (and
- * `HTTPBATCH_RESULT_BUFFER_TOO_SMALL` returned); a buffer too small receives the prefix that fits
- * and the call returns `HTTPBATCH_RESULT_BUFFER_TOO_SMALL`. The text is copied: nothing to free.
- */
-httpbatch_result httpbatch_batch_last_error(const struct httpbatch_batch *batch,
-                                            char *buf,
-                                            size_t buf_len,
-                                            size_t *len_out);
-
-/**
- * Frees a batch and the requests still in it (NULL is ignored).
- */
-void httpbatch_batch_free(struct httpbatch_batch *batch);
 
 /**
  * Writes the number of items (one per request, in the order they were added) to `*len_out`.

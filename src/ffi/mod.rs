@@ -16,6 +16,7 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 pub(crate) mod base;
+mod batch;
 mod cancel;
 mod control;
 mod executor;

@@ -4,6 +4,7 @@ use std::ffi::{CStr, c_char, c_void};
 use std::ptr::{null, null_mut};
 
 use super::base::*;
+use super::batch::*;
 use super::cancel::*;
 use super::executor::*;
 use super::request::*;

@@ -18,7 +18,7 @@ use crate::run::BatchOptions;
 pub type StackTop = Arc<dyn Execute>;
 
 enum Lower {
-    Client(HttpClientConfig),
+    Client(Box<HttpClientConfig>),
     Pool(ConnectionPool),
 }
 
@@ -53,7 +53,7 @@ impl Default for StackBuilder {
             limiter: None,
             per_host_rate: None,
             client_set: false,
-            lower: Lower::Client(HttpClientConfig::default()),
+            lower: Lower::Client(Box::default()),
         }
     }
 }
@@ -91,7 +91,7 @@ impl StackBuilder {
     pub fn client_config(mut self, config: HttpClientConfig) -> Self {
         self.client_set = true;
         if let Lower::Client(c) = &mut self.lower {
-            *c = config;
+            **c = config;
         }
         self
     }
@@ -120,7 +120,7 @@ impl StackBuilder {
                 }
                 Lower::Pool(pool) => (pool.get_ref().clone(), Some(pool.clone()), Arc::new(pool)),
                 Lower::Client(config) => {
-                    let client = HttpClient::with_config(config);
+                    let client = HttpClient::with_config(*config);
                     (client.clone(), None, Arc::new(client))
                 }
             };

@@ -315,7 +315,7 @@ pub(crate) fn run<T: Send, O: Send>(
     };
     let _guards = {
         let w = wake.clone();
-        let on_stop = stop.on_cancel(Arc::new(move || w()));
+        let on_stop = stop.on_cancel(Arc::new(w));
         let relay = |t: &CancelToken, why: CancelReason| {
             let stop = stop.clone();
             t.on_cancel(Arc::new(move || {
@@ -496,7 +496,7 @@ pub(crate) fn run<T: Send, O: Send>(
                 Ok(m) => Some(m),
                 Err(_) => {
                     let timeout =
-                        wait_until.map_or(crossbeam_channel::never(), |t| crossbeam_channel::at(t));
+                        wait_until.map_or(crossbeam_channel::never(), crossbeam_channel::at);
                     select_biased! {
                         recv(rx) -> m => m.ok(),
                         recv(wake_rx) -> _ => None,

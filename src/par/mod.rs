@@ -22,7 +22,7 @@
 //! ([`Request::priority`], or [`Pipeline::priority`]) are dispatched first, input order otherwise,
 //! and requests waiting for a permit are served in the same order. Cancellation, deadlines and
 //! progress work as in [`BatchExecutor::execute_batch`](crate::BatchExecutor::execute_batch) —
-//! every form runs on the same engine: pass [`BatchOptions`](crate::BatchOptions) (also named
+//! every form runs on the same engine: pass [`BatchOptions`] (also named
 //! [`ParOptions`](crate::ParOptions)) with [`ParExecutor::with_options`]. The input is read lazily
 //! and priorities order dispatch among the items read ahead
 //! ([`BatchOptions::queue_ahead`](crate::BatchOptions::queue_ahead)). The progress callback runs

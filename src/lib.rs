@@ -91,6 +91,7 @@ mod retry;
 mod run;
 mod stack;
 mod stats;
+mod sync;
 
 pub use agent::{ConnectionStats, HttpClient, HttpClientConfig, TlsVersion};
 pub use batch::{

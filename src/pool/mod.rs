@@ -559,7 +559,7 @@ impl ConnectionPool {
     /// Waits for an in-flight slot of `host`.
     fn slot(host: &HostEntry, ctx: &Context) -> Result<(Permit, Duration), Error> {
         let start = Instant::now();
-        let permit = host.slots.acquire(ctx)?;
+        let permit = slots::acquire(&host.slots, ctx)?;
         Ok((permit, start.elapsed()))
     }
 

@@ -117,6 +117,8 @@ pub(crate) struct Worker<'r> {
     pub(crate) priority: i32,
     /// When the run started.
     pub(crate) start: Instant,
+    /// When this item started on its runner (the run measures the item's time from here).
+    pub(crate) began: Instant,
     stop: &'r CancelToken,
 }
 
@@ -238,14 +240,15 @@ fn runner<T, O>(sh: &Shared<'_, T, O>) {
         if sh.send_started {
             let _ = sh.tx.send(Msg::Started(index));
         }
+        let began = Instant::now();
         let worker = Worker {
             ctx: &ctx,
             index,
             priority,
             start: sh.start,
+            began,
             stop: &sh.stop,
         };
-        let began = Instant::now();
         let msg = match catch_unwind(AssertUnwindSafe(|| (sh.work)(&worker, item))) {
             Ok((out, class)) => {
                 if sh.fail_fast && class == Class::Error {

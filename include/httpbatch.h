@@ -69,9 +69,10 @@
 #define HTTPBATCH_ERROR_CODES 64
 
 /**
- * The status of every call that can fail. Codes are stable and never reused: `0` is success,
- * `1`–`999` are the error kinds a request can end with (`ErrorKind as u32` in Rust), and `1000`
- * and up are errors of the C interface itself (a NULL pointer, invalid UTF-8, …).
+ * The status of every call that can fail. Codes are stable and never reused: `0` is
+ * success, `1`–`999` are the error kinds a request can end with (`ErrorKind::code` in
+ * Rust), and `1000` and up are errors of the C interface itself (a NULL pointer, invalid
+ * UTF-8, …).
  *
  * `httpbatch_result_str(code)` gives a static description of any code.
  */
@@ -93,7 +94,7 @@ enum httpbatch_result
    */
   HTTPBATCH_RESULT_INVALID_HEADER = 2,
   /**
-   * Some other part of the request is invalid (for instance the method name).
+   * Some other part of the request is invalid (for instance a method name).
    */
   HTTPBATCH_RESULT_INVALID_REQUEST = 3,
   /**
@@ -133,7 +134,7 @@ enum httpbatch_result
    */
   HTTPBATCH_RESULT_CANCELLED = 12,
   /**
-   * The request was never started (fail-fast tripped, or the deadline passed first).
+   * The request was never started (fail-fast tripped, or a deadline passed first).
    */
   HTTPBATCH_RESULT_NOT_RUN = 13,
   /**
@@ -141,7 +142,7 @@ enum httpbatch_result
    */
   HTTPBATCH_RESULT_DEADLINE_EXCEEDED = 14,
   /**
-   * Code inside the library panicked while handling this request.
+   * User code (an executor or a callback) or the library panicked while handling this request.
    */
   HTTPBATCH_RESULT_PANICKED = 15,
   /**

@@ -376,7 +376,7 @@ pub struct BatchStats {
     pub in_flight: u64,
     /// Responses by status class: index 0 is 1xx, … 4 is 5xx.
     pub status_classes: [u64; 5],
-    /// Errors by kind, indexed by [`ErrorKind::index`].
+    /// Errors by kind (in code order); read one with [`BatchStats::errors_of`].
     pub errors: [u64; ErrorKind::COUNT],
     /// Cancelled outcomes.
     pub cancelled: u64,

@@ -146,18 +146,18 @@ impl RetryBudget {
     /// Takes one token for a retry; `false` (and nothing taken) when the budget is empty.
     pub fn try_withdraw(&self) -> bool {
         let mut w = self.window();
-        if self.inner.reserve + w.sum() < SCALE as i64 {
+        if self.inner.reserve.saturating_add(w.sum()) < SCALE as i64 {
             return false;
         }
         let c = w.current;
-        w.slots[c] -= SCALE as i64;
+        w.slots[c] = w.slots[c].saturating_sub(SCALE as i64);
         true
     }
 
     /// The retries available now (may be fractional).
     pub fn balance(&self) -> f64 {
         let w = self.window();
-        (self.inner.reserve + w.sum()) as f64 / SCALE
+        self.inner.reserve.saturating_add(w.sum()) as f64 / SCALE
     }
 
     /// The window, with expired slots cleared.
@@ -185,8 +185,10 @@ impl RetryBudget {
 }
 
 impl Window {
+    /// Saturating: at the largest ratio, slots cannot overflow in any real run, but the sum of
+    /// saturated slots must not either.
     fn sum(&self) -> i64 {
-        self.slots.iter().sum()
+        self.slots.iter().fold(0i64, |a, s| a.saturating_add(*s))
     }
 }
 

@@ -1,0 +1,214 @@
+//! [`ConnectionPoolBuilder`]: the pool's configuration, validated by `build`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+
+use super::health::{Health, HealthCallback, HealthCheckConfig, HealthState};
+use super::stats::Counters;
+use super::{ConnectionPool, PoolInner};
+use crate::agent::{HttpClient, HttpClientConfig};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, ErrorKind};
+use crate::retry::{RetryPolicy, RetryState};
+
+/// Builds a [`ConnectionPool`].
+///
+/// ```
+/// use httpbatch::{ConnectionPool, HealthCheckConfig, HttpClientConfig, RetryPolicy};
+/// use std::time::Duration;
+///
+/// let pool = ConnectionPool::builder()
+///     .client_config(HttpClientConfig::default().timeout(Duration::from_secs(5)))
+///     .max_in_flight_per_host(16)
+///     .retry_policy(RetryPolicy::none())
+///     .health_check(HealthCheckConfig::default().unhealthy_threshold(3))
+///     .on_health_change(|origin, old, new| eprintln!("{origin}: {old} -> {new}"))
+///     .build()
+///     .unwrap();
+/// // The idle cap was raised to the in-flight cap, so connections do not churn.
+/// assert!(pool.get_ref().config().get_max_idle_per_origin() >= 16);
+/// ```
+#[must_use]
+pub struct ConnectionPoolBuilder {
+    client_config: HttpClientConfig,
+    max_in_flight_per_host: usize,
+    retry_policy: RetryPolicy,
+    health: HealthCheckConfig,
+    on_health_change: Option<HealthCallback>,
+    clock: Arc<dyn Clock>,
+    warmup_path: String,
+    warmup_timeout: Duration,
+}
+
+impl fmt::Debug for ConnectionPoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionPoolBuilder")
+            .field("client_config", &self.client_config)
+            .field("max_in_flight_per_host", &self.max_in_flight_per_host)
+            .field("retry_policy", &self.retry_policy)
+            .field("health", &self.health)
+            .field("on_health_change", &self.on_health_change.is_some())
+            .field("clock", &self.clock)
+            .field("warmup_path", &self.warmup_path)
+            .field("warmup_timeout", &self.warmup_timeout)
+            .finish()
+    }
+}
+
+impl Default for ConnectionPoolBuilder {
+    fn default() -> Self {
+        ConnectionPoolBuilder {
+            client_config: HttpClientConfig::default(),
+            max_in_flight_per_host: 32,
+            retry_policy: RetryPolicy::default(),
+            health: HealthCheckConfig::default(),
+            on_health_change: None,
+            clock: Arc::new(SystemClock),
+            warmup_path: "/".into(),
+            warmup_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ConnectionPoolBuilder {
+    /// Sets the configuration of the underlying [`HttpClient`].
+    pub fn client_config(mut self, config: HttpClientConfig) -> Self {
+        self.client_config = config;
+        self
+    }
+    /// The configuration of the underlying [`HttpClient`]; its idle cap per origin is raised to
+    /// at least [`max_in_flight_per_host`](Self::get_max_in_flight_per_host) when built.
+    /// Defaults to [`HttpClientConfig::default`].
+    pub fn get_client_config(&self) -> &HttpClientConfig {
+        &self.client_config
+    }
+
+    /// Sets the in-flight cap per origin (at least 1).
+    pub fn max_in_flight_per_host(mut self, n: usize) -> Self {
+        self.max_in_flight_per_host = n;
+        self
+    }
+    /// Most requests in flight to one origin at once; more wait for a slot (honouring their
+    /// cancel token and deadline). `usize::MAX` means no cap; `0` is rejected by
+    /// [`build`](Self::build). Defaults to `32`.
+    pub fn get_max_in_flight_per_host(&self) -> usize {
+        self.max_in_flight_per_host
+    }
+
+    /// Sets the retry policy.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry_policy = policy;
+        self
+    }
+    /// How the pool retries its attempts; [`RetryPolicy::none`] turns retries off (do that when
+    /// a [`RetryExecutor`](crate::RetryExecutor) sits above the pool). Defaults to
+    /// [`RetryPolicy::default`] (3 attempts, idempotent requests only).
+    pub fn get_retry_policy(&self) -> &RetryPolicy {
+        &self.retry_policy
+    }
+
+    /// Sets how health probes are judged.
+    pub fn health_check(mut self, config: HealthCheckConfig) -> Self {
+        self.health = config;
+        self
+    }
+    /// Probe timeout and thresholds used once
+    /// [`enable_health_check`](ConnectionPool::enable_health_check) is called. Defaults to
+    /// [`HealthCheckConfig::default`].
+    pub fn get_health_check(&self) -> &HealthCheckConfig {
+        &self.health
+    }
+
+    /// Sets a callback run on every health state change, with the origin and the old and new
+    /// states. It runs on the health-check thread: keep it short, and do not call
+    /// [`enable_health_check`](ConnectionPool::enable_health_check) from it. A panic in it is
+    /// caught and ignored. It must not own a handle to the pool it watches: the pool keeps the
+    /// callback, so such a cycle would keep the pool and its health thread alive forever.
+    pub fn on_health_change(
+        mut self,
+        f: impl Fn(&str, HealthState, HealthState) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_health_change = Some(Arc::new(f));
+        self
+    }
+
+    /// Sets the clock of the retry backoff.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+    /// The clock the retry backoff reads and sleeps on (tests use a
+    /// [`FakeClock`](crate::FakeClock)). Health checks and I/O timeouts use real time.
+    /// Defaults to [`SystemClock`].
+    pub fn get_clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Sets the path warmup requests ask for.
+    pub fn warmup_path(mut self, path: impl Into<String>) -> Self {
+        self.warmup_path = path.into();
+        self
+    }
+    /// The path [`warmup`](ConnectionPool::warmup) requests (`GET`). Defaults to `/`.
+    pub fn get_warmup_path(&self) -> &str {
+        &self.warmup_path
+    }
+
+    /// Sets the warmup time limit per host.
+    pub fn warmup_timeout(mut self, timeout: Duration) -> Self {
+        self.warmup_timeout = timeout;
+        self
+    }
+    /// How long the warmup of one host may take, connections and barrier included.
+    /// `Duration::MAX` means no limit; zero is rejected by [`build`](Self::build). Defaults to
+    /// `10 s`.
+    pub fn get_warmup_timeout(&self) -> Duration {
+        self.warmup_timeout
+    }
+
+    /// Builds the pool. Fails with [`ErrorKind::InvalidConfig`] on a zero in-flight cap, a
+    /// zero warmup timeout or an invalid retry policy.
+    pub fn build(self) -> Result<ConnectionPool, Error> {
+        if self.max_in_flight_per_host == 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "max_in_flight_per_host must be at least 1",
+            ));
+        }
+        if self.warmup_timeout.is_zero() {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "warmup_timeout must be greater than zero",
+            ));
+        }
+        self.retry_policy.validate()?;
+        let idle = self
+            .client_config
+            .get_max_idle_per_origin()
+            .max(self.max_in_flight_per_host);
+        let client = HttpClient::with_config(self.client_config.max_idle_per_origin(idle));
+        let warmup_path = if self.warmup_path.starts_with('/') {
+            self.warmup_path
+        } else {
+            format!("/{}", self.warmup_path)
+        };
+        Ok(ConnectionPool {
+            inner: Arc::new(PoolInner {
+                health: Health::new(client.clone(), self.health, self.on_health_change),
+                client,
+                cap: self.max_in_flight_per_host,
+                retry: RwLock::new(Arc::new(self.retry_policy)),
+                retry_state: RetryState::new(self.clock),
+                warmup_path,
+                warmup_timeout: self.warmup_timeout,
+                hosts: RwLock::new(HashMap::new()),
+                counters: Counters::default(),
+                baseline: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+}

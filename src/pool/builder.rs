@@ -212,3 +212,72 @@ impl ConnectionPoolBuilder {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::extremes::{count32, duration, float, ok_or_invalid_config, size};
+    use proptest::prelude::*;
+
+    /// A loopback port nobody listens on: connections are refused at once.
+    fn closed_port() -> String {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        format!("http://127.0.0.1:{port}")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Any option values: `build` is `Ok` or `InvalidConfig`; a built pool takes any
+        /// warmup count and health-check interval without a panic, on at most 64 warmup threads.
+        #[test]
+        fn any_options_build_or_fail_with_invalid_config(
+            in_flight in size(),
+            warmup_timeout in duration(),
+            base in duration(),
+            max in duration(),
+            multiplier in float(),
+            attempts in count32(),
+            probe_timeout in duration(),
+            unhealthy in count32(),
+            healthy in count32(),
+            warmup_n in size(),
+            interval in duration(),
+        ) {
+            let policy = RetryPolicy::builder()
+                .max_attempts(attempts)
+                .base_delay(base)
+                .max_delay(max)
+                .multiplier(multiplier)
+                .build();
+            ok_or_invalid_config(&policy)?;
+            let built = ConnectionPool::builder()
+                .max_in_flight_per_host(in_flight)
+                .warmup_timeout(warmup_timeout)
+                .retry_policy(policy.unwrap_or_default())
+                .health_check(
+                    HealthCheckConfig::default()
+                        .probe_timeout(probe_timeout)
+                        .unhealthy_threshold(unhealthy)
+                        .healthy_threshold(healthy),
+                )
+                .build();
+            ok_or_invalid_config(&built)?;
+            let Ok(pool) = built else {
+                return Ok(());
+            };
+            prop_assert_eq!(pool.max_in_flight_per_host(), in_flight);
+            let host = closed_port();
+            let report = pool.warmup(&[&host], warmup_n);
+            let h = &report.hosts[0];
+            prop_assert!(h.attempted <= 64 * 64 && h.attempted <= warmup_n);
+            prop_assert_eq!(h.ok + h.failed, h.attempted);
+            ok_or_invalid_config(&pool.enable_health_check(&[&host], interval, "/"))?;
+            pool.disable_health_check();
+        }
+    }
+}

@@ -10,6 +10,9 @@
 //!   consumed no capacity and nothing has to be handed back.
 //! - Admissions only happen when `max(tat, now) - now <= tau`, hence `tat <= now + tau + t`
 //!   always (the bucket is never "more than empty"); the setters preserve this.
+//! - `tau` is capped at [`MAX_TAU`] (a century): a burst whose tokens would take longer to refill
+//!   acts as the largest burst that fits (`effective_burst`). Without the cap, `t × (burst - 1)`
+//!   saturates at `u64::MAX` for a slow rate and a huge burst, and then every request conforms.
 //! - `t` and `burst` are separate atomics next to `tat`. Acquirers load `tat` first, then the
 //!   configuration. Setters are serialised by `setter` and change the configuration and `tat`
 //!   in whichever order makes the short window between the two stores err on the strict side
@@ -50,6 +53,8 @@ use crate::request::Request;
 mod queue;
 mod setters;
 mod stats;
+#[cfg(test)]
+mod tests;
 
 pub use stats::RateLimitStats;
 
@@ -112,6 +117,11 @@ struct Inner {
 ///   threads already waiting, without granting a fresh burst.
 /// - [`stop`](Self::stop) wakes every waiter with [`ErrorKind::Stopped`].
 ///
+/// Extremes: any [`Rate`] and any burst from 1 to `u32::MAX` are accepted (a zero burst is
+/// [`ErrorKind::InvalidConfig`]). A bucket holds at most a century's worth of tokens, so a huge
+/// burst at a slow rate (say 1 per day with a burst of a million) acts as the largest burst
+/// that fits (36,500 at 1 per day).
+///
 /// It implements [`Admission`], so a layer can push it onto a [`Context`] and retries below pay
 /// a token each.
 ///
@@ -149,6 +159,20 @@ impl fmt::Debug for RateLimiter {
             .field("clock", &self.inner.clock)
             .finish()
     }
+}
+
+/// The most time a full bucket may stand for: a century, in nanoseconds (well inside `u64`, so
+/// `now + tau + t` cannot saturate for the next four centuries of a limiter's life).
+const MAX_TAU: u64 = 100 * 365 * 24 * 3600 * 1_000_000_000;
+
+/// GCRA's `tau` for interval `t` and `burst`, capped at [`MAX_TAU`].
+fn tau(t: u64, burst: u64) -> u64 {
+    t.saturating_mul(burst.saturating_sub(1)).min(MAX_TAU)
+}
+
+/// The burst the bucket really has: `burst`, or the largest whose `tau` fits [`MAX_TAU`].
+fn effective_burst(t: u64, burst: u64) -> u64 {
+    burst.min(MAX_TAU / t.max(1) + 1)
 }
 
 fn ns(d: Duration) -> u64 {
@@ -228,7 +252,7 @@ impl RateLimiter {
             // Configuration after `tat`: see the file comment for why this order is safe.
             let t = inner.t_ns.load(Ordering::Acquire);
             let burst = u64::from(inner.burst.load(Ordering::Acquire));
-            let tau = t.saturating_mul(burst - 1);
+            let tau = tau(t, burst);
             let start = tat.max(now);
             let ahead = (start - now).saturating_add(t.saturating_mul(behind));
             if ahead > tau {

@@ -394,6 +394,7 @@ impl RetryPolicyBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::extremes::{duration, float};
     use proptest::prelude::*;
 
     #[test]
@@ -429,33 +430,6 @@ mod tests {
         assert_eq!(full.backoff(1, 0.0), Duration::ZERO);
         assert_eq!(full.backoff(1, 0.5), Duration::from_millis(50));
         assert_eq!(full.backoff(1, f64::NAN), Duration::ZERO);
-    }
-
-    /// Durations with the extremes well represented: zero, one nanosecond, `Duration::MAX`.
-    pub(crate) fn duration() -> impl Strategy<Value = Duration> {
-        prop_oneof![
-            Just(Duration::ZERO),
-            Just(Duration::from_nanos(1)),
-            Just(Duration::MAX),
-            Just(Duration::from_secs(u64::MAX)),
-            (any::<u64>(), 0u32..1_000_000_000).prop_map(|(s, n)| Duration::new(s, n)),
-            (0u64..100_000).prop_map(Duration::from_millis),
-        ]
-    }
-
-    /// Floats with the extremes well represented: NaN, ±infinity, ±0, subnormals, huge.
-    pub(crate) fn float() -> impl Strategy<Value = f64> {
-        prop_oneof![
-            Just(f64::NAN),
-            Just(f64::INFINITY),
-            Just(f64::NEG_INFINITY),
-            Just(0.0),
-            Just(-0.0),
-            Just(f64::MIN_POSITIVE / 2.0),
-            Just(f64::MAX),
-            any::<f64>(),
-            0.0f64..16.0,
-        ]
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{RateLimiter, check_burst};
+use super::{RateLimiter, check_burst, effective_burst, tau};
 use crate::error::Error;
 use crate::rate_limit::Rate;
 
@@ -48,7 +48,11 @@ impl RateLimiter {
         let mut setter = self.inner.setter.lock();
         let old_t = self.inner.t_ns.load(Ordering::Acquire);
         let new_t = rate.interval_nanos();
-        let rescale = |tat: u64, now: u64| {
+        let burst = u64::from(self.inner.burst.load(Ordering::Acquire));
+        // An empty bucket at the new rate: no more than this many nanoseconds of debt (only
+        // reached when the century cap shrinks the effective burst, see `MAX_TAU`).
+        let empty = tau(new_t, burst).saturating_add(new_t);
+        let rescale = move |tat: u64, now: u64| {
             if tat <= now {
                 return now;
             }
@@ -56,7 +60,7 @@ impl RateLimiter {
             // so that the rescale never hands out a fraction of a token.
             let missing = u128::from(tat - now) * u128::from(new_t);
             let scaled = missing.div_ceil(u128::from(old_t));
-            now.saturating_add(u64::try_from(scaled).unwrap_or(u64::MAX))
+            now.saturating_add(u64::try_from(scaled).unwrap_or(u64::MAX).min(empty))
         };
         // Store order: the store that makes the limiter stricter goes first, so a concurrent
         // acquire that sees one new value and one old value errs on the strict side.
@@ -87,14 +91,19 @@ impl RateLimiter {
         let setter = self.inner.setter.lock();
         let old = self.inner.burst.load(Ordering::Acquire);
         let t = self.inner.t_ns.load(Ordering::Acquire);
+        // In the bursts the bucket really has (the century cap, see `MAX_TAU`).
+        let (old_e, new_e) = (
+            effective_burst(t, u64::from(old)),
+            effective_burst(t, u64::from(burst)),
+        );
         // available = burst - missing, kept (and clamped to [0, new burst]) across the change.
         let adjust = move |tat: u64, now: u64| {
             let start = tat.max(now);
-            if burst >= old {
-                start.saturating_add(t.saturating_mul(u64::from(burst - old)))
+            if new_e >= old_e {
+                start.saturating_add(t.saturating_mul(new_e - old_e))
             } else {
                 start
-                    .saturating_sub(t.saturating_mul(u64::from(old - burst)))
+                    .saturating_sub(t.saturating_mul(old_e - new_e))
                     .max(now)
             }
         };

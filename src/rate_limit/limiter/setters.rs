@@ -80,7 +80,7 @@ impl RateLimiter {
     }
 
     /// Changes the burst, at once, also for threads already waiting. Fails with
-    /// [`ErrorKind::InvalidConfig`] if `burst` is zero.
+    /// [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig) if `burst` is zero.
     ///
     /// The tokens available now are kept (clamped to the new burst): raising the burst makes
     /// room that refills at the rate, it does not hand out the difference at once; lowering it

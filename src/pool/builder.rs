@@ -74,53 +74,40 @@ impl Default for ConnectionPoolBuilder {
     }
 }
 
+/// The setters share the names of the built pool's getters ([`ConnectionPool::warmup_path`],
+/// …); each says its default in its last line.
 impl ConnectionPoolBuilder {
-    /// Sets the configuration of the underlying [`HttpClient`].
+    /// The configuration of the underlying [`HttpClient`] (read it back with
+    /// `pool.get_ref().config()`); its idle cap per origin is raised to at least
+    /// [`max_in_flight_per_host`](Self::max_in_flight_per_host) when built. Defaults to
+    /// [`HttpClientConfig::default`].
     pub fn client_config(mut self, config: HttpClientConfig) -> Self {
         self.client_config = config;
         self
     }
-    /// The configuration of the underlying [`HttpClient`]; its idle cap per origin is raised to
-    /// at least [`max_in_flight_per_host`](Self::get_max_in_flight_per_host) when built.
-    /// Defaults to [`HttpClientConfig::default`].
-    pub fn get_client_config(&self) -> &HttpClientConfig {
-        &self.client_config
-    }
 
-    /// Sets the in-flight cap per origin (at least 1).
+    /// Most requests in flight to one origin at once; more wait for a slot (honouring their
+    /// cancel token and deadline). `usize::MAX` means no cap; `0` is rejected by
+    /// [`build`](Self::build). Defaults to `32`.
     pub fn max_in_flight_per_host(mut self, n: usize) -> Self {
         self.max_in_flight_per_host = n;
         self
     }
-    /// Most requests in flight to one origin at once; more wait for a slot (honouring their
-    /// cancel token and deadline). `usize::MAX` means no cap; `0` is rejected by
-    /// [`build`](Self::build). Defaults to `32`.
-    pub fn get_max_in_flight_per_host(&self) -> usize {
-        self.max_in_flight_per_host
-    }
 
-    /// Sets the retry policy.
+    /// How the pool retries its attempts; [`RetryPolicy::none`] turns retries off (do that when
+    /// a [`RetryExecutor`](crate::RetryExecutor) sits above the pool). Defaults to
+    /// [`RetryPolicy::default`] (3 attempts, idempotent requests only).
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry_policy = policy;
         self
     }
-    /// How the pool retries its attempts; [`RetryPolicy::none`] turns retries off (do that when
-    /// a [`RetryExecutor`](crate::RetryExecutor) sits above the pool). Defaults to
-    /// [`RetryPolicy::default`] (3 attempts, idempotent requests only).
-    pub fn get_retry_policy(&self) -> &RetryPolicy {
-        &self.retry_policy
-    }
 
-    /// Sets how health probes are judged.
-    pub fn health_check(mut self, config: HealthCheckConfig) -> Self {
-        self.health = config;
-        self
-    }
     /// Probe timeout and thresholds used once
     /// [`enable_health_check`](ConnectionPool::enable_health_check) is called. Defaults to
     /// [`HealthCheckConfig::default`].
-    pub fn get_health_check(&self) -> &HealthCheckConfig {
-        &self.health
+    pub fn health_check(mut self, config: HealthCheckConfig) -> Self {
+        self.health = config;
+        self
     }
 
     /// Sets a callback run on every health state change, with the origin and the old and new
@@ -128,6 +115,7 @@ impl ConnectionPoolBuilder {
     /// [`enable_health_check`](ConnectionPool::enable_health_check) from it. A panic in it is
     /// caught and ignored. It must not own a handle to the pool it watches: the pool keeps the
     /// callback, so such a cycle would keep the pool and its health thread alive forever.
+    /// Defaults to none.
     pub fn on_health_change(
         mut self,
         f: impl Fn(&str, HealthState, HealthState) + Send + Sync + 'static,
@@ -136,38 +124,27 @@ impl ConnectionPoolBuilder {
         self
     }
 
-    /// Sets the clock of the retry backoff.
+    /// The clock the retry backoff reads and sleeps on (tests use a
+    /// [`FakeClock`](crate::FakeClock)). Health checks and I/O timeouts use real time.
+    /// Defaults to [`SystemClock`].
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
-    /// The clock the retry backoff reads and sleeps on (tests use a
-    /// [`FakeClock`](crate::FakeClock)). Health checks and I/O timeouts use real time.
-    /// Defaults to [`SystemClock`].
-    pub fn get_clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
-    }
 
-    /// Sets the path warmup requests ask for.
+    /// The path [`warmup`](ConnectionPool::warmup) requests (`GET`); a leading `/` is added
+    /// when missing. Defaults to `/`.
     pub fn warmup_path(mut self, path: impl Into<String>) -> Self {
         self.warmup_path = path.into();
         self
     }
-    /// The path [`warmup`](ConnectionPool::warmup) requests (`GET`). Defaults to `/`.
-    pub fn get_warmup_path(&self) -> &str {
-        &self.warmup_path
-    }
 
-    /// Sets the warmup time limit per host.
-    pub fn warmup_timeout(mut self, timeout: Duration) -> Self {
-        self.warmup_timeout = timeout;
-        self
-    }
     /// How long the warmup of one host may take, connections and barrier included.
     /// `Duration::MAX` means no limit; zero is rejected by [`build`](Self::build). Defaults to
     /// `10 s`.
-    pub fn get_warmup_timeout(&self) -> Duration {
-        self.warmup_timeout
+    pub fn warmup_timeout(mut self, timeout: Duration) -> Self {
+        self.warmup_timeout = timeout;
+        self
     }
 
     /// Builds the pool. Fails with [`ErrorKind::InvalidConfig`] on a zero in-flight cap, a
@@ -199,6 +176,8 @@ impl ConnectionPoolBuilder {
         Ok(ConnectionPool {
             inner: Arc::new(PoolInner {
                 health: Health::new(client.clone(), self.health, self.on_health_change),
+                health_config: self.health,
+                clock: self.clock.clone(),
                 client,
                 cap: self.max_in_flight_per_host,
                 retry: RwLock::new(Arc::new(self.retry_policy)),
@@ -227,6 +206,36 @@ mod tests {
             .unwrap()
             .port();
         format!("http://127.0.0.1:{port}")
+    }
+
+    #[test]
+    fn the_pool_reads_back_what_the_builder_set_under_the_same_names() {
+        let health = HealthCheckConfig::default().unhealthy_threshold(5);
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::FakeClock::new());
+        let pool = ConnectionPool::builder()
+            .max_in_flight_per_host(usize::MAX)
+            .retry_policy(RetryPolicy::none())
+            .health_check(health)
+            .clock(clock.clone())
+            .warmup_path("ready")
+            .warmup_timeout(Duration::MAX)
+            .build()
+            .unwrap();
+        assert_eq!(pool.max_in_flight_per_host(), usize::MAX);
+        assert_eq!(pool.retry_policy().max_attempts(), 1);
+        assert_eq!(pool.health_check(), health);
+        assert!(Arc::ptr_eq(pool.clock(), &clock));
+        assert_eq!(pool.warmup_path(), "/ready");
+        assert_eq!(pool.warmup_timeout(), Duration::MAX);
+        // No in-flight cap raises the idle cap to "none" as well.
+        assert_eq!(
+            pool.get_ref().config().get_max_idle_per_origin(),
+            usize::MAX
+        );
+        let e = ConnectionPool::builder()
+            .warmup_timeout(Duration::ZERO)
+            .build();
+        assert_eq!(e.unwrap_err().kind(), ErrorKind::InvalidConfig);
     }
 
     proptest! {

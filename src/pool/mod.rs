@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 
 use crate::agent::{ConnectionStats, HttpClient};
+use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
 use crate::execute::{Context, Execute};
 use crate::request::Request;
@@ -62,6 +63,8 @@ struct PoolInner {
     retry: RwLock<Arc<RetryPolicy>>,
     retry_state: RetryState,
     health: Health,
+    health_config: HealthCheckConfig,
+    clock: Arc<dyn Clock>,
     warmup_path: String,
     warmup_timeout: Duration,
     hosts: RwLock<HashMap<String, Arc<HostEntry>>>,
@@ -190,9 +193,35 @@ impl ConnectionPool {
         &self.inner.client
     }
 
-    /// The in-flight cap per origin.
+    /// The in-flight cap per origin (`usize::MAX`: none). Set with
+    /// [`ConnectionPoolBuilder::max_in_flight_per_host`].
     pub fn max_in_flight_per_host(&self) -> usize {
         self.inner.cap
+    }
+
+    /// How health probes are judged. Set with [`ConnectionPoolBuilder::health_check`].
+    pub fn health_check(&self) -> HealthCheckConfig {
+        self.inner.health_config
+    }
+
+    /// The clock of the retry backoff. Set with [`ConnectionPoolBuilder::clock`].
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// The path warmup requests fetch. Set with [`ConnectionPoolBuilder::warmup_path`].
+    ///
+    /// ```
+    /// let pool = httpbatch::ConnectionPool::builder().warmup_path("ready").build().unwrap();
+    /// assert_eq!(pool.warmup_path(), "/ready");
+    /// ```
+    pub fn warmup_path(&self) -> &str {
+        &self.inner.warmup_path
+    }
+
+    /// The time limit of one host's warmup. Set with [`ConnectionPoolBuilder::warmup_timeout`].
+    pub fn warmup_timeout(&self) -> Duration {
+        self.inner.warmup_timeout
     }
 
     /// The current retry policy.

@@ -42,6 +42,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
 use super::rate::Rate;
@@ -61,19 +62,6 @@ pub use stats::RateLimitStats;
 use queue::Waiter;
 use stats::Counters;
 
-/// Keeps a hot atomic on its own cache line, so that contended CAS traffic on `tat` does not
-/// also invalidate the statistics counters (and the other way round).
-#[repr(align(128))]
-#[derive(Default)]
-struct Padded<T>(T);
-
-impl<T> std::ops::Deref for Padded<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
 /// What the lock-free path reads: the GCRA state and the number of queued waiters, on one
 /// cache line. `queued` is only written on the slow path.
 #[derive(Default)]
@@ -87,13 +75,15 @@ struct Setter {
 }
 
 struct Inner {
-    hot: Padded<Hot>,
+    /// On its own cache line, so that contended CAS traffic on `tat` does not also invalidate
+    /// the statistics counters (and the other way round).
+    hot: CachePadded<Hot>,
     t_ns: AtomicU64,
     burst: AtomicU32,
     stopped: AtomicBool,
     /// `f64` bits of the rate per second, for statistics only.
     rate_per_sec: AtomicU64,
-    counters: Padded<Counters>,
+    counters: CachePadded<Counters>,
     base: Instant,
     clock: Arc<dyn Clock>,
     setter: Mutex<Setter>,
@@ -196,12 +186,12 @@ impl RateLimiter {
         check_burst(burst)?;
         Ok(RateLimiter {
             inner: Arc::new(Inner {
-                hot: Padded(Hot::default()),
+                hot: CachePadded::new(Hot::default()),
                 t_ns: AtomicU64::new(rate.interval_nanos()),
                 burst: AtomicU32::new(burst),
                 stopped: AtomicBool::new(false),
                 rate_per_sec: AtomicU64::new(rate.as_per_second().to_bits()),
-                counters: Padded(Counters::default()),
+                counters: CachePadded::new(Counters::default()),
                 base: clock.now(),
                 clock,
                 setter: Mutex::new(Setter { rate }),

@@ -4,6 +4,12 @@
 //! batch holds 100,000 of them) and carries an [`ErrorKind`]: the `#[non_exhaustive]` enum with one
 //! variant for each failure users must tell apart. The kind is `Copy`, which is what statistics
 //! (errors by kind) and the C ABI (a stable numbered code per kind) need.
+//!
+//! Adding a kind: add a row at the end of `src/error/table.rs` (the next number) and run
+//! `scripts/gen-codes.sh`, which regenerates the C codes (`src/ffi/codes.rs`, then
+//! `include/httpbatch.h`) and the Go constants (`ffi-tests/go/codes.go`). Until then the build
+//! fails: nothing maps a new kind silently. It is not a breaking change: `ErrorKind` is
+//! `#[non_exhaustive]` and [`ErrorKind::all`] is a slice.
 
 use std::error::Error as StdError;
 use std::fmt;

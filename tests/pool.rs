@@ -504,3 +504,32 @@ fn a_stopped_host_goes_unhealthy() {
         .unwrap_err();
     assert_ne!(err.kind(), ErrorKind::CircuitOpen, "{err:?}");
 }
+
+#[test]
+fn warmup_beyond_the_thread_cap_opens_every_connection_on_a_pool_without_a_cap() {
+    let server = Server::start().unwrap();
+    // usize::MAX in flight is "no cap" (it used to panic with "capacity overflow" in warmup).
+    let pool = ConnectionPool::builder()
+        .max_in_flight_per_host(usize::MAX)
+        .build()
+        .unwrap();
+    // More connections than warmup threads (64): each thread holds a chain of them.
+    let report = pool.warmup(&[&server.base_url()], 150);
+    let host = &report.hosts[0];
+    assert_eq!(
+        (host.attempted, host.ok, host.opened, host.live),
+        (150, 150, 150, 150),
+        "{:?}",
+        host.errors.first()
+    );
+    assert_eq!(server.accepted(), 150);
+    let res = pool
+        .execute(get(&server.url("/ok")), &Context::new())
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        pool.stats().connections_opened,
+        150,
+        "a warm connection was reused"
+    );
+}

@@ -3,9 +3,10 @@
 //! state), composed into an executor with `httpbatch_executor_builder_set_pool`.
 //!
 //! Files: `retry_policy.rs`, `builder.rs` (configuration), `warmup.rs`, `health.rs`, `stats.rs`;
-//! this one holds the pool handle itself. Extremes map as in Rust: `usize::MAX` in flight is no
-//! cap, `u64::MAX` milliseconds is no limit, NaN or infinite factors are
-//! `HTTPBATCH_RESULT_INVALID_CONFIG`, and only zero where zero means nothing is rejected.
+//! this one holds the pool handle itself. Extremes map as in Rust: `SIZE_MAX` in flight is no
+//! cap, `UINT64_MAX` milliseconds is no limit, and a zero that would mean nothing (a zero
+//! timeout, interval or cap) or a NaN or infinite factor is `HTTPBATCH_RESULT_INVALID_CONFIG`;
+//! `tests.rs` checks each setter at its extremes.
 
 // In the order of the header (cbindgen follows it; rustfmt would sort one block).
 mod retry_policy;

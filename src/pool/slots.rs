@@ -2,9 +2,9 @@
 //! waits honour the request's [`Context`].
 //!
 //! Invariants:
-//! - `used` is only read or written under its mutex, and never exceeds `cap` (a permit is taken
-//!   only when `used < cap`). Every permit is a [`Permit`] whose drop gives it back, so a panic
-//!   or an early return cannot leak a slot.
+//! - `used` and `waiting` are only read or written under the mutex; `used` never exceeds `cap`
+//!   (a permit is taken only when `used < cap`). Every permit is a [`Permit`] whose drop gives
+//!   it back, so a panic or an early return cannot leak a slot.
 //! - A waiter checks for a free slot before it checks its context: a wake-up meant for a free
 //!   slot is never swallowed by a waiter that then leaves because it was cancelled (the request
 //!   then fails its own `ctx.check` below and gives the slot straight back).
@@ -23,19 +23,27 @@ use parking_lot::{Condvar, Mutex};
 use crate::error::Error;
 use crate::execute::Context;
 
-/// A counting semaphore with `cap` permits.
+/// A counting semaphore with `cap` permits (`usize::MAX`: no cap, it never blocks).
 #[derive(Debug)]
 pub(crate) struct Slots {
     cap: usize,
-    used: Mutex<usize>,
+    state: Mutex<State>,
     freed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Permits taken.
+    used: usize,
+    /// Threads parked in `acquire` (what tests wait for, instead of sleeping).
+    waiting: usize,
 }
 
 impl Slots {
     pub(crate) fn new(cap: usize) -> Slots {
         Slots {
             cap: cap.max(1),
-            used: Mutex::new(0),
+            state: Mutex::new(State::default()),
             freed: Condvar::new(),
         }
     }
@@ -43,39 +51,50 @@ impl Slots {
     /// Permits taken now.
     #[cfg(test)]
     pub(crate) fn in_use(&self) -> usize {
-        *self.used.lock()
+        self.state.lock().used
+    }
+
+    /// Threads waiting for a permit now.
+    #[cfg(test)]
+    pub(crate) fn waiting(&self) -> usize {
+        self.state.lock().waiting
     }
 
     /// Takes a permit, waiting while all are taken; fails with the context's error
     /// (`Cancelled`, `DeadlineExceeded`) if it is cancelled or its deadline passes first.
     pub(crate) fn acquire(self: &Arc<Self>, ctx: &Context) -> Result<Permit, Error> {
         {
-            let mut used = self.used.lock();
-            if *used < self.cap {
-                *used += 1;
+            let mut state = self.state.lock();
+            if state.used < self.cap {
+                state.used += 1;
                 return Ok(Permit(self.clone()));
             }
         }
         let me = self.clone();
         let _listener = ctx.on_cancel(Arc::new(move || {
-            let _used = me.used.lock();
+            let _state = me.state.lock();
             me.freed.notify_all();
         }));
-        let mut used = self.used.lock();
-        loop {
-            if *used < self.cap {
-                *used += 1;
-                return Ok(Permit(self.clone()));
+        let mut state = self.state.lock();
+        state.waiting += 1;
+        let result = loop {
+            if state.used < self.cap {
+                state.used += 1;
+                break Ok(Permit(self.clone()));
             }
-            ctx.check()?;
+            if let Err(e) = ctx.check() {
+                break Err(e);
+            }
             match ctx.deadline() {
                 Some(d) => {
                     // A timeout just loops: the check above reports the passed deadline.
-                    self.freed.wait_until(&mut used, d);
+                    self.freed.wait_until(&mut state, d);
                 }
-                None => self.freed.wait(&mut used),
+                None => self.freed.wait(&mut state),
             }
-        }
+        };
+        state.waiting -= 1;
+        result
     }
 }
 
@@ -85,9 +104,9 @@ pub(crate) struct Permit(Arc<Slots>);
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let mut used = self.0.used.lock();
-        *used -= 1;
-        drop(used);
+        let mut state = self.0.state.lock();
+        state.used -= 1;
+        drop(state);
         self.0.freed.notify_one();
     }
 }
@@ -133,8 +152,12 @@ mod tests {
 
         let token = CancelToken::new();
         let ctx = Context::new().with_cancel(token.clone());
+        let watched = slots.clone();
         let t = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(30));
+            // Cancel once the waiter is observed parked, so the listener's wake-up is tested.
+            while watched.waiting() == 0 {
+                std::thread::yield_now();
+            }
             let at = Instant::now();
             token.cancel();
             at
@@ -143,6 +166,7 @@ mod tests {
         let woke = Instant::now();
         let cancelled_at = t.join().unwrap();
         assert_eq!(err.kind(), ErrorKind::Cancelled);
+        assert_eq!(slots.waiting(), 0, "a waiter that left is not counted");
         // Without the cancel listener the wait would never end (no deadline); the bound only
         // leaves room for a loaded machine.
         assert!(woke.duration_since(cancelled_at) < Duration::from_millis(500));

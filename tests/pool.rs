@@ -276,9 +276,14 @@ fn cancel_while_waiting_for_an_in_flight_slot_returns_promptly() {
 
     let token = CancelToken::new();
     let canceller = {
-        let token = token.clone();
+        let (token, pool) = (token.clone(), pool.clone());
         std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(50));
+            // Observed state, not a sleep: the second request is inside the pool, waiting for
+            // the slot the holder keeps.
+            assert!(eventually(Duration::from_secs(5), || pool
+                .stats()
+                .in_flight
+                == 2));
             let at = Instant::now();
             token.cancel();
             at

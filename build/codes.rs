@@ -147,7 +147,16 @@ fn rust(kinds: &[Row], iface: &[Row]) -> String {
         doc_lines(&mut s, "    ", r.doc);
         let _ = writeln!(s, "    {} = {},", r.name, r.code);
     }
-    s.push_str("}\n\nimpl httpbatch_result {\n");
+    s.push_str(
+        "}\n\n\
+         // `httpbatch_executor_stats.errors` counts errors by code in a fixed array.\n\
+         const _: () = assert!(\n    \
+             ErrorKind::COUNT < super::executor::HTTPBATCH_ERROR_CODES,\n    \
+             \"grow HTTPBATCH_ERROR_CODES (a new struct size) before adding this kind\"\n\
+         );\n\
+         \n\
+         impl httpbatch_result {\n",
+    );
     let n = 1 + kinds.len() + iface.len();
     let _ = writeln!(
         s,

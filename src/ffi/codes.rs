@@ -76,6 +76,12 @@ pub enum httpbatch_result {
     InvalidArgument = 1007,
 }
 
+// `httpbatch_executor_stats.errors` counts errors by code in a fixed array.
+const _: () = assert!(
+    ErrorKind::COUNT < super::executor::HTTPBATCH_ERROR_CODES,
+    "grow HTTPBATCH_ERROR_CODES (a new struct size) before adding this kind"
+);
+
 impl httpbatch_result {
     /// Every code, for tables and tests.
     pub(crate) const ALL: [httpbatch_result; 29] = [

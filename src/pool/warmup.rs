@@ -139,9 +139,10 @@ pub(crate) const MAX_THREADS: usize = 64;
 /// Most connections one warmup thread holds at once (the depth of its `chain`).
 pub(crate) const MAX_PER_THREAD: usize = 64;
 
-/// Stack of a warmup thread: room for `MAX_PER_THREAD` nested requests (address space; only the
-/// pages a chain touches are ever resident).
-const STACK: usize = 16 << 20;
+/// Stack of a warmup thread per nested request. A plain-HTTP level takes 10–16 KiB in a debug
+/// build (64 levels overflow 512 KiB, fit in 1 MiB); the rest is room for TLS handshakes and
+/// for the rest of the thread. Address space: only the pages a chain touches are resident.
+const STACK_PER_LEVEL: usize = 256 << 10;
 
 /// What every request of one host's warmup shares.
 struct Warm<'a> {
@@ -281,7 +282,7 @@ fn warm_host_staggered(
             let warm = &warm;
             let spawned = std::thread::Builder::new()
                 .name(format!("httpbatch-warmup-{i}"))
-                .stack_size(STACK)
+                .stack_size(STACK_PER_LEVEL * (share + 1))
                 .spawn_scoped(s, move || {
                     if !stagger.is_zero() {
                         std::thread::sleep(stagger.saturating_mul(i as u32));

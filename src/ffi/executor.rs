@@ -472,7 +472,7 @@ unsafe impl StructSize for httpbatch_executor_stats {
 impl From<BatchStats> for httpbatch_executor_stats {
     fn from(s: BatchStats) -> Self {
         let mut errors = [0; HTTPBATCH_ERROR_CODES];
-        for kind in ErrorKind::ALL {
+        for &kind in ErrorKind::all() {
             if let Some(slot) = errors.get_mut(kind as usize) {
                 *slot = s.errors_of(kind);
             }

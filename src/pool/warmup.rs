@@ -226,6 +226,8 @@ const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// [`warm_host`], with thread `i` starting its requests `i × stagger` late (tests use it to show
 /// that the barrier, not lucky timing, keeps the connections apart), on at most `max_threads`
 /// threads (tests use fewer than [`MAX_THREADS`] to show deep chains).
+// Private: `warm_host` plus the two knobs tests turn; a parameter struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 fn warm_host_staggered(
     client: &HttpClient,
     host: &str,

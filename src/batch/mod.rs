@@ -182,7 +182,12 @@ impl<E: Execute> Sink<Request, Outcome> for BatchSink<'_, E> {
         ran: Option<Duration>,
         hooks: &mut Hooks,
     ) {
+        let mut outcome = outcome;
         if let Some(ran) = ran {
+            if let Outcome::Response(r) = &mut outcome {
+                let t = r.timings_mut();
+                t.total = t.queued + ran;
+            }
             if matches!(outcome, Outcome::Response(_) | Outcome::Error(_)) {
                 self.settle.latency.record(ran);
                 self.shared.latency.lock().record(ran);
@@ -359,7 +364,6 @@ impl<E: Execute> BatchExecutor<E> {
                 req.set_timeout(request_timeout);
             }
             counters.in_flight.fetch_add(1, Ordering::Relaxed);
-            let began = Instant::now();
             let result = catch_unwind(AssertUnwindSafe(|| shared.executor.execute(req, w.ctx)))
                 .unwrap_or_else(|p| {
                     Err(Error::new(
@@ -383,9 +387,8 @@ impl<E: Execute> BatchExecutor<E> {
             };
             let class = match &mut outcome {
                 Outcome::Response(r) => {
-                    let t = r.timings_mut();
-                    t.queued = began.saturating_duration_since(w.start);
-                    t.total = t.queued + began.elapsed();
+                    // `total` is set on the caller's thread from the run's own measure.
+                    r.timings_mut().queued = w.began.saturating_duration_since(w.start);
                     if r.is_success() {
                         Class::Success
                     } else if status_fails(r.status()) {

@@ -117,6 +117,8 @@ pub(crate) struct Worker<'r> {
     pub(crate) priority: i32,
     /// When the run started.
     pub(crate) start: Instant,
+    /// When this item started on its runner (the run measures the item's time from here).
+    pub(crate) began: Instant,
     stop: &'r CancelToken,
 }
 
@@ -238,14 +240,15 @@ fn runner<T, O>(sh: &Shared<'_, T, O>) {
         if sh.send_started {
             let _ = sh.tx.send(Msg::Started(index));
         }
+        let began = Instant::now();
         let worker = Worker {
             ctx: &ctx,
             index,
             priority,
             start: sh.start,
+            began,
             stop: &sh.stop,
         };
-        let began = Instant::now();
         let msg = match catch_unwind(AssertUnwindSafe(|| (sh.work)(&worker, item))) {
             Ok((out, class)) => {
                 if sh.fail_fast && class == Class::Error {
@@ -315,7 +318,7 @@ pub(crate) fn run<T: Send, O: Send>(
     };
     let _guards = {
         let w = wake.clone();
-        let on_stop = stop.on_cancel(Arc::new(move || w()));
+        let on_stop = stop.on_cancel(Arc::new(w));
         let relay = |t: &CancelToken, why: CancelReason| {
             let stop = stop.clone();
             t.on_cancel(Arc::new(move || {
@@ -496,7 +499,7 @@ pub(crate) fn run<T: Send, O: Send>(
                 Ok(m) => Some(m),
                 Err(_) => {
                     let timeout =
-                        wait_until.map_or(crossbeam_channel::never(), |t| crossbeam_channel::at(t));
+                        wait_until.map_or(crossbeam_channel::never(), crossbeam_channel::at);
                     select_biased! {
                         recv(rx) -> m => m.ok(),
                         recv(wake_rx) -> _ => None,

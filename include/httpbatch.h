@@ -213,28 +213,41 @@ typedef uint32_t httpbatch_result;
 #endif // __cplusplus
 
 /**
- * Where a host stands with the health checker.
+ * What an event reports.
  */
-enum httpbatch_health_state
+enum httpbatch_event_kind
 #ifdef __cplusplus
   : uint32_t
 #endif // __cplusplus
  {
   /**
-   * Answering probes: requests go through.
+   * A worker started item `index`.
    */
-  HTTPBATCH_HEALTH_STATE_HEALTHY = 1,
+  HTTPBATCH_EVENT_KIND_STARTED = 1,
   /**
-   * Failed probes: requests fail fast with `HTTPBATCH_RESULT_CIRCUIT_OPEN`.
+   * Item `index` got a response with a status below 400 (`item` says which).
    */
-  HTTPBATCH_HEALTH_STATE_UNHEALTHY = 2,
+  HTTPBATCH_EVENT_KIND_COMPLETED = 2,
   /**
-   * Recovering: some good probes, not yet enough; requests still fail fast.
+   * Item `index` settled without a successful response: an error status, an error, cancelled
+   * or not run (`item` says which).
    */
-  HTTPBATCH_HEALTH_STATE_HALF_OPEN = 3,
+  HTTPBATCH_EVENT_KIND_FAILED = 3,
+  /**
+   * Dispatch paused (see `httpbatch_control`): requests in flight finish, nothing new starts.
+   */
+  HTTPBATCH_EVENT_KIND_PAUSED = 4,
+  /**
+   * Dispatch resumed after `paused_us` microseconds.
+   */
+  HTTPBATCH_EVENT_KIND_RESUMED = 5,
+  /**
+   * Every item has settled; no event follows.
+   */
+  HTTPBATCH_EVENT_KIND_DRAINED = 6,
 };
 #ifndef __cplusplus
-typedef uint32_t httpbatch_health_state;
+typedef uint32_t httpbatch_event_kind;
 #endif // __cplusplus
 
 /**
@@ -264,6 +277,31 @@ enum httpbatch_outcome
 };
 #ifndef __cplusplus
 typedef uint32_t httpbatch_outcome;
+#endif // __cplusplus
+
+/**
+ * Where a host stands with the health checker.
+ */
+enum httpbatch_health_state
+#ifdef __cplusplus
+  : uint32_t
+#endif // __cplusplus
+ {
+  /**
+   * Answering probes: requests go through.
+   */
+  HTTPBATCH_HEALTH_STATE_HEALTHY = 1,
+  /**
+   * Failed probes: requests fail fast with `HTTPBATCH_RESULT_CIRCUIT_OPEN`.
+   */
+  HTTPBATCH_HEALTH_STATE_UNHEALTHY = 2,
+  /**
+   * Recovering: some good probes, not yet enough; requests still fail fast.
+   */
+  HTTPBATCH_HEALTH_STATE_HALF_OPEN = 3,
+};
+#ifndef __cplusplus
+typedef uint32_t httpbatch_health_state;
 #endif // __cplusplus
 
 /**
@@ -445,6 +483,121 @@ typedef struct httpbatch_progress {
  * exception or `longjmp` may leave it). It may call `httpbatch_cancel_token_cancel`.
  */
 typedef void (*httpbatch_progress_fn)(const struct httpbatch_progress *progress, void *user);
+
+/**
+ * One item of a result. Set `struct_size = sizeof(httpbatch_item)` before
+ * `httpbatch_batch_result_item`. Every pointer in it is owned by the result and stays valid until
+ * `httpbatch_batch_result_free`.
+ */
+typedef struct httpbatch_item {
+  /**
+   * Set by the caller to `sizeof(httpbatch_item)`.
+   */
+  size_t struct_size;
+  /**
+   * How the item ended.
+   */
+  httpbatch_outcome outcome;
+  /**
+   * `HTTPBATCH_RESULT_OK` for a response; otherwise the error kind's code
+   * (`HTTPBATCH_RESULT_CANCELLED`, `HTTPBATCH_RESULT_NOT_RUN`, `HTTPBATCH_RESULT_TIMEOUT`, …).
+   */
+  httpbatch_result code;
+  /**
+   * The HTTP status of a response, 0 otherwise.
+   */
+  uint32_t status;
+  /**
+   * Attempts that went on the wire (more than 1 after retries; 0 if none did).
+   */
+  uint32_t attempts;
+  /**
+   * The request's tag.
+   */
+  uint64_t tag;
+  /**
+   * The response body (`body_len` bytes, not NUL-terminated); non-NULL even when empty.
+   */
+  const uint8_t *body;
+  /**
+   * Length of `body` in bytes.
+   */
+  size_t body_len;
+  /**
+   * The URL that answered, after redirects (`url_len` bytes, not NUL-terminated; empty unless
+   * a response).
+   */
+  const char *url;
+  /**
+   * Length of `url` in bytes.
+   */
+  size_t url_len;
+  /**
+   * Why the item failed (NUL-terminated UTF-8; `""` for a response).
+   */
+  const char *error_message;
+  /**
+   * Length of `error_message` without its NUL.
+   */
+  size_t error_message_len;
+  /**
+   * Number of response headers (see `httpbatch_batch_result_header`).
+   */
+  size_t header_count;
+  /**
+   * Microseconds from submission until a worker started it.
+   */
+  uint64_t queued_us;
+  /**
+   * Microseconds spent waiting for rate-limit tokens and retry backoff.
+   */
+  uint64_t waited_us;
+  /**
+   * Microseconds on the wire, summed over attempts.
+   */
+  uint64_t wire_us;
+  /**
+   * Microseconds from submission until the outcome was settled.
+   */
+  uint64_t total_us;
+} httpbatch_item;
+
+/**
+ * One event, passed to an event callback and valid only during the call (copy what you keep).
+ * The library sets `struct_size` to the size it filled (a newer library may add fields).
+ */
+typedef struct httpbatch_event {
+  /**
+   * Size of this struct as filled by the library.
+   */
+  size_t struct_size;
+  /**
+   * What happened.
+   */
+  httpbatch_event_kind kind;
+  /**
+   * The item's input index (`Started`, `Completed`, `Failed`; 0 otherwise).
+   */
+  size_t index;
+  /**
+   * The item as it settled (`Completed` and `Failed`; NULL otherwise): the same fields as
+   * `httpbatch_batch_result_item` gives, pointers valid only during the call.
+   */
+  const struct httpbatch_item *item;
+  /**
+   * How long the pause lasted (`Resumed`; 0 otherwise).
+   */
+  uint64_t paused_us;
+} httpbatch_event;
+
+/**
+ * An event callback. `event` is valid only during the call; `user` is the pointer given to
+ * `httpbatch_batch_set_on_event`. It runs on the thread that called
+ * `httpbatch_executor_execute` (or `_execute_streaming`), never after that call returns, and
+ * must not unwind (no C++ exception or `longjmp` may leave it). It may call
+ * `httpbatch_cancel_token_cancel` or `httpbatch_control_*`.
+ */
+typedef void (*httpbatch_event_fn)(const struct httpbatch_event *event, void *user);
 
 /**
  * Latency percentiles in microseconds, from an HDR histogram.
@@ -707,6 +860,21 @@ typedef struct httpbatch_host_health {
 } httpbatch_host_health;
 
 /**
+ * A health-change callback: `origin` (`origin_len` bytes, not NUL-terminated, valid only during
+ * the call) went from `old_state` to `new_state`. `user` is the pointer given to
+ * `httpbatch_pool_builder_set_on_health_change`.
+ *
+ * It runs on the pool's health-check thread, not on a thread of the caller's: it must be safe
+ * to call from another thread, keep short, not unwind, and not call
+ * `httpbatch_pool_enable_health_check` or free the pool.
+ */
+typedef void (*httpbatch_health_change_fn)(const char *origin,
+                                           size_t origin_len,
+                                           httpbatch_health_state old_state,
+                                           httpbatch_health_state new_state,
+                                           void *user);
+
+/**
  * A pool's statistics (connection figures counted at the socket). Set `struct_size` first.
  */
 typedef struct httpbatch_pool_stats {
@@ -827,107 +995,6 @@ typedef struct httpbatch_pool_host_stats {
 } httpbatch_pool_host_stats;
 
 /**
- * One item of a result. Set `struct_size = sizeof(httpbatch_item)` before
- * `httpbatch_batch_result_item`. Every pointer in it is owned by the result and stays valid until
- * `httpbatch_batch_result_free`.
- */
-typedef struct httpbatch_item {
-  /**
-   * Set by the caller to `sizeof(httpbatch_item)`.
-   */
-  size_t struct_size;
-  /**
-   * How the item ended.
-   */
-  httpbatch_outcome outcome;
-  /**
-   * `HTTPBATCH_RESULT_OK` for a response; otherwise the error kind's code
-   * (`HTTPBATCH_RESULT_CANCELLED`, `HTTPBATCH_RESULT_NOT_RUN`, `HTTPBATCH_RESULT_TIMEOUT`, …).
-   */
-  httpbatch_result code;
-  /**
-   * The HTTP status of a response, 0 otherwise.
-   */
-  uint32_t status;
-  /**
-   * Attempts that went on the wire (more than 1 after retries; 0 if none did).
-   */
-  uint32_t attempts;
-  /**
-   * The request's tag.
-   */
-  uint64_t tag;
-  /**
-   * The response body (`body_len` bytes, not NUL-terminated); non-NULL even when empty.
-   */
-  const uint8_t *body;
-  /**
-   * Length of `body` in bytes.
-   */
-  size_t body_len;
-  /**
-   * The URL that answered, after redirects (`url_len` bytes, not NUL-terminated; empty unless
-   * a response).
-   */
-  const char *url;
-  /**
-   * Length of `url` in bytes.
-   */
-  size_t url_len;
-  /**
-   * Why the item failed (NUL-terminated UTF-8; `""` for a response).
-   */
-  const char *error_message;
-  /**
-   * Length of `error_message` without its NUL.
-   */
-  size_t error_message_len;
-  /**
-   * Number of response headers (see `httpbatch_batch_result_header`).
-   */
-  size_t header_count;
-  /**
-   * Microseconds from submission until a worker started it.
-   */
-  uint64_t queued_us;
-  /**
-   * Microseconds spent waiting for rate-limit tokens and retry backoff.
-   */
-  uint64_t waited_us;
-  /**
-   * Microseconds on the wire, summed over attempts.
-   */
-  uint64_t wire_us;
-  /**
-   * Microseconds from submission until the outcome was settled.
-   */
-  uint64_t total_us;
-} httpbatch_item;
-
-/**
- * One response header: name (lower-case) and value, each pointer + length (not
- * NUL-terminated), owned by the result they were read from.
- */
-typedef struct httpbatch_header {
-  /**
-   * The name.
-   */
-  const char *name;
-  /**
-   * Length of `name` in bytes.
-   */
-  size_t name_len;
-  /**
-   * The value.
-   */
-  const char *value;
-  /**
-   * Length of `value` in bytes.
-   */
-  size_t value_len;
-} httpbatch_header;
-
-/**
  * What a run did, without the items. Set `struct_size` before `httpbatch_batch_result_summary`.
  */
 typedef struct httpbatch_batch_summary {
@@ -976,6 +1043,42 @@ typedef struct httpbatch_batch_summary {
    */
   struct httpbatch_latency latency;
 } httpbatch_batch_summary;
+
+/**
+ * One response header: name (lower-case) and value, each pointer + length (not
+ * NUL-terminated), owned by the result they were read from.
+ */
+typedef struct httpbatch_header {
+  /**
+   * The name.
+   */
+  const char *name;
+  /**
+   * Length of `name` in bytes.
+   */
+  size_t name_len;
+  /**
+   * The value.
+   */
+  const char *value;
+  /**
+   * Length of `value` in bytes.
+   */
+  size_t value_len;
+} httpbatch_header;
+
+/**
+ * A streaming callback: item `index` (its input index) has settled. `item` and `headers` (an
+ * array of `item->header_count` response headers; NULL when there are none) and every pointer in
+ * them are valid only during the call: copy what you keep. `user` is the pointer given to
+ * `httpbatch_executor_execute_streaming`. It runs on the thread that called it, never after it
+ * returns, and must not unwind (no C++ exception or `longjmp` may leave it). It may cancel the
+ * run (`httpbatch_cancel_token_cancel`, `httpbatch_control_cancel`).
+ */
+typedef void (*httpbatch_stream_fn)(size_t index,
+                                    const struct httpbatch_item *item,
+                                    const struct httpbatch_header *headers,
+                                    void *user);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1193,6 +1296,17 @@ httpbatch_result httpbatch_control_is_paused(const struct httpbatch_control *con
  * caller must not use `control` afterwards, nor free it while another thread may still use it.
  */
 void httpbatch_control_free(struct httpbatch_control *control);
+
+/**
+ * Sets an event callback (NULL: none): one call per item started, completed (a response below
+ * 400) and failed (anything else, the item's outcome in `event->item`), one when dispatch pauses
+ * and resumes, and a last one when every item has settled (`HTTPBATCH_EVENT_KIND_DRAINED`). It
+ * runs on the thread that runs the batch, never after the run returns. `user` is passed through
+ * untouched; it must stay valid until the run returns.
+ */
+httpbatch_result httpbatch_batch_set_on_event(struct httpbatch_batch *batch,
+                                              httpbatch_event_fn callback,
+                                              void *user);
 
 /**
  * Creates a builder with the defaults: 32 workers, 30 s request timeout, 10 s connect timeout,
@@ -1837,6 +1951,16 @@ httpbatch_result httpbatch_pool_host_last_probe_error(const struct httpbatch_poo
                                                       size_t *len_out);
 
 /**
+ * Calls `callback` on every health state change of a host (needs health checks: see
+ * `httpbatch_pool_builder_set_health_check` or `httpbatch_pool_enable_health_check`). NULL
+ * removes the callback. `user` is passed through untouched and must stay valid, and usable from
+ * the health thread, until the pool and every executor built with it are freed.
+ */
+httpbatch_result httpbatch_pool_builder_set_on_health_change(struct httpbatch_pool_builder *builder,
+                                                             httpbatch_health_change_fn callback,
+                                                             void *user);
+
+/**
  * Writes the pool's statistics into `*stats_out` (set its `struct_size` first).
  */
 httpbatch_result httpbatch_pool_stats_get(const struct httpbatch_pool *pool,
@@ -1973,6 +2097,17 @@ httpbatch_result httpbatch_batch_result_items(const struct httpbatch_batch_resul
                                               struct httpbatch_item *items_out);
 
 /**
+ * Writes the run's summary into `*summary_out` (set its `struct_size` first).
+ */
+httpbatch_result httpbatch_batch_result_summary(const struct httpbatch_batch_result *result,
+                                                struct httpbatch_batch_summary *summary_out);
+
+/**
+ * Frees a result and everything its items point to (NULL is ignored).
+ */
+void httpbatch_batch_result_free(struct httpbatch_batch_result *result);
+
+/**
  * Writes the response headers of items `start .. start + count`, one item after the other (each
  * item's `header_count` says how many are its), into `headers_out` (room for `capacity`), and
  * their total into `*count_out`. Fails with `HTTPBATCH_RESULT_BUFFER_TOO_SMALL` when `capacity`
@@ -2041,15 +2176,36 @@ httpbatch_result httpbatch_batch_result_find_header(const struct httpbatch_batch
                                                     size_t *value_len_out);
 
 /**
- * Writes the run's summary into `*summary_out` (set its `struct_size` first).
+ * Runs every request of `batch` like `httpbatch_executor_execute`, but hands each item to
+ * `callback` as it settles (in completion order, with its input index) instead of keeping the
+ * results: memory stays bounded by what is queued and in flight, whatever the batch's size.
+ * Every index in `0 .. count` is delivered exactly once, before the call returns. Progress and
+ * event callbacks set on the batch run too, on this thread. Writes the run's summary into
+ * `*summary_out` (set its `struct_size` first; NULL: not wanted).
+ *
+ * The requests are moved out of `batch`, as with `httpbatch_executor_execute`. A NULL `callback`
+ * fails with `HTTPBATCH_RESULT_NULL_ARGUMENT` and runs nothing.
  */
-httpbatch_result httpbatch_batch_result_summary(const struct httpbatch_batch_result *result,
-                                                struct httpbatch_batch_summary *summary_out);
+httpbatch_result httpbatch_executor_execute_streaming(const struct httpbatch_executor *executor,
+                                                      struct httpbatch_batch *batch,
+                                                      httpbatch_stream_fn callback,
+                                                      void *user,
+                                                      struct httpbatch_batch_summary *summary_out);
 
 /**
- * Frees a result and everything its items point to (NULL is ignored).
+ * Sends `request` through the executor's rate limiter without waiting for it: when a token is
+ * available now, the request runs on this thread (through the rest of the stack: pool, retries)
+ * and `*result_out` receives a one-item result (free it with `httpbatch_batch_result_free`) and
+ * `*wait_us_out` 0. When none is, nothing is sent, `*result_out` is NULL and `*wait_us_out` says
+ * how many microseconds until a token should be available (another caller may take it first;
+ * `UINT64_MAX` when the limiter is stopped). The call returns `HTTPBATCH_RESULT_OK` either way;
+ * a request that fails validation gives a one-item result holding its error. An executor without
+ * a limiter fails with `HTTPBATCH_RESULT_NOT_FOUND`. `request` is only read.
  */
-void httpbatch_batch_result_free(struct httpbatch_batch_result *result);
+httpbatch_result httpbatch_executor_try_execute(const struct httpbatch_executor *executor,
+                                                const struct httpbatch_request *request,
+                                                struct httpbatch_batch_result **result_out,
+                                                uint64_t *wait_us_out);
 
 #ifdef __cplusplus
 }  // extern "C"

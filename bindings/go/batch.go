@@ -49,6 +49,10 @@ type Options struct {
 	// and once more at 100%; never after Execute returns.
 	OnProgress       func(Progress)
 	ProgressInterval time.Duration
+	// OnEvent runs on the goroutine that called Execute (or ExecuteStreaming) for every item
+	// started, completed and failed, when dispatch pauses and resumes, and once at the end
+	// (EventDrained); never after the call returns.
+	OnEvent func(Event)
 }
 
 // progressState is what the cgo.Handle passed to C refers to.
@@ -154,11 +158,21 @@ func batchLastError(batch *C.httpbatch_batch) lastErrorFn {
 // addRequest copies one request with options into the C batch. The setters' validation errors
 // are not returned: the C request keeps the first one, and the batch ends it in its slot.
 func addRequest(batch *C.httpbatch_batch, r *Request) error {
-	var req *C.httpbatch_request
-	if err := check(C.httpbatch_request_new(&req), nil); err != nil {
+	req, err := newCRequest(r)
+	if err != nil {
 		return err
 	}
 	defer C.httpbatch_request_free(req)
+	return check(C.httpbatch_batch_add(batch, req), batchLastError(batch))
+}
+
+// newCRequest copies r into a new C request (free it with httpbatch_request_free). The setters'
+// validation errors are kept by the C request, which then ends as an error item.
+func newCRequest(r *Request) (*C.httpbatch_request, error) {
+	var req *C.httpbatch_request
+	if err := check(C.httpbatch_request_new(&req), nil); err != nil {
+		return nil, err
+	}
 	if r.Method != "" {
 		p, n := cstr(r.Method)
 		C.httpbatch_request_set_method(req, p, n)
@@ -186,7 +200,7 @@ func addRequest(batch *C.httpbatch_batch, r *Request) error {
 	C.httpbatch_request_set_tag(req, C.uint64_t(r.Tag))
 	C.httpbatch_request_set_priority(req, C.int32_t(r.Priority))
 	C.httpbatch_request_set_retry_non_idempotent(req, C.bool(r.RetryNonIdempotent))
-	return check(C.httpbatch_batch_add(batch, req), batchLastError(batch))
+	return req, nil
 }
 
 // Execute runs every request and returns one item per request, in input order. It blocks until
@@ -203,93 +217,22 @@ func addRequest(batch *C.httpbatch_batch, r *Request) error {
 //
 // Close the Result when done with it.
 func (e *Executor) Execute(ctx context.Context, requests []Request, opts *Options) (*Result, error) {
-	if opts == nil {
-		opts = &Options{}
-	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.ptr == nil {
 		return nil, ErrClosed
 	}
-	var batch *C.httpbatch_batch
-	if err := check(C.httpbatch_batch_new(&batch), nil); err != nil {
+	run, err := startRun(ctx, requests, opts)
+	if err != nil {
 		return nil, err
-	}
-	defer C.httpbatch_batch_free(batch)
-	if err := addRequests(batch, requests); err != nil {
-		return nil, err
-	}
-	if opts.FailFast {
-		C.httpbatch_batch_set_fail_fast(batch, true)
-	}
-	if opts.FailFastStatus > 0 {
-		C.httpbatch_batch_set_fail_fast_status(batch, C.uint16_t(min(opts.FailFastStatus, 1000)))
-	}
-	if opts.Control != nil {
-		opts.Control.mu.RLock()
-		if opts.Control.ptr == nil {
-			opts.Control.mu.RUnlock()
-			return nil, ErrClosed
-		}
-		C.httpbatch_batch_set_control(batch, opts.Control.ptr)
-		opts.Control.mu.RUnlock()
-	}
-	if opts.Concurrency > 0 {
-		C.httpbatch_batch_set_concurrency(batch, C.size_t(opts.Concurrency))
-	}
-	if opts.RequestTimeout > 0 {
-		C.httpbatch_batch_set_request_timeout_ms(batch, millis(opts.RequestTimeout))
-	}
-	deadline, hasDeadline := ctx.Deadline()
-	if hasDeadline {
-		// Rounded up, so the batch never stops before ctx's deadline has passed.
-		left := time.Until(deadline) + time.Millisecond - 1
-		if left < time.Millisecond {
-			left = time.Millisecond
-		}
-		C.httpbatch_batch_set_deadline_ms(batch, C.uint64_t(left.Milliseconds()))
-	}
-	var token *C.httpbatch_cancel_token
-	if err := check(C.httpbatch_cancel_token_new(&token), nil); err != nil {
-		return nil, err
-	}
-	defer C.httpbatch_cancel_token_free(token)
-	C.httpbatch_batch_set_cancel_token(batch, token)
-
-	var state *progressState
-	if opts.OnProgress != nil {
-		state = &progressState{fn: opts.OnProgress}
-		h := cgo.NewHandle(state)
-		defer h.Delete()
-		C.hbgo_set_progress(batch, C.uintptr_t(h), millis(opts.ProgressInterval))
-	}
-
-	// Watch ctx: cancellation cancels the token. A deadline is left to the batch deadline set
-	// above, so expired items report DeadlineExceeded/NotRun rather than Cancelled.
-	done := make(chan struct{})
-	var watcher sync.WaitGroup
-	if ctx.Done() != nil {
-		watcher.Add(1)
-		go func() {
-			defer watcher.Done()
-			select {
-			case <-ctx.Done():
-				if !(hasDeadline && errors.Is(ctx.Err(), context.DeadlineExceeded)) {
-					C.httpbatch_cancel_token_cancel(token)
-				}
-			case <-done:
-			}
-		}()
 	}
 	var res *C.httpbatch_batch_result
-	rc := C.httpbatch_executor_execute(e.ptr, batch, &res)
-	close(done)
-	watcher.Wait()
-	if state != nil && state.panic != nil {
+	rc := C.httpbatch_executor_execute(e.ptr, run.batch, &res)
+	if p := run.finish(); p != nil {
 		if res != nil {
 			C.httpbatch_batch_result_free(res)
 		}
-		panic(state.panic)
+		panic(p)
 	}
 	if err := check(rc, func(buf *C.char, n C.size_t, out *C.size_t) C.httpbatch_result {
 		return C.httpbatch_executor_last_error(e.ptr, buf, n, out)
@@ -306,23 +249,156 @@ func (e *Executor) Execute(ctx context.Context, requests []Request, opts *Option
 		C.httpbatch_batch_result_free(res)
 		return nil, err
 	}
-	r.Summary = Summary{
+	r.Summary = summaryFrom(&s)
+	runtime.SetFinalizer(r, (*Result).Close)
+	return r, run.err(ctx, &r.Summary)
+}
+
+func summaryFrom(s *C.httpbatch_batch_summary) Summary {
+	out := Summary{
 		Total: uint64(s.total), Succeeded: uint64(s.succeeded), Responses: uint64(s.responses),
 		Errors: uint64(s.errors), Cancelled: uint64(s.cancelled), NotRun: uint64(s.not_run),
 		Duration: time.Duration(s.duration_us) * time.Microsecond, Throughput: float64(s.throughput),
 		Latency: latencyFrom(s.latency),
 	}
-	for i := range r.Summary.StatusClasses {
-		r.Summary.StatusClasses[i] = uint64(s.status_classes[i])
+	for i := range out.StatusClasses {
+		out.StatusClasses[i] = uint64(s.status_classes[i])
 	}
-	runtime.SetFinalizer(r, (*Result).Close)
+	return out
+}
+
+// batchRun is one run's C batch and what watches it: the cancel token ctx drives, the callbacks'
+// handles. finish releases everything.
+type batchRun struct {
+	batch       *C.httpbatch_batch
+	token       *C.httpbatch_cancel_token
+	handles     []cgo.Handle
+	progress    *progressState
+	events      *eventState
+	deadline    time.Time
+	hasDeadline bool
+	done        chan struct{}
+	watcher     sync.WaitGroup
+}
+
+// startRun builds the C batch from the requests and options, and starts watching ctx:
+// cancellation cancels the token; a deadline becomes the batch deadline, so expired items report
+// DeadlineExceeded/NotRun rather than Cancelled.
+func startRun(ctx context.Context, requests []Request, opts *Options) (*batchRun, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	r := &batchRun{done: make(chan struct{})}
+	if err := check(C.httpbatch_batch_new(&r.batch), nil); err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*batchRun, error) {
+		r.release()
+		return nil, err
+	}
+	if err := addRequests(r.batch, requests); err != nil {
+		return fail(err)
+	}
+	batch := r.batch
+	if opts.FailFast {
+		C.httpbatch_batch_set_fail_fast(batch, true)
+	}
+	if opts.FailFastStatus > 0 {
+		C.httpbatch_batch_set_fail_fast_status(batch, C.uint16_t(min(opts.FailFastStatus, 1000)))
+	}
+	if opts.Control != nil {
+		opts.Control.mu.RLock()
+		if opts.Control.ptr == nil {
+			opts.Control.mu.RUnlock()
+			return fail(ErrClosed)
+		}
+		C.httpbatch_batch_set_control(batch, opts.Control.ptr)
+		opts.Control.mu.RUnlock()
+	}
+	if opts.Concurrency > 0 {
+		C.httpbatch_batch_set_concurrency(batch, C.size_t(opts.Concurrency))
+	}
+	if opts.RequestTimeout > 0 {
+		C.httpbatch_batch_set_request_timeout_ms(batch, millis(opts.RequestTimeout))
+	}
+	r.deadline, r.hasDeadline = ctx.Deadline()
+	if r.hasDeadline {
+		// Rounded up, so the batch never stops before ctx's deadline has passed.
+		left := time.Until(r.deadline) + time.Millisecond - 1
+		if left < time.Millisecond {
+			left = time.Millisecond
+		}
+		C.httpbatch_batch_set_deadline_ms(batch, C.uint64_t(left.Milliseconds()))
+	}
+	if err := check(C.httpbatch_cancel_token_new(&r.token), nil); err != nil {
+		return fail(err)
+	}
+	C.httpbatch_batch_set_cancel_token(batch, r.token)
+	if opts.OnProgress != nil {
+		r.progress = &progressState{fn: opts.OnProgress}
+		h := cgo.NewHandle(r.progress)
+		r.handles = append(r.handles, h)
+		C.hbgo_set_progress(batch, C.uintptr_t(h), millis(opts.ProgressInterval))
+	}
+	if opts.OnEvent != nil {
+		r.events = &eventState{fn: opts.OnEvent}
+		h := cgo.NewHandle(r.events)
+		r.handles = append(r.handles, h)
+		C.hbgo_set_on_event(batch, C.uintptr_t(h))
+	}
+	if ctx.Done() != nil {
+		r.watcher.Add(1)
+		go func() {
+			defer r.watcher.Done()
+			select {
+			case <-ctx.Done():
+				if !(r.hasDeadline && errors.Is(ctx.Err(), context.DeadlineExceeded)) {
+					C.httpbatch_cancel_token_cancel(r.token)
+				}
+			case <-r.done:
+			}
+		}()
+	}
+	return r, nil
+}
+
+// finish stops watching ctx and frees the run; it returns a panic a callback raised, to be
+// raised again by the caller.
+func (r *batchRun) finish() any {
+	close(r.done)
+	r.watcher.Wait()
+	r.release()
+	if r.progress != nil && r.progress.panic != nil {
+		return r.progress.panic
+	}
+	if r.events != nil && r.events.panic != nil {
+		return r.events.panic
+	}
+	return nil
+}
+
+func (r *batchRun) release() {
+	for _, h := range r.handles {
+		h.Delete()
+	}
+	r.handles = nil
+	if r.token != nil {
+		C.httpbatch_cancel_token_free(r.token)
+		r.token = nil
+	}
+	C.httpbatch_batch_free(r.batch)
+	r.batch = nil
+}
+
+// err is ctx's error when ctx ended before every item succeeded or failed on its own.
+func (r *batchRun) err(ctx context.Context, s *Summary) error {
 	err := ctx.Err()
-	if err == nil && hasDeadline && !time.Now().Before(deadline) {
+	if err == nil && r.hasDeadline && !time.Now().Before(r.deadline) {
 		// The batch deadline fired just as ctx's timer is about to.
 		err = context.DeadlineExceeded
 	}
-	if err != nil && (r.Summary.Cancelled > 0 || r.Summary.NotRun > 0 || r.Summary.Errors > 0) {
-		return r, err
+	if err != nil && (s.Cancelled > 0 || s.NotRun > 0 || s.Errors > 0) {
+		return err
 	}
-	return r, nil
+	return nil
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::execute::CancelToken;
 use crate::request::Request;
-use crate::run::BatchControl;
+use crate::run::{BatchControl, BatchOptions, ProgressSnapshot};
 
 use super::base::{
     FfiResult, HasLastError, LastError, free_raw, guard, guard_on_mut, guard_or, into_raw,
@@ -16,6 +16,8 @@ use super::base::{
 };
 use super::cancel::httpbatch_cancel_token;
 use super::control::httpbatch_control;
+use super::events::Events;
+use super::executor::micros;
 use super::httpbatch_result;
 use super::request::{copy_error, httpbatch_request};
 
@@ -79,6 +81,7 @@ pub struct httpbatch_batch {
     pub(crate) cancel: Option<CancelToken>,
     pub(crate) control: Option<BatchControl>,
     pub(crate) progress: Option<Progress>,
+    pub(crate) events: Option<Events>,
     last_error: LastError,
 }
 
@@ -108,6 +111,7 @@ pub extern "C" fn httpbatch_batch_new(batch_out: *mut *mut httpbatch_batch) -> h
             cancel: None,
             control: None,
             progress: None,
+            events: None,
             last_error: LastError::default(),
         }));
         Ok(())
@@ -115,6 +119,43 @@ pub extern "C" fn httpbatch_batch_new(batch_out: *mut *mut httpbatch_batch) -> h
 }
 
 impl httpbatch_batch {
+    /// The options of a run of this batch: fail-fast, deadline, timeouts, concurrency, cancel,
+    /// control, and the C progress and event callbacks.
+    pub(super) fn run_options(&self) -> BatchOptions<'static> {
+        let mut opts = BatchOptions::new().fail_fast(self.fail_fast);
+        if let Some(min) = self.fail_fast_status {
+            opts = opts.fail_fast_on_status(move |s| s >= min);
+        }
+        if let Some(c) = &self.control {
+            opts = opts.control(c.clone());
+        }
+        if let Some(d) = self.deadline {
+            opts = opts.batch_timeout(d);
+        }
+        if let Some(t) = self.request_timeout {
+            opts = opts.request_timeout(t);
+        }
+        if let Some(n) = self.concurrency {
+            opts = opts.concurrency(n);
+        }
+        if let Some(t) = &self.cancel {
+            opts = opts.cancel(t.clone());
+        }
+        if let Some(p) = &self.progress {
+            let (callback, user) = (p.callback, p.user);
+            opts = opts.on_progress(p.interval, move |snap| {
+                let c = progress_to_c(snap);
+                // SAFETY: the caller's callback and its `user` pointer, as registered; `c` lives
+                // for the call.
+                unsafe { callback(&c, user) }
+            });
+        }
+        if let Some(events) = self.events {
+            opts = opts.on_event(move |e| events.deliver(e));
+        }
+        opts
+    }
+
     /// Appends an input: a validation error goes in its slot, or (strict) fails the call.
     fn push(&mut self, input: Result<Request, Error>) -> FfiResult<()> {
         match input {
@@ -392,4 +433,22 @@ pub extern "C" fn httpbatch_batch_free(batch: *mut httpbatch_batch) {
         // SAFETY: NULL or from `httpbatch_batch_new`, freed once.
         unsafe { free_raw(batch) }
     })
+}
+
+fn progress_to_c(p: &ProgressSnapshot) -> httpbatch_progress {
+    httpbatch_progress {
+        struct_size: std::mem::size_of::<httpbatch_progress>(),
+        completed: p.completed as u64,
+        total: p.total as u64,
+        succeeded: p.succeeded as u64,
+        failed: p.failed as u64,
+        percent: p.percent,
+        elapsed_us: micros(p.elapsed),
+        throughput: p.throughput,
+        eta_us: p
+            .eta
+            .map_or(-1, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
+        paused: p.paused,
+        paused_us: micros(p.paused_for),
+    }
 }

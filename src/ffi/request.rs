@@ -280,4 +280,4 @@ pub extern "C" fn httpbatch_request_free(request: *mut httpbatch_request) {
 }
 
 // Where other files of the C ABI have always found them.
-pub(crate) use super::batch::{httpbatch_batch, httpbatch_progress};
+pub(crate) use super::batch::httpbatch_batch;

@@ -9,7 +9,8 @@
 #   C    examples/c: after scripts/install-c.sh into a temporary prefix, built with
 #        `pkg-config --cflags --libs httpbatch` (shared) and with
 #        `pkg-config --static --cflags --libs httpbatch-static` (static), then run
-#   C++  ffi-tests/cpp/*.cpp through include/httpbatch.hpp: C++17 -Werror, plain and ASan + UBSan;
+#   C++  ffi-tests/cpp/*.cpp through include/httpbatch.hpp: C++17 -Werror, plain and ASan + UBSan,
+#        and C++20;
 #        examples/cpp configured with CMake's find_package(httpbatch) against the prefix, built, run
 #   Go   bindings/go through pkg-config against the prefix: go vet, go test -race (static
 #        library, -tags httpbatch_static), go test (shared library); then a module outside the
@@ -142,6 +143,8 @@ if [ -d ffi-tests/cpp ]; then
         run "cpp/$t:build" g++ "${cxxflags[@]}" "$src" "$lib/libhttpbatch.a" $static_libs -o "$build/$t"
         run "cpp/$t" "$build/$t"
         run "cpp/$t:asan+ubsan" bash -c "g++ ${cxxflags[*]} ${san[*]} '$src' '$lib/libhttpbatch.a' $static_libs -o '$build/$t.asan' && '$build/$t.asan'"
+        # C++20 too: the ranges and iterator concepts the wrapper promises there.
+        run "cpp/$t:c++20" bash -c "g++ ${cxxflags[*]/-std=c++17/-std=c++20} '$src' '$lib/libhttpbatch.a' $static_libs -o '$build/$t.20' && '$build/$t.20'"
     done
 fi
 # The C++ example as a CMake user builds it: find_package(httpbatch CONFIG REQUIRED) in the prefix.
@@ -172,8 +175,10 @@ if [ -f bindings/go/go.mod ]; then
         run "go/test(shared)" env LD_LIBRARY_PATH="$prefix/lib" bash -c "cd bindings/go && go test -count=1 ./..."
         # A module outside the repository: `go get` from a file-based module proxy (no replace
         # line, no network), the library through pkg-config, a build and a run.
-        gowork="$build/go-outside"
-        rm -rf "$gowork"
+        # A fresh directory each run: the go command indexes a module-cache directory once per
+        # path and version, so a reused path would serve a stale file list.
+        rm -rf "$build"/go-outside.*
+        gowork="$(mktemp -d "$build/go-outside.XXXXXX")"
         mkdir -p "$gowork/consumer"
         cp ffi-tests/go-consumer/main.go "$gowork/consumer/"
         version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"

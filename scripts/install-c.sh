@@ -35,7 +35,7 @@ install -m 0644 "$target/libhttpbatch.a" "$libdir/"
 if command -v "${STRIP:-strip}" >/dev/null; then
     "${STRIP:-strip}" --strip-debug "$libdir/libhttpbatch.a"
 fi
-install -m 0644 include/httpbatch.h include/httpbatch.hpp "$prefix/include/"
+install -m 0644 include/httpbatch.h include/httpbatch.hpp include/httpbatch_stack.hpp "$prefix/include/"
 
 # What the static library needs from the system (`rustc --print native-static-libs` on Linux).
 static_libs="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"

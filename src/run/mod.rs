@@ -28,11 +28,13 @@ mod control;
 mod event;
 mod options;
 mod queue;
+mod sink;
 mod workers;
 
 pub use self::control::BatchControl;
 pub use self::event::{BatchEvent, ProgressSnapshot};
 pub use self::options::{BatchOptions, ParOptions};
+pub(crate) use self::sink::{Hooks, Ran, Sink};
 pub(crate) use self::workers::Workers;
 
 use std::any::Any;
@@ -44,11 +46,12 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, bounded, select_biased, unbounded};
 use parking_lot::Mutex;
 
+use crate::agent::InflightSlot;
 use crate::error::{Error, ErrorKind};
-use crate::execute::{CancelReason, CancelToken, Context, InflightSlot};
+use crate::execute::{CancelReason, CancelToken, Context};
 
 use self::event::Counts;
-use self::options::{DEFAULT_QUEUE_AHEAD, EventFn};
+use self::options::DEFAULT_QUEUE_AHEAD;
 use self::queue::Queue;
 
 /// One item of a run's input: work for a runner, or an outcome known without running (an input
@@ -131,70 +134,6 @@ impl Worker<'_> {
 
 /// The work of one item, run on a worker thread.
 pub(crate) type Work<'w, T, O> = dyn Fn(&Worker<'_>, T) -> (O, Class) + Sync + 'w;
-
-/// Callbacks on the caller's thread that catch panics: the first panic is kept and stops the run.
-pub(crate) struct Hooks<'o, 'a> {
-    events: Option<&'o mut EventFn<'a>>,
-    panic: Option<Box<dyn Any + Send>>,
-}
-
-impl Hooks<'_, '_> {
-    /// Delivers `event` to the event callback, if any (and nothing panicked yet).
-    pub(crate) fn event(&mut self, event: &BatchEvent<'_>) {
-        if self.panic.is_some() {
-            return;
-        }
-        if let Some(f) = self.events.as_mut() {
-            if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(event))) {
-                self.panic = Some(p);
-            }
-        }
-    }
-
-    /// Runs user code `f`, keeping its panic.
-    pub(crate) fn guard(&mut self, f: impl FnOnce()) {
-        if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
-            self.panic.get_or_insert(p);
-        }
-    }
-
-    pub(crate) fn wants_events(&self) -> bool {
-        self.events.is_some()
-    }
-}
-
-/// Where a run's outcomes go, on the caller's thread.
-pub(crate) trait Sink<T, O> {
-    /// Item `index` settled with `out`, classed `class`, after running on a worker for `ran`
-    /// (`None`: settled without running).
-    fn settled(
-        &mut self,
-        index: usize,
-        out: O,
-        class: Class,
-        ran: Option<Duration>,
-        hooks: &mut Hooks<'_, '_>,
-    );
-    /// Item `index` never started; settle it.
-    fn not_run(&mut self, index: usize, item: T, why: NotRun, hooks: &mut Hooks<'_, '_>);
-}
-
-/// How a run ended.
-pub(crate) struct Ran {
-    pub(crate) start: Instant,
-    pub(crate) total: usize,
-    /// A callback's panic, to re-raise once the API's own last callbacks have run.
-    pub(crate) panic: Option<Box<dyn Any + Send>>,
-}
-
-impl Ran {
-    /// Re-raises a callback's panic, if any.
-    pub(crate) fn reraise(&mut self) {
-        if let Some(p) = self.panic.take() {
-            resume_unwind(p);
-        }
-    }
-}
 
 /// The executor-side parameters of a run.
 pub(crate) struct Plan<'p> {

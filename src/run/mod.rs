@@ -29,6 +29,8 @@ mod event;
 mod options;
 mod queue;
 mod sink;
+#[cfg(test)]
+mod tests;
 mod workers;
 
 pub use self::control::BatchControl;

@@ -166,11 +166,25 @@ fn never_ran(why: NotRun) -> Outcome {
     }
 }
 
+/// Outcomes between two merges of a run's latencies into the executor-wide histogram.
+const LATENCY_BATCH: usize = 1024;
+
 /// Counts and delivers outcomes on the caller's thread.
 struct BatchSink<'c, E: Execute> {
     shared: &'c Shared<E>,
     settle: Settle,
+    /// Latencies not yet merged into the executor-wide histogram.
+    pending: Latency,
+    unmerged: usize,
     consumer: &'c mut dyn FnMut(usize, Outcome),
+}
+
+impl<E: Execute> BatchSink<'_, E> {
+    fn merge_latency(&mut self) {
+        self.shared.latency.lock().merge(&self.pending);
+        self.pending.reset();
+        self.unmerged = 0;
+    }
 }
 
 impl<E: Execute> Sink<Request, Outcome> for BatchSink<'_, E> {
@@ -190,7 +204,13 @@ impl<E: Execute> Sink<Request, Outcome> for BatchSink<'_, E> {
             }
             if matches!(outcome, Outcome::Response(_) | Outcome::Error(_)) {
                 self.settle.latency.record(ran);
-                self.shared.latency.lock().record(ran);
+                // The executor-wide histogram takes this run's samples in batches (and at the
+                // end), so the caller's thread does not lock it once per outcome.
+                self.pending.record(ran);
+                self.unmerged += 1;
+                if self.unmerged >= LATENCY_BATCH {
+                    self.merge_latency();
+                }
             }
         }
         self.settle.count(&outcome, &self.shared.counters);
@@ -410,9 +430,12 @@ impl<E: Execute> BatchExecutor<E> {
         let mut sink = BatchSink {
             shared,
             settle: Settle::new(Instant::now()),
+            pending: Latency::default(),
+            unmerged: 0,
             consumer,
         };
         let mut ran = run::run(&plan, input, &mut options, &work, &mut sink);
+        sink.merge_latency();
         let mut settle = sink.settle;
         settle.start = ran.start;
         settle.total = ran.total;

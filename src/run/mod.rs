@@ -402,8 +402,9 @@ pub(crate) fn run<T: Send, O: Send>(
                 spawned += 1;
             }
 
-            let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
+            // The clock only when something here is timed (a deadline or chunk pauses).
+            let now = (deadline.is_some() || chunk != usize::MAX).then(Instant::now);
+            if deadline.is_some_and(|d| now.is_some_and(|n| n >= d)) {
                 stop.cancel_with(CancelReason::Deadline);
             }
             if hooks.panic.is_some() || sh.panicked.load(Ordering::Relaxed) {
@@ -419,6 +420,7 @@ pub(crate) fn run<T: Send, O: Send>(
             }
             // Between chunks: once a chunk has settled, wait out the pause, then open the next.
             if expected.is_none() && in_chunk >= chunk && done_fed >= fed {
+                let now = now.unwrap_or_else(Instant::now);
                 let until = *chunk_wait.get_or_insert_with(|| now.checked_add(chunk_pause));
                 if until.is_some_and(|u| now >= u) {
                     chunk_wait = None;

@@ -189,8 +189,8 @@ impl<E: Execute> Sink<Request, Outcome> for BatchSink<'_, E> {
                 t.total = t.queued + ran;
             }
             if matches!(outcome, Outcome::Response(_) | Outcome::Error(_)) {
+                // The executor-wide histogram takes the run's samples when the run returns.
                 self.settle.latency.record(ran);
-                self.shared.latency.lock().record(ran);
             }
         }
         self.settle.count(&outcome, &self.shared.counters);
@@ -250,7 +250,8 @@ impl<E: Execute> BatchExecutor<E> {
         self.shared.workers.shutdown();
     }
 
-    /// Executor-wide statistics.
+    /// Executor-wide statistics. Counts move as outcomes settle; latency percentiles take a
+    /// run's samples when that run returns.
     pub fn stats(&self) -> BatchStats {
         let elapsed = self.shared.since.lock().elapsed();
         let latency = self.shared.latency.lock().summary();
@@ -281,8 +282,10 @@ impl<E: Execute> BatchExecutor<E> {
         I::Item: IntoBatchItem,
     {
         // Each slot is two words (the response is boxed), so placing outcomes by index costs
-        // little memory and no sort.
+        // little memory and no sort. Sized up front when the input says how long it is.
+        let requests = requests.into_iter();
         let mut slots: Vec<Option<Outcome>> = Vec::new();
+        slots.resize_with(requests.size_hint().0, || None);
         let summary = self.run(requests, options, &mut |index, outcome| {
             if index >= slots.len() {
                 slots.resize_with(index + 1, || None);
@@ -413,6 +416,7 @@ impl<E: Execute> BatchExecutor<E> {
             consumer,
         };
         let mut ran = run::run(&plan, input, &mut options, &work, &mut sink);
+        shared.latency.lock().merge(&sink.settle.latency);
         let mut settle = sink.settle;
         settle.start = ran.start;
         settle.total = ran.total;

@@ -46,6 +46,7 @@
 //! ```
 
 mod call;
+mod map;
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -58,7 +59,8 @@ use crate::request::Request;
 use crate::response::Response;
 use crate::run::{BatchOptions, Workers};
 
-pub use self::call::{IntoParCall, ParCall, ParClient, ParCollected, ParError, ParMap, Pipeline};
+pub use self::call::{IntoParCall, ParCall, ParClient, ParCollected, ParError, Pipeline};
+pub use self::map::ParMap;
 use crate::sync::Semaphore;
 
 /// Sends a request under the executor's permit gate. Object-safe, so [`ParClient`] is not

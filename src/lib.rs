@@ -78,6 +78,7 @@
 mod agent;
 mod batch;
 mod clock;
+mod dedup;
 mod error;
 mod execute;
 mod httpdate;
@@ -97,6 +98,7 @@ pub use batch::{
     Outcome,
 };
 pub use clock::{Clock, FakeClock, SystemClock};
+pub use dedup::{DedupConfig, DedupExecutor, DedupStats};
 pub use error::{Error, ErrorKind};
 pub use execute::{Admission, CancelToken, Context, Execute};
 pub use par::{

@@ -34,6 +34,8 @@ use crate::response::Response;
 use self::connector::{ConnCounters, CountingConnector, InflightSlot};
 use self::proxy::{ForwardConnector, ForwardResolver, ProxyOptions, ProxyRules};
 use self::resolver::CachingResolver;
+// RFC 3986 reference resolution, shared with pagination (`Link` targets are relative too).
+pub(crate) use self::redirect::resolve as resolve_reference;
 pub use self::stats::ConnectionStats;
 pub use self::tls::TlsVersion;
 use self::tls::{TlsConnector, TlsOptions};

@@ -82,6 +82,7 @@ mod dedup;
 mod error;
 mod execute;
 mod httpdate;
+mod json;
 mod paginate;
 pub mod par;
 mod pool;
@@ -102,6 +103,7 @@ pub use clock::{Clock, FakeClock, SystemClock};
 pub use dedup::{DedupConfig, DedupExecutor, DedupStats};
 pub use error::{Error, ErrorKind};
 pub use execute::{Admission, CancelToken, Context, Execute};
+pub use json::ResponseError;
 pub use paginate::{Items, Page, PageError, PageState, Paginator, Strategy, paginate};
 pub use par::{
     IntoParCall, ParCall, ParClient, ParCollected, ParError, ParExecutor, ParExecutorBuilder,

@@ -378,6 +378,7 @@ impl RequestBuilder {
 
     /// Makes [`build`](Self::build) fail with `e` (unless an earlier error already will): for
     /// setters elsewhere in the crate that can fail (a JSON body that does not serialise).
+    #[cfg(feature = "json")]
     pub(crate) fn fail(mut self, e: Error) -> Self {
         self.error.get_or_insert(e);
         self

@@ -16,6 +16,7 @@ mod strategy;
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -54,21 +55,53 @@ use crate::run::BatchOptions;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn paginate<E: Execute>(executor: &E, request: Request, strategy: Strategy) -> Paginator<'_> {
-    Paginator {
-        executor,
-        request,
-        strategy,
-        ctx: Context::new(),
-        state: PageState::new(),
-        max_pages: u64::MAX,
-        max_items: u64::MAX,
-        parse_items: false,
-        par: None,
-        window: 0,
-        total: None,
-        plan: None,
-        ahead: VecDeque::new(),
-        failed: false,
+    Paginator::with(Exec::Borrowed(executor), request, strategy)
+}
+
+/// A walk that owns its stack (for the C ABI, which holds no borrow across calls).
+#[allow(dead_code)] // until the C ABI uses it
+pub(crate) fn paginate_owned(
+    executor: Arc<dyn Execute>,
+    request: Request,
+    strategy: Strategy,
+) -> Paginator<'static> {
+    Paginator::with(Exec::Owned(executor), request, strategy)
+}
+
+/// The stack a walk sends its pages through.
+#[allow(dead_code)] // `Owned` until the C ABI uses it
+enum Exec<'a> {
+    Borrowed(&'a dyn Execute),
+    Owned(Arc<dyn Execute>),
+}
+
+impl Exec<'_> {
+    fn get(&self) -> &dyn Execute {
+        match self {
+            Exec::Borrowed(e) => *e,
+            Exec::Owned(e) => &**e,
+        }
+    }
+}
+
+impl<'a> Paginator<'a> {
+    fn with(executor: Exec<'a>, request: Request, strategy: Strategy) -> Paginator<'a> {
+        Paginator {
+            executor,
+            request,
+            strategy,
+            ctx: Context::new(),
+            state: PageState::new(),
+            max_pages: u64::MAX,
+            max_items: u64::MAX,
+            parse_items: false,
+            par: None,
+            window: 0,
+            total: None,
+            plan: None,
+            ahead: VecDeque::new(),
+            failed: false,
+        }
     }
 }
 
@@ -207,7 +240,7 @@ struct Plan {
 /// [`resume`](Self::resume) from, and a [`ParExecutor`] to fetch the remaining pages in
 /// parallel once the total is known ([`parallel`](Self::parallel)).
 pub struct Paginator<'a> {
-    executor: &'a dyn Execute,
+    executor: Exec<'a>,
     request: Request,
     strategy: Strategy,
     ctx: Context,
@@ -524,7 +557,7 @@ impl Iterator for Paginator<'_> {
         let sent = self.state.next.clone();
         let outcome = self
             .request_for(&sent)
-            .and_then(|req| self.executor.execute(req, &self.ctx));
+            .and_then(|req| self.executor.get().execute(req, &self.ctx));
         self.settle(sent, outcome)
     }
 }

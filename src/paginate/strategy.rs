@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+use crate::error::{Error, ErrorKind};
+
 /// How [`paginate`](super::paginate) finds the next page, and where a page's items are.
 ///
 /// | Strategy | Next page | Last page |
@@ -113,6 +115,51 @@ impl Strategy {
     /// Whether pages must be parsed as JSON to walk on (all but `link`).
     pub(super) fn needs_json(&self) -> bool {
         !matches!(self.kind, Kind::Link)
+    }
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = Error;
+
+    /// Parses the CLI's and the C ABI's spelling: `link`, `cursor:POINTER:PARAM`,
+    /// `page:PARAM` and `offset:PARAM` (items and total pointers are set apart).
+    ///
+    /// ```
+    /// use httpbatch::Strategy;
+    /// let s: Strategy = "cursor:/meta/next:after".parse()?;
+    /// assert_eq!(s, Strategy::cursor("/meta/next", "after"));
+    /// assert_eq!("page:p".parse::<Strategy>()?, Strategy::page("p"));
+    /// assert!("cursor:/x".parse::<Strategy>().is_err());
+    /// # Ok::<(), httpbatch::Error>(())
+    /// ```
+    fn from_str(spec: &str) -> Result<Strategy, Error> {
+        let bad = || {
+            Error::new(
+                ErrorKind::InvalidConfig,
+                format!(
+                    "bad pagination {spec:?}: want link, cursor:POINTER:PARAM, page:PARAM or \
+                     offset:PARAM"
+                ),
+            )
+        };
+        let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));
+        let param = |p: &str| match p.is_empty() || p.contains(['&', '=', '#', ' ']) {
+            true => Err(bad()),
+            false => Ok(p.to_owned()),
+        };
+        match kind {
+            "link" if rest.is_empty() => Ok(Strategy::link()),
+            "cursor" => {
+                let (pointer, p) = rest.rsplit_once(':').ok_or_else(bad)?;
+                if !(pointer.is_empty() || pointer.starts_with('/')) {
+                    return Err(bad());
+                }
+                Ok(Strategy::cursor(pointer, &param(p)?))
+            }
+            "page" => Ok(Strategy::page(&param(rest)?)),
+            "offset" => Ok(Strategy::offset(&param(rest)?)),
+            _ => Err(bad()),
+        }
     }
 }
 

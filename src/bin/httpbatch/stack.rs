@@ -1,6 +1,7 @@
 //! The layers under the batch, built from the options, and their statistics.
 //!
-//! Order, top to bottom: `BatchExecutor` → `RateLimitedExecutor` (when `--rate`) →
+//! Order, top to bottom: `BatchExecutor` → `DedupExecutor` (when `--dedup`) →
+//! `RateLimitedExecutor` (when `--rate`) →
 //! `ConnectionPool` (per-host in-flight cap, retries, health checks) → socket. The limiter
 //! admits each request's first attempt; the pool's retry loop asks it again (through the
 //! context's admission) before every retry, so every attempt on the wire pays one token.
@@ -11,9 +12,9 @@ use std::time::Duration;
 
 use crate::args::NetArgs;
 use httpbatch::{
-    BatchExecutor, BatchStats, ConnectionPool, Error, Execute, HostHealth, HostStats, HttpClient,
-    HttpClientConfig, PoolStats, Rate, RateLimitStats, RateLimitedExecutor, RateLimiter, Request,
-    RetryPolicy, RetryStats, WarmupReport,
+    BatchExecutor, BatchStats, ConnectionPool, DedupConfig, DedupExecutor, DedupStats, Error,
+    Execute, HostHealth, HostStats, HttpClient, HttpClientConfig, PoolStats, Rate, RateLimitStats,
+    RateLimitedExecutor, RateLimiter, Request, RetryPolicy, RetryStats, WarmupReport,
 };
 
 /// What the layers are built from.
@@ -45,6 +46,8 @@ pub struct StackConfig {
     pub health_path: String,
     /// TLS and proxy options.
     pub net: NetArgs,
+    /// Share identical requests in flight (`--dedup`): the dedup layer on top.
+    pub dedup: bool,
 }
 
 type Top = Arc<dyn Execute>;
@@ -55,6 +58,7 @@ pub struct Stack {
     pub executor: BatchExecutor<Top>,
     pool: ConnectionPool,
     limiter: Option<RateLimiter>,
+    dedup: Option<DedupExecutor<Top>>,
     retries: bool,
 }
 
@@ -113,6 +117,12 @@ impl Stack {
             }
             None => None,
         };
+        let dedup = config
+            .dedup
+            .then(|| DedupExecutor::new(top.clone(), DedupConfig::new()));
+        if let Some(d) = &dedup {
+            top = Arc::new(d.clone());
+        }
         let executor = BatchExecutor::builder()
             .workers(config.concurrency)
             .build(top)?;
@@ -120,6 +130,7 @@ impl Stack {
             executor,
             pool,
             limiter,
+            dedup,
             retries: config.retries > 0,
         })
     }
@@ -145,6 +156,11 @@ impl Stack {
         let origins: Vec<String> = origins(requests).into_iter().collect();
         let hosts: Vec<&str> = origins.iter().map(String::as_str).collect();
         self.pool.enable_health_check(&hosts, interval, path)
+    }
+
+    /// The dedup layer's statistics, when `--dedup` is on.
+    pub fn dedup_stats(&self) -> Option<DedupStats> {
+        self.dedup.as_ref().map(DedupExecutor::stats)
     }
 
     /// Every layer's statistics now.

@@ -34,6 +34,8 @@ pub(super) struct Flight {
 #[derive(Default)]
 struct State {
     outcome: Option<Result<Response, Arc<Error>>>,
+    /// Waiters that have taken their copy of the outcome.
+    collected: usize,
     parked: Vec<Thread>,
 }
 
@@ -93,8 +95,26 @@ impl Flight {
         self.state.lock().parked.push(me.clone());
         let _guard = ctx.cancel_token().map(|t| t.unpark_on_cancel(me));
         loop {
-            if let Some(outcome) = &self.state.lock().outcome {
-                return Waited::Done(copy(outcome, tag));
+            {
+                let mut s = self.state.lock();
+                if s.outcome.is_some() {
+                    s.collected += 1;
+                    // No join after the outcome (the flight has left the table), and a waiter
+                    // that leaves never collects: once `collected` reaches `waiters`, nobody
+                    // else will read the outcome, so the last collector moves it out.
+                    let last = s.collected == self.waiters();
+                    let outcome = if last {
+                        s.outcome.take().expect("checked")
+                    } else {
+                        copy(s.outcome.as_ref().expect("checked"))
+                    };
+                    drop(s);
+                    return Waited::Done(
+                        outcome
+                            .map(|r| r.with_tag(tag))
+                            .map_err(|e| Arc::try_unwrap(e).unwrap_or_else(|e| share_error(&e))),
+                    );
+                }
             }
             if let Err(error) = ctx.check() {
                 return self.leave(table, key, error);
@@ -115,7 +135,10 @@ impl Flight {
                 .waiters
                 .fetch_sub(1, std::sync::atomic::Ordering::Relaxed)
                 - 1;
-            let abandoned = left == 0 && self.state.lock().outcome.is_none();
+            let abandoned = left == 0 && {
+                let s = self.state.lock();
+                s.outcome.is_none() && s.collected == 0
+            };
             if abandoned && table.get(key).is_some_and(|f| Arc::ptr_eq(f, self)) {
                 table.remove(key);
             }
@@ -129,11 +152,11 @@ impl Flight {
     }
 }
 
-/// A waiter's copy of the shared outcome.
-fn copy(outcome: &Result<Response, Arc<Error>>, tag: u64) -> Result<Response, Error> {
+/// A copy of the shared outcome.
+fn copy(outcome: &Result<Response, Arc<Error>>) -> Result<Response, Arc<Error>> {
     match outcome {
-        Ok(res) => Ok(res.clone().with_tag(tag)),
-        Err(e) => Err(share_error(e)),
+        Ok(res) => Ok(res.clone()),
+        Err(e) => Err(e.clone()),
     }
 }
 

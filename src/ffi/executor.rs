@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::agent::{ConnectionStats, HttpClient, HttpClientConfig};
 use crate::batch::{BatchExecutor, BatchStats};
+use crate::dedup::{DedupConfig, DedupExecutor, DedupStats};
 use crate::error::{Error, ErrorKind};
 use crate::execute::Execute;
 use crate::pool::ConnectionPool;
@@ -37,6 +38,8 @@ pub struct httpbatch_executor_builder {
     pub(super) client_set: bool,
     pool: Option<ConnectionPool>,
     limiter: Option<LimiterSpec>,
+    /// `httpbatch_executor_builder_set_dedup` (src/ffi/dedup.rs).
+    pub(super) dedup: Option<DedupConfig>,
     last_error: LastError,
 }
 
@@ -53,7 +56,20 @@ pub struct httpbatch_executor {
     batch: BatchExecutor<Arc<dyn Execute>>,
     client: HttpClient,
     limiter: Option<Arc<RateLimitedExecutor<Arc<dyn Execute>>>>,
+    dedup: Option<DedupExecutor<Arc<dyn Execute>>>,
     last_error: LastError,
+}
+
+impl httpbatch_executor {
+    /// The stack under the batch executor (dedup, limiter, pool), for pagination.
+    pub(super) fn stack(&self) -> Arc<dyn Execute> {
+        self.batch.get_ref().clone()
+    }
+
+    /// The dedup layer's statistics, when it is on.
+    pub(super) fn dedup_stats(&self) -> Option<DedupStats> {
+        self.dedup.as_ref().map(DedupExecutor::stats)
+    }
 }
 
 impl HasLastError for httpbatch_executor {
@@ -91,6 +107,7 @@ pub extern "C" fn httpbatch_executor_builder_new(
             client_set: false,
             pool: None,
             limiter: None,
+            dedup: None,
             last_error: LastError::default(),
         }));
         Ok(())
@@ -287,7 +304,7 @@ pub extern "C" fn httpbatch_executor_builder_build(
             )
             .into());
         }
-        // pool (or a plain client) -> rate limiter -> batch executor.
+        // pool (or a plain client) -> rate limiter -> dedup -> batch executor.
         let (mut stack, client): (Arc<dyn Execute>, HttpClient) = match &b.pool {
             Some(pool) => (Arc::new(pool.clone()), pool.get_ref().clone()),
             None => {
@@ -305,11 +322,19 @@ pub extern "C" fn httpbatch_executor_builder_build(
             stack = layer.clone();
             limiter = Some(layer);
         }
+        let dedup = b
+            .dedup
+            .clone()
+            .map(|c| DedupExecutor::new(stack.clone(), c));
+        if let Some(d) = &dedup {
+            stack = Arc::new(d.clone());
+        }
         let batch = BatchExecutor::builder().workers(b.workers).build(stack)?;
         out.write(into_raw(httpbatch_executor {
             batch,
             client,
             limiter,
+            dedup,
             last_error: LastError::default(),
         }));
         Ok(())

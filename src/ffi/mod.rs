@@ -18,9 +18,11 @@
 pub(crate) mod base;
 mod cancel;
 mod control;
+mod dedup;
 mod executor;
 mod limiter;
 mod net;
+mod paginate;
 mod pool;
 mod request;
 mod result;

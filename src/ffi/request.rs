@@ -39,7 +39,7 @@ impl HasLastError for httpbatch_request {
 }
 
 impl httpbatch_request {
-    fn to_request(&self) -> FfiResult<Request> {
+    pub(super) fn to_request(&self) -> FfiResult<Request> {
         let url = self.url.as_ref().ok_or_else(|| {
             Error::new(
                 ErrorKind::InvalidUrl,

@@ -59,7 +59,6 @@ pub fn paginate<E: Execute>(executor: &E, request: Request, strategy: Strategy) 
 }
 
 /// A walk that owns its stack (for the C ABI, which holds no borrow across calls).
-#[allow(dead_code)] // until the C ABI uses it
 pub(crate) fn paginate_owned(
     executor: Arc<dyn Execute>,
     request: Request,
@@ -69,7 +68,6 @@ pub(crate) fn paginate_owned(
 }
 
 /// The stack a walk sends its pages through.
-#[allow(dead_code)] // `Owned` until the C ABI uses it
 enum Exec<'a> {
     Borrowed(&'a dyn Execute),
     Owned(Arc<dyn Execute>),
@@ -299,6 +297,12 @@ impl<'a> Paginator<'a> {
     pub fn parallel<P: Execute>(mut self, par: &'a ParExecutor<P>, window: usize) -> Self {
         self.par = Some(par);
         self.window = window;
+        self
+    }
+
+    /// The same walk with its strategy changed (before the first page).
+    pub(crate) fn with_strategy(mut self, f: impl FnOnce(Strategy) -> Strategy) -> Self {
+        self.strategy = f(self.strategy);
         self
     }
 

@@ -22,7 +22,8 @@ use crate::error::Error;
 use crate::execute::{CancelToken, Context};
 use crate::response::Response;
 
-pub(super) type Table = Mutex<HashMap<Box<[u8]>, Arc<Flight>>>;
+/// Keys are shared by the table and the job that finishes the flight (a count, not a copy).
+pub(super) type Table = Mutex<HashMap<Arc<[u8]>, Arc<Flight>>>;
 
 pub(super) struct Flight {
     pub(super) token: CancelToken,

@@ -197,7 +197,7 @@ impl<E: Execute + 'static> DedupExecutor<E> {
         self.shared
             .table
             .lock()
-            .get(&key)
+            .get(&*key)
             .map_or(0, |f| f.waiters())
     }
 }
@@ -210,11 +210,12 @@ impl<E: Execute + 'static> Execute for DedupExecutor<E> {
             s.counters.bypassed.fetch_add(1, Ordering::Relaxed);
             return s.inner.execute(request, ctx);
         };
+        let key: Arc<[u8]> = key.into();
         ctx.check()?;
         let tag = request.tag();
         let (flight, lead) = {
             let mut table = s.table.lock();
-            match table.get(&key) {
+            match table.get(&*key) {
                 Some(f) => {
                     f.join();
                     (f.clone(), false)
@@ -243,8 +244,8 @@ impl<E: Execute + 'static> Execute for DedupExecutor<E> {
                         });
                 {
                     let mut table = shared.table.lock();
-                    if table.get(&k).is_some_and(|x| Arc::ptr_eq(x, &f)) {
-                        table.remove(&k);
+                    if table.get(&*k).is_some_and(|x| Arc::ptr_eq(x, &f)) {
+                        table.remove(&*k);
                     }
                 }
                 shared.counters.in_flight.fetch_sub(1, Ordering::Relaxed);

@@ -79,6 +79,25 @@
 #define HTTPBATCH_TLS_1_3 13
 
 /**
+ * `*outcome_out` of `httpbatch_paginator_next_page` and `_next_item`: the walk is over (its
+ * last page was read, or a page or item limit was reached); nothing new to read.
+ */
+#define HTTPBATCH_PAGE_DONE 0
+
+/**
+ * `*outcome_out`: a page (or an item) was read.
+ */
+#define HTTPBATCH_PAGE_READ 1
+
+/**
+ * `*outcome_out`: the page answered a status of 400 or more, or a body the strategy cannot read.
+ * Its status and body are readable (`httpbatch_paginator_page_status`, `_page_body`), the
+ * paginator's last error says what was wrong, and its state still names this page (save it
+ * to resume later). The walk is over for this paginator.
+ */
+#define HTTPBATCH_PAGE_FAILED 2
+
+/**
  * The status of every call that can fail. Codes are stable and never reused: `0` is
  * success, `1`–`999` are the error kinds a request can end with (`ErrorKind::code` in
  * Rust), and `1000` and up are errors of the C interface itself (a NULL pointer, invalid
@@ -390,6 +409,13 @@ typedef struct httpbatch_limiter httpbatch_limiter;
 typedef struct httpbatch_net_options httpbatch_net_options;
 
 /**
+ * A walk over the pages of a paginated API (opaque). Not thread-safe: use it from one thread at
+ * a time. Every page request goes through the stack of the executor it was made from (its
+ * limiter, retries, pool caps, dedup), which must outlive it.
+ */
+typedef struct httpbatch_paginator httpbatch_paginator;
+
+/**
  * A connection pool (opaque). Thread-safe. Executors built with it keep their own reference, so
  * it may be freed before them; its statistics, health and warmup stay reachable through any
  * handle.
@@ -598,6 +624,45 @@ typedef struct httpbatch_event {
  * `httpbatch_cancel_token_cancel` or `httpbatch_control_*`.
  */
 typedef void (*httpbatch_event_fn)(const struct httpbatch_event *event, void *user);
+
+/**
+ * Statistics of the dedup layer (see `httpbatch_executor_dedup_stats`). Set `struct_size` to
+ * `sizeof(httpbatch_dedup_stats)` before the call.
+ */
+typedef struct httpbatch_dedup_stats {
+  /**
+   * `sizeof(httpbatch_dedup_stats)`, set by the caller.
+   */
+  size_t struct_size;
+  /**
+   * Requests the layer was given.
+   */
+  uint64_t requests;
+  /**
+   * Requests not shared (unsafe methods), sent on their own.
+   */
+  uint64_t bypassed;
+  /**
+   * Shared requests sent: one per distinct request in flight.
+   */
+  uint64_t wire;
+  /**
+   * Requests that joined one already in flight: wire requests saved.
+   */
+  uint64_t saved;
+  /**
+   * Waiters that left before the outcome (their batch was cancelled or timed out).
+   */
+  uint64_t left;
+  /**
+   * Shared requests cancelled because every waiter had left.
+   */
+  uint64_t abandoned;
+  /**
+   * Shared requests in flight now.
+   */
+  uint64_t in_flight;
+} httpbatch_dedup_stats;
 
 /**
  * Latency percentiles in microseconds, from an HDR histogram.
@@ -1309,6 +1374,25 @@ httpbatch_result httpbatch_batch_set_on_event(struct httpbatch_batch *batch,
                                               void *user);
 
 /**
+ * Puts the dedup layer on top of the executor's stack when `enabled`: identical requests in
+ * flight at the same time — in one batch, or in batches running at once on other threads —
+ * share one wire request, and each still gets its own result item (same status, headers and
+ * body). Identical means the same method, URL, headers and body; only GET, HEAD and OPTIONS
+ * are shared unless `unsafe_methods` is true. A request whose batch is cancelled leaves the
+ * shared request running for the others. Off by default.
+ */
+httpbatch_result httpbatch_executor_builder_set_dedup(struct httpbatch_executor_builder *builder,
+                                                      bool enabled,
+                                                      bool unsafe_methods);
+
+/**
+ * Writes the dedup layer's statistics into `*stats_out` (all zero when dedup is off). Safe
+ * while batches run on other threads.
+ */
+httpbatch_result httpbatch_executor_dedup_stats(const struct httpbatch_executor *executor,
+                                                struct httpbatch_dedup_stats *stats_out);
+
+/**
  * Creates a builder with the defaults: 32 workers, 30 s request timeout, 10 s connect timeout,
  * a 10 MiB response body limit, 128 idle connections per origin, 10 redirects.
  *
@@ -1687,6 +1771,136 @@ httpbatch_result httpbatch_executor_builder_set_net_options(struct httpbatch_exe
  */
 httpbatch_result httpbatch_pool_builder_set_net_options(struct httpbatch_pool_builder *builder,
                                                         const struct httpbatch_net_options *options);
+
+/**
+ * Creates a paginator in `*paginator_out` that walks the pages of `request` (copied) under
+ * `strategy` (`strategy_len` bytes): `link` (the `Link` header's `rel="next"`),
+ * `cursor:POINTER:PARAM` (the next cursor at a JSON pointer, sent back as query parameter
+ * PARAM), `page:PARAM` or `offset:PARAM` (numbers until an empty page or the total). Pages go
+ * through `executor`'s stack, so the executor must outlive the paginator.
+ *
+ * Ownership: the caller owns the paginator and frees it with `httpbatch_paginator_free`.
+ */
+httpbatch_result httpbatch_paginator_new(const struct httpbatch_executor *executor,
+                                         const struct httpbatch_request *request,
+                                         const char *strategy,
+                                         size_t strategy_len,
+                                         struct httpbatch_paginator **paginator_out);
+
+/**
+ * Reads each page's items from the array at JSON `pointer` (`""`: the page itself is the
+ * array). Before the first page only.
+ */
+httpbatch_result httpbatch_paginator_set_items(struct httpbatch_paginator *paginator,
+                                               const char *pointer,
+                                               size_t pointer_len);
+
+/**
+ * Reads the total number of items at JSON `pointer` of the first page (`page` and `offset`
+ * strategies): the walk stops there. Before the first page only.
+ */
+httpbatch_result httpbatch_paginator_set_total(struct httpbatch_paginator *paginator,
+                                               const char *pointer,
+                                               size_t pointer_len);
+
+/**
+ * Stops after `max_pages` pages and `max_items` items (counting those before a resume; 0 or
+ * `UINT64_MAX`: no limit). Before the first page only.
+ */
+httpbatch_result httpbatch_paginator_set_limits(struct httpbatch_paginator *paginator,
+                                                uint64_t max_pages,
+                                                uint64_t max_items);
+
+/**
+ * Runs every page request under `token` (NULL: none): cancelling it from any thread interrupts
+ * the page in flight, and the call reading it fails with `HTTPBATCH_RESULT_CANCELLED`. Before
+ * the first page only.
+ */
+httpbatch_result httpbatch_paginator_set_cancel_token(struct httpbatch_paginator *paginator,
+                                                      const struct httpbatch_cancel_token *token);
+
+/**
+ * Continues the walk from a state saved with `httpbatch_paginator_state` (JSON text,
+ * `state_len` bytes), with the same request and strategy. Before the first page only; a state
+ * that does not parse fails with `HTTPBATCH_RESULT_INVALID_CONFIG`.
+ */
+httpbatch_result httpbatch_paginator_resume(struct httpbatch_paginator *paginator,
+                                            const char *state,
+                                            size_t state_len);
+
+/**
+ * Reads the next page into the paginator and writes `HTTPBATCH_PAGE_READ`,
+ * `HTTPBATCH_PAGE_DONE` or `HTTPBATCH_PAGE_FAILED` to `*outcome_out`. A request that fails
+ * (transport, cancel, limiter) returns its error code instead; the state still names that page.
+ * The page (status, body, items) stays readable until the next call on the paginator.
+ */
+httpbatch_result httpbatch_paginator_next_page(struct httpbatch_paginator *paginator,
+                                               uint32_t *outcome_out);
+
+/**
+ * Reads the next item of the walk (as compact JSON text, valid until the next call on the
+ * paginator) into `*json_out`/`*len_out`, and writes the outcome as `httpbatch_paginator_next_page`
+ * does. A walk reads pages or items, not both.
+ */
+httpbatch_result httpbatch_paginator_next_item(struct httpbatch_paginator *paginator,
+                                               const char **json_out,
+                                               size_t *len_out,
+                                               uint32_t *outcome_out);
+
+/**
+ * Writes the status of the page last read (or the failed one) to `*status_out`; fails with
+ * `HTTPBATCH_RESULT_NOT_FOUND` when there is none.
+ */
+httpbatch_result httpbatch_paginator_page_status(struct httpbatch_paginator *paginator,
+                                                 uint16_t *status_out);
+
+/**
+ * Points `*body_out`/`*len_out` at the body of the page last read (or the failed one), valid
+ * until the next call on the paginator. (A page read by `_next_item` keeps no body.)
+ */
+httpbatch_result httpbatch_paginator_page_body(struct httpbatch_paginator *paginator,
+                                               const uint8_t **body_out,
+                                               size_t *len_out);
+
+/**
+ * Writes the number of items of the page last read to `*count_out`.
+ */
+httpbatch_result httpbatch_paginator_page_item_count(struct httpbatch_paginator *paginator,
+                                                     size_t *count_out);
+
+/**
+ * Points `*json_out`/`*len_out` at item `index` of the page last read, as compact JSON text
+ * (no NUL), valid until the next call on the paginator. Fails with
+ * `HTTPBATCH_RESULT_INDEX_OUT_OF_RANGE` past the end.
+ */
+httpbatch_result httpbatch_paginator_page_item(struct httpbatch_paginator *paginator,
+                                               size_t index,
+                                               const char **json_out,
+                                               size_t *len_out);
+
+/**
+ * Copies the walk's state as JSON (`{"next":…,"pages":N,"items":N,"done":B}`) into `buf`
+ * (see `httpbatch_executor_last_error` for the buffer rules): save it, and hand it to
+ * `httpbatch_paginator_resume` to continue the walk later, in this process or another.
+ */
+httpbatch_result httpbatch_paginator_state(struct httpbatch_paginator *paginator,
+                                           char *buf,
+                                           size_t buf_len,
+                                           size_t *len_out);
+
+/**
+ * Copies the text of the paginator's last failure into `buf` (see
+ * `httpbatch_executor_last_error`).
+ */
+httpbatch_result httpbatch_paginator_last_error(const struct httpbatch_paginator *paginator,
+                                                char *buf,
+                                                size_t buf_len,
+                                                size_t *len_out);
+
+/**
+ * Frees a paginator (NULL is ignored).
+ */
+void httpbatch_paginator_free(struct httpbatch_paginator *paginator);
 
 /**
  * Replaces the pool's retry policy at run time (copied from `policy`).

@@ -333,6 +333,18 @@ impl Context {
         self
     }
 
+    /// A context for work shared by several callers (dedup's one wire request): `token` as its
+    /// cancel, no deadline and no in-flight slot, and this context's admissions, so a limiter
+    /// registered above still charges the shared request once.
+    pub(crate) fn detached(&self, token: CancelToken) -> Context {
+        Context {
+            cancel: Some(token),
+            deadline: None,
+            admissions: self.admissions.clone(),
+            slot: None,
+        }
+    }
+
     /// The same context with an in-flight slot already registered with its cancel token.
     pub(crate) fn with_slot(mut self, slot: Arc<InflightSlot>) -> Context {
         self.slot = Some(slot);

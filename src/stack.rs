@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::agent::{ConnectionStats, HttpClient, HttpClientConfig};
 use crate::batch::{BatchExecutor, BatchResult, BatchStats, BatchSummary, IntoBatchItem, Outcome};
+use crate::dedup::{DedupConfig, DedupExecutor, DedupStats};
 use crate::error::{Error, ErrorKind};
 use crate::execute::{Context, Execute};
 use crate::pool::{ConnectionPool, PoolStats, WarmupReport};
@@ -29,6 +30,7 @@ pub struct StackBuilder {
     thread_name: Option<String>,
     limiter: Option<RateLimiter>,
     per_host_rate: Option<(Rate, u32)>,
+    dedup: Option<DedupConfig>,
     client_set: bool,
     lower: Lower,
 }
@@ -52,6 +54,7 @@ impl Default for StackBuilder {
             thread_name: None,
             limiter: None,
             per_host_rate: None,
+            dedup: None,
             client_set: false,
             lower: Lower::Client(Box::default()),
         }
@@ -83,6 +86,13 @@ impl StackBuilder {
     /// [`rate_limiter`](Self::rate_limiter) (which it needs).
     pub fn per_host_rate(mut self, rate: Rate, burst: u32) -> Self {
         self.per_host_rate = Some((rate, burst));
+        self
+    }
+
+    /// Puts an in-flight dedup layer on top (under the batch executor, above the limiter):
+    /// identical requests in flight at once share one wire request, and pay one token.
+    pub fn dedup(mut self, config: DedupConfig) -> Self {
+        self.dedup = Some(config);
         self
     }
 
@@ -141,10 +151,14 @@ impl StackBuilder {
             }
             (None, None) => None,
         };
-        let top: StackTop = match &limited {
+        let mut top: StackTop = match &limited {
             Some(l) => l.clone(),
             None => bottom,
         };
+        let dedup = self.dedup.map(|c| DedupExecutor::new(top.clone(), c));
+        if let Some(d) = &dedup {
+            top = Arc::new(d.clone());
+        }
         let mut builder = BatchExecutor::builder().workers(self.workers);
         if let Some(name) = self.thread_name {
             builder = builder.thread_name(name);
@@ -154,6 +168,7 @@ impl StackBuilder {
             client,
             pool,
             limited,
+            dedup,
         })
     }
 }
@@ -161,10 +176,10 @@ impl StackBuilder {
 /// The usual stack, assembled in one place:
 ///
 /// ```text
-/// BatchExecutor ─ RateLimitedExecutor ─ ConnectionPool ─ HttpClient ─ socket
-///  workers, one   registers its         per-host caps,   one agent per origin;
-///  run engine     limiter(s) on the     retries, warmup, admits through every
-///                 Context               health, circuit  limiter before each write
+/// BatchExecutor ─ [Dedup] ─ RateLimitedExecutor ─ ConnectionPool ─ HttpClient ─ socket
+///  workers, one   share      registers its         per-host caps,   one agent per origin;
+///  run engine     in-flight  limiter(s) on the     retries, warmup, admits through every
+///                 requests   Context               health, circuit  limiter before each write
 /// ```
 ///
 /// The limiter sits above the pool and charges at the leaf, immediately before each request is
@@ -196,6 +211,7 @@ pub struct Stack {
     client: HttpClient,
     pool: Option<ConnectionPool>,
     limited: Option<Arc<RateLimitedExecutor<StackTop>>>,
+    dedup: Option<DedupExecutor<StackTop>>,
 }
 
 impl fmt::Debug for Stack {
@@ -204,6 +220,7 @@ impl fmt::Debug for Stack {
             .field("executor", &self.executor)
             .field("pool", &self.pool.is_some())
             .field("limiter", &self.limited.is_some())
+            .field("dedup", &self.dedup.is_some())
             .finish()
     }
 }
@@ -222,6 +239,8 @@ pub struct StackStats {
     pub retry: Option<RetryStats>,
     /// Connections, counted at the socket.
     pub connections: ConnectionStats,
+    /// The dedup layer's, when the stack has one.
+    pub dedup: Option<DedupStats>,
 }
 
 impl Stack {
@@ -249,6 +268,17 @@ impl Stack {
     /// `try_execute`).
     pub fn rate_limited(&self) -> Option<&RateLimitedExecutor<StackTop>> {
         self.limited.as_deref()
+    }
+
+    /// The dedup layer, when the stack has one.
+    pub fn dedup(&self) -> Option<&DedupExecutor<StackTop>> {
+        self.dedup.as_ref()
+    }
+
+    /// The layers under the batch executor (dedup, limiter, pool or client), as one
+    /// [`Execute`]: for single requests and paginated walks through the same stack.
+    pub fn top(&self) -> &StackTop {
+        self.executor.get_ref()
     }
 
     /// See [`BatchExecutor::execute_batch`].
@@ -296,6 +326,7 @@ impl Stack {
             pool: self.pool.as_ref().map(ConnectionPool::stats),
             retry: self.pool.as_ref().map(ConnectionPool::retry_stats),
             connections: self.client.connection_stats(),
+            dedup: self.dedup.as_ref().map(DedupExecutor::stats),
         }
     }
 

@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use crate::agent::{ConnectionStats, HttpClientConfig};
 use crate::batch::BatchStats;
+use crate::dedup::{DedupConfig, DedupStats};
 use crate::error::{Error, ErrorKind};
+use crate::execute::Execute;
 use crate::pool::ConnectionPool;
 use crate::stack::Stack;
 use crate::stats::LatencySummary;
+use std::sync::Arc;
 
 use super::base::{
     Fail, HasLastError, LastError, StructSize, free_raw, guard, guard_on, guard_on_mut, guard_or,
@@ -34,6 +37,8 @@ pub struct httpbatch_executor_builder {
     pub(super) client_set: bool,
     pool: Option<ConnectionPool>,
     limiter: Option<LimiterSpec>,
+    /// `httpbatch_executor_builder_set_dedup` (src/ffi/dedup.rs).
+    pub(super) dedup: Option<DedupConfig>,
     last_error: LastError,
 }
 
@@ -49,6 +54,18 @@ impl HasLastError for httpbatch_executor_builder {
 pub struct httpbatch_executor {
     pub(super) stack: Stack,
     last_error: LastError,
+}
+
+impl httpbatch_executor {
+    /// The stack under the batch executor (dedup, limiter, pool), for pagination.
+    pub(super) fn top(&self) -> Arc<dyn Execute> {
+        self.stack.top().clone()
+    }
+
+    /// The dedup layer's statistics, when it is on.
+    pub(super) fn dedup_stats(&self) -> Option<DedupStats> {
+        self.stack.dedup().map(|d| d.stats())
+    }
 }
 
 impl HasLastError for httpbatch_executor {
@@ -86,6 +103,7 @@ pub extern "C" fn httpbatch_executor_builder_new(
             client_set: false,
             pool: None,
             limiter: None,
+            dedup: None,
             last_error: LastError::default(),
         }));
         Ok(())
@@ -282,6 +300,9 @@ pub extern "C" fn httpbatch_executor_builder_build(
         }
         if let Some(pool) = &b.pool {
             builder = builder.pool(pool.clone());
+        }
+        if let Some(config) = &b.dedup {
+            builder = builder.dedup(config.clone());
         }
         if let Some(spec) = &b.limiter {
             builder = builder.rate_limiter(spec.limiter.clone());

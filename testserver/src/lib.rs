@@ -25,6 +25,10 @@
 //! | `/limited/{key}?n=N&retry_after=S` | the first `N` requests to `key` get `200` `ok`, the rest `429` with `Retry-After: S` (default `1`) |
 //! | `/redirect/{n}` | `302` to the relative `/redirect/{n-1}`; `/redirect/0` answers `200` `ok` |
 //! | `/redirect-to?url=U&status=S` | `S` (a 3xx, default `302`) with `Location: U`, `U` percent-decoded |
+//! | `/pages/link/{total}?per=N&page=P` | page `P` (from 1) of `total` items `{"id":1}`… `per` to a page (default 10), as `{"items":[…]}`, with `Link: <{total}?…&page=1>; rel="first", <{total}?…&page=P+1>; rel="next"` (relative references; no `next` on the last page) |
+//! | `/pages/cursor/{total}?per=N&after=C` | the page after cursor `C` (none: the first) as `{"data":[…],"meta":{"next":"C2"}}`, `"next":null` on the last page |
+//! | `/pages/numbered/{total}?per=N&page=P` or `&offset=O` | `{"total":T,"page":P,"items":[…]}`; past the end, an empty `items` |
+//! | `/pages/…&fail=KEY&fail_page=F` | as above, but the first request for page `F` under `KEY` answers `500` (once) |
 //! | `/big-header/{n}` | `200` `ok` with an `x-big` header of `n` bytes (at most 1 MiB) |
 //! | `/__stats` | control: the counters as one JSON object, `{"accepted":N,"open_connections":N,"requests":N,"in_flight":N,"max_in_flight":N}`; `?prefix=P` adds `"requests_for":N` |
 //! | `/__reset` | control: [`Server::reset_counters`], then `200` `ok` |
@@ -106,6 +110,7 @@
 mod conn;
 mod date;
 mod inner;
+mod pages;
 mod routes;
 
 pub use date::http_date;

@@ -28,7 +28,7 @@ pub(super) enum Action {
 }
 
 /// An answer, minus the extra headers (in the `extra` buffer).
-pub(super) struct Reply {
+pub(crate) struct Reply {
     pub(super) status: u16,
     pub(super) body: Body,
     /// Send `Connection: close` and close after.
@@ -36,7 +36,7 @@ pub(super) struct Reply {
 }
 
 /// Where an answer's body comes from.
-pub(super) enum Body {
+pub(crate) enum Body {
     Static(&'static [u8]),
     /// The status code as three ASCII digits.
     Code,
@@ -119,6 +119,7 @@ pub(super) fn route(inner: &Inner, req: &Req<'_>, extra: &mut Vec<u8>) -> Action
                 "redirect" => redirect_n(arg, extra),
                 "redirect-to" => redirect_to(req.query, extra),
                 "big-header" => big_header(arg, extra),
+                "pages" => crate::pages::route(inner, arg, req.query, extra),
                 _ => Reply {
                     status: 404,
                     body: Body::Static(b"not found"),
@@ -360,7 +361,7 @@ impl RetryAfter {
 }
 
 /// The value of `name` in a query string, undecoded (`a=1&b=2`).
-fn param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+pub(crate) fn param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (k == name).then_some(v)

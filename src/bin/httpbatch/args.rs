@@ -292,6 +292,10 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub net: NetArgs,
+
+    /// `--dedup` and the pagination options (src/bin/httpbatch/pages.rs).
+    #[command(flatten)]
+    pub pages: crate::pages::PagesArgs,
 }
 
 /// TLS and proxy options, named as in curl.

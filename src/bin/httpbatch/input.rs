@@ -5,12 +5,12 @@
 //! carries the error, so the rest of the batch still runs and the output keeps one line per input.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead};
-use std::path::Path;
 use std::time::Duration;
 
 use httpbatch::{Error, ErrorKind, Method, Request};
 use serde::Deserialize;
+
+use crate::glob::Glob;
 
 /// Request settings that apply to every input unless the input sets its own.
 #[derive(Debug, Clone, Default)]
@@ -23,11 +23,15 @@ pub struct Defaults {
     pub body: Option<Vec<u8>>,
     /// `--jsonl`: every line is JSON.
     pub jsonl: bool,
+    /// Expand URL patterns (not `-g`).
+    pub glob: bool,
 }
 
 /// What the output needs to know about a slot besides its outcome.
 #[derive(Debug, Clone, Default)]
 pub struct Meta {
+    /// The input's position (0-based, counting every request read, globs expanded).
+    pub index: usize,
     /// The URL as given (absent when a JSON line could not be read).
     pub url: Option<String>,
     /// The method name as given or defaulted.
@@ -66,82 +70,81 @@ struct Spec {
     timeout_ms: Option<u64>,
 }
 
-/// Collects inputs and turns each into an [`Item`].
+/// What one input line becomes.
 #[derive(Debug)]
-pub struct Reader<'a> {
-    defaults: &'a Defaults,
-    items: Vec<Item>,
+pub enum Parsed {
+    /// A blank line or a comment.
+    Skip,
+    /// One request (or the error in its slot).
+    One(Item),
+    /// A URL pattern: one request per URL it expands to (see [`Parser::url_item`]).
+    Glob(Glob),
 }
 
-impl<'a> Reader<'a> {
-    /// An empty batch with `defaults`.
+/// Turns input lines into [`Item`]s. A bad line is reported on stderr with where it came from.
+#[derive(Debug)]
+pub struct Parser<'a> {
+    defaults: &'a Defaults,
+}
+
+impl<'a> Parser<'a> {
+    /// A parser applying `defaults`.
     pub fn new(defaults: &'a Defaults) -> Self {
-        Reader {
-            defaults,
-            items: Vec::new(),
-        }
+        Parser { defaults }
     }
 
-    /// Adds a URL given as command-line argument number `position` (1-based).
-    pub fn add_argument(&mut self, position: usize, text: &str) {
-        self.add_line(format!("argument {position}"), text);
-    }
-
-    /// Adds every line of `reader`; `name` (a file name, or `None` for stdin) labels errors.
-    /// Fails only if reading fails; bad lines become error slots.
-    pub fn add_lines(&mut self, name: Option<&Path>, reader: impl BufRead) -> io::Result<()> {
-        for (i, line) in reader.split(b'\n').enumerate() {
-            let line = line?;
-            let origin = match name {
-                Some(path) => format!("{} line {}", path.display(), i + 1),
-                None => format!("line {}", i + 1),
-            };
-            match String::from_utf8(line) {
-                Ok(text) => self.add_line(origin, &text),
-                Err(_) => self.push_bad(
-                    origin,
-                    Meta::default(),
-                    Error::new(ErrorKind::InvalidRequest, "line is not valid UTF-8"),
-                ),
-            }
-        }
-        Ok(())
-    }
-
-    /// The items, in input order.
-    pub fn into_items(self) -> Vec<Item> {
-        self.items
-    }
-
-    fn add_line(&mut self, origin: String, raw: &str) {
+    /// Parses one line (`origin` says where it came from: `line 3`, `argument 2`).
+    pub fn line(&self, origin: String, raw: &str) -> Parsed {
         let text = raw.trim();
         if text.is_empty() || text.starts_with('#') {
-            return;
+            return Parsed::Skip;
         }
-        let (meta, request) = if self.defaults.jsonl || text.starts_with('{') {
-            self.parse_json(text)
-        } else {
-            self.parse_url(text)
-        };
-        match request {
-            Ok(request) => self.items.push(Item {
-                meta: Meta { origin, ..meta },
-                request: Ok(request),
-            }),
-            Err(e) => self.push_bad(origin, meta, e),
+        if self.defaults.jsonl || text.starts_with('{') {
+            let (meta, request) = self.parse_json(text);
+            return Parsed::One(self.item(origin, meta, request));
         }
+        if self.defaults.glob {
+            match Glob::parse(text) {
+                Ok(g) if g.is_pattern() => return Parsed::Glob(g),
+                Ok(_) => {}
+                Err(e) => {
+                    let error = Error::new(ErrorKind::InvalidUrl, format!("{e}: {text:?}"));
+                    let meta = Meta {
+                        url: Some(text.to_owned()),
+                        ..Meta::default()
+                    };
+                    return Parsed::One(self.item(origin, meta, Err(error)));
+                }
+            }
+        }
+        Parsed::One(self.url_item(origin, text))
     }
 
-    fn push_bad(&mut self, origin: String, meta: Meta, error: Error) {
-        eprintln!("httpbatch: {origin}: {error} (skipped; its slot reports the error)");
-        self.items.push(Item {
+    /// A URL's item (a URL from a line or from a pattern's expansion).
+    pub fn url_item(&self, origin: String, url: &str) -> Item {
+        let (meta, request) = self.parse_url(url);
+        self.item(origin, meta, request)
+    }
+
+    /// The item of a line that is not UTF-8.
+    pub fn not_utf8(&self, origin: String) -> Item {
+        let error = Error::new(ErrorKind::InvalidRequest, "line is not valid UTF-8");
+        self.item(origin, Meta::default(), Err(error))
+    }
+
+    fn item(&self, origin: String, meta: Meta, request: Result<Request, Error>) -> Item {
+        if let Err(error) = &request {
+            eprintln!("httpbatch: {origin}: {error} (its slot reports the error)");
+        }
+        Item {
             meta: Meta { origin, ..meta },
-            request: Err(error),
-        });
+            request,
+        }
     }
 
     fn parse_url(&self, url: &str) -> (Meta, Result<Request, Error>) {
         let d = self.defaults;
+        let url = &with_scheme(url);
         let body = d.body.clone().unwrap_or_default();
         let method = d.method.unwrap_or(default_method(!body.is_empty()));
         let meta = Meta {
@@ -180,13 +183,18 @@ impl<'a> Reader<'a> {
                 Err(_) => spec.method.clone().unwrap_or_default(),
             }),
             tag: spec.tag,
-            origin: String::new(),
+            ..Meta::default()
         };
         let method = match method {
             Ok(m) => m,
             Err(e) => return (meta, Err(e)),
         };
-        let mut b = Request::builder(method, &spec.url).body(body);
+        let url = with_scheme(&spec.url);
+        let meta = Meta {
+            url: Some(url.clone()),
+            ..meta
+        };
+        let mut b = Request::builder(method, &url).body(body);
         // A line's own header replaces a -H header of the same name.
         for (n, v) in &d.headers {
             if !spec.headers.keys().any(|k| k.eq_ignore_ascii_case(n)) {
@@ -209,6 +217,15 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// `host/path` becomes `http://host/path`, as curl does: a URL without `://` gets `http://`.
+pub fn with_scheme(url: &str) -> String {
+    if url.contains("://") {
+        url.to_owned()
+    } else {
+        format!("http://{url}")
+    }
+}
+
 fn default_method(has_body: bool) -> Method {
     if has_body { Method::Post } else { Method::Get }
 }
@@ -218,9 +235,18 @@ mod tests {
     use super::*;
 
     fn read(defaults: &Defaults, text: &str) -> Vec<Item> {
-        let mut r = Reader::new(defaults);
-        r.add_lines(None, text.as_bytes()).unwrap();
-        r.into_items()
+        let p = Parser::new(defaults);
+        let mut items = Vec::new();
+        for (i, line) in text.split('\n').enumerate() {
+            match p.line(format!("line {}", i + 1), line) {
+                Parsed::Skip => {}
+                Parsed::One(item) => items.push(item),
+                Parsed::Glob(g) => {
+                    items.extend(g.map(|u| p.url_item(format!("line {}", i + 1), &u)))
+                }
+            }
+        }
+        items
     }
 
     #[test]
@@ -293,14 +319,35 @@ mod tests {
     }
 
     #[test]
-    fn invalid_utf8_is_a_bad_line() {
-        let defaults = Defaults::default();
-        let mut r = Reader::new(&defaults);
-        r.add_lines(None, &b"http://127.0.0.1/\n\xff\xfe\n"[..])
-            .unwrap();
-        let items = r.into_items();
-        assert_eq!(items.len(), 2);
-        assert!(items[1].request.is_err());
-        assert_eq!(items[1].meta.origin, "line 2");
+    fn schemeless_urls_get_http_and_patterns_expand_unless_off() {
+        let d = Defaults {
+            glob: true,
+            ..Defaults::default()
+        };
+        let items = read(
+            &d,
+            "127.0.0.1:8/a\n127.0.0.1/[1-2]\n{\"url\":\"127.0.0.1/[1-2]\"}\n",
+        );
+        let urls: Vec<_> = items.iter().map(|i| i.meta.url.clone().unwrap()).collect();
+        assert_eq!(
+            urls,
+            [
+                "http://127.0.0.1:8/a",
+                "http://127.0.0.1/1",
+                "http://127.0.0.1/2",
+                "http://127.0.0.1/[1-2]"
+            ]
+        );
+        assert_eq!(
+            items[0].request.as_ref().unwrap().url().origin(),
+            "http://127.0.0.1:8"
+        );
+        let off = read(&Defaults::default(), "127.0.0.1/[1-2]\n");
+        assert_eq!(off.len(), 1);
+        let bad = read(&d, "h/[1-100000][1-1000]\n");
+        assert_eq!(
+            bad[0].request.as_ref().unwrap_err().kind(),
+            ErrorKind::InvalidUrl
+        );
     }
 }

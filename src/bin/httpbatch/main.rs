@@ -6,12 +6,16 @@
 
 mod args;
 mod demo;
+mod glob;
 mod input;
 mod output;
 mod progress;
+mod resume;
 mod run;
+mod source;
 mod stack;
 mod summary;
+mod tally;
 mod units;
 
 use std::fmt;
@@ -142,15 +146,15 @@ fn batch(args: &args::RunArgs, interrupt: &Interrupt) -> Result<ExitCode, Fatal>
     };
     let settings = run::Settings::from_args(args)?;
     let defaults = run::defaults(args)?;
-    let items = run::load(args, &defaults, stdin)?;
-    if items.is_empty() {
+    let mut inputs = run::inputs(&defaults, run::sources(args, stdin)?, interrupt);
+    if inputs.read_ahead(1).is_empty() && inputs.error.is_none() {
         if no_arguments {
             // `cargo run` in CI: stdin is not a terminal but empty.
             return demo::demo(&DemoArgs::default(), interrupt);
         }
         eprintln!("httpbatch: no requests in the input");
     }
-    let report = run::execute(&settings, items, interrupt)?;
+    let report = run::execute(&settings, inputs, interrupt)?;
     Ok(exit_code(&report))
 }
 
@@ -158,7 +162,7 @@ fn batch(args: &args::RunArgs, interrupt: &Interrupt) -> Result<ExitCode, Fatal>
 pub fn exit_code(report: &Report) -> ExitCode {
     if report.interrupted {
         ExitCode::from(EXIT_INTERRUPTED)
-    } else if report.summary.succeeded == report.summary.total {
+    } else if report.tally.succeeded == report.tally.total {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -1,0 +1,253 @@
+//! Streaming input, URL globbing, scheme-less URLs, response headers, `--resume`, and the
+//! summary's wire/waiting split.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::support::{Server, eventually};
+use super::{BIN, LIMIT, Run, run, summary_of};
+
+/// Spawns httpbatch with its stdin left open; returns the child, the stdin pipe and a channel of
+/// stdout lines as they are printed.
+fn spawn_streaming(
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::process::ChildStdin,
+    mpsc::Receiver<String>,
+) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn httpbatch");
+    let stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    (child, stdin, rx)
+}
+
+#[test]
+fn first_result_arrives_before_the_input_ends() {
+    let server = Server::start().unwrap();
+    let (child, mut stdin, lines) = spawn_streaming(&["-q", "-c", "2"]);
+    let url = server.url("/ok");
+    for _ in 0..20 {
+        writeln!(stdin, "{url}").unwrap();
+    }
+    stdin.flush().unwrap();
+    // The input is still open: a tool that reads to the end first prints nothing here.
+    let first = lines
+        .recv_timeout(LIMIT)
+        .expect("a result before the input ended");
+    let v: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(
+        (v["index"].clone(), v["status"].clone()),
+        (0.into(), 200.into())
+    );
+    for _ in 0..5 {
+        writeln!(stdin, "{url}").unwrap();
+    }
+    drop(stdin);
+    let status = super::exits_within_limit(child);
+    assert_eq!(status.code(), Some(0));
+    let rest: Vec<String> = lines.iter().collect();
+    assert_eq!(rest.len() + 1, 25);
+    assert_eq!(server.requests(), 25);
+}
+
+#[test]
+fn ctrl_c_stops_reading_a_streamed_input() {
+    let server = Server::start().unwrap();
+    let (mut child, mut stdin, lines) = spawn_streaming(&["-c", "2"]);
+    let mut stderr = child.stderr.take().unwrap();
+    // Two workers read six lines ahead (two running, four queued); the last two stay unread.
+    for _ in 0..8 {
+        writeln!(stdin, "{}", server.url("/delay/60000")).unwrap();
+    }
+    stdin.flush().unwrap();
+    assert!(eventually(Duration::from_secs(10), || server.in_flight() == 2));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // stdin stays open: the tool must not wait for its end.
+    let status = super::exits_within_limit(child);
+    drop(stdin);
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    let outcomes: Vec<String> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(&l).unwrap()["outcome"].to_string())
+        .collect();
+    assert_eq!(
+        outcomes.len(),
+        6,
+        "the lines read get a line each, the rest none"
+    );
+    assert_eq!(outcomes.iter().filter(|o| *o == "\"cancelled\"").count(), 2);
+    assert_eq!(outcomes.iter().filter(|o| *o == "\"not_run\"").count(), 4);
+    assert!(err.contains("the rest of the input was not read"), "{err}");
+    assert!(err.contains("2 ran"), "{err}");
+}
+
+#[test]
+fn url_patterns_expand_like_curl_unless_globbing_is_off() {
+    let server = Server::start().unwrap();
+    let sets = server.url("/status/{200,204}");
+    let range = server.url("/bytes/[08-10]");
+    let r = run(&["-q", &sets, &range]);
+    let lines = r.lines();
+    let got: Vec<(String, u64)> = lines
+        .iter()
+        .map(|l| {
+            let url = l["url"].as_str().unwrap();
+            (
+                url[url.rfind('/').unwrap()..].to_owned(),
+                l["index"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/200".into(), 0),
+            ("/204".into(), 1),
+            ("/08".into(), 2),
+            ("/09".into(), 3),
+            ("/10".into(), 4)
+        ]
+    );
+    assert_eq!(lines[2]["bytes"], 8);
+    assert_eq!(lines[4]["bytes"], 10);
+    assert_eq!(r.code(), 0);
+
+    let off = run(&["-q", "-g", &range]);
+    assert_eq!(off.lines().len(), 1);
+    assert!(off.lines()[0]["url"].as_str().unwrap().ends_with("[08-10]"));
+    let too_many = run(&["-q", &server.url("/ok?[1-100000][1-1000]")]);
+    assert_eq!(too_many.lines()[0]["error"]["kind"], "invalid_url");
+    assert_eq!(server.requests(), 6);
+}
+
+#[test]
+fn schemeless_urls_get_http_and_include_adds_headers() {
+    let server = Server::start().unwrap();
+    let bare = server.url("/bytes/3").replacen("http://", "", 1);
+    let r = run(&["-q", "--include", &bare]);
+    let line = &r.lines()[0];
+    assert_eq!(line["url"], server.url("/bytes/3"));
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["headers"]["content-length"], "3");
+    let plain = run(&["-q", &bare]);
+    assert!(plain.lines()[0].get("headers").is_none());
+}
+
+#[test]
+fn resume_finishes_a_half_done_list_with_one_line_per_input() {
+    let server = Server::start().unwrap();
+    let dir = std::env::temp_dir().join(format!("httpbatch-cli-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (list, out) = (dir.join("urls.txt"), dir.join("out.jsonl"));
+    let urls = [
+        server.url("/ok"),
+        server.url("/status/503"),
+        server.url("/delay/2000"),
+        server.url("/bytes/2"),
+    ];
+    std::fs::write(&list, urls.join("\n")).unwrap();
+    let args = |timeout: &'static str| -> Vec<String> {
+        ["-q", "--timeout", timeout, "--resume"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([
+                out.display().to_string(),
+                "-i".into(),
+                list.display().to_string(),
+            ])
+            .collect()
+    };
+    let first = run(&args("300ms").iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(first.stdout.is_empty(), "results go to the file");
+    assert_eq!(server.requests(), 4);
+    let lines = read_lines(&out);
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[2]["error"]["kind"], "timeout");
+
+    let second = run(&args("30s").iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        second.code(),
+        0,
+        "this run's one request succeeded: {}",
+        second.stderr
+    );
+    assert_eq!(server.requests(), 5, "only the timed-out input ran again");
+    let mut lines = read_lines(&out);
+    lines.sort_by_key(|l| l["index"].as_u64());
+    let indices: Vec<u64> = lines.iter().map(|l| l["index"].as_u64().unwrap()).collect();
+    assert_eq!(indices, [0, 1, 2, 3], "one line per input");
+    assert_eq!(lines[2]["status"], 200);
+    assert_eq!(
+        lines[1]["status"], 503,
+        "a response is final, whatever its status"
+    );
+
+    // A file made from another list is refused.
+    std::fs::write(&list, server.url("/other")).unwrap();
+    let wrong = run(&args("30s").iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(wrong.code(), 2, "{}", wrong.stderr);
+    assert!(wrong.stderr.contains("another input"), "{}", wrong.stderr);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn read_lines(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn summary_reports_wire_time_apart_from_limiter_waiting() {
+    let server = Server::start().unwrap();
+    let urls: Vec<String> = (0..4).map(|_| server.url("/ok")).collect();
+    let mut args = vec!["-q", "-c", "4", "--rate", "5/s", "--summary-json"];
+    args.extend(urls.iter().map(String::as_str));
+    let r: Run = run(&args);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    let s = summary_of(&r);
+    // 5/s with a burst of 1: the fourth request waits about 600 ms for its token.
+    let waited_max = s["waited_ms"]["max"].as_f64().unwrap();
+    let wire_max = s["wire_ms"]["max"].as_f64().unwrap();
+    assert!(waited_max >= 500.0, "{s}");
+    assert!(wire_max < waited_max, "{s}");
+    assert_eq!(s["wire_ms"]["count"], 4);
+    let histogram: u64 = s["wire_histogram"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(histogram, 4);
+    assert_eq!(s["ran"], 4);
+    let r = run(&["--rate", "5/s", &urls[0], &urls[1]]);
+    for label in ["wire ", "waiting ", "limiter and backoff", "2 ran"] {
+        assert!(r.stderr.contains(label), "{label}: {}", r.stderr);
+    }
+}

@@ -251,3 +251,52 @@ fn summary_reports_wire_time_apart_from_limiter_waiting() {
         assert!(r.stderr.contains(label), "{label}: {}", r.stderr);
     }
 }
+
+#[test]
+fn verbose_logs_each_decision_and_is_quiet_by_default() {
+    let server = Server::start().unwrap();
+    let (flaky, redirect, ok) = (
+        server.url("/flaky/log?fail=1"),
+        server.url("/redirect/1"),
+        server.url("/ok"),
+    );
+    let args = [
+        "-q",
+        "-c",
+        "1",
+        "--rate",
+        "20/s",
+        "--retries",
+        "1",
+        "--retry-backoff",
+        "10ms",
+        &flaky,
+        &redirect,
+        &ok,
+    ];
+    // The verbose run first: the flaky key fails once only.
+    let verbose = run(&[&["-vv"][..], &args].concat());
+    assert_eq!(verbose.code(), 0, "{}", verbose.stderr);
+    for expected in [
+        "debug: [httpbatch::retry] attempt 1 of 2: status 503",
+        "retrying in",
+        "debug: [httpbatch::rate_limit] throttled GET",
+        "debug: [httpbatch::redirect]",
+        "answered 302: following to",
+    ] {
+        assert!(
+            verbose.stderr.contains(expected),
+            "{expected}: {}",
+            verbose.stderr
+        );
+    }
+
+    let only_redirects = Command::new(BIN)
+        .args(&args)
+        .env("RUST_LOG", "httpbatch::redirect=debug")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&only_redirects.stderr);
+    assert!(err.contains("[httpbatch::redirect]"), "{err}");
+    assert!(!err.contains("[httpbatch::retry]"), "{err}");
+}

@@ -54,6 +54,12 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
+    /// Log httpbatch's decisions on stderr: -v gives up and circuit changes, -vv every retry
+    /// and why, backoff, throttle wait and redirect, -vvv everything. Without it, RUST_LOG
+    /// (e.g. `httpbatch::retry=debug`) is honoured.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
     #[command(flatten)]
     pub run: RunArgs,
 }

@@ -8,6 +8,7 @@ mod args;
 mod demo;
 mod glob;
 mod input;
+mod logging;
 mod output;
 mod progress;
 mod resume;
@@ -120,11 +121,12 @@ impl Interrupt {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let logging = logging::init(cli.verbose);
     let interrupt = Interrupt::install();
     let result = match cli.command {
         Some(Command::Demo(a)) => demo::demo(&a, &interrupt),
         Some(Command::Serve(a)) => demo::serve(&a, &interrupt),
-        None => batch(&cli.run, &interrupt),
+        None => batch(&cli.run, logging, &interrupt),
     };
     result.unwrap_or_else(|e| {
         eprintln!("httpbatch: {e}");
@@ -133,7 +135,7 @@ fn main() -> ExitCode {
 }
 
 /// The default command: run the batch the arguments describe, or the demo when there is none.
-fn batch(args: &args::RunArgs, interrupt: &Interrupt) -> Result<ExitCode, Fatal> {
+fn batch(args: &args::RunArgs, logging: bool, interrupt: &Interrupt) -> Result<ExitCode, Fatal> {
     let no_arguments = std::env::args_os().len() <= 1;
     let Some(stdin) = run::stdin_use(args) else {
         if no_arguments {
@@ -144,7 +146,9 @@ fn batch(args: &args::RunArgs, interrupt: &Interrupt) -> Result<ExitCode, Fatal>
              `httpbatch demo` shows it working, `httpbatch --help` explains",
         ));
     };
-    let settings = run::Settings::from_args(args)?;
+    let mut settings = run::Settings::from_args(args)?;
+    // Log lines and a redrawn progress bar do not mix.
+    settings.progress &= !logging;
     let defaults = run::defaults(args)?;
     let mut inputs = run::inputs(&defaults, run::sources(args, stdin)?, interrupt);
     if inputs.read_ahead(1).is_empty() && inputs.error.is_none() {

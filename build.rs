@@ -1,14 +1,21 @@
 //! Writes the pkg-config file `httpbatch.pc` for C users next to the built libraries
-//! (`target/<profile>/httpbatch.pc`) and into `OUT_DIR`. Cheap: no code generation, no cbindgen
-//! (the header is generated and committed separately, see `scripts/gen-header.sh`).
+//! (`target/<profile>/httpbatch.pc`) and into `OUT_DIR`, and checks that the C and Go codes
+//! generated from the error-kind table are up to date (`build/codes.rs`). Cheap: no cbindgen (the
+//! header is generated and committed separately, see `scripts/gen-header.sh`).
 //!
 //! The prefix defaults to `/usr/local`; `HTTPBATCH_PREFIX` overrides it, and
 //! `scripts/install-c.sh PREFIX` rewrites it when it installs.
 
 use std::path::PathBuf;
 
+#[path = "build/codes.rs"]
+mod codes;
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=build/codes.rs");
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    codes::run(&root);
     println!("cargo:rerun-if-env-changed=HTTPBATCH_PREFIX");
     let version = std::env::var("CARGO_PKG_VERSION").expect("cargo sets CARGO_PKG_VERSION");
     let prefix = std::env::var("HTTPBATCH_PREFIX").unwrap_or_else(|_| "/usr/local".into());

@@ -79,9 +79,10 @@
 #define HTTPBATCH_TLS_1_3 13
 
 /**
- * The status of every call that can fail. Codes are stable and never reused: `0` is success,
- * `1`–`999` are the error kinds a request can end with (`ErrorKind as u32` in Rust), and `1000`
- * and up are errors of the C interface itself (a NULL pointer, invalid UTF-8, …).
+ * The status of every call that can fail. Codes are stable and never reused: `0` is
+ * success, `1`–`999` are the error kinds a request can end with (`ErrorKind::code` in
+ * Rust), and `1000` and up are errors of the C interface itself (a NULL pointer, invalid
+ * UTF-8, …).
  *
  * `httpbatch_result_str(code)` gives a static description of any code.
  */
@@ -103,7 +104,7 @@ enum httpbatch_result
    */
   HTTPBATCH_RESULT_INVALID_HEADER = 2,
   /**
-   * Some other part of the request is invalid (for instance the method name).
+   * Some other part of the request is invalid (for instance a method name).
    */
   HTTPBATCH_RESULT_INVALID_REQUEST = 3,
   /**
@@ -143,7 +144,7 @@ enum httpbatch_result
    */
   HTTPBATCH_RESULT_CANCELLED = 12,
   /**
-   * The request was never started (fail-fast tripped, or the deadline passed first).
+   * The request was never started (fail-fast tripped, or a deadline passed first).
    */
   HTTPBATCH_RESULT_NOT_RUN = 13,
   /**
@@ -151,7 +152,7 @@ enum httpbatch_result
    */
   HTTPBATCH_RESULT_DEADLINE_EXCEEDED = 14,
   /**
-   * Code inside the library panicked while handling this request.
+   * User code (an executor or a callback) or the library panicked while handling this request.
    */
   HTTPBATCH_RESULT_PANICKED = 15,
   /**
@@ -570,7 +571,7 @@ typedef struct httpbatch_host_warmup {
    */
   uint64_t requested;
   /**
-   * Requests sent (capped at the idle-connection cap per origin).
+   * Requests sent (capped at the idle-connection cap per origin, and at 4096).
    */
   uint64_t attempted;
   /**
@@ -1434,6 +1435,33 @@ httpbatch_result httpbatch_pool_builder_set_net_options(struct httpbatch_pool_bu
                                                         const struct httpbatch_net_options *options);
 
 /**
+ * Replaces the pool's retry policy at run time (copied from `policy`).
+ */
+httpbatch_result httpbatch_pool_set_retry_policy(const struct httpbatch_pool *pool,
+                                                 const struct httpbatch_retry_policy *policy);
+
+/**
+ * Zeroes the pool's counters (levels such as live connections are kept).
+ */
+httpbatch_result httpbatch_pool_reset_stats(const struct httpbatch_pool *pool);
+
+/**
+ * Copies the message of the most recent failed call on `pool`; see
+ * `httpbatch_request_last_error` for the buffer rules.
+ */
+httpbatch_result httpbatch_pool_last_error(const struct httpbatch_pool *pool,
+                                           char *buf,
+                                           size_t buf_len,
+                                           size_t *len_out);
+
+/**
+ * Frees this pool handle (NULL is ignored). Executors built with it keep their own reference;
+ * the health-check thread stops when the last reference goes. No other thread may be using
+ * this handle.
+ */
+void httpbatch_pool_free(struct httpbatch_pool *pool);
+
+/**
  * Creates a retry policy with the defaults (see the type's description).
  *
  * Ownership: the caller frees it with `httpbatch_retry_policy_free`.
@@ -1597,17 +1625,12 @@ httpbatch_result httpbatch_pool_builder_build(struct httpbatch_pool_builder *bui
 void httpbatch_pool_builder_free(struct httpbatch_pool_builder *builder);
 
 /**
- * Replaces the pool's retry policy at run time (copied from `policy`).
- */
-httpbatch_result httpbatch_pool_set_retry_policy(const struct httpbatch_pool *pool,
-                                                 const struct httpbatch_retry_policy *policy);
-
-/**
  * Opens `connections` connections to each host concurrently (each warmup request holds its
  * connection until all have arrived, so they are distinct sockets) and writes a report to
  * `*report_out`. `hosts` is a newline-separated list of URLs or origins (`hosts_len` bytes of
  * UTF-8, copied), e.g. `"http://127.0.0.1:8080\nhttp://127.0.0.1:8081"`. A host that fails is
- * reported in its entry; the call itself succeeds.
+ * reported in its entry; the call itself succeeds. At most 64 threads per host do the work, so
+ * one call opens at most 4096 connections per host; `SIZE_MAX` means as many as allowed.
  *
  * Ownership: the caller frees `*report_out` with `httpbatch_warmup_report_free`.
  */
@@ -1687,27 +1710,6 @@ httpbatch_result httpbatch_pool_host_stats_get(const struct httpbatch_pool *pool
                                                const char *host,
                                                size_t host_len,
                                                struct httpbatch_pool_host_stats *stats_out);
-
-/**
- * Zeroes the pool's counters (levels such as live connections are kept).
- */
-httpbatch_result httpbatch_pool_reset_stats(const struct httpbatch_pool *pool);
-
-/**
- * Copies the message of the most recent failed call on `pool`; see
- * `httpbatch_request_last_error` for the buffer rules.
- */
-httpbatch_result httpbatch_pool_last_error(const struct httpbatch_pool *pool,
-                                           char *buf,
-                                           size_t buf_len,
-                                           size_t *len_out);
-
-/**
- * Frees this pool handle (NULL is ignored). Executors built with it keep their own reference;
- * the health-check thread stops when the last reference goes. No other thread may be using
- * this handle.
- */
-void httpbatch_pool_free(struct httpbatch_pool *pool);
 
 /**
  * Creates an empty request in `*request_out`: method `GET`, no URL yet, no headers, no body,

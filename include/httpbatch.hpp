@@ -31,13 +31,12 @@
 
 namespace httpbatch {
 
-// A failed call: its code (httpbatch_result) and a message.
+// A failed call: its code (httpbatch_result) and a message. what() says each thing once: the
+// message (which names the failure), or the code's description when there is no message.
 class Error : public std::runtime_error {
 public:
     Error(httpbatch_result code, const std::string &message)
-        : std::runtime_error(message.empty() ? std::string(httpbatch_result_str(code))
-                                             : std::string(httpbatch_result_str(code)) + ": " +
-                                                   message),
+        : std::runtime_error(message.empty() ? std::string(httpbatch_result_str(code)) : message),
           code_(code) {}
     httpbatch_result code() const noexcept { return code_; }
 

@@ -35,38 +35,8 @@ import (
 // Code is a numbered httpbatch_result code; numbers are stable and never reused.
 type Code uint32
 
-// The codes of the C ABI (see include/httpbatch.h).
-const (
-	CodeOK                   Code = C.HTTPBATCH_RESULT_OK
-	CodeInvalidURL           Code = C.HTTPBATCH_RESULT_INVALID_URL
-	CodeInvalidHeader        Code = C.HTTPBATCH_RESULT_INVALID_HEADER
-	CodeInvalidRequest       Code = C.HTTPBATCH_RESULT_INVALID_REQUEST
-	CodeDNS                  Code = C.HTTPBATCH_RESULT_DNS
-	CodeConnectRefused       Code = C.HTTPBATCH_RESULT_CONNECT_REFUSED
-	CodeConnectionReset      Code = C.HTTPBATCH_RESULT_CONNECTION_RESET
-	CodeTimeout              Code = C.HTTPBATCH_RESULT_TIMEOUT
-	CodeBodyTooLarge         Code = C.HTTPBATCH_RESULT_BODY_TOO_LARGE
-	CodeTLS                  Code = C.HTTPBATCH_RESULT_TLS
-	CodeProtocol             Code = C.HTTPBATCH_RESULT_PROTOCOL
-	CodeIO                   Code = C.HTTPBATCH_RESULT_IO
-	CodeCancelled            Code = C.HTTPBATCH_RESULT_CANCELLED
-	CodeNotRun               Code = C.HTTPBATCH_RESULT_NOT_RUN
-	CodeDeadlineExceeded     Code = C.HTTPBATCH_RESULT_DEADLINE_EXCEEDED
-	CodePanicked             Code = C.HTTPBATCH_RESULT_PANICKED
-	CodeCircuitOpen          Code = C.HTTPBATCH_RESULT_CIRCUIT_OPEN
-	CodeStopped              Code = C.HTTPBATCH_RESULT_STOPPED
-	CodeRedirect             Code = C.HTTPBATCH_RESULT_REDIRECT
-	CodeInvalidConfig        Code = C.HTTPBATCH_RESULT_INVALID_CONFIG
-	CodeRetryBudgetExhausted Code = C.HTTPBATCH_RESULT_RETRY_BUDGET_EXHAUSTED
-	CodeNullArgument         Code = C.HTTPBATCH_RESULT_NULL_ARGUMENT
-	CodeInvalidUTF8          Code = C.HTTPBATCH_RESULT_INVALID_UTF8
-	CodeBadStructSize        Code = C.HTTPBATCH_RESULT_BAD_STRUCT_SIZE
-	CodeBufferTooSmall       Code = C.HTTPBATCH_RESULT_BUFFER_TOO_SMALL
-	CodePanic                Code = C.HTTPBATCH_RESULT_PANIC
-	CodeIndexOutOfRange      Code = C.HTTPBATCH_RESULT_INDEX_OUT_OF_RANGE
-	CodeNotFound             Code = C.HTTPBATCH_RESULT_NOT_FOUND
-	CodeInvalidArgument      Code = C.HTTPBATCH_RESULT_INVALID_ARGUMENT
-)
+// The Code constants (CodeOK, CodeTimeout, …) and the Err sentinels are generated from the
+// library's error-kind table into codes.go.
 
 // String is the library's static description of the code.
 func (c Code) String() string { return C.GoString(C.httpbatch_result_str(C.uint32_t(c))) }
@@ -81,7 +51,7 @@ func (e *Error) Error() string {
 	if e.Message == "" {
 		return "httpbatch: " + e.Code.String()
 	}
-	return "httpbatch: " + e.Code.String() + ": " + e.Message
+	return "httpbatch: " + e.Message
 }
 
 // Is makes errors.Is(err, ErrTimeout) (and the other sentinels) match any *Error of that code.
@@ -89,24 +59,6 @@ func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
 	return ok && t.Code == e.Code && (t.Message == "" || t.Message == e.Message)
 }
-
-// Sentinels for errors.Is: each matches every *Error with its code.
-var (
-	ErrInvalidURL       = &Error{Code: CodeInvalidURL}
-	ErrInvalidHeader    = &Error{Code: CodeInvalidHeader}
-	ErrInvalidRequest   = &Error{Code: CodeInvalidRequest}
-	ErrConnectRefused   = &Error{Code: CodeConnectRefused}
-	ErrConnectionReset  = &Error{Code: CodeConnectionReset}
-	ErrTimeout          = &Error{Code: CodeTimeout}
-	ErrBodyTooLarge     = &Error{Code: CodeBodyTooLarge}
-	ErrCancelled        = &Error{Code: CodeCancelled}
-	ErrNotRun           = &Error{Code: CodeNotRun}
-	ErrDeadlineExceeded = &Error{Code: CodeDeadlineExceeded}
-	ErrStopped          = &Error{Code: CodeStopped}
-	ErrInvalidConfig    = &Error{Code: CodeInvalidConfig}
-	ErrInvalidUTF8      = &Error{Code: CodeInvalidUTF8}
-	ErrCircuitOpen      = &Error{Code: CodeCircuitOpen}
-)
 
 // ErrClosed is returned when a closed handle is used.
 var ErrClosed = errors.New("httpbatch: use of a closed handle")

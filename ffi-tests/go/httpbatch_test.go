@@ -323,9 +323,16 @@ func TestVersionAndCodes(t *testing.T) {
 	if CodeTimeout.String() != "timeout" || CodeOK != 0 || CodeNullArgument != 1000 {
 		t.Error("codes")
 	}
-	e := &Error{Code: CodeTimeout, Message: "x"}
-	if e.Error() != "httpbatch: timeout: x" {
+	// Error text says each thing once: the message names the failure; the code is in e.Code.
+	e := &Error{Code: CodeDeadlineExceeded, Message: "batch deadline exceeded"}
+	if e.Error() != "httpbatch: batch deadline exceeded" {
 		t.Error(e.Error())
+	}
+	if e := (&Error{Code: CodeTimeout}); e.Error() != "httpbatch: timeout" {
+		t.Error(e.Error())
+	}
+	if !errors.Is(e, ErrDeadlineExceeded) || errors.Is(e, ErrTimeout) {
+		t.Error("sentinels")
 	}
 }
 

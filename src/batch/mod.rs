@@ -166,11 +166,25 @@ fn never_ran(why: NotRun) -> Outcome {
     }
 }
 
+/// Outcomes between two merges of a run's latencies into the executor-wide histogram.
+const LATENCY_BATCH: usize = 1024;
+
 /// Counts and delivers outcomes on the caller's thread.
 struct BatchSink<'c, E: Execute> {
     shared: &'c Shared<E>,
     settle: Settle,
+    /// Latencies not yet merged into the executor-wide histogram.
+    pending: Latency,
+    unmerged: usize,
     consumer: &'c mut dyn FnMut(usize, Outcome),
+}
+
+impl<E: Execute> BatchSink<'_, E> {
+    fn merge_latency(&mut self) {
+        self.shared.latency.lock().merge(&self.pending);
+        self.pending.reset();
+        self.unmerged = 0;
+    }
 }
 
 impl<E: Execute> Sink<Request, Outcome> for BatchSink<'_, E> {
@@ -182,10 +196,21 @@ impl<E: Execute> Sink<Request, Outcome> for BatchSink<'_, E> {
         ran: Option<Duration>,
         hooks: &mut Hooks,
     ) {
+        let mut outcome = outcome;
         if let Some(ran) = ran {
+            if let Outcome::Response(r) = &mut outcome {
+                let t = r.timings_mut();
+                t.total = t.queued + ran;
+            }
             if matches!(outcome, Outcome::Response(_) | Outcome::Error(_)) {
                 self.settle.latency.record(ran);
-                self.shared.latency.lock().record(ran);
+                // The executor-wide histogram takes this run's samples in batches (and at the
+                // end), so the caller's thread does not lock it once per outcome.
+                self.pending.record(ran);
+                self.unmerged += 1;
+                if self.unmerged >= LATENCY_BATCH {
+                    self.merge_latency();
+                }
             }
         }
         self.settle.count(&outcome, &self.shared.counters);
@@ -359,7 +384,6 @@ impl<E: Execute> BatchExecutor<E> {
                 req.set_timeout(request_timeout);
             }
             counters.in_flight.fetch_add(1, Ordering::Relaxed);
-            let began = Instant::now();
             let result = catch_unwind(AssertUnwindSafe(|| shared.executor.execute(req, w.ctx)))
                 .unwrap_or_else(|p| {
                     Err(Error::new(
@@ -383,9 +407,8 @@ impl<E: Execute> BatchExecutor<E> {
             };
             let class = match &mut outcome {
                 Outcome::Response(r) => {
-                    let t = r.timings_mut();
-                    t.queued = began.saturating_duration_since(w.start);
-                    t.total = t.queued + began.elapsed();
+                    // `total` is set on the caller's thread from the run's own measure.
+                    r.timings_mut().queued = w.began.saturating_duration_since(w.start);
                     if r.is_success() {
                         Class::Success
                     } else if status_fails(r.status()) {
@@ -407,9 +430,12 @@ impl<E: Execute> BatchExecutor<E> {
         let mut sink = BatchSink {
             shared,
             settle: Settle::new(Instant::now()),
+            pending: Latency::default(),
+            unmerged: 0,
             consumer,
         };
         let mut ran = run::run(&plan, input, &mut options, &work, &mut sink);
+        sink.merge_latency();
         let mut settle = sink.settle;
         settle.start = ran.start;
         settle.total = ran.total;

@@ -292,7 +292,7 @@ fn verbose_logs_each_decision_and_is_quiet_by_default() {
     }
 
     let only_redirects = Command::new(BIN)
-        .args(&args)
+        .args(args)
         .env("RUST_LOG", "httpbatch::redirect=debug")
         .output()
         .unwrap();

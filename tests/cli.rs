@@ -473,6 +473,8 @@ fn bare_run_with_empty_stdin_runs_the_demo() {
 
 #[test]
 fn serve_prints_its_url_and_answers() {
+    let help = run(&["serve", "--help"]);
+    assert!(help.stdout.contains("/bytes/{len} "), "{}", help.stdout);
     let mut child = spawn(&["serve", "--for", "3s"], None);
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut base = String::new();

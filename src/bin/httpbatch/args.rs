@@ -74,11 +74,12 @@ pub enum Command {
     Serve(ServeArgs),
 }
 
+// Not `{n}` anywhere in help text: clap reads it as a line break.
 const SERVE_HELP: &str = "\
 Routes:
   /ok                          200 \"ok\"
   /status/{code}               that status
-  /bytes/{n}                   n bytes of body
+  /bytes/{len}                 len bytes of body
   /delay/{ms}                  answers after ms milliseconds
   /echo                        echoes the request body and headers
   /seq/{key}?s=503,200         the nth request to key gets the nth status

@@ -146,6 +146,20 @@ fn url_patterns_expand_like_curl_unless_globbing_is_off() {
 }
 
 #[test]
+fn methods_are_case_insensitive_and_unknown_ones_are_a_usage_error() {
+    let server = Server::builder().record_arrivals(true).start().unwrap();
+    let r = run(&["-q", "-X", "delete", &server.url("/ok")]);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert_eq!(r.lines()[0]["method"], "DELETE");
+    assert_eq!(server.arrivals()[0].method, "DELETE");
+    // ureq's protocol layer sends the standard methods only: refused before anything is sent.
+    let bad = run(&["-q", "-X", "PURGE", &server.url("/ok")]);
+    assert_eq!(bad.code(), 2);
+    assert!(bad.stderr.contains("PURGE"), "{}", bad.stderr);
+    assert_eq!(server.requests(), 1);
+}
+
+#[test]
 fn schemeless_urls_get_http_and_include_adds_headers() {
     let server = Server::start().unwrap();
     let bare = server.url("/bytes/3").replacen("http://", "", 1);

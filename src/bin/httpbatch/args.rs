@@ -231,7 +231,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE", help_heading = "Input")]
     pub resume: Option<PathBuf>,
 
-    /// Method for requests that do not set one [default: GET, or POST with --data].
+    /// Method for requests that do not set one [default: GET, or POST with --data]: GET, HEAD,
+    /// POST, PUT, DELETE, PATCH, OPTIONS or TRACE (the HTTP engine underneath, ureq, sends no other).
     #[arg(short = 'X', long, value_name = "METHOD", value_parser = parse_method, help_heading = "Request")]
     pub method: Option<httpbatch::Method>,
 

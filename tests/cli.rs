@@ -90,22 +90,6 @@ fn finish(mut child: Child, limit: Duration) -> Run {
     }
 }
 
-/// Waits for `child` (at most [`LIMIT`]) without collecting its output.
-fn exits_within_limit(mut child: Child) -> ExitStatus {
-    let end = Instant::now() + LIMIT;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait for httpbatch") {
-            return status;
-        }
-        if Instant::now() >= end {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("httpbatch did not finish within {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 fn run(args: &[&str]) -> Run {
     finish(spawn(args, None), LIMIT)
 }

@@ -2,9 +2,9 @@
 //! summary's wire/waiting split.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -40,6 +40,22 @@ fn spawn_streaming(
     (child, stdin, rx)
 }
 
+/// Waits for `child` (at most [`LIMIT`]) without collecting its output.
+fn exits_within_limit(mut child: Child) -> ExitStatus {
+    let end = Instant::now() + LIMIT;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for httpbatch") {
+            return status;
+        }
+        if Instant::now() >= end {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("httpbatch did not finish within {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn first_result_arrives_before_the_input_ends() {
     let server = Server::start().unwrap();
@@ -62,7 +78,7 @@ fn first_result_arrives_before_the_input_ends() {
         writeln!(stdin, "{url}").unwrap();
     }
     drop(stdin);
-    let status = super::exits_within_limit(child);
+    let status = exits_within_limit(child);
     assert_eq!(status.code(), Some(0));
     let rest: Vec<String> = lines.iter().collect();
     assert_eq!(rest.len() + 1, 25);
@@ -86,7 +102,7 @@ fn ctrl_c_stops_reading_a_streamed_input() {
         .unwrap();
     assert!(killed.success());
     // stdin stays open: the tool must not wait for its end.
-    let status = super::exits_within_limit(child);
+    let status = exits_within_limit(child);
     drop(stdin);
     let mut err = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut err).unwrap();
@@ -313,4 +329,31 @@ fn verbose_logs_each_decision_and_is_quiet_by_default() {
     let err = String::from_utf8_lossy(&only_redirects.stderr);
     assert!(err.contains("[httpbatch::redirect]"), "{err}");
     assert!(!err.contains("[httpbatch::retry]"), "{err}");
+}
+
+#[test]
+fn json_lines_take_json_bodies_string_tags_and_echo_their_own_fields() {
+    let server = Server::start().unwrap();
+    let echo = server.url("/echo");
+    let input = format!(
+        "{{\"url\":\"{echo}\",\"body\":{{\"a\":[1,2]}},\"tag\":\"job-7\",\"id\":5,\"note\":\"x\"}}\n\
+         {{\"url\":\"{echo}\",\"method\":\"PUT\",\"body_base64\":\"aGk=\",\"tag\":3}}\n"
+    );
+    let r = super::run_stdin(&["-q", "--body", "text", "--include"], &input);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    let lines = r.lines();
+    assert_eq!(lines[0]["tag"], "job-7");
+    assert_eq!(
+        lines[0]["fields"],
+        serde_json::json!({"id": 5, "note": "x"})
+    );
+    assert_eq!(lines[0]["method"], "POST");
+    assert_eq!(lines[0]["body"], "{\"a\":[1,2]}");
+    assert_eq!(
+        lines[0]["headers"]["x-echo-h-content-type"],
+        "application/json"
+    );
+    assert_eq!(lines[1]["tag"], 3);
+    assert_eq!(lines[1]["body"], "hi");
+    assert!(lines[1].get("fields").is_none());
 }

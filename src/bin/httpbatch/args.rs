@@ -22,6 +22,8 @@ Examples:
 
 Input: one URL per line (blank lines and lines starting with # are skipped), or JSON lines:
   {\"method\":\"POST\",\"url\":\"http://…\",\"headers\":{\"k\":\"v\"},\"body\":\"…\",\"tag\":7,\"priority\":1,\"timeout_ms\":500}
+\"body\" may be any JSON value (sent as JSON), or use \"body_base64\"; \"tag\" a number or a string;
+fields of your own (e.g. \"id\") are echoed on the output line under \"fields\".
 A bad line is reported on stderr with its line number and ends as an error in its own slot.
 Input is streamed: `producer | httpbatch` starts sending while the producer still writes (read a
 few lines per worker ahead; --order completed holds no line back). --warmup and --health-check

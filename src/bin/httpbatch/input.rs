@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use httpbatch::{Error, ErrorKind, Method, Request};
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use crate::glob::Glob;
 
@@ -37,7 +38,9 @@ pub struct Meta {
     /// The method name as given or defaulted.
     pub method: Option<String>,
     /// The caller's tag from a JSON line.
-    pub tag: Option<u64>,
+    pub tag: Option<Value>,
+    /// A JSON line's own fields (those httpbatch does not use), echoed on its output line.
+    pub fields: Option<Map<String, Value>>,
     /// Where the input came from: `line 3`, `urls.txt line 3`, `argument 2`.
     pub origin: String,
 }
@@ -51,23 +54,28 @@ pub struct Item {
     pub request: Result<Request, Error>,
 }
 
-/// A JSON request spec, one per line.
+/// A JSON request spec, one per line. Fields of the user's own are kept and echoed.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Spec {
     url: String,
     #[serde(default)]
     method: Option<String>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
+    /// A string is sent as it is; any other JSON value is sent as JSON.
     #[serde(default)]
-    body: Option<String>,
+    body: Option<Value>,
     #[serde(default)]
-    tag: Option<u64>,
+    body_base64: Option<String>,
+    /// A number or a string, echoed as given (a number also becomes the request's tag).
+    #[serde(default)]
+    tag: Option<Value>,
     #[serde(default)]
     priority: Option<i32>,
     #[serde(default)]
     timeout_ms: Option<u64>,
+    #[serde(flatten)]
+    fields: Map<String, Value>,
 }
 
 /// What one input line becomes.
@@ -75,8 +83,9 @@ struct Spec {
 pub enum Parsed {
     /// A blank line or a comment.
     Skip,
-    /// One request (or the error in its slot).
-    One(Item),
+    /// One request (or the error in its slot), boxed: a line is parsed once, so the box costs
+    /// little, and the enum stays small.
+    One(Box<Item>),
     /// A URL pattern: one request per URL it expands to (see [`Parser::url_item`]).
     Glob(Glob),
 }
@@ -101,7 +110,7 @@ impl<'a> Parser<'a> {
         }
         if self.defaults.jsonl || text.starts_with('{') {
             let (meta, request) = self.parse_json(text);
-            return Parsed::One(self.item(origin, meta, request));
+            return Parsed::One(Box::new(self.item(origin, meta, request)));
         }
         if self.defaults.glob {
             match Glob::parse(text) {
@@ -113,11 +122,11 @@ impl<'a> Parser<'a> {
                         url: Some(text.to_owned()),
                         ..Meta::default()
                     };
-                    return Parsed::One(self.item(origin, meta, Err(error)));
+                    return Parsed::One(Box::new(self.item(origin, meta, Err(error))));
                 }
             }
         }
-        Parsed::One(self.url_item(origin, text))
+        Parsed::One(Box::new(self.url_item(origin, text)))
     }
 
     /// A URL's item (a URL from a line or from a pattern's expansion).
@@ -168,9 +177,32 @@ impl<'a> Parser<'a> {
             }
         };
         let d = self.defaults;
-        let body = match spec.body {
-            Some(b) => b.into_bytes(),
-            None => d.body.clone().unwrap_or_default(),
+        let bad = |why: String| {
+            (
+                Meta::default(),
+                Err(Error::new(ErrorKind::InvalidRequest, why)),
+            )
+        };
+        if spec
+            .tag
+            .as_ref()
+            .is_some_and(|t| !(t.is_u64() || t.is_string()))
+        {
+            return bad("\"tag\" must be a string or a whole number of 0 or more".into());
+        }
+        let mut json_body = false;
+        let body = match (spec.body, spec.body_base64) {
+            (Some(_), Some(_)) => return bad("give \"body\" or \"body_base64\", not both".into()),
+            (Some(Value::String(text)), None) => text.into_bytes(),
+            (Some(value), None) => {
+                json_body = true;
+                value.to_string().into_bytes()
+            }
+            (None, Some(b64)) => match base64_decode(&b64) {
+                Some(bytes) => bytes,
+                None => return bad("\"body_base64\" is not valid base64".into()),
+            },
+            (None, None) => d.body.clone().unwrap_or_default(),
         };
         let method = match spec.method.as_deref() {
             Some(m) => Method::parse(m),
@@ -182,7 +214,8 @@ impl<'a> Parser<'a> {
                 Ok(m) => m.as_str().to_owned(),
                 Err(_) => spec.method.clone().unwrap_or_default(),
             }),
-            tag: spec.tag,
+            tag: spec.tag.clone(),
+            fields: Some(spec.fields).filter(|f| !f.is_empty()),
             ..Meta::default()
         };
         let method = match method {
@@ -204,7 +237,14 @@ impl<'a> Parser<'a> {
         for (n, v) in &spec.headers {
             b = b.header(n, v);
         }
-        if let Some(tag) = spec.tag {
+        let has = |name: &str| {
+            let mut names = spec.headers.keys().chain(d.headers.iter().map(|(n, _)| n));
+            names.any(|n| n.eq_ignore_ascii_case(name))
+        };
+        if json_body && !has("content-type") {
+            b = b.header("content-type", "application/json");
+        }
+        if let Some(tag) = spec.tag.as_ref().and_then(Value::as_u64) {
             b = b.tag(tag);
         }
         if let Some(p) = spec.priority {
@@ -226,6 +266,34 @@ pub fn with_scheme(url: &str) -> String {
     }
 }
 
+/// Decodes standard base64 (RFC 4648 §4; padding optional, whitespace not allowed).
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let digit = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let text = text.trim_end_matches('=').as_bytes();
+    if text.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    for chunk in text.chunks(4) {
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n |= digit(*c)? << (18 - 6 * i);
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
+}
+
 fn default_method(has_body: bool) -> Method {
     if has_body { Method::Post } else { Method::Get }
 }
@@ -240,7 +308,7 @@ mod tests {
         for (i, line) in text.split('\n').enumerate() {
             match p.line(format!("line {}", i + 1), line) {
                 Parsed::Skip => {}
-                Parsed::One(item) => items.push(item),
+                Parsed::One(item) => items.push(*item),
                 Parsed::Glob(g) => {
                     items.extend(g.map(|u| p.url_item(format!("line {}", i + 1), &u)))
                 }
@@ -274,7 +342,7 @@ mod tests {
         assert_eq!(b.timeout(), Some(Duration::from_millis(500)));
         let headers: Vec<_> = b.headers().collect();
         assert_eq!(headers, [("x-all", "1"), ("X-Over", "b")]);
-        assert_eq!(items[1].meta.tag, Some(7));
+        assert_eq!(items[1].meta.tag, Some(7.into()));
     }
 
     #[test]
@@ -283,7 +351,7 @@ mod tests {
             &Defaults::default(),
             "http://127.0.0.1/ok\n{not json\nftp://x/\n\
              {\"url\":\"http://127.0.0.1/\",\"headers\":{\"x\":\"a\\r\\nb\"}}\n\
-             {\"url\":\"http://127.0.0.1/\",\"bogus\":1}\n\
+             {\"url\":\"http://127.0.0.1/\",\"tag\":-1}\n\
              {\"url\":\"http://127.0.0.1/\",\"method\":\"BREW\"}\n",
         );
         assert_eq!(items.len(), 6);
@@ -316,6 +384,35 @@ mod tests {
         let items = read(&d, "http://127.0.0.1/\n{\"url\":\"http://127.0.0.1/\"}\n");
         assert!(items[0].request.is_err());
         assert_eq!(items[1].request.as_ref().unwrap().method(), Method::Post);
+    }
+
+    #[test]
+    fn json_bodies_base64_bodies_string_tags_and_own_fields() {
+        let items = read(
+            &Defaults::default(),
+            "{\"url\":\"h/a\",\"body\":{\"k\":[1,2]},\"tag\":\"job-1\",\"id\":\"x\"}\n\
+             {\"url\":\"h/b\",\"body_base64\":\"aGk=\",\"headers\":{\"Content-Type\":\"a/b\"}}\n\
+             {\"url\":\"h/c\",\"body\":\"x\",\"body_base64\":\"eA==\"}\n",
+        );
+        let a = items[0].request.as_ref().unwrap();
+        assert_eq!(a.body(), br#"{"k":[1,2]}"#);
+        assert_eq!(a.method(), Method::Post);
+        assert!(
+            a.headers()
+                .any(|h| h == ("content-type", "application/json"))
+        );
+        assert_eq!(items[0].meta.tag, Some("job-1".into()));
+        assert_eq!(items[0].meta.fields.as_ref().unwrap()["id"], "x");
+        let b = items[1].request.as_ref().unwrap();
+        assert_eq!(b.body(), b"hi");
+        assert_eq!(b.headers().count(), 1);
+        assert!(items[1].meta.fields.is_none());
+        assert!(items[2].request.is_err());
+        for (plain, _) in [("", ""), ("f", ""), ("fo", ""), ("foo", ""), ("foob", "")] {
+            let enc = crate::output::base64(plain.as_bytes());
+            assert_eq!(base64_decode(&enc).unwrap(), plain.as_bytes());
+        }
+        assert!(base64_decode("a").is_none() && base64_decode("a*==").is_none());
     }
 
     #[test]

@@ -46,7 +46,10 @@ struct Line<'a> {
     url: Option<&'a str>,
     method: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    tag: Option<u64>,
+    tag: Option<&'a serde_json::Value>,
+    /// A JSON line's own fields, echoed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<&'a serde_json::Map<String, serde_json::Value>>,
     outcome: &'static str,
     status: Option<u16>,
     error: Option<ErrorJson<'a>>,
@@ -75,7 +78,8 @@ pub fn render(meta: &Meta, outcome: &Outcome, body: &BodyMode, headers: bool) ->
         index,
         url: meta.url.as_deref(),
         method: meta.method.as_deref(),
-        tag: meta.tag,
+        tag: meta.tag.as_ref(),
+        fields: meta.fields.as_ref(),
         outcome: outcome.kind_str(),
         status: outcome.status(),
         error: None,
@@ -276,7 +280,8 @@ mod tests {
             index: 3,
             url: Some("http://h/x".into()),
             method: Some("GET".into()),
-            tag: Some(9),
+            tag: Some(9.into()),
+            fields: None,
             origin: "line 1".into(),
         };
         let ok = Outcome::Response(Box::new(

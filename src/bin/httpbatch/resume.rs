@@ -23,7 +23,7 @@ use crate::input::Meta;
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Done {
     url: Option<String>,
-    tag: Option<u64>,
+    tag: Option<Value>,
 }
 
 /// The inputs already done, and the file to append to.
@@ -123,7 +123,7 @@ fn final_line(line: &str) -> Option<(usize, Done)> {
     let index = usize::try_from(v.get("index")?.as_u64()?).ok()?;
     let done = Done {
         url: v.get("url").and_then(Value::as_str).map(str::to_owned),
-        tag: v.get("tag").and_then(Value::as_u64),
+        tag: v.get("tag").cloned(),
     };
     Some((index, done))
 }
@@ -154,7 +154,7 @@ mod tests {
         let meta = |index: usize, url: &str, tag: Option<u64>| Meta {
             index,
             url: Some(url.into()),
-            tag,
+            tag: tag.map(Value::from),
             ..Meta::default()
         };
         assert_eq!(r.check(&meta(0, "http://h/a", None)), Ok(true));

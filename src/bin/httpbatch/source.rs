@@ -176,7 +176,10 @@ impl<'a> Inputs<'a> {
                             let parsed = self.parser.line(origin.clone(), &text);
                             (origin, parsed)
                         }
-                        Err(_) => (origin.clone(), Parsed::One(self.parser.not_utf8(origin))),
+                        Err(_) => (
+                            origin.clone(),
+                            Parsed::One(Box::new(self.parser.not_utf8(origin))),
+                        ),
                     }
                 }
                 None => match self.sources.pop_front()? {
@@ -204,7 +207,7 @@ impl<'a> Inputs<'a> {
             };
             match parsed {
                 Parsed::Skip => {}
-                Parsed::One(item) => return Some(self.indexed(item)),
+                Parsed::One(item) => return Some(self.indexed(*item)),
                 Parsed::Glob(g) => self.glob = Some((g, origin, 0)),
             }
         }

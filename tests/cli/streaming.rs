@@ -357,3 +357,18 @@ fn json_lines_take_json_bodies_string_tags_and_echo_their_own_fields() {
     assert_eq!(lines[1]["body"], "hi");
     assert!(lines[1].get("fields").is_none());
 }
+
+#[test]
+fn completions_and_man_page_come_from_the_argument_definitions() {
+    let bash = run(&["completions", "bash"]);
+    assert_eq!(bash.code(), 0, "{}", bash.stderr);
+    assert!(bash.stdout.contains("_httpbatch()"), "{}", bash.stdout);
+    assert!(bash.stdout.contains("--resume"));
+    let zsh = run(&["completions", "zsh"]);
+    assert!(zsh.stdout.contains("#compdef httpbatch"), "{}", zsh.stdout);
+    assert_eq!(run(&["completions", "tcsh"]).code(), 2);
+    let man = run(&["man"]);
+    assert_eq!(man.code(), 0, "{}", man.stderr);
+    assert!(man.stdout.contains(".TH httpbatch 1"), "{}", man.stdout);
+    assert!(man.stdout.contains("\\-\\-summary\\-json"));
+}

@@ -74,6 +74,15 @@ pub enum Command {
     /// Run the built-in test server on 127.0.0.1 and print its base URL, to try httpbatch by hand.
     #[command(after_long_help = SERVE_HELP)]
     Serve(ServeArgs),
+    /// Print a completion script for SHELL on stdout, e.g.
+    /// `httpbatch completions bash > /etc/bash_completion.d/httpbatch`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout, e.g. `httpbatch man > httpbatch.1; man ./httpbatch.1`.
+    Man,
 }
 
 // Not `{n}` anywhere in help text: clap reads it as a line break.

@@ -6,6 +6,7 @@
 
 mod args;
 mod demo;
+mod docs;
 mod glob;
 mod input;
 mod logging;
@@ -126,6 +127,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Demo(a)) => demo::demo(&a, &interrupt),
         Some(Command::Serve(a)) => demo::serve(&a, &interrupt),
+        Some(Command::Completions { shell }) => docs::completions(shell),
+        Some(Command::Man) => docs::man(),
         None => batch(&cli.run, logging, &interrupt),
     };
     result.unwrap_or_else(|e| {

@@ -230,3 +230,74 @@ impl Iterator for Inputs<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::input::Defaults;
+
+    fn file_with(name: &str, bytes: &[u8]) -> (String, std::fs::File) {
+        let path =
+            std::env::temp_dir().join(format!("httpbatch-src-{}-{name}", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        (path.display().to_string(), file)
+    }
+
+    #[test]
+    fn arguments_then_file_with_globs_bad_bytes_and_indices() {
+        let defaults = Defaults {
+            glob: true,
+            ..Defaults::default()
+        };
+        let (name, file) = file_with("a", b"# c\nh/[1-2]\n\xff\xfe\nh/z\n");
+        let sources = vec![
+            Source::Argument(1, "h/a".into()),
+            Source::File(name.clone(), file),
+        ];
+        let items: Vec<Item> = Inputs::new(Parser::new(&defaults), sources, || false).collect();
+        let got: Vec<(usize, Option<&str>, &str, bool)> = items
+            .iter()
+            .map(|i| {
+                let m = &i.meta;
+                (
+                    m.index,
+                    m.url.as_deref(),
+                    m.origin.as_str(),
+                    i.request.is_ok(),
+                )
+            })
+            .collect();
+        let line = |n: usize| format!("{name} line {n}");
+        assert_eq!(got[0], (0, Some("http://h/a"), "argument 1", true));
+        assert_eq!(got[1].1, Some("http://h/1"));
+        assert_eq!(got[1].2, format!("{} (URL 1 of 2)", line(2)));
+        assert_eq!(got[2].1, Some("http://h/2"));
+        assert_eq!((got[3].0, got[3].2, got[3].3), (3, line(3).as_str(), false));
+        assert_eq!((got[4].0, got[4].1), (4, Some("http://h/z")));
+        assert_eq!(items.len(), 5);
+    }
+
+    #[test]
+    fn stop_ends_the_input_and_is_reported() {
+        let defaults = Defaults::default();
+        let (name, file) = file_with("b", b"h/1\nh/2\nh/3\n");
+        let read = Cell::new(0);
+        let mut inputs = Inputs::new(
+            Parser::new(&defaults),
+            vec![Source::File(name, file)],
+            || read.get() >= 2,
+        );
+        assert_eq!(inputs.read_ahead(1).len(), 1);
+        let mut n = 0;
+        while inputs.next().is_some() {
+            n += 1;
+            read.set(n);
+        }
+        assert_eq!(n, 2);
+        assert!(inputs.stopped());
+    }
+}

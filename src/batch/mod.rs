@@ -166,25 +166,11 @@ fn never_ran(why: NotRun) -> Outcome {
     }
 }
 
-/// Outcomes between two merges of a run's latencies into the executor-wide histogram.
-const LATENCY_BATCH: usize = 1024;
-
 /// Counts and delivers outcomes on the caller's thread.
 struct BatchSink<'c, E: Execute> {
     shared: &'c Shared<E>,
     settle: Settle,
-    /// Latencies not yet merged into the executor-wide histogram.
-    pending: Latency,
-    unmerged: usize,
     consumer: &'c mut dyn FnMut(usize, Outcome),
-}
-
-impl<E: Execute> BatchSink<'_, E> {
-    fn merge_latency(&mut self) {
-        self.shared.latency.lock().merge(&self.pending);
-        self.pending.reset();
-        self.unmerged = 0;
-    }
 }
 
 impl<E: Execute> Sink<Request, Outcome> for BatchSink<'_, E> {
@@ -203,14 +189,8 @@ impl<E: Execute> Sink<Request, Outcome> for BatchSink<'_, E> {
                 t.total = t.queued + ran;
             }
             if matches!(outcome, Outcome::Response(_) | Outcome::Error(_)) {
+                // The executor-wide histogram takes the run's samples when the run returns.
                 self.settle.latency.record(ran);
-                // The executor-wide histogram takes this run's samples in batches (and at the
-                // end), so the caller's thread does not lock it once per outcome.
-                self.pending.record(ran);
-                self.unmerged += 1;
-                if self.unmerged >= LATENCY_BATCH {
-                    self.merge_latency();
-                }
             }
         }
         self.settle.count(&outcome, &self.shared.counters);
@@ -270,7 +250,8 @@ impl<E: Execute> BatchExecutor<E> {
         self.shared.workers.shutdown();
     }
 
-    /// Executor-wide statistics.
+    /// Executor-wide statistics. Counts move as outcomes settle; latency percentiles take a
+    /// run's samples when that run returns.
     pub fn stats(&self) -> BatchStats {
         let elapsed = self.shared.since.lock().elapsed();
         let latency = self.shared.latency.lock().summary();
@@ -301,8 +282,10 @@ impl<E: Execute> BatchExecutor<E> {
         I::Item: IntoBatchItem,
     {
         // Each slot is two words (the response is boxed), so placing outcomes by index costs
-        // little memory and no sort.
+        // little memory and no sort. Sized up front when the input says how long it is.
+        let requests = requests.into_iter();
         let mut slots: Vec<Option<Outcome>> = Vec::new();
+        slots.resize_with(requests.size_hint().0, || None);
         let summary = self.run(requests, options, &mut |index, outcome| {
             if index >= slots.len() {
                 slots.resize_with(index + 1, || None);
@@ -430,12 +413,10 @@ impl<E: Execute> BatchExecutor<E> {
         let mut sink = BatchSink {
             shared,
             settle: Settle::new(Instant::now()),
-            pending: Latency::default(),
-            unmerged: 0,
             consumer,
         };
         let mut ran = run::run(&plan, input, &mut options, &work, &mut sink);
-        sink.merge_latency();
+        shared.latency.lock().merge(&sink.settle.latency);
         let mut settle = sink.settle;
         settle.start = ran.start;
         settle.total = ran.total;

@@ -4,6 +4,9 @@
 
 mod support;
 
+#[path = "cli/streaming.rs"]
+mod streaming;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -95,8 +98,16 @@ fn run_stdin(args: &[&str], stdin: &str) -> Run {
     finish(spawn(args, Some(stdin)), LIMIT)
 }
 
+/// The `--summary-json` object, which goes to stderr (never among the results on stdout).
 fn summary_of(run: &Run) -> Value {
-    let last = run.stdout.lines().last().expect("a summary line");
+    for line in run.lines() {
+        assert!(line.get("index").is_some(), "a result line: {line}");
+    }
+    let last = run
+        .stderr
+        .lines()
+        .rfind(|l| l.starts_with("{\"summary\""))
+        .unwrap_or_else(|| panic!("a summary line on stderr: {}", run.stderr));
     let v: Value = serde_json::from_str(last).expect("summary JSON");
     v["summary"].clone()
 }
@@ -184,7 +195,7 @@ fn bad_input_lines_are_reported_with_line_numbers_and_the_rest_runs() {
          # a comment\n\
          {{\"url\": \"{ok}\", oops\n\
          {{\"url\": \"{ok}\", \"headers\": {{\"x-evil\": \"a\\r\\nb\"}}}}\n\
-         not-a-url\n\
+         ftp://127.0.0.1/not-http\n\
          {{\"url\": \"{echo}\", \"method\": \"POST\", \"body\": \"hi\", \"tag\": 42}}\n",
         ok = server.url("/ok"),
         echo = server.url("/echo"),
@@ -400,14 +411,17 @@ fn sigint_cancels_promptly_and_prints_every_slot_and_the_summary() {
     );
     assert_eq!(r.code(), 130, "{}", r.stderr);
     let lines = r.lines();
-    assert_eq!(lines.len(), 6, "every slot printed: {}", r.stdout);
+    assert_eq!(lines.len(), 6, "every slot read is printed: {}", r.stdout);
     for (i, line) in lines.iter().enumerate() {
         assert_eq!(line["index"], i);
-        assert_eq!(line["outcome"], "cancelled");
+        // The three in flight were cancelled; the three queued never started.
+        let expected = if i < 3 { "cancelled" } else { "not_run" };
+        assert_eq!(line["outcome"], expected, "{line}");
     }
     assert!(r.stderr.contains("httpbatch summary"), "{}", r.stderr);
     assert!(r.stderr.contains("interrupted"), "{}", r.stderr);
-    assert!(r.stderr.contains("cancelled 6"), "{}", r.stderr);
+    assert!(r.stderr.contains("cancelled 3, not run 3"), "{}", r.stderr);
+    assert!(r.stderr.contains("3 ran"), "{}", r.stderr);
 }
 
 #[test]
@@ -443,6 +457,8 @@ fn bare_run_with_empty_stdin_runs_the_demo() {
 
 #[test]
 fn serve_prints_its_url_and_answers() {
+    let help = run(&["serve", "--help"]);
+    assert!(help.stdout.contains("/bytes/{len} "), "{}", help.stdout);
     let mut child = spawn(&["serve", "--for", "3s"], None);
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut base = String::new();

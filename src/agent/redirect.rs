@@ -106,6 +106,7 @@ impl HttpClient {
                 }
                 let next = next_hop(&req, status, &location, config.redirect_https_to_http)
                     .map_err(|e| e.with_attempts(1))?;
+                log::debug!(target: "httpbatch::redirect", "{} answered {status}: following to {}", req.url(), next.url());
                 chain.push(req.url().as_str().to_owned());
                 req = next;
                 continue;

@@ -27,7 +27,7 @@ impl Page {
     }
 
     /// The items read from the page at the strategy's items pointer. Empty for a `link` walk
-    /// unless items were asked for ([`Strategy::items`] or [`Paginator::items`]).
+    /// unless items were asked for ([`Strategy::items`](crate::Strategy::items) or [`Paginator::items`](crate::Paginator::items)).
     pub fn items(&self) -> &[Value] {
         &self.items
     }

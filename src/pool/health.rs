@@ -465,6 +465,9 @@ fn run(shared: Arc<Shared>, stop: CancelToken) {
                 Some(h) => h.record(outcome, latency, &shared.config),
                 None => None, // removed by an `enable` meanwhile
             };
+            if let Some((old, new)) = change {
+                log::info!(target: "httpbatch::health", "{origin}: {old} -> {new} (circuit {})", if new == HealthState::Unhealthy { "open: requests fail fast" } else { "closing" });
+            }
             if let (Some((old, new)), Some(cb)) = (change, &shared.callback) {
                 let _ = catch_unwind(AssertUnwindSafe(|| cb(origin, old, new)));
             }

@@ -86,7 +86,11 @@ impl Admission for Shared {
 
     /// The wait on the limiter's own clock (virtual under a fake clock).
     fn admit_timed(&self, request: &Request, ctx: &Context) -> Result<Duration, Error> {
-        self.acquire(request, ctx)
+        let waited = self.acquire(request, ctx)?;
+        if !waited.is_zero() {
+            log::debug!(target: "httpbatch::rate_limit", "throttled {} {} for {waited:?}", request.method().as_str(), request.url());
+        }
+        Ok(waited)
     }
 }
 

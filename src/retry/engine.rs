@@ -290,6 +290,7 @@ where
         if let Some(stop) = stop {
             if let Stop::Exhausted = stop {
                 c.gave_up.fetch_add(1, Relaxed);
+                log::info!(target: "httpbatch::retry", "giving up after {calls} attempts: {}", outcome_text(&outcome));
             }
             return finish(outcome, attempts, waited, carried);
         }
@@ -303,6 +304,7 @@ where
         let delay = match retry_after {
             Some(d) if d > policy.retry_after_cap() => {
                 c.retry_after_capped.fetch_add(1, Relaxed);
+                log::info!(target: "httpbatch::retry", "not retrying: Retry-After {d:?} is above the cap of {:?}", policy.retry_after_cap());
                 return finish(outcome, attempts, waited, carried);
             }
             Some(d) => d,
@@ -316,17 +318,20 @@ where
         };
         if ctx.deadline().is_some_and(|d| until > d) {
             c.deadline_stops.fetch_add(1, Relaxed);
+            log::debug!(target: "httpbatch::retry", "not retrying: a wait of {delay:?} would pass the deadline");
             return finish(outcome, attempts, waited, carried);
         }
         if let Some(b) = policy.budget() {
             if !b.try_withdraw() {
                 c.budget_exhausted.fetch_add(1, Relaxed);
+                log::info!(target: "httpbatch::retry", "not retrying: the retry budget is spent");
                 return finish(outcome, attempts, waited, carried);
             }
         }
         if retry_after.is_some() {
             c.retry_after_waits.fetch_add(1, Relaxed);
         }
+        log::debug!(target: "httpbatch::retry", "attempt {calls} of {max}: {}; retrying in {delay:?}{}", outcome_text(&outcome), if retry_after.is_some() { " (Retry-After)" } else { " (backoff)" });
         let slept = state.clock.sleep_until(until, ctx);
         let took = state.clock.now().saturating_duration_since(now);
         waited += took;
@@ -341,6 +346,14 @@ where
             Err(e) => return Err(e.with_attempts(attempts)),
         }
         last = Some(outcome);
+    }
+}
+
+/// An outcome in a log line: `status 503` or the error.
+fn outcome_text(outcome: &Result<Response, Error>) -> String {
+    match outcome {
+        Ok(r) => format!("status {} from {}", r.status(), r.url()),
+        Err(e) => e.to_string(),
     }
 }
 

@@ -137,6 +137,35 @@ impl Worker<'_> {
 /// The work of one item, run on a worker thread.
 pub(crate) type Work<'w, T, O> = dyn Fn(&Worker<'_>, T) -> (O, Class) + Sync + 'w;
 
+/// How often a run whose input had nothing ready asks again ([`BatchOptions::input_ready`]).
+const INPUT_POLL: Duration = Duration::from_millis(2);
+
+/// Queues what was read; if the queue closed meanwhile (fail-fast, deadline), it settles as never
+/// run.
+fn push<T, O>(
+    queue: &Queue<T>,
+    batch: &mut Vec<(usize, i32, T)>,
+    fed: &mut usize,
+    counts: &mut Counts,
+    stop: &CancelToken,
+    sink: &mut dyn Sink<T, O>,
+    hooks: &mut Hooks<'_, '_>,
+) {
+    let n = batch.len();
+    if n == 0 {
+        return;
+    }
+    if queue.push_many(batch).is_ok() {
+        *fed += n;
+    } else {
+        let why = NotRun::of(stop.reason());
+        for (index, _, item) in batch.drain(..) {
+            counts.completed += 1;
+            sink.not_run(index, item, why, hooks);
+        }
+    }
+}
+
 /// The executor-side parameters of a run.
 pub(crate) struct Plan<'p> {
     /// The executor's workers.
@@ -340,6 +369,9 @@ pub(crate) fn run<T: Send, O: Send>(
         let mut chunk_wait: Option<Option<Instant>> = None;
         let window = ahead.saturating_add(target);
         let mut batch: Vec<(usize, i32, T)> = Vec::new();
+        let mut input_ready = options.input_ready.take();
+        // Whether the last read stopped because the input had nothing ready.
+        let mut starved_input = false;
         loop {
             // Read ahead: once at most half the window is queued or in flight, top it up in one
             // push, so runners rarely find the queue empty and the queue's lock is taken once per
@@ -350,7 +382,17 @@ pub(crate) fn run<T: Send, O: Send>(
                 && fed - done_fed <= window / 2
                 && !stop.is_cancelled()
             {
+                starved_input = false;
                 while in_chunk < chunk && fed + batch.len() - done_fed < window {
+                    // An input that would block waits while there is other work to do.
+                    if fed + batch.len() > done_fed {
+                        if let Some(ready) = input_ready.as_mut() {
+                            if !ready() {
+                                starved_input = true;
+                                break;
+                            }
+                        }
+                    }
                     match input.next() {
                         None => {
                             input_done = true;
@@ -376,22 +418,31 @@ pub(crate) fn run<T: Send, O: Send>(
                             pulled += 1;
                             in_chunk += 1;
                             counts.total = counts.total.max(pulled);
+                            // Runners idle for want of work get what was read at once, before
+                            // the next read (which may block on a slow producer).
+                            if sh.queue.is_starving() {
+                                push(
+                                    &sh.queue,
+                                    &mut batch,
+                                    &mut fed,
+                                    &mut counts,
+                                    &stop,
+                                    sink,
+                                    &mut hooks,
+                                );
+                            }
                         }
                     }
                 }
-                let n = batch.len();
-                if n > 0 {
-                    if sh.queue.push_many(&mut batch).is_ok() {
-                        fed += n;
-                    } else {
-                        // Closed under us (fail-fast, deadline): these settle as never run.
-                        let why = NotRun::of(stop.reason());
-                        for (index, _, item) in batch.drain(..) {
-                            counts.completed += 1;
-                            sink.not_run(index, item, why, &mut hooks);
-                        }
-                    }
-                }
+                push(
+                    &sh.queue,
+                    &mut batch,
+                    &mut fed,
+                    &mut counts,
+                    &stop,
+                    sink,
+                    &mut hooks,
+                );
                 if input_done {
                     // After the push: a runner that finds the queue empty now may leave.
                     sh.queue.input_done();
@@ -430,6 +481,10 @@ pub(crate) fn run<T: Send, O: Send>(
             }
 
             let mut wait_until = deadline;
+            if starved_input {
+                let poll = Instant::now() + INPUT_POLL;
+                wait_until = Some(wait_until.map_or(poll, |d| d.min(poll)));
+            }
             if let Some(Some(u)) = chunk_wait {
                 wait_until = Some(wait_until.map_or(u, |d| d.min(u)));
             }

@@ -11,6 +11,7 @@ use super::event::{BatchEvent, ProgressSnapshot};
 pub(crate) type ProgressFn<'a> = Box<dyn FnMut(&ProgressSnapshot) + 'a>;
 pub(crate) type EventFn<'a> = Box<dyn FnMut(&BatchEvent<'_>) + 'a>;
 pub(crate) type StatusFn<'a> = Box<dyn Fn(u16) -> bool + Send + Sync + 'a>;
+pub(crate) type ReadyFn<'a> = Box<dyn FnMut() -> bool + 'a>;
 
 /// How many requests a run pulls from its input ahead of the workers, by default.
 pub(crate) const DEFAULT_QUEUE_AHEAD: usize = 4096;
@@ -52,6 +53,7 @@ pub struct BatchOptions<'a> {
     pub(crate) fail_status: Option<StatusFn<'a>>,
     pub(crate) chunks: Option<(usize, Duration)>,
     pub(crate) queue_ahead: Option<usize>,
+    pub(crate) input_ready: Option<ReadyFn<'a>>,
     pub(crate) progress: Option<(Duration, ProgressFn<'a>)>,
     pub(crate) events: Option<EventFn<'a>>,
 }
@@ -73,6 +75,7 @@ impl fmt::Debug for BatchOptions<'_> {
             .field("fail_fast_on_status", &self.fail_status.is_some())
             .field("chunks", &self.chunks)
             .field("queue_ahead", &self.queue_ahead)
+            .field("input_ready", &self.input_ready.is_some())
             .field("progress", &self.progress.as_ref().map(|p| p.0))
             .field("events", &self.events.is_some())
             .finish()
@@ -162,6 +165,17 @@ impl<'a> BatchOptions<'a> {
     /// the items pulled ahead. Defaults to `4096`.
     pub fn queue_ahead(mut self, n: usize) -> Self {
         self.queue_ahead = Some(n.max(1));
+        self
+    }
+
+    /// Tells the run whether its input can yield an item without blocking, for inputs that wait
+    /// on a producer (a pipe, a socket, a channel). While items read earlier are queued or in
+    /// flight, the run reads further only when `f` says so, and otherwise goes on dispatching,
+    /// delivering outcomes and calling back, asking again every few milliseconds; with nothing
+    /// left to do it reads (and may block) whatever `f` says. Without it, the run reads whenever
+    /// it has room, which suits inputs that never block (collections, files, generators).
+    pub fn input_ready(mut self, f: impl FnMut() -> bool + 'a) -> Self {
+        self.input_ready = Some(Box::new(f));
         self
     }
 

@@ -74,6 +74,8 @@ pub(crate) struct Queue<T> {
     state: Mutex<State<T>>,
     /// Mirrors `state.closed` (set under the lock) for lock-free reads by the caller's loop.
     closed: AtomicBool,
+    /// Mirrors `state.waiting` (runners blocked for want of an item), for the same reason.
+    starving: AtomicBool,
     ready: Condvar,
     deadline: Option<Instant>,
     stop: CancelToken,
@@ -95,6 +97,7 @@ impl<T> Queue<T> {
                 waiting: 0,
             }),
             closed: AtomicBool::new(false),
+            starving: AtomicBool::new(false),
             ready: Condvar::new(),
             deadline,
             stop,
@@ -173,6 +176,7 @@ impl<T> Queue<T> {
                 }
             }
             st.waiting += 1;
+            self.starving.store(true, AtomicOrdering::Relaxed);
             match self.deadline {
                 Some(d) => {
                     self.ready.wait_until(&mut st, d);
@@ -180,7 +184,15 @@ impl<T> Queue<T> {
                 None => self.ready.wait(&mut st),
             }
             st.waiting -= 1;
+            if st.waiting == 0 {
+                self.starving.store(false, AtomicOrdering::Relaxed);
+            }
         }
+    }
+
+    /// Whether a runner is blocked waiting for an item (so what was read should be pushed now).
+    pub(crate) fn is_starving(&self) -> bool {
+        self.starving.load(AtomicOrdering::Relaxed)
     }
 
     /// Items queued and not yet popped.

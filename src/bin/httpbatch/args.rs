@@ -16,16 +16,24 @@ Examples:
   cat urls.txt | httpbatch --rate 5000/h --burst 20 --body text
   httpbatch -X POST -H 'content-type: application/json' -d '{\"id\":1}' http://127.0.0.1:8080/items
   httpbatch --jsonl -i requests.jsonl --order completed
+  httpbatch 'http://127.0.0.1:8080/items/[001-100]' 'example.com/{a,b,c}'   globs; http:// implied
+  httpbatch -i urls.txt --resume results.jsonl     run again after Ctrl-C or a crash: finishes the rest
   httpbatch serve --port 8080 --for 5m             a local test server to try things by hand
 
 Input: one URL per line (blank lines and lines starting with # are skipped), or JSON lines:
   {\"method\":\"POST\",\"url\":\"http://…\",\"headers\":{\"k\":\"v\"},\"body\":\"…\",\"tag\":7,\"priority\":1,\"timeout_ms\":500}
+\"body\" may be any JSON value (sent as JSON), or use \"body_base64\"; \"tag\" a number or a string;
+fields of your own (e.g. \"id\") are echoed on the output line under \"fields\".
 A bad line is reported on stderr with its line number and ends as an error in its own slot.
+Input is streamed: `producer | httpbatch` starts sending while the producer still writes (read a
+few lines per worker ahead; --order completed holds no line back). --warmup and --health-check
+cover the hosts among the first 1000 inputs, which are read before the first request.
 
 Output: one JSON object per request on stdout (in input order unless --order completed), then a
-summary on stderr. Exit status: 0 every request got a response below 400, 1 some did not,
-2 usage or input error, 130 interrupted (Ctrl-C: requests in flight are cancelled and every slot
-is still printed).
+summary on stderr (--summary-json adds it as JSON on stderr or in a file). Exit status: 0 every
+request of this run got a response below 400, 1 some did not, 2 usage or input error, 130
+interrupted. Ctrl-C: no more input is read; requests in flight end cancelled, those read but not
+started not_run, and lines never read get no output line (--resume FILE runs them later).
 
 Signals: SIGUSR1 pauses the run (requests in flight finish, nothing new starts; the --deadline
 keeps running), SIGUSR2 resumes it: `kill -USR1 <pid>`.";
@@ -48,6 +56,12 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
+    /// Log httpbatch's decisions on stderr: -v gives up and circuit changes, -vv every retry
+    /// and why, backoff, throttle wait and redirect, -vvv everything. Without it, RUST_LOG
+    /// (e.g. `httpbatch::retry=debug`) is honoured.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -60,13 +74,23 @@ pub enum Command {
     /// Run the built-in test server on 127.0.0.1 and print its base URL, to try httpbatch by hand.
     #[command(after_long_help = SERVE_HELP)]
     Serve(ServeArgs),
+    /// Print a completion script for SHELL on stdout, e.g.
+    /// `httpbatch completions bash > /etc/bash_completion.d/httpbatch`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout, e.g. `httpbatch man > httpbatch.1; man ./httpbatch.1`.
+    Man,
 }
 
+// Not `{n}` anywhere in help text: clap reads it as a line break.
 const SERVE_HELP: &str = "\
 Routes:
   /ok                          200 \"ok\"
   /status/{code}               that status
-  /bytes/{n}                   n bytes of body
+  /bytes/{len}                 len bytes of body
   /delay/{ms}                  answers after ms milliseconds
   /echo                        echoes the request body and headers
   /seq/{key}?s=503,200         the nth request to key gets the nth status
@@ -147,6 +171,23 @@ fn parse_body_mode(text: &str) -> Result<BodyMode, String> {
     }
 }
 
+/// Where `--summary-json` writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SummaryTo {
+    /// Standard error, after the table.
+    Stderr,
+    /// A file (replaced).
+    File(PathBuf),
+}
+
+fn parse_summary_to(text: &str) -> Result<SummaryTo, String> {
+    Ok(if text.is_empty() {
+        SummaryTo::Stderr
+    } else {
+        SummaryTo::File(PathBuf::from(text))
+    })
+}
+
 fn parse_rate(text: &str) -> Result<Rate, String> {
     Rate::parse(text).map_err(|e| e.message().to_owned())
 }
@@ -190,7 +231,19 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Input")]
     pub jsonl: bool,
 
-    /// Method for requests that do not set one [default: GET, or POST with --data].
+    /// Do not expand URL patterns: `[1-100]`, `[001-100]`, `[a-z]`, `[0-100:10]` and `{a,b,c}`
+    /// are expanded (as curl does) in URL arguments and URL lines, not in JSON lines.
+    #[arg(short = 'g', long, visible_alias = "no-glob", help_heading = "Input")]
+    pub globoff: bool,
+
+    /// Finish a list a previous run left half done: skip the inputs that already have a
+    /// response line in FILE, drop its other lines, and append this run's lines to FILE (instead
+    /// of stdout). FILE may not exist yet. Every input ends with one line in FILE.
+    #[arg(long, value_name = "FILE", help_heading = "Input")]
+    pub resume: Option<PathBuf>,
+
+    /// Method for requests that do not set one [default: GET, or POST with --data]: GET, HEAD,
+    /// POST, PUT, DELETE, PATCH, OPTIONS or TRACE (the HTTP engine underneath, ureq, sends no other).
     #[arg(short = 'X', long, value_name = "METHOD", value_parser = parse_method, help_heading = "Request")]
     pub method: Option<httpbatch::Method>,
 
@@ -282,9 +335,17 @@ pub struct RunArgs {
     #[arg(long, value_name = "MODE", default_value = "none", value_parser = parse_body_mode, help_heading = "Output")]
     pub body: BodyMode,
 
-    /// Also print the summary as JSON, as the last line of stdout.
-    #[arg(long, help_heading = "Output")]
-    pub summary_json: bool,
+    /// Add each response's headers to its line (`"headers": {"name": "value"}`, names
+    /// lowercased, repeated headers joined by ", ").
+    #[arg(long, visible_alias = "include-headers", help_heading = "Output")]
+    pub include: bool,
+
+    /// Also write the summary as JSON: `--summary-json=FILE` to FILE, `--summary-json` to
+    /// stderr (never among the results on stdout).
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "",
+          require_equals = true,
+          value_parser = parse_summary_to, help_heading = "Output")]
+    pub summary_json: Option<SummaryTo>,
 
     /// No summary and no progress bar on stderr (bad input lines are still reported).
     #[arg(short, long, help_heading = "Output")]

@@ -8,8 +8,9 @@ use httpbatch::{Context, Rate};
 use httpbatch_testserver::Server;
 
 use crate::args::{BodyMode, DemoArgs, Order, ServeArgs};
-use crate::input::{Defaults, Reader};
-use crate::run::{Settings, execute};
+use crate::input::Defaults;
+use crate::run::{Settings, execute, inputs};
+use crate::source::Source;
 use crate::stack::StackConfig;
 use crate::{EXIT_INTERRUPTED, Fatal, Interrupt};
 
@@ -71,7 +72,9 @@ fn demo_settings(quiet: bool) -> Settings {
         fail_fast: false,
         order: Order::Input,
         body: BodyMode::None,
-        summary_json: false,
+        include_headers: false,
+        summary_json: None,
+        resume: None,
         summary: !quiet,
         progress: true,
     }
@@ -116,16 +119,18 @@ pub fn demo(args: &DemoArgs, interrupt: &Interrupt) -> Result<ExitCode, Fatal> {
         explain(&server);
     }
     let defaults = Defaults::default();
-    let mut reader = Reader::new(&defaults);
-    for (i, url) in demo_urls(&server).iter().enumerate() {
-        reader.add_argument(i + 1, url);
-    }
-    let report = execute(&demo_settings(args.quiet), reader.into_items(), interrupt)?;
+    let sources = demo_urls(&server)
+        .into_iter()
+        .enumerate()
+        .map(|(i, url)| Source::Argument(i + 1, url))
+        .collect();
+    let inputs = inputs(&defaults, sources, interrupt);
+    let report = execute(&demo_settings(args.quiet), inputs, interrupt)?;
     if !args.quiet && !report.interrupted {
         afterword(&server);
     }
     server.stop();
-    let s = &report.summary;
+    let s = &report.tally;
     let over_quota = LIMITED - QUOTA;
     Ok(if report.interrupted {
         ExitCode::from(EXIT_INTERRUPTED)

@@ -5,12 +5,13 @@
 //! carries the error, so the rest of the batch still runs and the output keeps one line per input.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead};
-use std::path::Path;
 use std::time::Duration;
 
 use httpbatch::{Error, ErrorKind, Method, Request};
 use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::glob::Glob;
 
 /// Request settings that apply to every input unless the input sets its own.
 #[derive(Debug, Clone, Default)]
@@ -23,17 +24,23 @@ pub struct Defaults {
     pub body: Option<Vec<u8>>,
     /// `--jsonl`: every line is JSON.
     pub jsonl: bool,
+    /// Expand URL patterns (not `-g`).
+    pub glob: bool,
 }
 
 /// What the output needs to know about a slot besides its outcome.
 #[derive(Debug, Clone, Default)]
 pub struct Meta {
+    /// The input's position (0-based, counting every request read, globs expanded).
+    pub index: usize,
     /// The URL as given (absent when a JSON line could not be read).
     pub url: Option<String>,
     /// The method name as given or defaulted.
     pub method: Option<String>,
     /// The caller's tag from a JSON line.
-    pub tag: Option<u64>,
+    pub tag: Option<Value>,
+    /// A JSON line's own fields (those httpbatch does not use), echoed on its output line.
+    pub fields: Option<Map<String, Value>>,
     /// Where the input came from: `line 3`, `urls.txt line 3`, `argument 2`.
     pub origin: String,
 }
@@ -47,101 +54,106 @@ pub struct Item {
     pub request: Result<Request, Error>,
 }
 
-/// A JSON request spec, one per line.
+/// A JSON request spec, one per line. Fields of the user's own are kept and echoed.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Spec {
     url: String,
     #[serde(default)]
     method: Option<String>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
+    /// A string is sent as it is; any other JSON value is sent as JSON.
     #[serde(default)]
-    body: Option<String>,
+    body: Option<Value>,
     #[serde(default)]
-    tag: Option<u64>,
+    body_base64: Option<String>,
+    /// A number or a string, echoed as given (a number also becomes the request's tag).
+    #[serde(default)]
+    tag: Option<Value>,
     #[serde(default)]
     priority: Option<i32>,
     #[serde(default)]
     timeout_ms: Option<u64>,
+    #[serde(flatten)]
+    fields: Map<String, Value>,
 }
 
-/// Collects inputs and turns each into an [`Item`].
+/// What one input line becomes.
 #[derive(Debug)]
-pub struct Reader<'a> {
-    defaults: &'a Defaults,
-    items: Vec<Item>,
+pub enum Parsed {
+    /// A blank line or a comment.
+    Skip,
+    /// One request (or the error in its slot), boxed: a line is parsed once, so the box costs
+    /// little, and the enum stays small.
+    One(Box<Item>),
+    /// A URL pattern: one request per URL it expands to (see [`Parser::url_item`]).
+    Glob(Glob),
 }
 
-impl<'a> Reader<'a> {
-    /// An empty batch with `defaults`.
+/// Turns input lines into [`Item`]s. A bad line is reported on stderr with where it came from.
+#[derive(Debug)]
+pub struct Parser<'a> {
+    defaults: &'a Defaults,
+}
+
+impl<'a> Parser<'a> {
+    /// A parser applying `defaults`.
     pub fn new(defaults: &'a Defaults) -> Self {
-        Reader {
-            defaults,
-            items: Vec::new(),
-        }
+        Parser { defaults }
     }
 
-    /// Adds a URL given as command-line argument number `position` (1-based).
-    pub fn add_argument(&mut self, position: usize, text: &str) {
-        self.add_line(format!("argument {position}"), text);
-    }
-
-    /// Adds every line of `reader`; `name` (a file name, or `None` for stdin) labels errors.
-    /// Fails only if reading fails; bad lines become error slots.
-    pub fn add_lines(&mut self, name: Option<&Path>, reader: impl BufRead) -> io::Result<()> {
-        for (i, line) in reader.split(b'\n').enumerate() {
-            let line = line?;
-            let origin = match name {
-                Some(path) => format!("{} line {}", path.display(), i + 1),
-                None => format!("line {}", i + 1),
-            };
-            match String::from_utf8(line) {
-                Ok(text) => self.add_line(origin, &text),
-                Err(_) => self.push_bad(
-                    origin,
-                    Meta::default(),
-                    Error::new(ErrorKind::InvalidRequest, "line is not valid UTF-8"),
-                ),
-            }
-        }
-        Ok(())
-    }
-
-    /// The items, in input order.
-    pub fn into_items(self) -> Vec<Item> {
-        self.items
-    }
-
-    fn add_line(&mut self, origin: String, raw: &str) {
+    /// Parses one line (`origin` says where it came from: `line 3`, `argument 2`).
+    pub fn line(&self, origin: String, raw: &str) -> Parsed {
         let text = raw.trim();
         if text.is_empty() || text.starts_with('#') {
-            return;
+            return Parsed::Skip;
         }
-        let (meta, request) = if self.defaults.jsonl || text.starts_with('{') {
-            self.parse_json(text)
-        } else {
-            self.parse_url(text)
-        };
-        match request {
-            Ok(request) => self.items.push(Item {
-                meta: Meta { origin, ..meta },
-                request: Ok(request),
-            }),
-            Err(e) => self.push_bad(origin, meta, e),
+        if self.defaults.jsonl || text.starts_with('{') {
+            let (meta, request) = self.parse_json(text);
+            return Parsed::One(Box::new(self.item(origin, meta, request)));
         }
+        if self.defaults.glob {
+            match Glob::parse(text) {
+                Ok(g) if g.is_pattern() => return Parsed::Glob(g),
+                Ok(_) => {}
+                Err(e) => {
+                    let error = Error::new(ErrorKind::InvalidUrl, format!("{e}: {text:?}"));
+                    let meta = Meta {
+                        url: Some(text.to_owned()),
+                        ..Meta::default()
+                    };
+                    return Parsed::One(Box::new(self.item(origin, meta, Err(error))));
+                }
+            }
+        }
+        Parsed::One(Box::new(self.url_item(origin, text)))
     }
 
-    fn push_bad(&mut self, origin: String, meta: Meta, error: Error) {
-        eprintln!("httpbatch: {origin}: {error} (skipped; its slot reports the error)");
-        self.items.push(Item {
+    /// A URL's item (a URL from a line or from a pattern's expansion).
+    pub fn url_item(&self, origin: String, url: &str) -> Item {
+        let (meta, request) = self.parse_url(url);
+        self.item(origin, meta, request)
+    }
+
+    /// The item of a line that is not UTF-8.
+    pub fn not_utf8(&self, origin: String) -> Item {
+        let error = Error::new(ErrorKind::InvalidRequest, "line is not valid UTF-8");
+        self.item(origin, Meta::default(), Err(error))
+    }
+
+    fn item(&self, origin: String, meta: Meta, request: Result<Request, Error>) -> Item {
+        if let Err(error) = &request {
+            eprintln!("httpbatch: {origin}: {error} (its slot reports the error)");
+        }
+        Item {
             meta: Meta { origin, ..meta },
-            request: Err(error),
-        });
+            request,
+        }
     }
 
     fn parse_url(&self, url: &str) -> (Meta, Result<Request, Error>) {
         let d = self.defaults;
+        let url = &with_scheme(url);
         let body = d.body.clone().unwrap_or_default();
         let method = d.method.unwrap_or(default_method(!body.is_empty()));
         let meta = Meta {
@@ -165,9 +177,32 @@ impl<'a> Reader<'a> {
             }
         };
         let d = self.defaults;
-        let body = match spec.body {
-            Some(b) => b.into_bytes(),
-            None => d.body.clone().unwrap_or_default(),
+        let bad = |why: String| {
+            (
+                Meta::default(),
+                Err(Error::new(ErrorKind::InvalidRequest, why)),
+            )
+        };
+        if spec
+            .tag
+            .as_ref()
+            .is_some_and(|t| !(t.is_u64() || t.is_string()))
+        {
+            return bad("\"tag\" must be a string or a whole number of 0 or more".into());
+        }
+        let mut json_body = false;
+        let body = match (spec.body, spec.body_base64) {
+            (Some(_), Some(_)) => return bad("give \"body\" or \"body_base64\", not both".into()),
+            (Some(Value::String(text)), None) => text.into_bytes(),
+            (Some(value), None) => {
+                json_body = true;
+                value.to_string().into_bytes()
+            }
+            (None, Some(b64)) => match base64_decode(&b64) {
+                Some(bytes) => bytes,
+                None => return bad("\"body_base64\" is not valid base64".into()),
+            },
+            (None, None) => d.body.clone().unwrap_or_default(),
         };
         let method = match spec.method.as_deref() {
             Some(m) => Method::parse(m),
@@ -179,14 +214,20 @@ impl<'a> Reader<'a> {
                 Ok(m) => m.as_str().to_owned(),
                 Err(_) => spec.method.clone().unwrap_or_default(),
             }),
-            tag: spec.tag,
-            origin: String::new(),
+            tag: spec.tag.clone(),
+            fields: Some(spec.fields).filter(|f| !f.is_empty()),
+            ..Meta::default()
         };
         let method = match method {
             Ok(m) => m,
             Err(e) => return (meta, Err(e)),
         };
-        let mut b = Request::builder(method, &spec.url).body(body);
+        let url = with_scheme(&spec.url);
+        let meta = Meta {
+            url: Some(url.clone()),
+            ..meta
+        };
+        let mut b = Request::builder(method, &url).body(body);
         // A line's own header replaces a -H header of the same name.
         for (n, v) in &d.headers {
             if !spec.headers.keys().any(|k| k.eq_ignore_ascii_case(n)) {
@@ -196,7 +237,14 @@ impl<'a> Reader<'a> {
         for (n, v) in &spec.headers {
             b = b.header(n, v);
         }
-        if let Some(tag) = spec.tag {
+        let has = |name: &str| {
+            let mut names = spec.headers.keys().chain(d.headers.iter().map(|(n, _)| n));
+            names.any(|n| n.eq_ignore_ascii_case(name))
+        };
+        if json_body && !has("content-type") {
+            b = b.header("content-type", "application/json");
+        }
+        if let Some(tag) = spec.tag.as_ref().and_then(Value::as_u64) {
             b = b.tag(tag);
         }
         if let Some(p) = spec.priority {
@@ -209,6 +257,43 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// `host/path` becomes `http://host/path`, as curl does: a URL without `://` gets `http://`.
+pub fn with_scheme(url: &str) -> String {
+    if url.contains("://") {
+        url.to_owned()
+    } else {
+        format!("http://{url}")
+    }
+}
+
+/// Decodes standard base64 (RFC 4648 §4; padding optional, whitespace not allowed).
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let digit = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let text = text.trim_end_matches('=').as_bytes();
+    if text.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    for chunk in text.chunks(4) {
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n |= digit(*c)? << (18 - 6 * i);
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
+}
+
 fn default_method(has_body: bool) -> Method {
     if has_body { Method::Post } else { Method::Get }
 }
@@ -218,9 +303,18 @@ mod tests {
     use super::*;
 
     fn read(defaults: &Defaults, text: &str) -> Vec<Item> {
-        let mut r = Reader::new(defaults);
-        r.add_lines(None, text.as_bytes()).unwrap();
-        r.into_items()
+        let p = Parser::new(defaults);
+        let mut items = Vec::new();
+        for (i, line) in text.split('\n').enumerate() {
+            match p.line(format!("line {}", i + 1), line) {
+                Parsed::Skip => {}
+                Parsed::One(item) => items.push(*item),
+                Parsed::Glob(g) => {
+                    items.extend(g.map(|u| p.url_item(format!("line {}", i + 1), &u)))
+                }
+            }
+        }
+        items
     }
 
     #[test]
@@ -248,7 +342,7 @@ mod tests {
         assert_eq!(b.timeout(), Some(Duration::from_millis(500)));
         let headers: Vec<_> = b.headers().collect();
         assert_eq!(headers, [("x-all", "1"), ("X-Over", "b")]);
-        assert_eq!(items[1].meta.tag, Some(7));
+        assert_eq!(items[1].meta.tag, Some(7.into()));
     }
 
     #[test]
@@ -257,7 +351,7 @@ mod tests {
             &Defaults::default(),
             "http://127.0.0.1/ok\n{not json\nftp://x/\n\
              {\"url\":\"http://127.0.0.1/\",\"headers\":{\"x\":\"a\\r\\nb\"}}\n\
-             {\"url\":\"http://127.0.0.1/\",\"bogus\":1}\n\
+             {\"url\":\"http://127.0.0.1/\",\"tag\":-1}\n\
              {\"url\":\"http://127.0.0.1/\",\"method\":\"BREW\"}\n",
         );
         assert_eq!(items.len(), 6);
@@ -293,14 +387,64 @@ mod tests {
     }
 
     #[test]
-    fn invalid_utf8_is_a_bad_line() {
-        let defaults = Defaults::default();
-        let mut r = Reader::new(&defaults);
-        r.add_lines(None, &b"http://127.0.0.1/\n\xff\xfe\n"[..])
-            .unwrap();
-        let items = r.into_items();
-        assert_eq!(items.len(), 2);
-        assert!(items[1].request.is_err());
-        assert_eq!(items[1].meta.origin, "line 2");
+    fn json_bodies_base64_bodies_string_tags_and_own_fields() {
+        let items = read(
+            &Defaults::default(),
+            "{\"url\":\"h/a\",\"body\":{\"k\":[1,2]},\"tag\":\"job-1\",\"id\":\"x\"}\n\
+             {\"url\":\"h/b\",\"body_base64\":\"aGk=\",\"headers\":{\"Content-Type\":\"a/b\"}}\n\
+             {\"url\":\"h/c\",\"body\":\"x\",\"body_base64\":\"eA==\"}\n",
+        );
+        let a = items[0].request.as_ref().unwrap();
+        assert_eq!(a.body(), br#"{"k":[1,2]}"#);
+        assert_eq!(a.method(), Method::Post);
+        assert!(
+            a.headers()
+                .any(|h| h == ("content-type", "application/json"))
+        );
+        assert_eq!(items[0].meta.tag, Some("job-1".into()));
+        assert_eq!(items[0].meta.fields.as_ref().unwrap()["id"], "x");
+        let b = items[1].request.as_ref().unwrap();
+        assert_eq!(b.body(), b"hi");
+        assert_eq!(b.headers().count(), 1);
+        assert!(items[1].meta.fields.is_none());
+        assert!(items[2].request.is_err());
+        for (plain, _) in [("", ""), ("f", ""), ("fo", ""), ("foo", ""), ("foob", "")] {
+            let enc = crate::output::base64(plain.as_bytes());
+            assert_eq!(base64_decode(&enc).unwrap(), plain.as_bytes());
+        }
+        assert!(base64_decode("a").is_none() && base64_decode("a*==").is_none());
+    }
+
+    #[test]
+    fn schemeless_urls_get_http_and_patterns_expand_unless_off() {
+        let d = Defaults {
+            glob: true,
+            ..Defaults::default()
+        };
+        let items = read(
+            &d,
+            "127.0.0.1:8/a\n127.0.0.1/[1-2]\n{\"url\":\"127.0.0.1/[1-2]\"}\n",
+        );
+        let urls: Vec<_> = items.iter().map(|i| i.meta.url.clone().unwrap()).collect();
+        assert_eq!(
+            urls,
+            [
+                "http://127.0.0.1:8/a",
+                "http://127.0.0.1/1",
+                "http://127.0.0.1/2",
+                "http://127.0.0.1/[1-2]"
+            ]
+        );
+        assert_eq!(
+            items[0].request.as_ref().unwrap().url().origin(),
+            "http://127.0.0.1:8"
+        );
+        let off = read(&Defaults::default(), "127.0.0.1/[1-2]\n");
+        assert_eq!(off.len(), 1);
+        let bad = read(&d, "h/[1-100000][1-1000]\n");
+        assert_eq!(
+            bad[0].request.as_ref().unwrap_err().kind(),
+            ErrorKind::InvalidUrl
+        );
     }
 }

@@ -6,13 +6,19 @@
 
 mod args;
 mod demo;
+mod docs;
+mod glob;
 mod input;
+mod logging;
 mod output;
 mod pages;
 mod progress;
+mod resume;
 mod run;
+mod source;
 mod stack;
 mod summary;
+mod tally;
 mod units;
 
 use std::fmt;
@@ -117,11 +123,14 @@ impl Interrupt {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let logging = logging::init(cli.verbose);
     let interrupt = Interrupt::install();
     let result = match cli.command {
         Some(Command::Demo(a)) => demo::demo(&a, &interrupt),
         Some(Command::Serve(a)) => demo::serve(&a, &interrupt),
-        None => batch(&cli.run, &interrupt),
+        Some(Command::Completions { shell }) => docs::completions(shell),
+        Some(Command::Man) => docs::man(),
+        None => batch(&cli.run, logging, &interrupt),
     };
     result.unwrap_or_else(|e| {
         eprintln!("httpbatch: {e}");
@@ -130,7 +139,7 @@ fn main() -> ExitCode {
 }
 
 /// The default command: run the batch the arguments describe, or the demo when there is none.
-fn batch(args: &args::RunArgs, interrupt: &Interrupt) -> Result<ExitCode, Fatal> {
+fn batch(args: &args::RunArgs, logging: bool, interrupt: &Interrupt) -> Result<ExitCode, Fatal> {
     let no_arguments = std::env::args_os().len() <= 1;
     let Some(stdin) = run::stdin_use(args) else {
         if no_arguments {
@@ -144,17 +153,19 @@ fn batch(args: &args::RunArgs, interrupt: &Interrupt) -> Result<ExitCode, Fatal>
     if args.pages.paginate.is_some() {
         return pages::walk(args, interrupt);
     }
-    let settings = run::Settings::from_args(args)?;
+    let mut settings = run::Settings::from_args(args)?;
+    // Log lines and a redrawn progress bar do not mix.
+    settings.progress &= !logging;
     let defaults = run::defaults(args)?;
-    let items = run::load(args, &defaults, stdin)?;
-    if items.is_empty() {
+    let mut inputs = run::inputs(&defaults, run::sources(args, stdin)?, interrupt);
+    if inputs.read_ahead(1).is_empty() && inputs.error.is_none() {
         if no_arguments {
             // `cargo run` in CI: stdin is not a terminal but empty.
             return demo::demo(&DemoArgs::default(), interrupt);
         }
         eprintln!("httpbatch: no requests in the input");
     }
-    let report = run::execute(&settings, items, interrupt)?;
+    let report = run::execute(&settings, inputs, interrupt)?;
     Ok(exit_code(&report))
 }
 
@@ -162,7 +173,7 @@ fn batch(args: &args::RunArgs, interrupt: &Interrupt) -> Result<ExitCode, Fatal>
 pub fn exit_code(report: &Report) -> ExitCode {
     if report.interrupted {
         ExitCode::from(EXIT_INTERRUPTED)
-    } else if report.summary.succeeded == report.summary.total {
+    } else if report.tally.succeeded == report.tally.total {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -46,7 +46,10 @@ struct Line<'a> {
     url: Option<&'a str>,
     method: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    tag: Option<u64>,
+    tag: Option<&'a serde_json::Value>,
+    /// A JSON line's own fields, echoed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<&'a serde_json::Map<String, serde_json::Value>>,
     outcome: &'static str,
     status: Option<u16>,
     error: Option<ErrorJson<'a>>,
@@ -56,6 +59,9 @@ struct Line<'a> {
     attempts: Option<u32>,
     timings: Option<TimingsJson>,
     bytes: Option<usize>,
+    /// With `--include`: the response headers, names lowercased, repeated ones joined by ", ".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headers: Option<BTreeMap<String, String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     body: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -65,13 +71,15 @@ struct Line<'a> {
 }
 
 /// Renders one outcome as a JSON line (without the newline), writing the body to a file first
-/// with `--body file:DIR`.
-pub fn render(index: usize, meta: &Meta, outcome: &Outcome, body: &BodyMode) -> String {
+/// with `--body file:DIR`; `headers` adds the response headers.
+pub fn render(meta: &Meta, outcome: &Outcome, body: &BodyMode, headers: bool) -> String {
+    let index = meta.index;
     let mut line = Line {
         index,
         url: meta.url.as_deref(),
         method: meta.method.as_deref(),
-        tag: meta.tag,
+        tag: meta.tag.as_ref(),
+        fields: meta.fields.as_ref(),
         outcome: outcome.kind_str(),
         status: outcome.status(),
         error: None,
@@ -79,6 +87,7 @@ pub fn render(index: usize, meta: &Meta, outcome: &Outcome, body: &BodyMode) -> 
         attempts: None,
         timings: None,
         bytes: None,
+        headers: None,
         body: None,
         body_file: None,
         body_error: None,
@@ -88,6 +97,9 @@ pub fn render(index: usize, meta: &Meta, outcome: &Outcome, body: &BodyMode) -> 
             line.attempts = Some(r.attempts());
             line.timings = Some(r.timings().into());
             line.bytes = Some(r.body().len());
+            if headers {
+                line.headers = Some(header_map(r));
+            }
             render_body(index, r, body, &mut line);
         }
         Outcome::Error(e) => {
@@ -103,6 +115,19 @@ pub fn render(index: usize, meta: &Meta, outcome: &Outcome, body: &BodyMode) -> 
         Outcome::Cancelled | Outcome::NotRun => {}
     }
     serde_json::to_string(&line).expect("serialising plain data to a string cannot fail")
+}
+
+fn header_map(r: &Response) -> BTreeMap<String, String> {
+    let mut map: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in r.headers() {
+        map.entry(name.to_ascii_lowercase())
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(value);
+            })
+            .or_insert_with(|| value.clone());
+    }
+    map
 }
 
 fn render_body(index: usize, r: &Response, mode: &BodyMode, line: &mut Line<'_>) {
@@ -188,11 +213,6 @@ impl<W: Write> Sink<W> {
         self.error.is_none()
     }
 
-    /// Writes a line that belongs after every slot (the JSON summary).
-    pub fn push_last(&mut self, line: &str) {
-        self.write(line);
-    }
-
     /// Flushes; returns the first write error, if any.
     pub fn finish(mut self) -> io::Result<()> {
         // In input order, every slot arrives, so nothing is left pending; if something were,
@@ -247,8 +267,7 @@ mod tests {
         sink.push(0, "a".into());
         assert_eq!(sink.out, b"a\n");
         sink.push(1, "b".into());
-        sink.push_last("s");
-        assert_eq!(sink.out, b"a\nb\nc\ns\n");
+        assert_eq!(sink.out, b"a\nb\nc\n");
         let mut sink = Sink::new(Vec::new(), Order::Completed);
         sink.push(2, "c".into());
         sink.push(0, "a".into());
@@ -258,14 +277,23 @@ mod tests {
     #[test]
     fn lines_carry_every_field() {
         let meta = Meta {
+            index: 3,
             url: Some("http://h/x".into()),
             method: Some("GET".into()),
-            tag: Some(9),
+            tag: Some(9.into()),
+            fields: None,
             origin: "line 1".into(),
         };
-        let ok = Outcome::Response(Box::new(Response::new(200, b"hi".to_vec())));
+        let ok = Outcome::Response(Box::new(
+            Response::new(200, b"hi".to_vec())
+                .with_header("X-A", "1")
+                .with_header("x-a", "2")
+                .with_header("Content-Type", "text/plain"),
+        ));
         let v: serde_json::Value =
-            serde_json::from_str(&render(3, &meta, &ok, &BodyMode::Text)).unwrap();
+            serde_json::from_str(&render(&meta, &ok, &BodyMode::Text, true)).unwrap();
+        assert_eq!(v["headers"]["x-a"], "1, 2");
+        assert_eq!(v["headers"]["content-type"], "text/plain");
         assert_eq!(v["index"], 3);
         assert_eq!(v["status"], 200);
         assert_eq!(v["outcome"], "response");
@@ -275,15 +303,16 @@ mod tests {
         assert!(v["timings"]["total_ms"].is_number());
         let err = Outcome::Error(Error::new(ErrorKind::Timeout, "slow").with_attempts(3));
         let v: serde_json::Value =
-            serde_json::from_str(&render(0, &meta, &err, &BodyMode::None)).unwrap();
+            serde_json::from_str(&render(&meta, &err, &BodyMode::None, true)).unwrap();
+        assert!(v.get("headers").is_none());
         assert_eq!(v["error"]["kind"], "timeout");
         assert_eq!(v["attempts"], 3);
         assert!(v["status"].is_null());
         let v: serde_json::Value = serde_json::from_str(&render(
-            0,
             &Meta::default(),
             &Outcome::Cancelled,
             &BodyMode::None,
+            false,
         ))
         .unwrap();
         assert_eq!(v["outcome"], "cancelled");

@@ -110,7 +110,9 @@ pub fn walk(args: &RunArgs, interrupt: &Interrupt) -> Result<ExitCode, Fatal> {
     }
     let settings = run::Settings::from_args(args)?;
     let stdin = run::stdin_use(args).ok_or_else(|| Fatal::usage("no URL to paginate"))?;
-    let items = run::load(args, &run::defaults(args)?, stdin)?;
+    let defaults = run::defaults(args)?;
+    // Each walk is its own run; the list of URLs to walk is read in full first.
+    let items: Vec<_> = run::inputs(&defaults, run::sources(args, stdin)?, interrupt).collect();
     if pages.resume_state.is_some() && items.len() != 1 {
         return Err(Fatal::usage("--resume-state takes exactly one URL"));
     }
@@ -134,7 +136,7 @@ pub fn walk(args: &RunArgs, interrupt: &Interrupt) -> Result<ExitCode, Fatal> {
         let mut write = |line: String| writeln!(out, "{line}");
         let mut error = None;
         let written: io::Result<()> = (|| {
-            while let Some(page) = walk.next() {
+            for page in walk.by_ref() {
                 let mut page = match page {
                     Ok(p) => p,
                     Err(e) => {

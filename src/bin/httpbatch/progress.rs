@@ -9,13 +9,14 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// How often the batch reports progress to the bar.
 pub const INTERVAL: Duration = Duration::from_millis(100);
 
-/// A progress bar for `total` requests, or a hidden one when `enabled` is false or stderr is
-/// not a terminal (a log file or CI gets no control characters).
-pub fn bar(total: usize, enabled: bool) -> ProgressBar {
+/// A progress bar, or a hidden one when `enabled` is false or stderr is not a terminal (a log
+/// file or CI gets no control characters). Its length is set once the input has been read to
+/// its end (a streamed input's total is not known before).
+pub fn bar(enabled: bool) -> ProgressBar {
     if !enabled || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     let style = ProgressStyle::with_template(
         "{spinner} {elapsed:>4} [{wide_bar}] {pos}/{len} {msg} ETA {eta}",
     )
@@ -28,6 +29,9 @@ pub fn bar(total: usize, enabled: bool) -> ProgressBar {
 
 /// Moves the bar to `p`: completed of total, throughput and failures so far.
 pub fn update(bar: &ProgressBar, p: &ProgressSnapshot) {
+    if p.total_known {
+        bar.set_length(p.total as u64);
+    }
     bar.set_position(p.completed as u64);
     let paused = if p.paused { ", paused" } else { "" };
     bar.set_message(format!(

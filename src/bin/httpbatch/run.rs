@@ -1,19 +1,31 @@
-//! A batch run: settings from the options, reading the inputs, running them through the stack,
-//! printing outcomes and the report.
+//! A batch run: settings from the options, the input as a lazy stream, running it through the
+//! stack, printing outcomes and the report.
+//!
+//! The input is read as the engine asks for it (a window of `queue_ahead` items beyond those in
+//! flight), so the first request leaves before the input ends. Per-item metadata lives in a map
+//! from the engine's index to the input's, holding only the items read and not yet settled.
 
-use std::io::{self, BufReader, BufWriter, IsTerminal};
-use std::path::Path;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use httpbatch::{BatchEvent, BatchOptions, Error, Request};
+use httpbatch::{BatchEvent, BatchOptions, Outcome};
 
-use crate::args::{BodyMode, Order, RunArgs};
-use crate::input::{Defaults, Item, Meta, Reader};
+use crate::args::{BodyMode, Order, RunArgs, SummaryTo};
+use crate::input::{Defaults, Meta, Parser};
 use crate::output::{Sink, render};
 use crate::progress;
+use crate::resume::Resume;
+use crate::source::{Inputs, Source};
 use crate::stack::{Stack, StackConfig};
 use crate::summary::{self, Report};
+use crate::tally::Tally;
 use crate::{Fatal, Interrupt};
+
+/// Inputs read before the run to find the hosts that `--warmup` and `--health-check` cover.
+pub const DISCOVERY_AHEAD: usize = 1000;
 
 /// Everything a run needs besides its inputs.
 #[derive(Debug, Clone)]
@@ -30,8 +42,12 @@ pub struct Settings {
     pub order: Order,
     /// `--body`.
     pub body: BodyMode,
+    /// `--include`: response headers in each line.
+    pub include_headers: bool,
     /// `--summary-json`.
-    pub summary_json: bool,
+    pub summary_json: Option<SummaryTo>,
+    /// `--resume FILE`.
+    pub resume: Option<PathBuf>,
     /// Print the summary table.
     pub summary: bool,
     /// Draw the progress bar (when stderr is a terminal).
@@ -66,14 +82,16 @@ impl Settings {
             fail_fast: args.fail_fast,
             order: args.order,
             body: args.body.clone(),
-            summary_json: args.summary_json,
+            include_headers: args.include,
+            summary_json: args.summary_json.clone(),
+            resume: args.resume.clone(),
             summary: !args.quiet,
             progress: !args.quiet,
         })
     }
 }
 
-/// The `-X`, `-H`, `-d` and `--jsonl` options, with `-d @FILE` read.
+/// The `-X`, `-H`, `-d`, `--jsonl` and `-g` options, with `-d @FILE` read.
 pub fn defaults(args: &RunArgs) -> Result<Defaults, Fatal> {
     let body = match args.data.as_deref() {
         None => None,
@@ -88,6 +106,7 @@ pub fn defaults(args: &RunArgs) -> Result<Defaults, Fatal> {
         headers: args.headers.clone(),
         body,
         jsonl: args.jsonl,
+        glob: !args.globoff,
     })
 }
 
@@ -111,45 +130,49 @@ pub fn stdin_use(args: &RunArgs) -> Option<StdinUse> {
     }
 }
 
-/// Reads every input: URL arguments (`-` = stdin), then `--input FILE`, or stdin.
-pub fn load(args: &RunArgs, defaults: &Defaults, stdin: StdinUse) -> Result<Vec<Item>, Fatal> {
-    let mut reader = Reader::new(defaults);
-    let mut stdin_read = false;
-    let mut read_stdin = |reader: &mut Reader<'_>| -> Result<(), Fatal> {
-        if !std::mem::replace(&mut stdin_read, true) {
-            reader
-                .add_lines(None, io::stdin().lock())
-                .map_err(|e| Fatal::input(format!("cannot read stdin: {e}")))?;
-        }
-        Ok(())
-    };
+/// The input's sources, in order: URL arguments (`-` = stdin, read once), then `--input FILE`,
+/// or stdin. A file that cannot be opened is a usage error before anything is sent.
+pub fn sources(args: &RunArgs, stdin: StdinUse) -> Result<Vec<Source>, Fatal> {
+    let mut sources = Vec::new();
+    let mut stdin_named = false;
     for (i, url) in args.urls.iter().enumerate() {
         if url == "-" {
-            read_stdin(&mut reader)?;
+            if !std::mem::replace(&mut stdin_named, true) {
+                sources.push(Source::Stdin);
+            }
         } else {
-            reader.add_argument(i + 1, url);
+            sources.push(Source::Argument(i + 1, url.clone()));
         }
     }
     if let Some(path) = &args.input {
-        read_file(&mut reader, path)?;
+        let file = std::fs::File::open(path)
+            .map_err(|e| Fatal::input(format!("cannot read {}: {e}", path.display())))?;
+        sources.push(Source::File(path.display().to_string(), file));
     }
     if stdin == StdinUse::Implicit {
-        read_stdin(&mut reader)?;
+        sources.push(Source::Stdin);
     }
-    Ok(reader.into_items())
+    Ok(sources)
 }
 
-fn read_file(reader: &mut Reader<'_>, path: &Path) -> Result<(), Fatal> {
-    let cannot = |e: io::Error| Fatal::input(format!("cannot read {}: {e}", path.display()));
-    let file = std::fs::File::open(path).map_err(cannot)?;
-    reader
-        .add_lines(Some(path), BufReader::new(file))
-        .map_err(cannot)
+/// The input of `sources`, reading no further once Ctrl-C is pressed (or stdout is closed).
+pub fn inputs<'a>(
+    defaults: &'a Defaults,
+    sources: Vec<Source>,
+    interrupt: &Interrupt,
+) -> Inputs<'a> {
+    let token = interrupt.token();
+    Inputs::new(Parser::new(defaults), sources, move || token.is_cancelled())
 }
 
-/// Warms connections up and starts health checks, as asked, before the batch.
-fn prepare(stack: &Stack, s: &Settings, requests: &[Result<Request, Error>]) -> Result<(), Fatal> {
-    let valid = || requests.iter().filter_map(|r| r.as_ref().ok());
+/// Warms connections up and starts health checks, as asked, before the batch: for the hosts
+/// among the first [`DISCOVERY_AHEAD`] inputs (all of a shorter input).
+fn prepare(stack: &Stack, s: &Settings, inputs: &mut Inputs<'_>) -> Result<(), Fatal> {
+    if s.warmup.is_none() && s.stack.health_check.is_none() {
+        return Ok(());
+    }
+    let ahead = inputs.read_ahead(DISCOVERY_AHEAD);
+    let valid = || ahead.iter().filter_map(|i| i.request.as_ref().ok());
     if let Some(n) = s.warmup {
         let report = stack.warmup(valid(), n);
         if s.summary {
@@ -164,8 +187,13 @@ fn prepare(stack: &Stack, s: &Settings, requests: &[Result<Request, Error>]) -> 
     Ok(())
 }
 
-/// Runs `items` and prints one line per item on stdout, then the report on stderr.
-pub fn execute(s: &Settings, items: Vec<Item>, interrupt: &Interrupt) -> Result<Report, Fatal> {
+/// Runs the inputs and prints one line per input read on stdout (or appends it to the
+/// `--resume` file), then the report on stderr.
+pub fn execute(
+    s: &Settings,
+    mut inputs: Inputs<'_>,
+    interrupt: &Interrupt,
+) -> Result<Report, Fatal> {
     let stack = Stack::build(&s.stack).map_err(|e| Fatal::usage(e.to_string()))?;
     if let BodyMode::File(dir) = &s.body {
         std::fs::create_dir_all(dir).map_err(|e| {
@@ -175,22 +203,75 @@ pub fn execute(s: &Settings, items: Vec<Item>, interrupt: &Interrupt) -> Result<
             ))
         })?;
     }
-    let (metas, requests): (Vec<Meta>, Vec<Result<Request, Error>>) =
-        items.into_iter().map(|i| (i.meta, i.request)).unzip();
-    prepare(&stack, s, &requests)?;
+    let resume = match &s.resume {
+        Some(path) => {
+            let r = Resume::open(path)?;
+            if s.summary {
+                eprintln!(
+                    "httpbatch: --resume: {} inputs already have a response in {}",
+                    r.done(),
+                    path.display()
+                );
+            }
+            Some(r)
+        }
+        None => None,
+    };
+    prepare(&stack, s, &mut inputs)?;
     let token = interrupt.token();
-    let bar = progress::bar(metas.len(), s.progress);
-    let mut sink = Sink::new(BufWriter::new(io::stdout().lock()), s.order);
+    let bar = progress::bar(s.progress);
+    let out: Box<dyn Write> = match &resume {
+        Some(r) => Box::new(r.appender()?),
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    };
+    let mut sink = Sink::new(out, s.order);
     let mut stdout_closed = false;
+    // Engine index -> the input's metadata, for the items read and not yet settled.
+    let metas: RefCell<HashMap<usize, Meta>> = RefCell::new(HashMap::new());
+    // Engine indices of items that started and have not settled: a cancelled item that never
+    // started is reported as not_run.
+    let started: RefCell<HashSet<usize>> = RefCell::new(HashSet::new());
+    let mismatch: Cell<Option<String>> = Cell::new(None);
+    let mut tally = Tally::default();
+    let mut skipped = 0usize;
+    let mut fed = 0usize;
 
+    let readiness = inputs.readiness();
+    let requests = inputs.by_ref().filter_map(|item| {
+        if let Some(r) = &resume {
+            match r.check(&item.meta) {
+                Ok(true) => {
+                    skipped += 1;
+                    return None;
+                }
+                Ok(false) => {}
+                Err(why) => {
+                    if mismatch.replace(Some(why)).is_none() {
+                        token.cancel();
+                    }
+                    return None;
+                }
+            }
+        }
+        metas.borrow_mut().insert(fed, item.meta);
+        fed += 1;
+        Some(item.request)
+    });
     let mut options = BatchOptions::new()
         .control(interrupt.control())
         .concurrency(s.stack.concurrency)
+        // A window of a few items per worker, and no read that could wait on a producer while
+        // other work is due: a slow producer's lines go out (and results come back) as they come.
+        .queue_ahead(s.stack.concurrency.saturating_mul(2))
+        .input_ready(move || readiness.ready())
         .request_timeout(s.stack.timeout)
         .fail_fast(s.fail_fast)
         .fail_fast_on_status(|status| status >= 400)
         .on_progress(progress::INTERVAL, |p| progress::update(&bar, p))
         .on_event(|e| match e {
+            BatchEvent::Started { index } => {
+                started.borrow_mut().insert(*index);
+            }
             BatchEvent::Paused => progress::note(&bar, "paused (SIGUSR2 resumes)"),
             BatchEvent::Resumed { paused_for } => {
                 progress::note(&bar, &format!("resumed after {paused_for:.1?}"))
@@ -202,8 +283,14 @@ pub fn execute(s: &Settings, items: Vec<Item>, interrupt: &Interrupt) -> Result<
     }
     let summary = stack
         .executor
-        .execute_streaming(requests, options, |index, outcome| {
-            let line = render(index, &metas[index], &outcome, &s.body);
+        .execute_streaming(requests, options, |index, mut outcome| {
+            let ran = started.borrow_mut().remove(&index);
+            if matches!(outcome, Outcome::Cancelled) && !ran {
+                outcome = Outcome::NotRun;
+            }
+            tally.record(&outcome, ran);
+            let meta = metas.borrow_mut().remove(&index).unwrap_or_default();
+            let line = render(&meta, &outcome, &s.body, s.include_headers);
             if !sink.push(index, line) && !stdout_closed {
                 // Nobody reads the results any more: stop sending requests.
                 stdout_closed = true;
@@ -214,12 +301,12 @@ pub fn execute(s: &Settings, items: Vec<Item>, interrupt: &Interrupt) -> Result<
 
     let report = Report {
         summary,
+        tally,
         stats: stack.stats(),
         interrupted: interrupt.fired(),
+        input_cut: inputs.stopped(),
+        resumed: resume.map(|_| skipped),
     };
-    if s.summary_json {
-        sink.push_last(&report.json().to_string());
-    }
     let written = sink.finish();
     if s.summary {
         eprint!("{}", report.table());
@@ -227,8 +314,33 @@ pub fn execute(s: &Settings, items: Vec<Item>, interrupt: &Interrupt) -> Result<
             eprint!("{}", crate::pages::dedup_line(&d));
         }
     }
+    if let Some(to) = &s.summary_json {
+        write_summary_json(to, &report)?;
+    }
     if let Err(e) = written {
-        eprintln!("httpbatch: cannot write results to stdout ({e}); the batch was stopped");
+        eprintln!("httpbatch: cannot write results ({e}); the batch was stopped");
+    }
+    if let Some(why) = mismatch.into_inner() {
+        return Err(Fatal::input(why));
+    }
+    if let Some(e) = inputs.error.take() {
+        return Err(Fatal::input(e));
     }
     Ok(report)
+}
+
+fn write_summary_json(to: &SummaryTo, report: &Report) -> Result<(), Fatal> {
+    let text = format!("{}\n", report.json());
+    match to {
+        SummaryTo::Stderr => {
+            eprint!("{text}");
+            Ok(())
+        }
+        SummaryTo::File(path) => std::fs::write(path, text).map_err(|e| {
+            Fatal::input(format!(
+                "cannot write the summary to {}: {e}",
+                path.display()
+            ))
+        }),
+    }
 }

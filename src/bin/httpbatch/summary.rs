@@ -2,21 +2,28 @@
 
 use std::fmt::Write as _;
 
-use httpbatch::{BatchSummary, ErrorKind, HostStats, LatencySummary, WarmupReport};
+use httpbatch::{BatchSummary, ErrorKind, HostStats, WarmupReport};
 use serde_json::{Value, json};
 
 use crate::stack::LayerStats;
+use crate::tally::{BUCKETS, Spread, Tally};
 use crate::units::{human_duration, millis};
 
 /// Everything the report shows.
 #[derive(Debug, Clone)]
 pub struct Report {
-    /// The batch's own summary.
+    /// The batch's own summary (its duration; the exit status).
     pub summary: BatchSummary,
+    /// The outcomes as printed, and their times.
+    pub tally: Tally,
     /// Every layer's statistics.
     pub stats: LayerStats,
     /// Whether Ctrl-C stopped the run.
     pub interrupted: bool,
+    /// Whether input was left unread (Ctrl-C, stdout closed).
+    pub input_cut: bool,
+    /// With `--resume`: inputs skipped because the file had their response.
+    pub resumed: Option<usize>,
 }
 
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -25,37 +32,67 @@ impl Report {
     /// The table for stderr.
     pub fn table(&self) -> String {
         let s = &self.summary;
+        let n = &self.tally;
         let mut t = String::new();
         let _ = writeln!(t, "── httpbatch summary {}", "─".repeat(44));
         if self.interrupted {
             let _ = writeln!(
                 t,
-                "{:<12} Ctrl-C: requests in flight were cancelled, the rest never started",
-                "interrupted"
+                "{:<12} Ctrl-C: requests in flight were cancelled, those read but not started \
+                 did not run{}",
+                "interrupted",
+                if self.input_cut {
+                    ", the rest of the input was not read (no line; --resume FILE runs it)"
+                } else {
+                    ""
+                }
+            );
+        }
+        if let Some(skipped) = self.resumed {
+            let _ = writeln!(
+                t,
+                "{:<12} {skipped} inputs already had a response in the --resume file (skipped)",
+                "resumed"
             );
         }
         let _ = writeln!(
             t,
-            "{:<12} {} in {} ({:.1}/s)",
+            "{:<12} {} in {}, {} ran ({:.1}/s)",
             "requests",
-            s.total,
+            n.total,
             human_duration(s.duration),
-            s.throughput
+            n.ran,
+            self.throughput()
         );
         let _ = writeln!(
             t,
             "{:<12} {} ok, {} failed (responses {}, errors {}, cancelled {}, not run {})",
             "outcomes",
-            s.succeeded,
-            s.failed(),
-            s.responses,
-            s.errors,
-            s.cancelled,
-            s.not_run
+            n.succeeded,
+            n.failed(),
+            n.responses,
+            n.errors,
+            n.cancelled,
+            n.not_run
         );
         let _ = writeln!(t, "{:<12} {}", "status", self.status_line());
         let _ = writeln!(t, "{:<12} {}", "errors", self.errors_line());
-        let _ = writeln!(t, "{:<12} {}", "latency", latency_line(&s.latency));
+        let _ = writeln!(t, "{:<12} {}", "wire", spread_line(&n.wire()));
+        if n.responses > 0 {
+            let _ = writeln!(t, "{:<12} {}", "", histogram_line(n));
+        }
+        let _ = writeln!(
+            t,
+            "{:<12} limiter and backoff: {}",
+            "waiting",
+            spread_line(&n.waited())
+        );
+        let _ = writeln!(
+            t,
+            "{:<12} queued (run start to worker, pauses included): {}",
+            "",
+            spread_line(&n.queued())
+        );
         if let Some(r) = &self.stats.retry {
             let _ = writeln!(
                 t,
@@ -148,10 +185,20 @@ impl Report {
         line
     }
 
+    /// Requests that ran per second of the run (items that never started do not count).
+    pub fn throughput(&self) -> f64 {
+        let secs = self.summary.duration.as_secs_f64();
+        if secs > 0.0 {
+            self.tally.ran as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
     fn status_line(&self) -> String {
         let parts: Vec<String> = CLASSES
             .iter()
-            .zip(self.summary.status_classes)
+            .zip(self.tally.status_classes)
             .filter(|(_, n)| *n > 0)
             .map(|(c, n)| format!("{c} {n}"))
             .collect();
@@ -184,33 +231,42 @@ impl Report {
     /// The JSON form (`{"summary": {...}}`), for `--summary-json`.
     pub fn json(&self) -> Value {
         let s = &self.summary;
+        let n = &self.tally;
         let classes: serde_json::Map<String, Value> = CLASSES
             .iter()
-            .zip(s.status_classes)
+            .zip(n.status_classes)
             .map(|(c, n)| ((*c).to_owned(), json!(n)))
             .collect();
         let errors: serde_json::Map<String, Value> = self
             .error_counts()
             .map(|(k, n)| (k.as_str().to_owned(), json!(n)))
             .collect();
-        let l = &s.latency;
+        let histogram: Vec<Value> = n
+            .wire_buckets
+            .iter()
+            .enumerate()
+            .map(|(i, count)| json!({ "below_ms": BUCKETS.get(i).map(|b| millis(*b)), "count": count }))
+            .collect();
         json!({ "summary": {
-            "total": s.total,
-            "succeeded": s.succeeded,
-            "failed": s.failed(),
-            "responses": s.responses,
-            "errors": s.errors,
-            "cancelled": s.cancelled,
-            "not_run": s.not_run,
+            "total": n.total,
+            "ran": n.ran,
+            "succeeded": n.succeeded,
+            "failed": n.failed(),
+            "responses": n.responses,
+            "errors": n.errors,
+            "cancelled": n.cancelled,
+            "not_run": n.not_run,
             "interrupted": self.interrupted,
+            "input_cut": self.input_cut,
+            "resumed_skipped": self.resumed,
             "status_classes": classes,
             "error_kinds": errors,
             "duration_ms": millis(s.duration),
-            "throughput_per_sec": s.throughput,
-            "latency_ms": {
-                "count": l.count, "mean": millis(l.mean), "p50": millis(l.p50),
-                "p90": millis(l.p90), "p99": millis(l.p99), "max": millis(l.max),
-            },
+            "throughput_per_sec": self.throughput(),
+            "wire_ms": spread_json(&n.wire()),
+            "wire_histogram": histogram,
+            "waited_ms": spread_json(&n.waited()),
+            "queued_ms": spread_json(&n.queued()),
             "retries": self.stats.retry.map(|r| json!({
                 "requests": r.requests, "attempts": r.attempts, "retries": r.retries,
                 "gave_up": r.gave_up, "budget_exhausted": r.budget_exhausted,
@@ -284,16 +340,42 @@ pub fn warmup(report: &WarmupReport) -> String {
     t
 }
 
-fn latency_line(l: &LatencySummary) -> String {
+fn spread_line(l: &Spread) -> String {
     if l.count == 0 {
         return "—".into();
     }
     format!(
-        "p50 {} · p90 {} · p99 {} · max {} (mean {})",
+        "p50 {} · p90 {} · p99 {} · max {} (sum {})",
         human_duration(l.p50),
         human_duration(l.p90),
         human_duration(l.p99),
         human_duration(l.max),
-        human_duration(l.mean)
+        human_duration(l.sum)
     )
+}
+
+fn spread_json(l: &Spread) -> Value {
+    json!({
+        "count": l.count, "sum": millis(l.sum), "p50": millis(l.p50), "p90": millis(l.p90),
+        "p99": millis(l.p99), "max": millis(l.max),
+    })
+}
+
+/// `<100µs 9 ████████ · <1ms 1 █ · …`: responses per band of wire time, bars scaled to the
+/// fullest band.
+fn histogram_line(n: &Tally) -> String {
+    let most = n.wire_buckets.iter().copied().max().unwrap_or(0).max(1);
+    let mut parts = Vec::new();
+    for (i, count) in n.wire_buckets.iter().enumerate() {
+        if *count == 0 {
+            continue;
+        }
+        let label = match BUCKETS.get(i) {
+            Some(b) => format!("<{}", human_duration(*b)),
+            None => format!("≥{}", human_duration(BUCKETS[BUCKETS.len() - 1])),
+        };
+        let bar = "█".repeat(((count * 10).div_ceil(most)) as usize);
+        parts.push(format!("{label} {count} {bar}"));
+    }
+    parts.join(" · ")
 }

@@ -77,7 +77,9 @@
 
 mod agent;
 mod batch;
+mod cache;
 mod clock;
+mod compress;
 mod error;
 mod execute;
 mod httpdate;
@@ -98,7 +100,13 @@ pub use batch::{
     BatchExecutor, BatchExecutorBuilder, BatchResult, BatchStats, BatchSummary, IntoBatchItem,
     Outcome,
 };
+pub use cache::{
+    CACHE_MODE_HEADER, CacheMode, CacheStats, CachedExecutor, HttpCache, HttpCacheBuilder,
+};
 pub use clock::{Clock, FakeClock, SystemClock};
+pub use compress::{
+    BodyCompression, COMPRESS_HEADER, CompressBody, CompressStats, gzip_request_body,
+};
 pub use error::{Error, ErrorKind};
 pub use execute::{Admission, CancelToken, Context, Execute};
 pub use par::{
@@ -111,7 +119,7 @@ pub use pool::{
 };
 pub use rate_limit::{Rate, RateLimitStats, RateLimitedExecutor, RateLimiter, TryExecuteError};
 pub use request::{Method, Request, RequestBuilder, Scheme, Url};
-pub use response::{Response, Timings};
+pub use response::{CacheStatus, Response, Timings};
 pub use retry::{
     Jitter, RetryBudget, RetryExecutor, RetryPolicy, RetryPolicyBuilder, RetryStats,
     parse_retry_after,

@@ -185,6 +185,7 @@ fn response(
             total: wire + waited,
             ..Timings::default()
         },
+        cache: None,
     }
 }
 

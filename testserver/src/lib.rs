@@ -103,6 +103,7 @@
 // - Per-path counts are sharded by connection id: a handler only ever locks its own shard on the
 //   hot path, so 32 connections don't contend on one lock; readers sum all shards.
 
+mod cache_routes;
 mod conn;
 mod date;
 mod inner;

@@ -46,6 +46,8 @@ pub(super) enum Body {
     Repeat(u64),
     /// Made for this answer (`/__stats`).
     Text(String),
+    /// Bytes made for this answer (`/gunzip-echo`).
+    Bytes(Vec<u8>),
 }
 
 impl Reply {
@@ -89,6 +91,7 @@ pub(super) fn route(inner: &Inner, req: &Req<'_>, extra: &mut Vec<u8>) -> Action
     let reply = match path {
         "/" | "/ok" => Reply::ok(),
         "/echo" => echo(req, extra),
+        "/gunzip-echo" => crate::cache_routes::gunzip_echo(req, extra),
         "/close" => Reply {
             close: true,
             ..Reply::ok()
@@ -119,6 +122,9 @@ pub(super) fn route(inner: &Inner, req: &Req<'_>, extra: &mut Vec<u8>) -> Action
                 "redirect" => redirect_n(arg, extra),
                 "redirect-to" => redirect_to(req.query, extra),
                 "big-header" => big_header(arg, extra),
+                "cacheable" if !arg.is_empty() => {
+                    crate::cache_routes::cacheable(inner, arg, req, extra)
+                }
                 _ => Reply {
                     status: 404,
                     body: Body::Static(b"not found"),
@@ -310,7 +316,7 @@ fn big_header(arg: &str, extra: &mut Vec<u8>) -> Reply {
     }
 }
 
-fn percent_decode(s: &str) -> Option<Vec<u8>> {
+pub(super) fn percent_decode(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -360,7 +366,7 @@ impl RetryAfter {
 }
 
 /// The value of `name` in a query string, undecoded (`a=1&b=2`).
-fn param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+pub(super) fn param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (k == name).then_some(v)

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use crate::agent::{ConnectionStats, HttpClient, HttpClientConfig};
 use crate::batch::{BatchExecutor, BatchResult, BatchStats, BatchSummary, IntoBatchItem, Outcome};
+use crate::cache::{CacheStats, CachedExecutor, HttpCache};
+use crate::compress::{BodyCompression, CompressBody};
 use crate::error::{Error, ErrorKind};
 use crate::execute::{Context, Execute};
 use crate::pool::{ConnectionPool, PoolStats, WarmupReport};
@@ -31,6 +33,8 @@ pub struct StackBuilder {
     per_host_rate: Option<(Rate, u32)>,
     client_set: bool,
     lower: Lower,
+    cache: Option<HttpCache>,
+    compress: Option<BodyCompression>,
 }
 
 impl fmt::Debug for StackBuilder {
@@ -54,6 +58,8 @@ impl Default for StackBuilder {
             per_host_rate: None,
             client_set: false,
             lower: Lower::Client(Box::default()),
+            cache: None,
+            compress: None,
         }
     }
 }
@@ -103,6 +109,20 @@ impl StackBuilder {
         self
     }
 
+    /// Puts a response cache on top of the stack, above the rate limiter: a hit costs no token
+    /// and no connection. The cache is a shared handle (its statistics stay readable).
+    pub fn cache(mut self, cache: HttpCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// Gzips request bodies as `options` say, above the pool's retries (so a retry replays the
+    /// compressed bytes). Defaults to no compression.
+    pub fn compress_body(mut self, options: BodyCompression) -> Self {
+        self.compress = Some(options);
+        self
+    }
+
     /// Assembles the stack and starts its workers.
     ///
     /// Fails with [`ErrorKind::InvalidConfig`] for both a client configuration and a pool, a
@@ -141,10 +161,16 @@ impl StackBuilder {
             }
             (None, None) => None,
         };
-        let top: StackTop = match &limited {
+        let mut top: StackTop = match &limited {
             Some(l) => l.clone(),
             None => bottom,
         };
+        if let Some(options) = self.compress {
+            top = Arc::new(CompressBody::new(top, options));
+        }
+        if let Some(cache) = &self.cache {
+            top = Arc::new(CachedExecutor::new(top, cache.clone()));
+        }
         let mut builder = BatchExecutor::builder().workers(self.workers);
         if let Some(name) = self.thread_name {
             builder = builder.thread_name(name);
@@ -154,6 +180,7 @@ impl StackBuilder {
             client,
             pool,
             limited,
+            cache: self.cache,
         })
     }
 }
@@ -161,7 +188,7 @@ impl StackBuilder {
 /// The usual stack, assembled in one place:
 ///
 /// ```text
-/// BatchExecutor ─ RateLimitedExecutor ─ ConnectionPool ─ HttpClient ─ socket
+/// BatchExecutor ─ [CachedExecutor] ─ [CompressBody] ─ RateLimitedExecutor ─ ConnectionPool ─ HttpClient ─ socket
 ///  workers, one   registers its         per-host caps,   one agent per origin;
 ///  run engine     limiter(s) on the     retries, warmup, admits through every
 ///                 Context               health, circuit  limiter before each write
@@ -196,6 +223,7 @@ pub struct Stack {
     client: HttpClient,
     pool: Option<ConnectionPool>,
     limited: Option<Arc<RateLimitedExecutor<StackTop>>>,
+    cache: Option<HttpCache>,
 }
 
 impl fmt::Debug for Stack {
@@ -222,6 +250,8 @@ pub struct StackStats {
     pub retry: Option<RetryStats>,
     /// Connections, counted at the socket.
     pub connections: ConnectionStats,
+    /// The response cache's, when the stack has one.
+    pub cache: Option<CacheStats>,
 }
 
 impl Stack {
@@ -296,6 +326,7 @@ impl Stack {
             pool: self.pool.as_ref().map(ConnectionPool::stats),
             retry: self.pool.as_ref().map(ConnectionPool::retry_stats),
             connections: self.client.connection_stats(),
+            cache: self.cache.as_ref().map(HttpCache::stats),
         }
     }
 

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use crate::args::NetArgs;
 use httpbatch::{
-    BatchStats, ConnectionPool, Error, HostHealth, HostStats, HttpClient, HttpClientConfig,
-    PoolStats, Rate, RateLimitStats, RateLimiter, Request, RetryPolicy, RetryStats, WarmupReport,
+    BatchStats, CacheStats, ConnectionPool, Error, HostHealth, HostStats, HttpCache, HttpClient,
+    HttpClientConfig, PoolStats, Rate, RateLimitStats, RateLimiter, Request, RetryPolicy,
+    RetryStats, WarmupReport,
 };
 
 /// What the layers are built from.
@@ -43,6 +44,8 @@ pub struct StackConfig {
     pub health_path: String,
     /// TLS and proxy options.
     pub net: NetArgs,
+    /// Response cache and request-body compression options.
+    pub cache: crate::cache::CacheArgs,
 }
 
 /// The built stack (the library's [`httpbatch::Stack`], which owns the order of the layers),
@@ -53,6 +56,7 @@ pub struct Stack {
     pool: ConnectionPool,
     limiter: Option<RateLimiter>,
     retries: bool,
+    cache: Option<HttpCache>,
 }
 
 /// Every layer's statistics after a run.
@@ -70,6 +74,8 @@ pub struct LayerStats {
     pub hosts: Vec<HostStats>,
     /// Per host, when health checks are on.
     pub health: Vec<(String, HostHealth)>,
+    /// The response cache, when on.
+    pub cache: Option<CacheStats>,
 }
 
 impl Stack {
@@ -104,6 +110,13 @@ impl Stack {
         let mut stack = httpbatch::Stack::builder()
             .workers(config.concurrency)
             .pool(pool.clone());
+        let cache = config.cache.build(config.max_body)?;
+        if let Some(c) = &cache {
+            stack = stack.cache(c.clone());
+        }
+        if let Some(c) = config.cache.compression() {
+            stack = stack.compress_body(c);
+        }
         let mut limiter = None;
         if let Some((rate, burst)) = config.rate {
             let l = RateLimiter::new(rate, burst)?;
@@ -115,6 +128,7 @@ impl Stack {
             pool,
             limiter,
             retries: config.retries > 0,
+            cache,
         })
     }
 
@@ -155,6 +169,7 @@ impl Stack {
             pool: self.pool.stats(),
             hosts: self.pool.host_stats(),
             health: self.pool.health(),
+            cache: self.cache.as_ref().map(HttpCache::stats),
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct httpbatch_executor_builder {
     pub(super) client_set: bool,
     pool: Option<ConnectionPool>,
     limiter: Option<LimiterSpec>,
+    /// The response cache and body compression (src/ffi/cache.rs).
+    pub(super) cache: super::cache::CacheSpec,
     last_error: LastError,
 }
 
@@ -48,7 +50,7 @@ impl HasLastError for httpbatch_executor_builder {
 /// batches on one executor at once, and read its statistics meanwhile. Free it once, after every
 /// call on it has returned.
 pub struct httpbatch_executor {
-    stack: Stack,
+    pub(super) stack: Stack,
     last_error: LastError,
 }
 
@@ -87,6 +89,7 @@ pub extern "C" fn httpbatch_executor_builder_new(
             client_set: false,
             pool: None,
             limiter: None,
+            cache: Default::default(),
             last_error: LastError::default(),
         }));
         Ok(())
@@ -290,6 +293,7 @@ pub extern "C" fn httpbatch_executor_builder_build(
                 builder = builder.per_host_rate(rate, burst);
             }
         }
+        let builder = b.cache.apply(builder)?;
         let stack = builder.build().map_err(|e| {
             if e.kind() == ErrorKind::InvalidConfig && b.pool.is_some() && b.client_set {
                 Error::new(

@@ -375,3 +375,30 @@ fn two_handles_on_one_directory_never_see_a_wrong_answer() {
     assert!(std::fs::read_dir(dir.join("tmp")).unwrap().next().is_none());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn request_directives_and_a_host_header_are_honoured() {
+    let server = Server::start().unwrap();
+    let e = CachedExecutor::new(HttpClient::new(), mem());
+    let url = server.url("/cacheable/rq?cc=max-age%3D60&etag=1");
+    get(&e, &url);
+    assert_eq!(status(&get(&e, &url)), CacheStatus::Hit);
+    // The request's own directives are the crate's to weigh: max-age=0 and no-cache revalidate.
+    for cc in ["max-age=0", "no-cache"] {
+        let r = get_with(&e, &url, &[("cache-control", cc)]);
+        assert_eq!(status(&r), CacheStatus::Revalidated, "{cc}");
+    }
+    let r = get_with(&e, &url, &[("pragma", "no-cache")]);
+    assert_eq!(status(&r), CacheStatus::Revalidated);
+    let r = get_with(&e, &url, &[("cache-control", "max-stale=5")]);
+    assert_eq!(status(&r), CacheStatus::Hit);
+
+    // An explicit Host header is kept with the entry and matched.
+    let addr = server.addr().to_string();
+    let url = server.url("/cacheable/host?cc=max-age%3D60");
+    get_with(&e, &url, &[("host", &addr)]);
+    assert_eq!(
+        status(&get_with(&e, &url, &[("host", &addr)])),
+        CacheStatus::Hit
+    );
+}

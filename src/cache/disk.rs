@@ -197,6 +197,7 @@ mod tests {
             headers: vec![("etag".into(), "\"1\"".into())],
             body: vec![b'y'; body],
             url: key.into(),
+            policy: Default::default(),
         }
     }
 

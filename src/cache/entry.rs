@@ -8,7 +8,10 @@
 //!   it return `None`, which every caller treats as a miss. So a torn or flipped file is a miss,
 //!   never a wrong answer.
 
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http_cache_semantics::CachePolicy;
 
 /// Format tag and version of an encoded entry.
 const MAGIC: &[u8; 4] = b"HBC1";
@@ -30,7 +33,28 @@ pub(crate) struct Entry {
     pub(crate) body: Vec<u8>,
     /// The URL that answered.
     pub(crate) url: String,
+    /// The policy computed from the fields above, once per entry (not stored on disk).
+    pub(crate) policy: PolicyCell,
 }
+
+/// An entry's policy, computed on first use: a memory hit then costs no header parsing. Not
+/// part of the entry's value (equal entries may have computed it or not).
+#[derive(Debug, Default)]
+pub(crate) struct PolicyCell(pub(crate) OnceLock<CachePolicy>);
+
+impl Clone for PolicyCell {
+    fn clone(&self) -> Self {
+        PolicyCell::default()
+    }
+}
+
+impl PartialEq for PolicyCell {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for PolicyCell {}
 
 impl Entry {
     /// Bytes the entry accounts for in a store's budget.
@@ -95,6 +119,7 @@ impl Entry {
             headers: r.pairs()?,
             body: r.bytes()?.to_vec(),
             url: r.string()?,
+            policy: PolicyCell::default(),
         };
         r.0.is_empty().then_some(entry)
     }
@@ -167,6 +192,7 @@ mod tests {
             ],
             body: b"hello body".to_vec(),
             url: "http://127.0.0.1/a".into(),
+            policy: PolicyCell::default(),
         }
     }
 

@@ -21,6 +21,9 @@ use crate::execute::{Context, Execute};
 use crate::request::{Method, Request};
 use crate::response::{CacheStatus, Response};
 
+/// Request headers that take a request off the fast hit path (the crate decides then).
+const SIMPLE_BREAKERS: [&str; 3] = ["cache-control", "pragma", "host"];
+
 /// Request headers that make a request the caller's own conditional or partial request.
 const CALLER_VALIDATORS: [&str; 6] = [
     "if-none-match",
@@ -89,6 +92,7 @@ impl<E: Execute> CachedExecutor<E> {
             headers: res.headers().to_vec(),
             body: res.body().to_vec(),
             url: res.url().to_owned(),
+            policy: Default::default(),
         });
     }
 }
@@ -152,10 +156,30 @@ impl<E: Execute> Execute for CachedExecutor<E> {
 
         let key = format!("{} {}", method.as_str(), req.url().as_str());
         let now = self.cache.now();
+        let entry = self.cache.get(&key);
+        if let Some(entry) = &entry {
+            let p = policy::for_entry(entry, self.cache.inner.opts);
+            // The common hit, decided without building the request's header map: no request
+            // directives (`cache-control`, `pragma`), nothing to match (`host`, `vary`), so the
+            // crate's answer reduces to its freshness.
+            if mode != CacheMode::Refresh
+                && entry.vary_headers.is_empty()
+                && !entry.headers.iter().any(|(n, _)| n == "vary")
+                && !req
+                    .headers()
+                    .any(|(n, _)| SIMPLE_BREAKERS.iter().any(|b| n.eq_ignore_ascii_case(b)))
+                && !p.is_stale(now)
+            {
+                bump(&counters.hits);
+                let age = p.age(now).as_secs().to_string();
+                let res = from_entry(entry, method == Method::Head, Some(&age), CacheStatus::Hit);
+                return Ok(res.with_tag(req.tag()));
+            }
+        }
         let http_req = HttpReq::from_request(&req);
         let mut revalidating = None;
-        if let Some(entry) = self.cache.get(&key) {
-            let p = policy::for_entry(&entry, http_req.method(), self.cache.inner.opts);
+        if let Some(entry) = entry {
+            let p = policy::for_entry(&entry, self.cache.inner.opts).clone();
             let asked = if mode == CacheMode::Refresh {
                 p.before_request(&http_req.no_cache(), now)
             } else {
@@ -235,6 +259,7 @@ impl<E: Execute> Execute for CachedExecutor<E> {
                     headers,
                     body: entry.body.clone(),
                     url: entry.url.clone(),
+                    policy: Default::default(),
                 };
                 let head = method == Method::Head;
                 let mut out = from_entry(&updated, head, None, CacheStatus::Revalidated);

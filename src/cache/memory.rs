@@ -124,6 +124,7 @@ mod tests {
             headers: Vec::new(),
             body: vec![b'x'; body],
             url: String::new(),
+            policy: Default::default(),
         })
     }
 

@@ -95,6 +95,14 @@ impl HttpReq {
     /// decide whether a later request matches it).
     pub(crate) fn vary_headers(&self, res: &Response) -> Vec<(String, String)> {
         let mut out = Vec::new();
+        // The crate also matches a stored request's `Host` against a new one's.
+        if let Some(host) = self
+            .headers
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+        {
+            out.push(("host".to_owned(), host.to_owned()));
+        }
         for v in res
             .headers()
             .iter()
@@ -141,12 +149,18 @@ pub(crate) fn for_response(
     CachePolicy::new_options(req, &HttpRes::from_response(res), at, opts)
 }
 
-/// The policy of a stored entry, rebuilt from what it keeps: the request's method, URL and
-/// varying headers, the response's status and headers, and when it was received.
-pub(crate) fn for_entry(entry: &Entry, method: &http::Method, opts: CacheOptions) -> CachePolicy {
+/// The policy of a stored entry, rebuilt (once per entry) from what it keeps: the request's
+/// method, URL and varying headers, the response's status and headers, and when it was
+/// received.
+pub(crate) fn for_entry(entry: &Entry, opts: CacheOptions) -> &CachePolicy {
+    entry.policy.0.get_or_init(|| compute(entry, opts))
+}
+
+fn compute(entry: &Entry, opts: CacheOptions) -> CachePolicy {
+    let (method, url) = entry.key.split_once(' ').unwrap_or(("GET", ""));
     let req = HttpReq {
-        method: method.clone(),
-        uri: uri(entry.key.split_once(' ').map_or("", |(_, u)| u)),
+        method: http::Method::from_bytes(method.as_bytes()).unwrap_or_default(),
+        uri: uri(url),
         headers: header_map(
             entry
                 .vary_headers
@@ -159,12 +173,6 @@ pub(crate) fn for_entry(entry: &Entry, method: &http::Method, opts: CacheOptions
         headers: header_map(entry.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
     };
     CachePolicy::new_options(&req, &res, entry.stored_at, opts)
-}
-
-impl HttpReq {
-    pub(crate) fn method(&self) -> &http::Method {
-        &self.method
-    }
 }
 
 /// Headers as owned pairs (lower-case names), for an entry or a response.

@@ -26,6 +26,8 @@
 //! | `/redirect/{n}` | `302` to the relative `/redirect/{n-1}`; `/redirect/0` answers `200` `ok` |
 //! | `/redirect-to?url=U&status=S` | `S` (a 3xx, default `302`) with `Location: U`, `U` percent-decoded |
 //! | `/big-header/{n}` | `200` `ok` with an `x-big` header of `n` bytes (at most 1 MiB) |
+//! | `/cacheable/{key}?cc=…&cc304=…&expires=S&etag=1&lm=1&vary=H&size=N` | the caching headers asked for (percent-encoded `Cache-Control`, `Expires` S seconds ahead or `past`, `ETag: "key"`, a fixed `Last-Modified`, `Vary`), `304` to matching validators (with `cc304`'s `Cache-Control`), `x-served: n` on every answer; body `key:{varied header}:` padded to `N` bytes |
+//! | `/gunzip-echo` | echoes the request body after undoing `Content-Encoding: gzip`, with `x-content-encoding`, `x-wire-len`, `x-decoded-len`; `400` for bad gzip |
 //! | `/__stats` | control: the counters as one JSON object, `{"accepted":N,"open_connections":N,"requests":N,"in_flight":N,"max_in_flight":N}`; `?prefix=P` adds `"requests_for":N` |
 //! | `/__reset` | control: [`Server::reset_counters`], then `200` `ok` |
 //! | anything else | `404` |

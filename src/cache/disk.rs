@@ -7,7 +7,7 @@
 //!   a key wins, which is a valid answer either way.
 //! - A file name is a hash of the key; the key itself is inside the file and checked on read,
 //!   with a CRC-32 of the whole payload ([`Entry::decode`]). A collision, a torn write (a crash
-//!   before the rename leaves only a temporary file), a flipped byte or a truncated file is a
+//!   before the rename leaves only a temporary file, removed by an open an hour later), a flipped byte or a truncated file is a
 //!   miss, never another key's or a damaged answer.
 //! - `index` is this process's view of the directory (scanned at open, updated on each put,
 //!   get and eviction) and drives the byte bound: the least recently used files this process
@@ -25,6 +25,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 use super::entry::Entry;
+
+/// Age after which a temporary file is taken as abandoned.
+const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(3600);
 
 #[derive(Default)]
 struct Index {
@@ -71,6 +74,19 @@ impl DiskStore {
     pub(crate) fn open(dir: &Path, max_bytes: u64) -> io::Result<DiskStore> {
         fs::create_dir_all(dir.join("entries"))?;
         fs::create_dir_all(dir.join("tmp"))?;
+        // A temporary file older than this was left by a writer that died before its rename
+        // (a live writer renames within moments): never an entry, only disk space.
+        for e in fs::read_dir(dir.join("tmp"))?.flatten() {
+            let stale = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > STALE_TMP);
+            if stale {
+                let _ = fs::remove_file(e.path());
+            }
+        }
         let mut found = Vec::new();
         for e in fs::read_dir(dir.join("entries"))? {
             let e = e?;
@@ -214,6 +230,24 @@ mod tests {
         assert_eq!(*s.get("a").unwrap(), entry("a", 1000));
         assert!(s.get("b").is_none());
         assert!(fs::read_dir(dir.join("tmp")).unwrap().next().is_none());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn abandoned_temporary_files_are_removed_at_open() {
+        let dir = tmpdir("abandoned");
+        drop(DiskStore::open(&dir, 1 << 20).unwrap());
+        let old = dir.join("tmp").join("1-0-dead.tmp");
+        let new = dir.join("tmp").join("2-0-live.tmp");
+        fs::write(&old, b"half").unwrap();
+        fs::write(&new, b"half").unwrap();
+        let f = fs::File::options().write(true).open(&old).unwrap();
+        f.set_modified(std::time::SystemTime::now() - 2 * STALE_TMP)
+            .unwrap();
+        drop(f);
+        let s = DiskStore::open(&dir, 1 << 20).unwrap();
+        assert!(!old.exists() && new.exists());
+        assert_eq!(s.usage(), (0, 0), "a temporary file is never an entry");
         let _ = fs::remove_dir_all(&dir);
     }
 

@@ -63,6 +63,27 @@
 #define HTTPBATCH_VERSION_PATCH 0
 
 /**
+ * `httpbatch_executor_builder_set_cache_mode`: HTTP's rules (fresh entries answer, stale ones
+ * are revalidated).
+ */
+#define HTTPBATCH_CACHE_MODE_DEFAULT 0
+
+/**
+ * Ask the server every time, revalidating what is stored.
+ */
+#define HTTPBATCH_CACHE_MODE_REFRESH 1
+
+/**
+ * Answer only from fresh entries; otherwise a 504 made by the cache, nothing on the wire.
+ */
+#define HTTPBATCH_CACHE_MODE_ONLY_IF_CACHED 2
+
+/**
+ * Do not use the cache.
+ */
+#define HTTPBATCH_CACHE_MODE_BYPASS 3
+
+/**
  * Room for error kinds in `httpbatch_executor_stats.errors`, indexed by code: kinds are numbered
  * from 1 and new kinds get new numbers below this bound.
  */
@@ -509,6 +530,52 @@ typedef struct httpbatch_progress {
  * exception or `longjmp` may leave it). It may call `httpbatch_cancel_token_cancel`.
  */
 typedef void (*httpbatch_progress_fn)(const struct httpbatch_progress *progress, void *user);
+
+/**
+ * The response cache's counters. Set `struct_size` before the call.
+ */
+typedef struct httpbatch_cache_stats {
+  /**
+   * Set by the caller to `sizeof(httpbatch_cache_stats)`.
+   */
+  size_t struct_size;
+  /**
+   * Answered from a fresh entry, nothing on the wire.
+   */
+  uint64_t hits;
+  /**
+   * Went to the server without a usable entry.
+   */
+  uint64_t misses;
+  /**
+   * Stale entries sent to the server with validators.
+   */
+  uint64_t revalidations;
+  /**
+   * Revalidations answered `304 Not Modified`.
+   */
+  uint64_t not_modified;
+  /**
+   * Requests that did not use the cache.
+   */
+  uint64_t bypassed;
+  /**
+   * Responses written to the store.
+   */
+  uint64_t stored;
+  /**
+   * Entries removed to stay within the bounds.
+   */
+  uint64_t evictions;
+  /**
+   * Entries held now.
+   */
+  uint64_t entries;
+  /**
+   * Bytes held now.
+   */
+  uint64_t bytes_stored;
+} httpbatch_cache_stats;
 
 /**
  * One item of a result. Set `struct_size = sizeof(httpbatch_item)` before
@@ -1299,6 +1366,51 @@ httpbatch_result httpbatch_batch_last_error(const struct httpbatch_batch *batch,
  * Frees a batch and the requests still in it (NULL is ignored).
  */
 void httpbatch_batch_free(struct httpbatch_batch *batch);
+
+/**
+ * Caches responses in memory, at most `max_bytes` and `max_entries` (least recently used out
+ * first), by HTTP's caching rules, above the rate limiter: a hit costs no token and no
+ * connection. `max_bytes == 0` removes the memory cache. Defaults to none.
+ */
+httpbatch_result httpbatch_executor_builder_set_cache_memory(struct httpbatch_executor_builder *builder,
+                                                             uint64_t max_bytes,
+                                                             size_t max_entries);
+
+/**
+ * Caches responses on disk in the directory `dir` (`dir_len` bytes of UTF-8, copied; created
+ * at `_build`), at most about `max_bytes`. Kept across runs; several processes may share the
+ * directory; a damaged entry is a miss. `dir_len == 0` removes the disk cache. With a memory
+ * cache too, memory is in front. Defaults to none.
+ */
+httpbatch_result httpbatch_executor_builder_set_cache_dir(struct httpbatch_executor_builder *builder,
+                                                          const char *dir,
+                                                          size_t dir_len,
+                                                          uint64_t max_bytes);
+
+/**
+ * Sets the cache mode of every request (`HTTPBATCH_CACHE_MODE_*`); a request may still choose
+ * its own with the `x-httpbatch-cache` header (`default`, `refresh`, `only-if-cached`,
+ * `bypass`). An unknown mode fails with `HTTPBATCH_RESULT_INVALID_CONFIG`. Defaults to
+ * `HTTPBATCH_CACHE_MODE_DEFAULT`.
+ */
+httpbatch_result httpbatch_executor_builder_set_cache_mode(struct httpbatch_executor_builder *builder,
+                                                           uint32_t mode);
+
+/**
+ * Gzips request bodies of at least `min_size` bytes (`Content-Encoding: gzip`), once, so
+ * retries replay the compressed bytes; a request may force it (`x-httpbatch-compress: gzip`)
+ * or refuse it (`off`). `min_size == SIZE_MAX` turns it off. Only for servers that accept
+ * compressed request bodies. Defaults to off.
+ */
+httpbatch_result httpbatch_executor_builder_set_compress_body(struct httpbatch_executor_builder *builder,
+                                                              size_t min_size);
+
+/**
+ * Writes the executor's cache counters into `*stats_out` (`struct_size` set by the caller).
+ * Fails with `HTTPBATCH_RESULT_INVALID_CONFIG` when the executor has no cache.
+ */
+httpbatch_result httpbatch_executor_cache_stats(const struct httpbatch_executor *executor,
+                                                struct httpbatch_cache_stats *stats_out);
 
 /**
  * Creates a live (not cancelled) token in `*token_out`.

@@ -348,6 +348,23 @@ public:
     ExecutorBuilder &net_options(const NetOptions &o) {
         return check(httpbatch_executor_builder_set_net_options(h_.get(), o.get()));
     }
+    // A response cache in memory (bytes, entries; least recently used out first), by HTTP's
+    // caching rules, above the rate limiter: a hit costs no token and no connection.
+    ExecutorBuilder &cache_memory(uint64_t max_bytes, size_t max_entries = 100000) {
+        return check(httpbatch_executor_builder_set_cache_memory(h_.get(), max_bytes, max_entries));
+    }
+    // A response cache on disk in `dir` (kept across runs, shareable by processes).
+    ExecutorBuilder &cache_dir(std::string_view dir, uint64_t max_bytes = uint64_t(1) << 30) {
+        return check(httpbatch_executor_builder_set_cache_dir(h_.get(), dir.data(), dir.size(), max_bytes));
+    }
+    // HTTPBATCH_CACHE_MODE_DEFAULT, _REFRESH, _ONLY_IF_CACHED or _BYPASS.
+    ExecutorBuilder &cache_mode(uint32_t mode) {
+        return check(httpbatch_executor_builder_set_cache_mode(h_.get(), mode));
+    }
+    // Gzips request bodies of at least `min_size` bytes (Content-Encoding: gzip).
+    ExecutorBuilder &compress_body(size_t min_size = 1024) {
+        return check(httpbatch_executor_builder_set_compress_body(h_.get(), min_size));
+    }
     // The executor keeps its own reference to the pool and the limiter.
     ExecutorBuilder &pool(const Pool &p) {
         keep_ = p.keep();
@@ -431,6 +448,12 @@ public:
         auto s = detail::sized<httpbatch_connection_stats>();
         detail::check(httpbatch_executor_connection_stats(h_.get(), &s));
         return {s.opened, s.closed, s.live, s.requests, s.reused};
+    }
+    // Throws when the executor has no cache.
+    httpbatch_cache_stats cache_stats() const {
+        auto s = detail::sized<httpbatch_cache_stats>();
+        detail::check(httpbatch_executor_cache_stats(h_.get(), &s));
+        return s;
     }
     void reset_stats() const { detail::check(httpbatch_executor_reset_stats(h_.get())); }
     void shutdown() const { detail::check(httpbatch_executor_shutdown(h_.get())); }

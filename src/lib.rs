@@ -82,7 +82,9 @@
 
 mod agent;
 mod batch;
+mod cache;
 mod clock;
+mod compress;
 mod dedup;
 mod error;
 mod execute;
@@ -106,7 +108,13 @@ pub use batch::{
     BatchExecutor, BatchExecutorBuilder, BatchResult, BatchStats, BatchSummary, IntoBatchItem,
     Outcome,
 };
+pub use cache::{
+    CACHE_MODE_HEADER, CacheMode, CacheStats, CachedExecutor, HttpCache, HttpCacheBuilder,
+};
 pub use clock::{Clock, FakeClock, SystemClock};
+pub use compress::{
+    BodyCompression, COMPRESS_HEADER, CompressBody, CompressStats, gzip_request_body,
+};
 pub use dedup::{DedupConfig, DedupExecutor, DedupStats};
 pub use error::{Error, ErrorKind};
 pub use execute::{Admission, CancelToken, Context, Execute};
@@ -122,7 +130,7 @@ pub use pool::{
 };
 pub use rate_limit::{Rate, RateLimitStats, RateLimitedExecutor, RateLimiter, TryExecuteError};
 pub use request::{Method, Request, RequestBuilder, Scheme, Url};
-pub use response::{Response, Timings};
+pub use response::{CacheStatus, Response, Timings};
 pub use retry::{
     Jitter, RetryBudget, RetryExecutor, RetryPolicy, RetryPolicyBuilder, RetryStats,
     parse_retry_after,

@@ -27,6 +27,25 @@ pub struct Response {
     pub(crate) tag: u64,
     pub(crate) attempts: u32,
     pub(crate) timings: Timings,
+    pub(crate) cache: Option<CacheStatus>,
+}
+
+/// How a response cache ([`CachedExecutor`](crate::CachedExecutor)) answered a request; see
+/// [`Response::cache_status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CacheStatus {
+    /// From the cache, fresh: nothing went on the wire.
+    Hit,
+    /// From the cache after the server confirmed it with a `304 Not Modified` (the body was not
+    /// sent again; the headers are the stored ones updated by the `304`'s).
+    Revalidated,
+    /// Not in the cache (or stale and changed, or not usable for this request): from the wire.
+    /// An `only-if-cached` request that misses is answered `504` by the cache itself.
+    Miss,
+    /// The request asked the cache to stand aside ([`CacheMode::Bypass`](crate::CacheMode)),
+    /// carried its own validators, or its method is not cacheable: from the wire, not stored.
+    Bypass,
 }
 
 impl Response {
@@ -41,6 +60,7 @@ impl Response {
             tag: 0,
             attempts: 1,
             timings: Timings::default(),
+            cache: None,
         }
     }
 
@@ -108,6 +128,12 @@ impl Response {
     /// Where the time went.
     pub fn timings(&self) -> Timings {
         self.timings
+    }
+
+    /// How a response cache answered, when the request went through one
+    /// ([`CachedExecutor`](crate::CachedExecutor)); `None` without a cache.
+    pub fn cache_status(&self) -> Option<CacheStatus> {
+        self.cache
     }
 
     /// Adds a header (builder style, for hand-made responses).

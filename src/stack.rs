@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use crate::agent::{ConnectionStats, HttpClient, HttpClientConfig};
 use crate::batch::{BatchExecutor, BatchResult, BatchStats, BatchSummary, IntoBatchItem, Outcome};
+use crate::cache::{CacheStats, CachedExecutor, HttpCache};
+use crate::compress::{BodyCompression, CompressBody};
 use crate::dedup::{DedupConfig, DedupExecutor, DedupStats};
 use crate::error::{Error, ErrorKind};
 use crate::execute::{Context, Execute};
@@ -33,6 +35,8 @@ pub struct StackBuilder {
     dedup: Option<DedupConfig>,
     client_set: bool,
     lower: Lower,
+    cache: Option<HttpCache>,
+    compress: Option<BodyCompression>,
 }
 
 impl fmt::Debug for StackBuilder {
@@ -57,6 +61,8 @@ impl Default for StackBuilder {
             dedup: None,
             client_set: false,
             lower: Lower::Client(Box::default()),
+            cache: None,
+            compress: None,
         }
     }
 }
@@ -113,6 +119,20 @@ impl StackBuilder {
         self
     }
 
+    /// Puts a response cache on top of the stack, above the rate limiter: a hit costs no token
+    /// and no connection. The cache is a shared handle (its statistics stay readable).
+    pub fn cache(mut self, cache: HttpCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// Gzips request bodies as `options` say, above the pool's retries (so a retry replays the
+    /// compressed bytes). Defaults to no compression.
+    pub fn compress_body(mut self, options: BodyCompression) -> Self {
+        self.compress = Some(options);
+        self
+    }
+
     /// Assembles the stack and starts its workers.
     ///
     /// Fails with [`ErrorKind::InvalidConfig`] for both a client configuration and a pool, a
@@ -155,9 +175,15 @@ impl StackBuilder {
             Some(l) => l.clone(),
             None => bottom,
         };
+        if let Some(options) = self.compress {
+            top = Arc::new(CompressBody::new(top, options));
+        }
         let dedup = self.dedup.map(|c| DedupExecutor::new(top.clone(), c));
         if let Some(d) = &dedup {
             top = Arc::new(d.clone());
+        }
+        if let Some(cache) = &self.cache {
+            top = Arc::new(CachedExecutor::new(top, cache.clone()));
         }
         let mut builder = BatchExecutor::builder().workers(self.workers);
         if let Some(name) = self.thread_name {
@@ -169,6 +195,7 @@ impl StackBuilder {
             pool,
             limited,
             dedup,
+            cache: self.cache,
         })
     }
 }
@@ -176,10 +203,10 @@ impl StackBuilder {
 /// The usual stack, assembled in one place:
 ///
 /// ```text
-/// BatchExecutor ─ [Dedup] ─ RateLimitedExecutor ─ ConnectionPool ─ HttpClient ─ socket
-///  workers, one   share      registers its         per-host caps,   one agent per origin;
-///  run engine     in-flight  limiter(s) on the     retries, warmup, admits through every
-///                 requests   Context               health, circuit  limiter before each write
+/// BatchExecutor ─ [Cache] ─ [Dedup] ─ [CompressBody] ─ RateLimitedExecutor ─ ConnectionPool ─ HttpClient
+///  workers, one   a hit      share      gzip bodies      registers its         per-host caps,   one agent per
+///  run engine     costs no   in-flight  above a size     limiter(s) on the     retries, warmup, origin; admits
+///                 token      requests                    Context               health, circuit  before each write
 /// ```
 ///
 /// The limiter sits above the pool and charges at the leaf, immediately before each request is
@@ -212,6 +239,7 @@ pub struct Stack {
     pool: Option<ConnectionPool>,
     limited: Option<Arc<RateLimitedExecutor<StackTop>>>,
     dedup: Option<DedupExecutor<StackTop>>,
+    cache: Option<HttpCache>,
 }
 
 impl fmt::Debug for Stack {
@@ -241,6 +269,8 @@ pub struct StackStats {
     pub connections: ConnectionStats,
     /// The dedup layer's, when the stack has one.
     pub dedup: Option<DedupStats>,
+    /// The response cache's, when the stack has one.
+    pub cache: Option<CacheStats>,
 }
 
 impl Stack {
@@ -327,6 +357,7 @@ impl Stack {
             retry: self.pool.as_ref().map(ConnectionPool::retry_stats),
             connections: self.client.connection_stats(),
             dedup: self.dedup.as_ref().map(DedupExecutor::stats),
+            cache: self.cache.as_ref().map(HttpCache::stats),
         }
     }
 

@@ -30,6 +30,10 @@ type Config struct {
 	Limiter *Limiter
 	// Net, if set, configures TLS and proxies (a client setting: with Pool, set PoolConfig.Net).
 	Net *Net
+	// Cache, if set, answers requests from a response cache (cache.go).
+	Cache *CacheConfig
+	// CompressBody, if above 0, gzips request bodies of at least this many bytes.
+	CompressBody int
 }
 
 // Executor runs batches on a pool of worker threads. Safe for concurrent use.
@@ -118,6 +122,9 @@ func NewExecutor(cfg Config) (*Executor, error) {
 			if err := set(C.httpbatch_executor_builder_set_limiter(b, cfg.Limiter.ptr)); err != nil {
 				return err
 			}
+		}
+		if err := applyCache(b, cfg, set); err != nil {
+			return err
 		}
 		return nil
 	}()

@@ -85,6 +85,26 @@ int main() {
         CHECK(cs.opened >= 1 && cs.reused == cs.requests - cs.opened);
     });
 
+    run("cache_answers_the_second_batch_and_bodies_are_gzipped", [&] {
+        httpbatch::Executor ex =
+            httpbatch::ExecutorBuilder().workers(1).cache_memory(1 << 20).compress_body(1024).build();
+        uint64_t before = server.requests();
+        for (int round = 0; round < 2; round++) {
+            httpbatch::Batch batch;
+            batch.add_get(server.url("/cacheable/cpp?cc=max-age%3D60"));
+            batch.add_get(server.url("/cacheable/cpp-etag?cc=no-cache&etag=1"));
+            batch.add(httpbatch::Request("POST", server.url("/gunzip-echo")).body(std::string(5000, 'z')));
+            auto res = ex.execute(batch);
+            CHECK(res.summary().succeeded == 3);
+            CHECK(res[2].header("x-content-encoding") == "gzip");
+            CHECK(res[2].body() == std::string(5000, 'z'));
+        }
+        auto cs = ex.cache_stats();
+        CHECK(cs.hits == 1 && cs.revalidations == 1 && cs.not_modified == 1 && cs.misses == 2);
+        CHECK(cs.bypassed == 2); // the POSTs
+        CHECK(server.requests() - before == 5);
+    });
+
     run("errors_are_exceptions_with_code_and_message", [&] {
         try {
             httpbatch::Request r("ftp://nope/");

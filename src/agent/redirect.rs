@@ -186,6 +186,7 @@ fn response(
             total: wire + waited,
             ..Timings::default()
         },
+        cache: None,
     }
 }
 

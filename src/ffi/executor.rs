@@ -39,6 +39,8 @@ pub struct httpbatch_executor_builder {
     limiter: Option<LimiterSpec>,
     /// `httpbatch_executor_builder_set_dedup` (src/ffi/dedup.rs).
     pub(super) dedup: Option<DedupConfig>,
+    /// The response cache and body compression (src/ffi/cache.rs).
+    pub(super) cache: super::cache::CacheSpec,
     last_error: LastError,
 }
 
@@ -104,6 +106,7 @@ pub extern "C" fn httpbatch_executor_builder_new(
             pool: None,
             limiter: None,
             dedup: None,
+            cache: Default::default(),
             last_error: LastError::default(),
         }));
         Ok(())
@@ -310,6 +313,7 @@ pub extern "C" fn httpbatch_executor_builder_build(
                 builder = builder.per_host_rate(rate, burst);
             }
         }
+        let builder = b.cache.apply(builder)?;
         let stack = builder.build().map_err(|e| {
             if e.kind() == ErrorKind::InvalidConfig && b.pool.is_some() && b.client_set {
                 Error::new(

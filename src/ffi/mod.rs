@@ -17,6 +17,7 @@
 
 pub(crate) mod base;
 mod batch;
+mod cache;
 mod cancel;
 mod control;
 mod events;

@@ -276,6 +276,26 @@ impl Request {
         self.method.is_idempotent() || self.retry_non_idempotent
     }
 
+    /// Removes every header `name` (case-insensitive); returns the first value removed. For
+    /// layers that take a per-request instruction out of the headers (the cache's mode, body
+    /// compression) and for conditional headers a layer manages itself.
+    pub(crate) fn remove_header(&mut self, name: &str) -> Option<String> {
+        let first = self
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.to_string());
+        if first.is_some() {
+            self.headers.retain(|h| !h.name.eq_ignore_ascii_case(name));
+        }
+        first
+    }
+
+    /// Replaces the body (a layer that encodes it once, so every retry replays the same bytes).
+    pub(crate) fn set_body(&mut self, body: Vec<u8>) {
+        self.body = body;
+    }
+
     /// Adds a header after validating it.
     pub fn add_header(&mut self, name: &str, value: &str) -> Result<(), Error> {
         validate_header(name, value)?;

@@ -30,6 +30,8 @@
 //! | `/pages/numbered/{total}?per=N&page=P` or `&offset=O` | `{"total":T,"page":P,"items":[…]}`; past the end, an empty `items` |
 //! | `/pages/…&fail=KEY&fail_page=F` | as above, but the first request for page `F` under `KEY` answers `500` (once) |
 //! | `/big-header/{n}` | `200` `ok` with an `x-big` header of `n` bytes (at most 1 MiB) |
+//! | `/cacheable/{key}?cc=…&cc304=…&expires=S&etag=1&lm=1&vary=H&size=N` | the caching headers asked for (percent-encoded `Cache-Control`, `Expires` S seconds ahead or `past`, `ETag: "key"`, a fixed `Last-Modified`, `Vary`), `304` to matching validators (with `cc304`'s `Cache-Control`), `x-served: n` on every answer; body `key:{varied header}:` padded to `N` bytes |
+//! | `/gunzip-echo` | echoes the request body after undoing `Content-Encoding: gzip`, with `x-content-encoding`, `x-wire-len`, `x-decoded-len`; `400` for bad gzip |
 //! | `/__stats` | control: the counters as one JSON object, `{"accepted":N,"open_connections":N,"requests":N,"in_flight":N,"max_in_flight":N}`; `?prefix=P` adds `"requests_for":N` |
 //! | `/__reset` | control: [`Server::reset_counters`], then `200` `ok` |
 //! | anything else | `404` |
@@ -107,6 +109,7 @@
 // - Per-path counts are sharded by connection id: a handler only ever locks its own shard on the
 //   hot path, so 32 connections don't contend on one lock; readers sum all shards.
 
+mod cache_routes;
 mod conn;
 mod date;
 mod inner;

@@ -46,6 +46,8 @@ pub(crate) enum Body {
     Repeat(u64),
     /// Made for this answer (`/__stats`).
     Text(String),
+    /// Bytes made for this answer (`/gunzip-echo`).
+    Bytes(Vec<u8>),
 }
 
 impl Reply {
@@ -89,6 +91,7 @@ pub(super) fn route(inner: &Inner, req: &Req<'_>, extra: &mut Vec<u8>) -> Action
     let reply = match path {
         "/" | "/ok" => Reply::ok(),
         "/echo" => echo(req, extra),
+        "/gunzip-echo" => crate::cache_routes::gunzip_echo(req, extra),
         "/close" => Reply {
             close: true,
             ..Reply::ok()
@@ -120,6 +123,9 @@ pub(super) fn route(inner: &Inner, req: &Req<'_>, extra: &mut Vec<u8>) -> Action
                 "redirect-to" => redirect_to(req.query, extra),
                 "big-header" => big_header(arg, extra),
                 "pages" => crate::pages::route(inner, arg, req.query, extra),
+                "cacheable" if !arg.is_empty() => {
+                    crate::cache_routes::cacheable(inner, arg, req, extra)
+                }
                 _ => Reply {
                     status: 404,
                     body: Body::Static(b"not found"),
@@ -311,7 +317,7 @@ fn big_header(arg: &str, extra: &mut Vec<u8>) -> Reply {
     }
 }
 
-fn percent_decode(s: &str) -> Option<Vec<u8>> {
+pub(super) fn percent_decode(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -97,6 +97,8 @@ Routes:
   /flaky/{key}?fail=N          the first N requests to key get 503, then 200
   /limited/{key}?n=N&retry_after=S   N requests get 200, the rest 429 with Retry-After: S
   /close, /reset               close the connection after answering / without answering
+  /cacheable/{key}?cc=max-age%3D60&etag=1&lm=1&vary=H&expires=S   caching headers; 304 to validators
+  /gunzip-echo                 echoes the request body after undoing Content-Encoding: gzip
 
   /__stats[?prefix=P]           the server's counters as JSON (control: not counted itself)
   /__reset                     zeroes the counters and sequences (control)
@@ -357,6 +359,8 @@ pub struct RunArgs {
     /// `--dedup` and the pagination options (src/bin/httpbatch/pages.rs).
     #[command(flatten)]
     pub pages: crate::pages::PagesArgs,
+    #[command(flatten)]
+    pub cache: crate::cache::CacheArgs,
 }
 
 /// TLS and proxy options, named as in curl.

@@ -66,6 +66,7 @@ fn demo_settings(quiet: bool) -> Settings {
             health_path: "/".into(),
             net: Default::default(),
             dedup: false,
+            cache: Default::default(),
         },
         warmup: None,
         deadline: Some(Duration::from_secs(30)),

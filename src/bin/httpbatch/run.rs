@@ -76,6 +76,7 @@ impl Settings {
                 health_path: args.health_path.clone(),
                 net: args.net.clone(),
                 dedup: args.pages.dedup,
+                cache: args.cache.clone(),
             },
             warmup: args.warmup.filter(|n| *n > 0),
             deadline: args.deadline,

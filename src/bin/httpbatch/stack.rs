@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use crate::args::NetArgs;
 use httpbatch::{
-    BatchStats, ConnectionPool, DedupConfig, DedupStats, Error, HostHealth, HostStats, HttpClient,
-    HttpClientConfig, PoolStats, Rate, RateLimitStats, RateLimiter, Request, RetryPolicy,
-    RetryStats, WarmupReport,
+    BatchStats, CacheStats, ConnectionPool, DedupConfig, DedupStats, Error, HostHealth, HostStats,
+    HttpCache, HttpClient, HttpClientConfig, PoolStats, Rate, RateLimitStats, RateLimiter, Request,
+    RetryPolicy, RetryStats, WarmupReport,
 };
 
 /// What the layers are built from.
@@ -46,6 +46,8 @@ pub struct StackConfig {
     pub net: NetArgs,
     /// Share identical requests in flight (`--dedup`): the dedup layer on top.
     pub dedup: bool,
+    /// Response cache and request-body compression options.
+    pub cache: crate::cache::CacheArgs,
 }
 
 /// The built stack (the library's [`httpbatch::Stack`], which owns the order of the layers),
@@ -56,6 +58,7 @@ pub struct Stack {
     pool: ConnectionPool,
     limiter: Option<RateLimiter>,
     retries: bool,
+    cache: Option<HttpCache>,
 }
 
 /// Every layer's statistics after a run.
@@ -73,6 +76,8 @@ pub struct LayerStats {
     pub hosts: Vec<HostStats>,
     /// Per host, when health checks are on.
     pub health: Vec<(String, HostHealth)>,
+    /// The response cache, when on.
+    pub cache: Option<CacheStats>,
 }
 
 impl Stack {
@@ -107,6 +112,13 @@ impl Stack {
         let mut stack = httpbatch::Stack::builder()
             .workers(config.concurrency)
             .pool(pool.clone());
+        let cache = config.cache.build(config.max_body)?;
+        if let Some(c) = &cache {
+            stack = stack.cache(c.clone());
+        }
+        if let Some(c) = config.cache.compression() {
+            stack = stack.compress_body(c);
+        }
         if config.dedup {
             stack = stack.dedup(DedupConfig::new());
         }
@@ -121,6 +133,7 @@ impl Stack {
             pool,
             limiter,
             retries: config.retries > 0,
+            cache,
         })
     }
 
@@ -166,6 +179,7 @@ impl Stack {
             pool: self.pool.stats(),
             hosts: self.pool.host_stats(),
             health: self.pool.health(),
+            cache: self.cache.as_ref().map(HttpCache::stats),
         }
     }
 }

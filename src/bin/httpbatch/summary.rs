@@ -120,6 +120,9 @@ impl Report {
                 l.burst
             );
         }
+        if let Some(c) = &self.stats.cache {
+            let _ = writeln!(t, "{:<12} {}", "cache", crate::cache::summary_line(c));
+        }
         let p = &self.stats.pool;
         let _ = writeln!(
             t,
@@ -285,6 +288,7 @@ impl Report {
                 "closed": self.stats.pool.connections_closed,
                 "live": self.stats.pool.connections_live,
             },
+            "cache": self.stats.cache.as_ref().map(crate::cache::summary_json),
             "attempts": self.stats.pool.attempts,
             "circuit_open": self.stats.pool.circuit_open,
             "hosts": self.stats.hosts.iter().map(|h| self.host_json(h)).collect::<Vec<_>>(),

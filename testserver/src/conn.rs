@@ -281,6 +281,7 @@ impl Conn<'_> {
             Body::Code => &code_buf,
             Body::Echo => &self.body,
             Body::Text(ref text) => text.as_bytes(),
+            Body::Bytes(ref bytes) => bytes,
             Body::Repeat(_) => &[],
         };
         let body_len = match reply.body {

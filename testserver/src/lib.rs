@@ -26,6 +26,8 @@
 //! | `/redirect/{n}` | `302` to the relative `/redirect/{n-1}`; `/redirect/0` answers `200` `ok` |
 //! | `/redirect-to?url=U&status=S` | `S` (a 3xx, default `302`) with `Location: U`, `U` percent-decoded |
 //! | `/big-header/{n}` | `200` `ok` with an `x-big` header of `n` bytes (at most 1 MiB) |
+//! | `/encoded/{coding}` | `200` with `Content-Encoding: coding` and a body that decodes to [`ENCODED_TEXT`] 20 times (900 bytes); `coding` is `gzip`, `deflate` (zlib), `deflate-raw` (raw deflate, sent as `deflate`), `br` (uncompressed meta-blocks) or `identity` (no header) |
+//! | `/bomb/{mib}` | `200` with `Content-Encoding: gzip` and a body that decodes to `mib` MiB of zero bytes (1–1024) from about 1 KiB per MiB on the wire |
 //! | `/__stats` | control: the counters as one JSON object, `{"accepted":N,"open_connections":N,"requests":N,"in_flight":N,"max_in_flight":N}`; `?prefix=P` adds `"requests_for":N` |
 //! | `/__reset` | control: [`Server::reset_counters`], then `200` `ok` |
 //! | anything else | `404` |
@@ -109,6 +111,7 @@ mod inner;
 mod routes;
 
 pub use date::http_date;
+pub use routes::ENCODED_TEXT;
 
 use std::fmt;
 use std::io;

@@ -15,6 +15,7 @@ mod proxy;
 mod redirect;
 mod resolver;
 mod stats;
+mod tcp;
 mod tls;
 
 use std::collections::HashMap;
@@ -24,9 +25,7 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 use ureq::http;
-use ureq::unversioned::transport::{
-    ConnectProxyConnector, Connector, SocksConnector, TcpConnector,
-};
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector, SocksConnector};
 
 use crate::error::{Error, ErrorKind};
 use crate::execute::{Context, Execute};
@@ -38,12 +37,21 @@ use self::connector::{ConnCounters, CountingConnector, InflightSlot};
 use self::proxy::{ForwardConnector, ForwardResolver, ProxyRules};
 use self::resolver::CachingResolver;
 pub use self::stats::ConnectionStats;
+use self::tcp::TcpConnector;
 use self::tls::TlsConnector;
 pub use self::tls::TlsVersion;
 
 struct Origin {
     agent: ureq::Agent,
     counters: Arc<ConnCounters>,
+}
+
+impl Origin {
+    /// The figures, idle sockets the peer closed counted as closed.
+    fn stats(&self) -> ConnectionStats {
+        self.counters.sweep();
+        ConnectionStats::read(&self.counters)
+    }
 }
 
 struct ClientInner {
@@ -146,7 +154,7 @@ impl HttpClient {
             .origins
             .read()
             .values()
-            .map(|o| ConnectionStats::read(&o.counters))
+            .map(|o| o.stats())
             .fold(ConnectionStats::default(), ConnectionStats::add)
     }
 
@@ -157,7 +165,7 @@ impl HttpClient {
             .origins
             .read()
             .iter()
-            .map(|(k, o)| (k.clone(), ConnectionStats::read(&o.counters)))
+            .map(|(k, o)| (k.clone(), o.stats()))
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
@@ -170,7 +178,7 @@ impl HttpClient {
             .origins
             .read()
             .get(origin)
-            .map(|o| ConnectionStats::read(&o.counters))
+            .map(|o| o.stats())
             .unwrap_or_default()
     }
 
@@ -195,7 +203,7 @@ impl HttpClient {
         let chain =
             ().chain(SocksConnector::default())
                 .chain(ConnectProxyConnector::default())
-                .chain(TcpConnector::default())
+                .chain(TcpConnector)
                 .chain(ForwardConnector(forward))
                 .chain(self.inner.tls.clone());
         let config = ureq::Agent::config_builder()

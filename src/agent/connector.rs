@@ -53,13 +53,19 @@ impl ConnCounters {
     /// Counts the idle sockets the peer has closed (`CLOSE_WAIT`) as closed: one `poll` each,
     /// nothing read. ureq drops them at its next checkout, without counting them twice.
     pub(crate) fn sweep(&self) {
-        for s in self.sockets.lock().values() {
-            if !s.idle.load(Ordering::Acquire) || s.closed.load(Ordering::Acquire) {
-                continue;
-            }
-            let gone = s.stream.upgrade().is_none_or(|t| tcp::peer_closed(&t));
-            if gone && !s.closed.swap(true, Ordering::AcqRel) {
-                self.closed.fetch_add(1, Ordering::Release);
+        let sockets = self.sockets.lock();
+        let idle: Vec<_> = sockets
+            .values()
+            .filter(|s| s.idle.load(Ordering::Acquire) && !s.closed.load(Ordering::Acquire))
+            .filter_map(|s| Some((s, s.stream.upgrade()?)))
+            .collect();
+        if idle.is_empty() {
+            return;
+        }
+        let streams: Vec<_> = idle.iter().map(|(_, t)| t.clone()).collect();
+        for ((s, _), gone) in idle.iter().zip(tcp::peers_closed(&streams)) {
+            if gone {
+                self.close(s);
             }
         }
     }

@@ -238,29 +238,42 @@ pub(crate) fn probe(stream: &TcpStream) -> Probe {
     p
 }
 
-/// Whether the peer has closed its side of `stream`, even with bytes still unread (a TLS
-/// `close_notify` before the FIN): `POLLRDHUP` where the platform has it, else a peek.
-pub(crate) fn peer_closed(stream: &TcpStream) -> bool {
+/// Which of `streams` the peer has closed, even with bytes still unread (a TLS `close_notify`
+/// before the FIN): one `poll` for all of them with `POLLRDHUP` where the platform has it, else
+/// a peek at each.
+pub(crate) fn peers_closed(streams: &[Arc<TcpStream>]) -> Vec<bool> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         use rustix::event::{PollFd, PollFlags, Timespec, poll};
-        let mut fds = [PollFd::new(stream, PollFlags::RDHUP)];
+        let mut fds: Vec<_> = streams
+            .iter()
+            .map(|s| PollFd::new(&**s, PollFlags::RDHUP))
+            .collect();
         let zero = Timespec {
             tv_sec: 0,
             tv_nsec: 0,
         };
         match poll(&mut fds, Some(&zero)) {
-            Ok(0) => false,
-            Ok(_) => fds[0]
-                .revents()
-                .intersects(PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR),
-            Err(_) => false,
+            Ok(0) | Err(_) => vec![false; streams.len()],
+            Ok(_) => fds
+                .iter()
+                .map(|f| {
+                    f.revents()
+                        .intersects(PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR)
+                })
+                .collect(),
         }
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     {
-        probe(stream) == Probe::Closed
+        streams.iter().map(|s| probe(s) == Probe::Closed).collect()
     }
+}
+
+/// Whether the peer has closed its side of `stream` (see [`peers_closed`]).
+#[cfg(test)]
+fn peer_closed(stream: &Arc<TcpStream>) -> bool {
+    peers_closed(std::slice::from_ref(stream))[0]
 }
 
 #[cfg(test)]
@@ -271,7 +284,7 @@ mod tests {
     #[test]
     fn probes_tell_open_unexpected_and_closed_apart_without_consuming() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let client = Arc::new(TcpStream::connect(l.local_addr().unwrap()).unwrap());
         let (mut server, _) = l.accept().unwrap();
         assert_eq!(probe(&client), Probe::Open);
         assert!(!peer_closed(&client));
@@ -289,7 +302,7 @@ mod tests {
         }
         assert_eq!(probe(&client), Probe::Unexpected, "peeks consume nothing");
         let mut rest = Vec::new();
-        (&client).read_to_end(&mut rest).unwrap();
+        (&*client).read_to_end(&mut rest).unwrap();
         assert_eq!(rest, b"x");
         assert_eq!(probe(&client), Probe::Closed);
     }

@@ -123,7 +123,7 @@ fn collect_errors_form_runs_everything_and_lists_each_failure() {
     // keep-alive connection, which the leaf resends once on a new one (as curl and browsers
     // do): every request the server saw went out from the client, and at most 3 twice.
     let sent = server.requests();
-    assert_eq!(sent as u64, client.connection_stats().requests);
+    assert_eq!(sent, client.connection_stats().requests);
     assert!((60..=63).contains(&sent), "{sent}");
 }
 

@@ -423,9 +423,10 @@ typedef struct httpbatch_executor_builder httpbatch_executor_builder;
 typedef struct httpbatch_limiter httpbatch_limiter;
 
 /**
- * TLS and proxy options (opaque). Not thread-safe. Defaults: certificates verified against the
- * built-in (Mozilla) roots, no client certificate, TLS 1.2 or later, no proxy but those of the
- * environment (`http_proxy`, `https_proxy`, `all_proxy`, `no_proxy`, as curl reads them).
+ * TLS, proxy and content-decoding options (opaque). Not thread-safe. Defaults: certificates
+ * verified against the built-in (Mozilla) roots, no client certificate, TLS 1.2 or later, no
+ * proxy but those of the environment (`http_proxy`, `https_proxy`, `all_proxy`, `no_proxy`, as
+ * curl reads them), gzip, deflate and br bodies decoded.
  */
 typedef struct httpbatch_net_options httpbatch_net_options;
 
@@ -1855,6 +1856,23 @@ httpbatch_result httpbatch_net_options_set_no_proxy(struct httpbatch_net_options
  */
 httpbatch_result httpbatch_net_options_set_proxy_from_env(struct httpbatch_net_options *options,
                                                           bool enabled);
+
+/**
+ * Sets whether gzip, deflate and br response bodies are decoded (the body limit then applies
+ * to the decoded size, and `Content-Encoding`/`Content-Length` are dropped from a decoded
+ * answer). When false, bodies come as sent, `Content-Encoding` kept, and no `Accept-Encoding`
+ * is sent unless set. Defaults to true.
+ */
+httpbatch_result httpbatch_net_options_set_decompress(struct httpbatch_net_options *options,
+                                                      bool enabled);
+
+/**
+ * Sets the `Accept-Encoding` sent by requests that set none (UTF-8, no control bytes; copied;
+ * empty: none sent). Defaults to `gzip, deflate, br` when decoding, else none.
+ */
+httpbatch_result httpbatch_net_options_set_accept_encoding(struct httpbatch_net_options *options,
+                                                           const char *value,
+                                                           size_t value_len);
 
 /**
  * Copies the options' last error text into `buf`; see `httpbatch_request_last_error` for the

@@ -198,3 +198,27 @@ fn proxies_from_the_option_and_the_environment() {
     assert_eq!((code, last_peer()), (0, via), "ALL_PROXY with SOCKS5");
     assert_eq!(target.requests().len(), 7);
 }
+
+#[test]
+fn bodies_are_decoded_by_default_kept_raw_with_raw_and_bombs_stop_at_max_body() {
+    let server = httpbatch_testserver::Server::start().unwrap();
+    let text = httpbatch_testserver::ENCODED_TEXT.repeat(20);
+    for coding in ["gzip", "deflate", "br"] {
+        let url = server.url(&format!("/encoded/{coding}"));
+        let (code, v) = run(&["--body", "text", &url], &[]);
+        assert_eq!((code, v["status"].as_u64()), (0, Some(200)), "{v}");
+        assert_eq!(v["body"].as_str(), Some(text.as_str()), "{coding}");
+        let (code, v) = run(&["--compressed", "--body", "text", &url], &[]);
+        assert_eq!((code, v["body"].as_str()), (0, Some(text.as_str())), "{v}");
+    }
+    // gzip's magic bytes 1f 8b 08 are "H4sI" in base64.
+    let url = server.url("/encoded/gzip");
+    let (code, v) = run(&["--raw", "--body", "base64", &url], &[]);
+    assert_eq!(code, 0, "{v}");
+    assert!(v["body"].as_str().unwrap().starts_with("H4sI"), "{v}");
+
+    let url = server.url("/bomb/64");
+    let (code, v) = run(&["--max-body", "1MiB", &url], &[]);
+    assert_ne!(code, 0);
+    assert_eq!(error_kind(&v), "body_too_large", "{v}");
+}

@@ -91,7 +91,8 @@ fn try_form_stops_dispatching_at_the_first_error_and_names_it() {
 #[test]
 fn collect_errors_form_runs_everything_and_lists_each_failure() {
     let server = Server::start().unwrap();
-    let par = ParExecutor::new(HttpClient::new(), 8).unwrap();
+    let client = HttpClient::new();
+    let par = ParExecutor::new(client.clone(), 8).unwrap();
     let paths: Vec<_> = (0..60)
         .map(|i| match i % 20 {
             5 => "/status/503".to_owned(),
@@ -118,7 +119,12 @@ fn collect_errors_form_runs_everything_and_lists_each_failure() {
             assert_eq!(*len, i);
         }
     }
-    assert_eq!(server.requests(), 60);
+    // A `/reset` that closes a reused connection without an answer looks like a stale
+    // keep-alive connection, which the leaf resends once on a new one (as curl and browsers
+    // do): every request the server saw went out from the client, and at most 3 twice.
+    let sent = server.requests();
+    assert_eq!(sent, client.connection_stats().requests);
+    assert!((60..=63).contains(&sent), "{sent}");
 }
 
 #[test]

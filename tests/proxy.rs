@@ -283,3 +283,21 @@ fn cancel_reaches_a_proxy_that_never_answers() {
         );
     }
 }
+
+#[test]
+fn tinyproxys_silently_closed_connections_are_resent_inside_the_leaf() {
+    // tinyproxy closes each client connection after one response without saying
+    // `Connection: close`. The leaf finds the dead pooled socket at checkout, or, when the
+    // close comes after the request went out, resends it once on a new connection: no error
+    // and no retry layer needed.
+    let proxy = tinyproxy(None);
+    let target = TestServer::plain("127.0.0.1");
+    let client = client(HttpClientConfig::default().proxy(proxy.url("http", "")));
+    for i in 0..10 {
+        let res = get(&client, &target.url("http", &format!("/s/{i}"))).unwrap();
+        assert_eq!((res.status(), res.attempts()), (200, 1));
+    }
+    all_via_proxy(&target, 10);
+    let stats = client.connection_stats();
+    assert_eq!(stats.opened, stats.closed + stats.live, "{stats:?}");
+}

@@ -12,8 +12,10 @@
 //!   invariants in `execute.rs`).
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -23,6 +25,7 @@ use ureq::unversioned::transport::{
 };
 
 pub(crate) use super::slot::InflightSlot;
+use super::tcp;
 use crate::error::ErrorKind;
 use crate::request::Url;
 
@@ -32,12 +35,56 @@ pub(crate) struct ConnCounters {
     pub(crate) opened: AtomicU64,
     pub(crate) closed: AtomicU64,
     pub(crate) requests: AtomicU64,
+    /// The open sockets by transport id, for [`sweep`](Self::sweep).
+    sockets: Mutex<HashMap<u64, Arc<Socket>>>,
+}
+
+/// One open socket as the origin's registry sees it.
+#[derive(Debug)]
+struct Socket {
+    stream: Weak<TcpStream>,
+    /// Back in the idle pool (between ureq's probe on return and its probe on checkout).
+    idle: AtomicBool,
+    /// Counted as closed already (the peer closed it while idle).
+    closed: AtomicBool,
+}
+
+impl ConnCounters {
+    /// Counts the idle sockets the peer has closed (`CLOSE_WAIT`) as closed: one `poll` each,
+    /// nothing read. ureq drops them at its next checkout, without counting them twice.
+    pub(crate) fn sweep(&self) {
+        let sockets = self.sockets.lock();
+        let idle: Vec<_> = sockets
+            .values()
+            .filter(|s| s.idle.load(Ordering::Acquire) && !s.closed.load(Ordering::Acquire))
+            .filter_map(|s| Some((s, s.stream.upgrade()?)))
+            .collect();
+        if idle.is_empty() {
+            return;
+        }
+        let streams: Vec<_> = idle.iter().map(|(_, t)| t.clone()).collect();
+        for ((s, _), gone) in idle.iter().zip(tcp::peers_closed(&streams)) {
+            if gone {
+                self.close(s);
+            }
+        }
+    }
+
+    fn close(&self, socket: &Socket) {
+        if !socket.closed.swap(true, Ordering::AcqRel) {
+            self.closed.fetch_add(1, Ordering::Release);
+        }
+    }
 }
 
 thread_local! {
     static CURRENT: RefCell<Option<Arc<InflightSlot>>> = const { RefCell::new(None) };
     /// Whether the current request has been counted on a connection yet.
     static SENT: Cell<bool> = const { Cell::new(false) };
+    /// Whether the current request went out on a connection that had served one before.
+    static REUSED: Cell<bool> = const { Cell::new(false) };
+    /// Whether any byte of an answer to the current request has arrived.
+    static ANSWERED: Cell<bool> = const { Cell::new(false) };
     /// Whether a connector chain is connecting on this thread: a CONNECT proxy connector runs
     /// the whole chain again, inside, for its connection to the proxy.
     static CONNECTING: Cell<bool> = const { Cell::new(false) };
@@ -67,6 +114,8 @@ impl CurrentSlot {
     pub(crate) fn enter(slot: &Arc<InflightSlot>) -> CurrentSlot {
         CURRENT.with(|c| *c.borrow_mut() = Some(slot.clone()));
         SENT.set(false);
+        REUSED.set(false);
+        ANSWERED.set(false);
         CurrentSlot(slot.clone())
     }
 }
@@ -76,6 +125,14 @@ impl Drop for CurrentSlot {
         CURRENT.with(|c| *c.borrow_mut() = None);
         self.0.detach();
     }
+}
+
+/// Whether the last request of this thread went out on a reused connection that then failed
+/// before a byte of answer came: the peer had closed it while it sat idle (a stale keep-alive
+/// connection), so the request never reached the server's application and a fresh connection
+/// can take it.
+pub(crate) fn was_stale() -> bool {
+    REUSED.get() && !ANSWERED.get()
 }
 
 /// A failure a connector of the leaf has already typed (a TLS or proxy failure, a bad TLS
@@ -209,7 +266,9 @@ impl<C: Connector<()>> Connector<()> for CountingConnector<C> {
                     inner,
                     counters: None,
                     socket: None,
+                    registered: None,
                     id: 0,
+                    served: 0,
                 }));
         };
         // Capture the socket's shutdown handle as the TCP connector registers it with the agent,
@@ -238,17 +297,29 @@ impl<C: Connector<()>> Connector<()> for CountingConnector<C> {
                 }
             }),
         };
+        tcp::take_opened();
         let connected = self.inner.connect(&ours, chained);
         let Some(inner) = connected.map_err(|e| self.blame_proxy(e, details))? else {
             return Ok(None);
         };
         self.counters.opened.fetch_add(1, Ordering::Relaxed);
         let socket = captured.lock().take();
+        let registered = tcp::take_opened().map(|stream| {
+            let s = Arc::new(Socket {
+                stream,
+                idle: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
+            });
+            self.counters.sockets.lock().insert(id, s.clone());
+            s
+        });
         let mut transport = CountedTransport {
             inner,
             counters: Some(self.counters.clone()),
             socket,
+            registered,
             id,
+            served: 0,
         };
         transport.attach_current()?;
         Ok(Some(transport))
@@ -261,14 +332,21 @@ pub(crate) struct CountedTransport<T> {
     /// `None` for the socket to a CONNECT proxy, counted by the tunnel wrapping it.
     counters: Option<Arc<ConnCounters>>,
     socket: Option<Weak<dyn ShutdownHandle>>,
+    /// The socket in the origin's registry (`None` if the chain opened no TCP socket itself).
+    registered: Option<Arc<Socket>>,
     /// Never reused, unlike an address; 0 means "no socket" to [`InflightSlot`].
     id: u64,
+    /// Requests written on this connection.
+    served: u64,
 }
 
 static NEXT_TRANSPORT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl<T> CountedTransport<T> {
     fn attach_current(&mut self) -> Result<(), ureq::Error> {
+        if let Some(s) = &self.registered {
+            s.idle.store(false, Ordering::Release);
+        }
         let Some(socket) = &self.socket else {
             return Ok(());
         };
@@ -287,8 +365,17 @@ impl<T> fmt::Debug for CountedTransport<T> {
 
 impl<T> Drop for CountedTransport<T> {
     fn drop(&mut self) {
-        if let Some(c) = &self.counters {
-            c.closed.fetch_add(1, Ordering::Relaxed);
+        let Some(c) = &self.counters else {
+            return;
+        };
+        match &self.registered {
+            Some(s) => {
+                c.sockets.lock().remove(&self.id);
+                c.close(s);
+            }
+            None => {
+                c.closed.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -337,6 +424,8 @@ impl<T: Transport> Transport for CountedTransport<T> {
         // no request), so `reused = requests - opened` stays a measured figure.
         if let Some(c) = self.counters.as_ref().filter(|_| !SENT.replace(true)) {
             c.requests.fetch_add(1, Ordering::Relaxed);
+            REUSED.set(self.served > 0);
+            self.served += 1;
         }
         self.inner.transmit_output(amount, coarse(timeout))
     }
@@ -346,7 +435,11 @@ impl<T: Transport> Transport for CountedTransport<T> {
         if let Some(e) = self.overflowed() {
             return Err(e);
         }
-        self.inner.await_input(coarse(timeout))
+        let got = self.inner.await_input(coarse(timeout))?;
+        if got {
+            ANSWERED.set(true);
+        }
+        Ok(got)
     }
 
     fn maybe_await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
@@ -354,11 +447,23 @@ impl<T: Transport> Transport for CountedTransport<T> {
         if let Some(e) = self.overflowed() {
             return Err(e);
         }
-        self.inner.maybe_await_input(coarse(timeout))
+        let got = self.inner.maybe_await_input(coarse(timeout))?;
+        if got {
+            ANSWERED.set(true);
+        }
+        Ok(got)
     }
 
+    /// ureq probes a connection when it returns to the idle pool and when it is checked out
+    /// again: the first probe makes the socket idle for [`ConnCounters::sweep`], the second
+    /// (or any I/O) busy.
     fn is_open(&mut self) -> bool {
-        self.inner.is_open()
+        let open = self.inner.is_open();
+        if let Some(s) = &self.registered {
+            let idle = s.idle.load(Ordering::Acquire);
+            s.idle.store(open && !idle, Ordering::Release);
+        }
+        open
     }
 
     fn is_tls(&self) -> bool {

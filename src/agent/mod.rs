@@ -7,13 +7,16 @@
 //! - Connection counters belong to the origin's connector and are only ever incremented; figures
 //!   are derived from them when read (`live = opened - closed`, `reused = requests - opened`).
 
+mod config;
 mod connector;
+mod decode;
 mod no_proxy;
 mod proxy;
 mod redirect;
 mod resolver;
 mod slot;
 mod stats;
+mod tcp;
 mod tls;
 
 use std::collections::HashMap;
@@ -23,206 +26,36 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 use ureq::http;
-use ureq::unversioned::transport::{
-    ConnectProxyConnector, Connector, SocksConnector, TcpConnector,
-};
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector, SocksConnector};
 
 use crate::error::{Error, ErrorKind};
 use crate::execute::{Context, Execute};
 use crate::request::{Request, Url};
 use crate::response::Response;
 
+pub use self::config::HttpClientConfig;
 use self::connector::{ConnCounters, CountingConnector};
-use self::proxy::{ForwardConnector, ForwardResolver, ProxyOptions, ProxyRules};
+use self::proxy::{ForwardConnector, ForwardResolver, ProxyRules};
 use self::resolver::CachingResolver;
 pub(crate) use self::slot::InflightSlot;
 // RFC 3986 reference resolution, shared with pagination (`Link` targets are relative too).
 pub(crate) use self::redirect::resolve as resolve_reference;
 pub use self::stats::ConnectionStats;
+use self::tcp::TcpConnector;
+use self::tls::TlsConnector;
 pub use self::tls::TlsVersion;
-use self::tls::{TlsConnector, TlsOptions};
-
-/// Configuration of an [`HttpClient`].
-///
-/// ```
-/// use httpbatch::HttpClientConfig;
-/// use std::time::Duration;
-/// let config = HttpClientConfig::default()
-///     .timeout(Duration::from_secs(5))
-///     .max_body_size(1 << 20)
-///     .max_idle_per_origin(64);
-/// assert_eq!(config.get_timeout(), Duration::from_secs(5));
-/// ```
-#[derive(Debug, Clone)]
-pub struct HttpClientConfig {
-    connect_timeout: Duration,
-    timeout: Duration,
-    max_body_size: u64,
-    max_idle_per_origin: usize,
-    idle_timeout: Duration,
-    buffer_size: usize,
-    max_redirects: u32,
-    redirect_https_to_http: bool,
-    dns_ttl: Duration,
-    user_agent: String,
-    tls: TlsOptions,
-    proxy: ProxyOptions,
-}
-
-impl Default for HttpClientConfig {
-    fn default() -> Self {
-        HttpClientConfig {
-            connect_timeout: Duration::from_secs(10),
-            timeout: Duration::from_secs(30),
-            max_body_size: 10 * 1024 * 1024,
-            max_idle_per_origin: 128,
-            idle_timeout: Duration::from_secs(15),
-            buffer_size: 16 * 1024,
-            max_redirects: 10,
-            redirect_https_to_http: false,
-            dns_ttl: Duration::from_secs(60),
-            user_agent: concat!("httpbatch/", env!("CARGO_PKG_VERSION")).into(),
-            tls: TlsOptions::default(),
-            proxy: ProxyOptions::default(),
-        }
-    }
-}
-
-impl HttpClientConfig {
-    /// Sets the connect timeout.
-    pub fn connect_timeout(mut self, d: Duration) -> Self {
-        self.connect_timeout = d;
-        self
-    }
-    /// Time allowed to establish a TCP (and TLS) connection; zero or [`Duration::MAX`] (anything
-    /// from about a century) means no limit. Defaults to `10 s`.
-    pub fn get_connect_timeout(&self) -> Duration {
-        self.connect_timeout
-    }
-    /// Sets the whole-request timeout.
-    pub fn timeout(mut self, d: Duration) -> Self {
-        self.timeout = d;
-        self
-    }
-    /// Time allowed for a whole exchange (connect, send, receive the whole body, every redirect
-    /// hop) when the request sets none; zero or [`Duration::MAX`] (anything from about a
-    /// century), here or on the request, means no limit. Defaults to `30 s`.
-    pub fn get_timeout(&self) -> Duration {
-        self.timeout
-    }
-    /// Sets the response body limit.
-    pub fn max_body_size(mut self, bytes: u64) -> Self {
-        self.max_body_size = bytes;
-        self
-    }
-    /// Largest response body accepted; a larger one fails with [`ErrorKind::BodyTooLarge`].
-    /// `u64::MAX` means no limit. Defaults to `10 MiB`.
-    pub fn get_max_body_size(&self) -> u64 {
-        self.max_body_size
-    }
-    /// Sets the idle connection cap per origin.
-    pub fn max_idle_per_origin(mut self, n: usize) -> Self {
-        self.max_idle_per_origin = n.max(1);
-        self
-    }
-    /// Idle connections kept per origin (0 is taken as 1; `usize::MAX` means no cap). Keep it
-    /// at least the concurrency per origin, or connections churn. Defaults to `128`.
-    pub fn get_max_idle_per_origin(&self) -> usize {
-        self.max_idle_per_origin
-    }
-    /// Sets how long an idle connection is kept.
-    pub fn idle_timeout(mut self, d: Duration) -> Self {
-        self.idle_timeout = d;
-        self
-    }
-    /// How long an idle connection is kept before it is closed (zero: not kept;
-    /// [`Duration::MAX`]: no limit). Defaults to `15 s`.
-    pub fn get_idle_timeout(&self) -> Duration {
-        self.idle_timeout
-    }
-    /// Sets the per-connection I/O buffer size.
-    pub fn buffer_size(mut self, bytes: usize) -> Self {
-        self.buffer_size = bytes.clamp(1024, MAX_BUFFER);
-        self
-    }
-    /// Input and output buffer of each connection (16 KiB ≈ 73 KiB per pooled connection in
-    /// all, against ≈ 305 KiB at ureq's defaults). It is also the largest response head (status
-    /// line and headers) accepted: a larger one fails with [`ErrorKind::Protocol`], which is not
-    /// retried. Values are clamped to `1 KiB ..= 4 MiB` (each connection allocates it twice).
-    /// Defaults to `16 KiB`.
-    pub fn get_buffer_size(&self) -> usize {
-        self.buffer_size
-    }
-    /// Sets the redirect limit (0: do not follow; the 3xx response is the answer).
-    pub fn max_redirects(mut self, n: u32) -> Self {
-        self.max_redirects = n;
-        self
-    }
-    /// Redirects (301, 302, 303, 307, 308 with a `Location`) followed per request; one more is
-    /// an [`ErrorKind::Redirect`]. The client follows them itself, each hop a request of its
-    /// own: it passes the rate limiters ([`Context::admit`]), its `Location` is resolved against
-    /// the URL that answered and checked by [`Url::parse`]; 303 (and 301/302 after a `POST`)
-    /// continue with a body-less `GET`, 307/308 replay method and body; `Authorization`,
-    /// `Proxy-Authorization`, `Cookie` and [sensitive](crate::RequestBuilder::sensitive_header)
-    /// headers are dropped when the origin changes. Defaults to `10` (as curl and browsers).
-    pub fn get_max_redirects(&self) -> u32 {
-        self.max_redirects
-    }
-    /// Sets whether a redirect from `https` to `http` is followed.
-    pub fn redirect_https_to_http(mut self, allow: bool) -> Self {
-        self.redirect_https_to_http = allow;
-        self
-    }
-    /// Whether a redirect from `https` to `http` is followed; when not, it is an
-    /// [`ErrorKind::Redirect`]. Defaults to `false`.
-    pub fn get_redirect_https_to_http(&self) -> bool {
-        self.redirect_https_to_http
-    }
-    /// Sets how long resolved addresses are cached.
-    pub fn dns_ttl(mut self, d: Duration) -> Self {
-        self.dns_ttl = d;
-        self
-    }
-    /// How long a resolved host name is reused (zero: resolved every time; [`Duration::MAX`]:
-    /// for the client's life). Defaults to `60 s`.
-    pub fn get_dns_ttl(&self) -> Duration {
-        self.dns_ttl
-    }
-    /// Sets the `User-Agent` header.
-    pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
-        self.user_agent = ua.into();
-        self
-    }
-    /// The `User-Agent` header sent unless a request sets its own; it must be a valid header
-    /// value (see [`validate`](Self::validate)). Defaults to `httpbatch/VERSION`.
-    pub fn get_user_agent(&self) -> &str {
-        &self.user_agent
-    }
-
-    /// Checks what no setter can clamp: fails with [`ErrorKind::InvalidConfig`] for a user agent
-    /// with a control byte (other than HTAB). Every other option takes any value: durations of
-    /// zero or [`Duration::MAX`] mean no limit where a limit is meant, sizes are clamped to what
-    /// can be allocated.
-    ///
-    /// ```
-    /// use httpbatch::{ErrorKind, HttpClientConfig};
-    /// assert!(HttpClientConfig::default().validate().is_ok());
-    /// let bad = HttpClientConfig::default().user_agent("a\r\nx-injected: 1");
-    /// assert_eq!(bad.validate().unwrap_err().kind(), ErrorKind::InvalidConfig);
-    /// ```
-    pub fn validate(&self) -> Result<(), Error> {
-        crate::request::validate_header("user-agent", &self.user_agent).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidConfig,
-                format!("invalid HttpClientConfig::user_agent: {}", e.message()),
-            )
-        })
-    }
-}
 
 struct Origin {
     agent: ureq::Agent,
     counters: Arc<ConnCounters>,
+}
+
+impl Origin {
+    /// The figures, idle sockets the peer closed counted as closed.
+    fn stats(&self) -> ConnectionStats {
+        self.counters.sweep();
+        ConnectionStats::read(&self.counters)
+    }
 }
 
 struct ClientInner {
@@ -325,7 +158,7 @@ impl HttpClient {
             .origins
             .read()
             .values()
-            .map(|o| ConnectionStats::read(&o.counters))
+            .map(|o| o.stats())
             .fold(ConnectionStats::default(), ConnectionStats::add)
     }
 
@@ -336,7 +169,7 @@ impl HttpClient {
             .origins
             .read()
             .iter()
-            .map(|(k, o)| (k.clone(), ConnectionStats::read(&o.counters)))
+            .map(|(k, o)| (k.clone(), o.stats()))
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
@@ -349,7 +182,7 @@ impl HttpClient {
             .origins
             .read()
             .get(origin)
-            .map(|o| ConnectionStats::read(&o.counters))
+            .map(|o| o.stats())
             .unwrap_or_default()
     }
 
@@ -374,7 +207,7 @@ impl HttpClient {
         let chain =
             ().chain(SocksConnector::default())
                 .chain(ConnectProxyConnector::default())
-                .chain(TcpConnector::default())
+                .chain(TcpConnector)
                 .chain(ForwardConnector(forward))
                 .chain(self.inner.tls.clone());
         let config = ureq::Agent::config_builder()
@@ -392,6 +225,7 @@ impl HttpClient {
             // The leaf follows redirects itself (src/agent/redirect.rs).
             .max_redirects(0)
             .user_agent(c.user_agent.as_str())
+            .accept_encoding(c.get_accept_encoding().unwrap_or(""))
             .build();
         let agent = ureq::Agent::with_parts(
             config,
@@ -459,7 +293,24 @@ impl HttpClient {
             // The body is unread, so the connection is still checked out of the idle pool.
             hold();
         }
-        let bytes = body.into_with_config().limit(limit).read_to_vec()?;
+        let mut parts = parts;
+        let codings = match self.inner.config.decompress {
+            true => decode::codings(&parts.headers).filter(|c| !c.is_empty()),
+            false => None,
+        };
+        let bytes = match codings {
+            None => body.into_with_config().limit(limit).read_to_vec()?,
+            Some(codings) => {
+                let bytes = decode::decode(
+                    body.into_with_config().limit(limit).reader(),
+                    &codings,
+                    limit,
+                )?;
+                parts.headers.remove(http::header::CONTENT_ENCODING);
+                parts.headers.remove(http::header::CONTENT_LENGTH);
+                bytes
+            }
+        };
         Ok((parts, bytes))
     }
 }
@@ -514,9 +365,6 @@ impl Execute for HttpClient {
 
 /// Most bytes of a redirect's body read (and dropped) to keep its connection.
 const REDIRECT_DRAIN: u64 = 64 * 1024;
-
-/// The largest per-connection buffer: each pooled connection allocates it twice.
-const MAX_BUFFER: usize = 4 << 20;
 
 /// Durations from here on mean "no limit": an `Instant` that far ahead could overflow.
 const NO_LIMIT_FROM: Duration = Duration::from_secs(100 * 365 * 24 * 3600);

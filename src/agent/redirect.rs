@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use ureq::http;
 
-use super::connector::{CurrentSlot, InflightSlot};
+use super::connector::{self, CurrentSlot, InflightSlot};
 use super::{HttpClient, map_error};
 use crate::error::{Error, ErrorKind};
 use crate::execute::Context;
@@ -77,10 +77,25 @@ impl HttpClient {
             let follow = (chain.len() as u32) < max;
             let origin = self.origin(req.url());
             let start = Instant::now();
-            let sent = {
+            let mut sent = {
                 let _current = CurrentSlot::enter(slot);
                 self.send(&origin, &req, timeout, follow, hold.as_deref_mut())
             };
+            if sent.as_ref().is_err_and(is_disconnect)
+                && connector::was_stale()
+                && req.method().is_idempotent()
+                && !slot.is_cancelled()
+            {
+                // A keep-alive connection the peer closed while idle took the request and died
+                // before a byte of answer: the server never saw it. Once, on another
+                // connection (what browsers and curl do); it is a write, so it is admitted.
+                waited += ctx
+                    .admit(&req)
+                    .map_err(|e| blame(e, &chain).with_attempts(1))?;
+                let timeout = timeout.map(|t| t.saturating_sub(start.elapsed()));
+                let _current = CurrentSlot::enter(slot);
+                sent = self.send(&origin, &req, timeout, follow, hold.as_deref_mut());
+            }
             wire += start.elapsed();
             let (parts, body) = match sent {
                 Ok(sent) => sent,
@@ -135,6 +150,15 @@ impl HttpClient {
         }
         blame(err, chain).with_attempts(1)
     }
+}
+
+/// Whether the peer closed or reset the connection under the request.
+fn is_disconnect(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind as Io;
+    matches!(e, ureq::Error::Io(io) if matches!(
+        io.kind(),
+        Io::ConnectionReset | Io::ConnectionAborted | Io::BrokenPipe | Io::UnexpectedEof
+    ))
 }
 
 /// `err` of a hop, with the URL that redirected to it named.

@@ -9,7 +9,8 @@ use super::connector::ConnCounters;
 pub struct ConnectionStats {
     /// Sockets opened.
     pub opened: u64,
-    /// Sockets closed (by either side, or dropped from the idle pool).
+    /// Sockets closed (by either side, or dropped from the idle pool); an idle socket the peer
+    /// has closed counts as closed as soon as statistics are read.
     pub closed: u64,
     /// Sockets open now: `opened - closed`.
     pub live: u64,

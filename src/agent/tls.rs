@@ -194,11 +194,15 @@ impl HttpClientConfig {
     pub(crate) fn with_net_of(mut self, other: &HttpClientConfig) -> HttpClientConfig {
         self.tls = other.tls.clone();
         self.proxy = other.proxy.clone();
+        self.decompress = other.decompress;
+        self.accept_encoding = other.accept_encoding.clone();
         self
     }
 
-    /// Checks the TLS and proxy options (reading the files and the environment they name).
+    /// Checks the TLS, proxy and decoding options (reading the files and the environment they
+    /// name).
     pub(crate) fn validate_net(&self) -> Result<(), Error> {
+        self.validate()?;
         client_config(&self.tls)?;
         super::proxy::ProxyRules::new(&self.proxy, |name| std::env::var(name).ok())?;
         Ok(())

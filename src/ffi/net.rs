@@ -1,4 +1,4 @@
-//! `httpbatch_net_options`: TLS and proxy options, set once and copied into an executor builder
+//! `httpbatch_net_options`: TLS, proxy and content-decoding options, set once and copied into an executor builder
 //! or a pool builder (`_set_net_options`).
 
 use std::ffi::c_char;
@@ -19,9 +19,10 @@ pub const HTTPBATCH_TLS_1_2: u32 = 12;
 /// `httpbatch_net_options_set_min_tls_version`: TLS 1.3 only.
 pub const HTTPBATCH_TLS_1_3: u32 = 13;
 
-/// TLS and proxy options (opaque). Not thread-safe. Defaults: certificates verified against the
-/// built-in (Mozilla) roots, no client certificate, TLS 1.2 or later, no proxy but those of the
-/// environment (`http_proxy`, `https_proxy`, `all_proxy`, `no_proxy`, as curl reads them).
+/// TLS, proxy and content-decoding options (opaque). Not thread-safe. Defaults: certificates
+/// verified against the built-in (Mozilla) roots, no client certificate, TLS 1.2 or later, no
+/// proxy but those of the environment (`http_proxy`, `https_proxy`, `all_proxy`, `no_proxy`, as
+/// curl reads them), gzip, deflate and br bodies decoded.
 pub struct httpbatch_net_options {
     config: HttpClientConfig,
     last_error: LastError,
@@ -237,6 +238,33 @@ pub extern "C" fn httpbatch_net_options_set_proxy_from_env(
     update(options, |c| Ok(c.proxy_from_env(enabled)))
 }
 
+/// Sets whether gzip, deflate and br response bodies are decoded (the body limit then applies
+/// to the decoded size, and `Content-Encoding`/`Content-Length` are dropped from a decoded
+/// answer). When false, bodies come as sent, `Content-Encoding` kept, and no `Accept-Encoding`
+/// is sent unless set. Defaults to true.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_net_options_set_decompress(
+    options: *mut httpbatch_net_options,
+    enabled: bool,
+) -> httpbatch_result {
+    update(options, |c| Ok(c.decompress(enabled)))
+}
+
+/// Sets the `Accept-Encoding` sent by requests that set none (UTF-8, no control bytes; copied;
+/// empty: none sent). Defaults to `gzip, deflate, br` when decoding, else none.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_net_options_set_accept_encoding(
+    options: *mut httpbatch_net_options,
+    value: *const c_char,
+    value_len: usize,
+) -> httpbatch_result {
+    update(options, |c| {
+        // SAFETY: valid for `value_len` bytes, per the header.
+        let value = unsafe { try_str(value, value_len, "value") }?;
+        Ok(c.accept_encoding(value))
+    })
+}
+
 /// Copies the options' last error text into `buf`; see `httpbatch_request_last_error` for the
 /// buffer rules.
 #[unsafe(no_mangle)]
@@ -364,6 +392,25 @@ mod tests {
             httpbatch_net_options_set_proxy_from_env(o, false),
             httpbatch_result::Ok
         );
+        assert_eq!(
+            httpbatch_net_options_set_decompress(o, false),
+            httpbatch_result::Ok
+        );
+        let bad = "gzip\r\nx: 1";
+        assert_eq!(
+            httpbatch_net_options_set_accept_encoding(o, bad.as_ptr().cast(), bad.len()),
+            httpbatch_result::InvalidConfig
+        );
+        assert!(
+            last_error(o).contains("accept_encoding"),
+            "{}",
+            last_error(o)
+        );
+        let ae = "gzip";
+        assert_eq!(
+            httpbatch_net_options_set_accept_encoding(o, ae.as_ptr().cast(), ae.len()),
+            httpbatch_result::Ok
+        );
 
         let mut eb = std::ptr::null_mut();
         assert_eq!(
@@ -388,6 +435,8 @@ mod tests {
             assert_eq!(c.get_no_proxy(), Some(list));
             assert_eq!(c.get_min_tls_version(), TlsVersion::Tls13);
             assert!(c.get_danger_accept_invalid_certs() && !c.get_proxy_from_env());
+            assert!(!c.get_decompress());
+            assert_eq!(c.get_accept_encoding(), Some(ae));
         }
         assert!(e.client_set);
         assert_eq!(

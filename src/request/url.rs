@@ -31,6 +31,25 @@ impl Scheme {
     }
 }
 
+/// Appends `s` encoded as `application/x-www-form-urlencoded` (WHATWG URL standard, §5.2):
+/// `*-._` and ASCII alphanumerics kept, space as `+`, other UTF-8 bytes as `%XX`.
+pub(crate) fn form_urlencode(s: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => {
+                out.push('%');
+                out.push(HEX[usize::from(b >> 4)] as char);
+                out.push(HEX[usize::from(b & 15)] as char);
+            }
+        }
+    }
+}
+
 /// A validated absolute `http` or `https` URL.
 ///
 /// Stored as its text plus the offsets of its host, so a queued request costs the URL's bytes and
@@ -169,6 +188,21 @@ impl Url {
             port,
             scheme,
         })
+    }
+
+    /// This URL with `pairs` (already encoded) appended to its query.
+    pub(crate) fn with_query_pairs(&self, pairs: &str) -> Result<Url, Error> {
+        let text = &*self.text;
+        let (base, fragment) = match text.find('#') {
+            Some(i) => text.split_at(i),
+            None => (text, ""),
+        };
+        let sep = match base.find('?') {
+            None => "?",
+            Some(i) if i + 1 == base.len() || base.ends_with('&') => "",
+            Some(_) => "&",
+        };
+        Url::parse(&format!("{base}{sep}{pairs}{fragment}"))
     }
 
     /// The URL as given, with the path and query percent-encoded where needed (see

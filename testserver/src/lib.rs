@@ -32,6 +32,8 @@
 //! | `/big-header/{n}` | `200` `ok` with an `x-big` header of `n` bytes (at most 1 MiB) |
 //! | `/cacheable/{key}?cc=…&cc304=…&expires=S&etag=1&lm=1&vary=H&size=N` | the caching headers asked for (percent-encoded `Cache-Control`, `Expires` S seconds ahead or `past`, `ETag: "key"`, a fixed `Last-Modified`, `Vary`), `304` to matching validators (with `cc304`'s `Cache-Control`), `x-served: n` on every answer; body `key:{varied header}:` padded to `N` bytes |
 //! | `/gunzip-echo` | echoes the request body after undoing `Content-Encoding: gzip`, with `x-content-encoding`, `x-wire-len`, `x-decoded-len`; `400` for bad gzip |
+//! | `/encoded/{coding}` | `200` with `Content-Encoding: coding` and a body that decodes to [`ENCODED_TEXT`] 20 times (900 bytes); `coding` is `gzip`, `deflate` (zlib), `deflate-raw` (raw deflate, sent as `deflate`), `br` (uncompressed meta-blocks) or `identity` (no header) |
+//! | `/bomb/{mib}` | `200` with `Content-Encoding: gzip` and a body that decodes to `mib` MiB of zero bytes (1–1024) from about 1 KiB per MiB on the wire |
 //! | `/__stats` | control: the counters as one JSON object, `{"accepted":N,"open_connections":N,"requests":N,"in_flight":N,"max_in_flight":N}`; `?prefix=P` adds `"requests_for":N` |
 //! | `/__reset` | control: [`Server::reset_counters`], then `200` `ok` |
 //! | anything else | `404` |
@@ -117,6 +119,7 @@ mod pages;
 mod routes;
 
 pub use date::http_date;
+pub use routes::ENCODED_TEXT;
 
 use std::fmt;
 use std::io;

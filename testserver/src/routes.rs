@@ -46,7 +46,7 @@ pub(crate) enum Body {
     Repeat(u64),
     /// Made for this answer (`/__stats`).
     Text(String),
-    /// Bytes made for this answer (`/gunzip-echo`).
+    /// Bytes made for this answer (`/gunzip-echo`, `/bomb/{mib}`).
     Bytes(Vec<u8>),
 }
 
@@ -126,6 +126,8 @@ pub(super) fn route(inner: &Inner, req: &Req<'_>, extra: &mut Vec<u8>) -> Action
                 "cacheable" if !arg.is_empty() => {
                     crate::cache_routes::cacheable(inner, arg, req, extra)
                 }
+                "encoded" => encoded(arg, extra),
+                "bomb" => bomb(arg, extra),
                 _ => Reply {
                     status: 404,
                     body: Body::Static(b"not found"),
@@ -314,6 +316,152 @@ fn big_header(arg: &str, extra: &mut Vec<u8>) -> Reply {
             Reply::ok()
         }
         _ => Reply::bad("bad size: want /big-header/{0..=1048576}"),
+    }
+}
+
+/// What every `/encoded/{coding}` body decodes to: 20 lines, 900 bytes.
+pub const ENCODED_TEXT: &str = "The quick brown fox jumps over the lazy dog.\n";
+
+/// `/encoded/{coding}`: `200` with [`ENCODED_TEXT`] ×20 encoded with `coding` and named in
+/// `Content-Encoding` (`deflate-raw` is raw deflate sent as `deflate`, as some servers do).
+fn encoded(arg: &str, extra: &mut Vec<u8>) -> Reply {
+    use std::sync::OnceLock;
+    static BODIES: OnceLock<[Vec<u8>; 5]> = OnceLock::new();
+    const NAMES: [&str; 5] = ["identity", "gzip", "deflate", "deflate-raw", "br"];
+    let Some(i) = NAMES.iter().position(|n| *n == arg) else {
+        return Reply::bad("bad coding: want /encoded/{gzip,deflate,deflate-raw,br,identity}");
+    };
+    let bodies = BODIES.get_or_init(|| {
+        on_big_stack(|| {
+            use flate2::{Compression, write};
+            let text = ENCODED_TEXT.repeat(20).into_bytes();
+            let level = Compression::default();
+            let gzip = write::GzEncoder::new(Vec::new(), level);
+            let zlib = write::ZlibEncoder::new(Vec::new(), level);
+            let raw = write::DeflateEncoder::new(Vec::new(), level);
+            [
+                text.clone(),
+                finish(gzip, &text),
+                finish(zlib, &text),
+                finish(raw, &text),
+                brotli_stored(&text),
+            ]
+        })
+    });
+    let name = if i == 3 { "deflate" } else { NAMES[i] };
+    if i > 0 {
+        let _ = write!(extra, "content-encoding: {name}\r\n");
+    }
+    Reply {
+        status: 200,
+        body: Body::Static(&bodies[i]),
+        close: false,
+    }
+}
+
+/// Runs `f` (a compressor, whose unoptimised frames outgrow a handler's small stack) on a
+/// thread of its own, once per process.
+fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .name("httpbatch-loopback-compress".into())
+        .stack_size(16 << 20)
+        .spawn(f)
+        .and_then(|t| {
+            t.join()
+                .map_err(|_| std::io::Error::other("compressor panicked"))
+        })
+        .expect("compressing a test body")
+}
+
+/// Compresses `data` with a flate2 writer.
+fn finish<W: Write + Finish>(mut w: W, data: &[u8]) -> Vec<u8> {
+    w.write_all(data).expect("writing to a Vec");
+    w.done()
+}
+
+trait Finish {
+    fn done(self) -> Vec<u8>;
+}
+
+macro_rules! finish_impl {
+    ($($t:ty),*) => {$(
+        impl Finish for $t {
+            fn done(self) -> Vec<u8> {
+                self.finish().expect("writing to a Vec")
+            }
+        }
+    )*};
+}
+finish_impl!(
+    flate2::write::GzEncoder<Vec<u8>>,
+    flate2::write::ZlibEncoder<Vec<u8>>,
+    flate2::write::DeflateEncoder<Vec<u8>>
+);
+
+/// `data` as a brotli stream of uncompressed meta-blocks (RFC 7932 §9.2): valid brotli that
+/// any decoder must read, without an encoder's tables in the test server.
+fn brotli_stored(data: &[u8]) -> Vec<u8> {
+    struct Bits {
+        out: Vec<u8>,
+        acc: u64,
+        n: u32,
+    }
+    impl Bits {
+        fn put(&mut self, value: u64, bits: u32) {
+            self.acc |= value << self.n;
+            self.n += bits;
+            while self.n >= 8 {
+                self.out.push(self.acc as u8);
+                self.acc >>= 8;
+                self.n -= 8;
+            }
+        }
+        fn align(&mut self) {
+            if self.n > 0 {
+                self.put(0, 8 - self.n);
+            }
+        }
+    }
+    let mut b = Bits {
+        out: Vec::new(),
+        acc: 0,
+        n: 0,
+    };
+    b.put(0, 1); // WBITS = 16
+    for chunk in data.chunks(1 << 15) {
+        b.put(0, 1); // ISLAST = 0
+        b.put(0, 2); // MNIBBLES = 4
+        b.put(chunk.len() as u64 - 1, 16); // MLEN - 1
+        b.put(1, 1); // ISUNCOMPRESSED
+        b.align();
+        b.out.extend_from_slice(chunk);
+    }
+    b.put(1, 1); // ISLAST
+    b.put(1, 1); // ISLASTEMPTY
+    b.align();
+    b.out
+}
+
+/// `/bomb/{mib}`: `200`, `Content-Encoding: gzip`, a body that decodes to `mib` MiB of zero
+/// bytes (1 to 1024) but is about 1 KiB per MiB on the wire (one gzip member per MiB).
+fn bomb(arg: &str, extra: &mut Vec<u8>) -> Reply {
+    use std::sync::OnceLock;
+    static MEMBER: OnceLock<Vec<u8>> = OnceLock::new();
+    let mib = match arg.parse::<usize>() {
+        Ok(n @ 1..=1024) => n,
+        _ => return Reply::bad("bad size: want /bomb/{1..=1024}"),
+    };
+    let member = MEMBER.get_or_init(|| {
+        on_big_stack(|| {
+            let gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            finish(gzip, &vec![0u8; 1 << 20])
+        })
+    });
+    extra.extend_from_slice(b"content-encoding: gzip\r\n");
+    Reply {
+        status: 200,
+        body: Body::Bytes(member.repeat(mib)),
+        close: false,
     }
 }
 

@@ -363,7 +363,7 @@ pub struct RunArgs {
     pub cache: crate::cache::CacheArgs,
 }
 
-/// TLS and proxy options, named as in curl.
+/// TLS, proxy and decoding options, named as in curl.
 #[derive(Debug, Args, Default, Clone)]
 pub struct NetArgs {
     /// Do NOT verify TLS certificates: any certificate for any name is accepted, so anyone on
@@ -403,6 +403,21 @@ pub struct NetArgs {
     /// addresses or CIDR ranges; `*` for all. Replaces no_proxy from the environment.
     #[arg(long, value_name = "LIST", help_heading = "TLS and proxies")]
     pub noproxy: Option<String>,
+
+    /// Decode gzip, deflate and br bodies; --max-body applies to the decoded size. The
+    /// default (accepted for curl's habit).
+    #[arg(long, conflicts_with = "raw", help_heading = "Decoding")]
+    pub compressed: bool,
+
+    /// Keep bodies as sent: nothing decoded, Content-Encoding kept, no Accept-Encoding sent
+    /// unless --accept-encoding asks for one.
+    #[arg(long, help_heading = "Decoding")]
+    pub raw: bool,
+
+    /// Accept-Encoding sent by requests that set none ("" sends none) [default: gzip,
+    /// deflate, br; none with --raw].
+    #[arg(long, value_name = "LIST", help_heading = "Decoding")]
+    pub accept_encoding: Option<String>,
 }
 
 impl NetArgs {
@@ -423,6 +438,12 @@ impl NetArgs {
         }
         if let Some(list) = &self.noproxy {
             config = config.no_proxy(list.as_str());
+        }
+        if self.raw {
+            config = config.decompress(false);
+        }
+        if let Some(value) = &self.accept_encoding {
+            config = config.accept_encoding(value.as_str());
         }
         config
     }

@@ -78,6 +78,7 @@
 mod agent;
 mod batch;
 mod clock;
+pub mod coalesce;
 mod error;
 mod execute;
 mod httpdate;
@@ -100,7 +101,7 @@ pub use batch::{
 };
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{Error, ErrorKind};
-pub use execute::{Admission, CancelToken, Context, Execute};
+pub use execute::{Admission, Answer, CancelToken, Context, Execute};
 pub use par::{
     IntoParCall, ParCall, ParClient, ParCollected, ParError, ParExecutor, ParExecutorBuilder,
     ParMap, ParStats, Pipeline,

@@ -26,6 +26,9 @@
 //! | `/redirect/{n}` | `302` to the relative `/redirect/{n-1}`; `/redirect/0` answers `200` `ok` |
 //! | `/redirect-to?url=U&status=S` | `S` (a 3xx, default `302`) with `Location: U`, `U` percent-decoded |
 //! | `/big-header/{n}` | `200` `ok` with an `x-big` header of `n` bytes (at most 1 MiB) |
+//! | `/jsonrpc` | JSON-RPC 2.0 over `POST` with the spec's batch rules: methods `echo` (result = params), `add` (sum of an array), `fail` (error `-32000`), others `-32601`; parse error `-32700`, invalid call or empty batch `-32600`; notifications unanswered, a batch of only notifications gets `204`; batch answers in **reverse order** (`?order=same` keeps it); `?drop=ID` leaves the answer for id `ID` out, `?dup=ID` sends it twice |
+//! | `/json-array?in=PTR&out=PTR&short=N` | the array at JSON pointer `in` of the body (default: the body) answered as `[{"index":i,"item":x},…]`, wrapped at pointer `out` (default: bare array); `short=N` leaves the last `N` out |
+//! | `/quota/{key}?limit=N&window_ms=W&style=S` | at most `N` requests per `W` ms (≥ 1000, default 1000) per key, bursts up to `N` (token bucket); over quota `429` with `Retry-After`; every answer advertises the quota — `S=ietf`: `RateLimit: limit=N, remaining=R, reset=SECS` and `RateLimit-Policy: N;w=W/1000`; `S=x`: `X-RateLimit-Limit`/`-Remaining`/`-Reset` (delta seconds); `S=both` (default) both |
 //! | `/__stats` | control: the counters as one JSON object, `{"accepted":N,"open_connections":N,"requests":N,"in_flight":N,"max_in_flight":N}`; `?prefix=P` adds `"requests_for":N` |
 //! | `/__reset` | control: [`Server::reset_counters`], then `200` `ok` |
 //! | anything else | `404` |
@@ -103,6 +106,7 @@
 // - Per-path counts are sharded by connection id: a handler only ever locks its own shard on the
 //   hot path, so 32 connections don't contend on one lock; readers sum all shards.
 
+mod api;
 mod conn;
 mod date;
 mod inner;

@@ -6,6 +6,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::api;
 use crate::conn::Req;
 use crate::date::http_date;
 use crate::inner::Inner;
@@ -28,15 +29,15 @@ pub(super) enum Action {
 }
 
 /// An answer, minus the extra headers (in the `extra` buffer).
-pub(super) struct Reply {
-    pub(super) status: u16,
-    pub(super) body: Body,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: Body,
     /// Send `Connection: close` and close after.
-    pub(super) close: bool,
+    pub(crate) close: bool,
 }
 
 /// Where an answer's body comes from.
-pub(super) enum Body {
+pub(crate) enum Body {
     Static(&'static [u8]),
     /// The status code as three ASCII digits.
     Code,
@@ -50,7 +51,7 @@ pub(super) enum Body {
 
 impl Reply {
     /// `status` with the code as body.
-    pub(super) fn code(status: u16) -> Reply {
+    pub(crate) fn code(status: u16) -> Reply {
         Reply {
             status,
             body: Body::Code,
@@ -59,7 +60,7 @@ impl Reply {
     }
 
     /// `200 ok`, or `status` with the code as body.
-    pub(super) fn ok_with(status: u16) -> Reply {
+    pub(crate) fn ok_with(status: u16) -> Reply {
         if status == 200 {
             Reply::ok()
         } else {
@@ -94,6 +95,8 @@ pub(super) fn route(inner: &Inner, req: &Req<'_>, extra: &mut Vec<u8>) -> Action
             ..Reply::ok()
         },
         "/reset" => return Action::Close,
+        "/jsonrpc" => api::jsonrpc(req, extra),
+        "/json-array" => api::json_array(req, extra),
         _ => {
             let (route, arg) = match path[1..].split_once('/') {
                 Some((route, arg)) => (route, arg),
@@ -116,6 +119,7 @@ pub(super) fn route(inner: &Inner, req: &Req<'_>, extra: &mut Vec<u8>) -> Action
                 "seq" if !arg.is_empty() => seq(inner, arg, req.query, extra),
                 "flaky" if !arg.is_empty() => flaky(inner, arg, req.query, extra),
                 "limited" if !arg.is_empty() => limited(inner, arg, req.query, extra),
+                "quota" if !arg.is_empty() => api::quota(inner, arg, req.query, extra),
                 "redirect" => redirect_n(arg, extra),
                 "redirect-to" => redirect_to(req.query, extra),
                 "big-header" => big_header(arg, extra),
@@ -360,7 +364,7 @@ impl RetryAfter {
 }
 
 /// The value of `name` in a query string, undecoded (`a=1&b=2`).
-fn param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+pub(crate) fn param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (k == name).then_some(v)

@@ -110,7 +110,10 @@ pub use pool::{
     ConnectionPool, ConnectionPoolBuilder, HealthCheckConfig, HealthState, HostHealth, HostStats,
     HostWarmup, PoolStats, WarmupReport,
 };
-pub use rate_limit::{Rate, RateLimitStats, RateLimitedExecutor, RateLimiter, TryExecuteError};
+pub use rate_limit::{
+    AdaptiveHostStats, AdaptiveLimits, Rate, RateLimitStats, RateLimitedExecutor, RateLimiter,
+    TryExecuteError,
+};
 pub use request::{Method, Request, RequestBuilder, Scheme, Url};
 pub use response::{Response, Timings};
 pub use retry::{

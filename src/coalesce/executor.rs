@@ -109,7 +109,7 @@ struct Shared<E, C> {
 ///
 /// ```
 /// use httpbatch::coalesce::{CoalescingExecutor, JsonRpcCodec};
-/// use httpbatch::{BatchExecutor, HttpClient, Request};
+/// use httpbatch::{BatchExecutor, BatchOptions, HttpClient, Request};
 /// use httpbatch_testserver::Server;
 /// use std::time::Duration;
 ///
@@ -118,15 +118,15 @@ struct Shared<E, C> {
 ///     .max_batch_size(10)
 ///     .max_delay(Duration::from_millis(20))
 ///     .build()?;
-/// let batch = BatchExecutor::builder(exec).workers(10).build()?;
+/// let batch = BatchExecutor::builder().workers(10).build(exec)?;
 /// let reqs: Vec<Request> = (0..20)
 ///     .map(|i| {
 ///         let call = format!(r#"{{"jsonrpc":"2.0","method":"echo","params":[{i}],"id":{i}}}"#);
 ///         Request::post(&server.url("/jsonrpc"), call)
 ///     })
 ///     .collect::<Result<_, _>>()?;
-/// let result = batch.execute_batch(reqs);
-/// for (i, outcome) in result.outcomes().iter().enumerate() {
+/// let result = batch.execute_batch(reqs, BatchOptions::new());
+/// for (i, outcome) in result.outcomes.iter().enumerate() {
 ///     let res = outcome.response().unwrap();
 ///     assert!(res.text().contains(&format!(r#""result":[{i}]"#)));
 /// }

@@ -14,7 +14,9 @@ use support::*;
 
 /// A fake leaf that answers from a script of (status, headers), the last one repeating, and
 /// reports each answer to the admissions as the real leaf does.
-struct Scripted(Mutex<Vec<(u16, Vec<(&'static str, &'static str)>)>>);
+type Answers = Vec<(u16, Vec<(&'static str, &'static str)>)>;
+
+struct Scripted(Mutex<Answers>);
 
 impl Execute for Scripted {
     fn execute(&self, req: Request, ctx: &Context) -> Result<Response, Error> {
@@ -37,10 +39,7 @@ impl Execute for Scripted {
     }
 }
 
-fn scripted(
-    script: Vec<(u16, Vec<(&'static str, &'static str)>)>,
-    clock: &FakeClock,
-) -> RateLimitedExecutor<Scripted> {
+fn scripted(script: Answers, clock: &FakeClock) -> RateLimitedExecutor<Scripted> {
     let limiter = RateLimiter::new(Rate::parse("100/s").unwrap(), 10)
         .unwrap()
         .with_clock(Arc::new(clock.clone()));

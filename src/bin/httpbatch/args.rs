@@ -292,6 +292,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub net: NetArgs,
+
+    #[command(flatten)]
+    pub coalesce: crate::coalesce::CoalesceArgs,
 }
 
 /// TLS and proxy options, named as in curl.

@@ -64,6 +64,7 @@ fn demo_settings(quiet: bool) -> Settings {
             health_check: None,
             health_path: "/".into(),
             net: Default::default(),
+            coalesce: Default::default(),
         },
         warmup: None,
         deadline: Some(Duration::from_secs(30)),

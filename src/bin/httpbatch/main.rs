@@ -5,6 +5,7 @@
 //! 1 some did not, 2 usage or input error, 130 interrupted by Ctrl-C (or SIGTERM, SIGHUP).
 
 mod args;
+mod coalesce;
 mod demo;
 mod input;
 mod output;

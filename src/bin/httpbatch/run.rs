@@ -59,6 +59,7 @@ impl Settings {
                 health_check: args.health_check,
                 health_path: args.health_path.clone(),
                 net: args.net.clone(),
+                coalesce: args.coalesce.clone(),
             },
             warmup: args.warmup.filter(|n| *n > 0),
             deadline: args.deadline,

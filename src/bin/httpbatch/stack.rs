@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::args::NetArgs;
+use crate::coalesce::CoalesceArgs;
 use httpbatch::{
     BatchStats, ConnectionPool, Error, HostHealth, HostStats, HttpClient, HttpClientConfig,
     PoolStats, Rate, RateLimitStats, RateLimiter, Request, RetryPolicy, RetryStats, WarmupReport,
@@ -43,6 +44,8 @@ pub struct StackConfig {
     pub health_path: String,
     /// TLS and proxy options.
     pub net: NetArgs,
+    /// `--coalesce`, `--max-batch`, `--max-delay`, `--adaptive`.
+    pub coalesce: CoalesceArgs,
 }
 
 /// The built stack (the library's [`httpbatch::Stack`], which owns the order of the layers),
@@ -110,6 +113,9 @@ impl Stack {
             stack = stack.rate_limiter(l.clone());
             limiter = Some(l);
         }
+        let stack = config
+            .coalesce
+            .apply(stack, config.rate, config.concurrency)?;
         Ok(Stack {
             executor: stack.build()?,
             pool,

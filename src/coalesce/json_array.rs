@@ -18,7 +18,8 @@ use crate::response::Response;
 /// `{"items":[…]}`, with [`response_pointer`](Self::response_pointer) `"/results"` the
 /// answer's array is read from `{"results":[…]}`. An answer with fewer elements than requests
 /// fails the ones left over with [`ItemError::MissingReply`]; a non-2xx answer is handed to every
-/// member as is.
+/// member as is. A body that is not JSON fails its own item ([`ItemError::Invalid`]); a request
+/// without a body is sent on alone, uncombined.
 ///
 /// ```
 /// use httpbatch::coalesce::{Codec, JsonArrayCodec};
@@ -82,6 +83,9 @@ impl JsonArrayCodec {
 
 impl Codec for JsonArrayCodec {
     fn batch_key(&self, request: &Request) -> Result<Option<String>, Error> {
+        if request.body().is_empty() {
+            return Ok(None); // nothing to collect: sent on alone
+        }
         serde_json::from_slice::<serde::de::IgnoredAny>(request.body())
             .map_err(|e| ItemError::Invalid(format!("body is not JSON: {e}")).into_error())?;
         Ok(Some(default_batch_key(request)))

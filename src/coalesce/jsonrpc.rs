@@ -24,7 +24,7 @@ use crate::response::Response;
 /// - A single error object instead of an array (the server rejected the batch as a whole)
 ///   fails every call with it; a non-2xx answer is handed to every member as is.
 /// - A body that is not a JSON object with a `method` fails its own item at once
-///   ([`ItemError::Invalid`]).
+///   ([`ItemError::Invalid`]); a request without a body is sent on alone, uncombined.
 #[derive(Debug, Clone, Default)]
 pub struct JsonRpcCodec {
     _private: (),
@@ -61,6 +61,9 @@ fn remote(error: &Value) -> ItemError {
 
 impl Codec for JsonRpcCodec {
     fn batch_key(&self, request: &Request) -> Result<Option<String>, Error> {
+        if request.body().is_empty() {
+            return Ok(None); // not a call: sent on alone (a GET of a health page, say)
+        }
         call_object(request)?;
         Ok(Some(default_batch_key(request)))
     }

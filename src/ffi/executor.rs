@@ -16,6 +16,7 @@ use super::base::{
     Fail, HasLastError, LastError, StructSize, free_raw, guard, guard_on, guard_on_mut, guard_or,
     into_raw, last_error_into, try_mut, try_out, try_str, write_sized,
 };
+use super::coalesce::Extras;
 use super::httpbatch_result;
 use super::limiter::{LimiterSpec, httpbatch_limiter, httpbatch_limiter_stats};
 use super::pool::httpbatch_pool;
@@ -35,6 +36,8 @@ pub struct httpbatch_executor_builder {
     pub(super) client_set: bool,
     pool: Option<ConnectionPool>,
     limiter: Option<LimiterSpec>,
+    /// Coalescing and adaptive limits (src/ffi/coalesce.rs).
+    pub(super) extras: Extras,
     last_error: LastError,
 }
 
@@ -48,7 +51,7 @@ impl HasLastError for httpbatch_executor_builder {
 /// batches on one executor at once, and read its statistics meanwhile. Free it once, after every
 /// call on it has returned.
 pub struct httpbatch_executor {
-    stack: Stack,
+    pub(super) stack: Stack,
     last_error: LastError,
 }
 
@@ -87,6 +90,7 @@ pub extern "C" fn httpbatch_executor_builder_new(
             client_set: false,
             pool: None,
             limiter: None,
+            extras: Extras::default(),
             last_error: LastError::default(),
         }));
         Ok(())
@@ -290,6 +294,7 @@ pub extern "C" fn httpbatch_executor_builder_build(
                 builder = builder.per_host_rate(rate, burst);
             }
         }
+        let builder = b.extras.apply(builder, b.limiter.is_some(), b.workers)?;
         let stack = builder.build().map_err(|e| {
             if e.kind() == ErrorKind::InvalidConfig && b.pool.is_some() && b.client_set {
                 Error::new(

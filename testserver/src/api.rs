@@ -63,8 +63,15 @@ fn rpc_call(call: &Value) -> Option<Value> {
 
 /// `/jsonrpc`: JSON-RPC 2.0 over `POST`, batch rules as the spec states them. Batch answers come
 /// in reverse order (`?order=same` keeps it); `?drop=ID` leaves the answer with id `ID` out and
-/// `?dup=ID` sends it twice, so clients can be tested against broken servers.
-pub(crate) fn jsonrpc(req: &Req<'_>, extra: &mut Vec<u8>) -> Reply {
+/// `?dup=ID` sends it twice, so clients can be tested against broken servers. `?limit=N`
+/// enforces and advertises a quota of `N` HTTP requests per second, as `/quota/jsonrpc` does.
+pub(crate) fn jsonrpc(inner: &Inner, req: &Req<'_>, extra: &mut Vec<u8>) -> Reply {
+    if param(req.query, "limit").is_some() {
+        let verdict = quota(inner, "jsonrpc", req.query, extra);
+        if verdict.status != 200 {
+            return verdict;
+        }
+    }
     let parsed: Value = match serde_json::from_slice(req.body) {
         Ok(v) => v,
         Err(_) => return json_reply(200, &rpc_error(-32700, "Parse error", Value::Null), extra),

@@ -95,7 +95,7 @@ pub(super) fn route(inner: &Inner, req: &Req<'_>, extra: &mut Vec<u8>) -> Action
             ..Reply::ok()
         },
         "/reset" => return Action::Close,
-        "/jsonrpc" => api::jsonrpc(req, extra),
+        "/jsonrpc" => api::jsonrpc(inner, req, extra),
         "/json-array" => api::json_array(req, extra),
         _ => {
             let (route, arg) = match path[1..].split_once('/') {

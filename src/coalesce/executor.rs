@@ -388,6 +388,7 @@ impl<E: Execute, C: Codec> Shared<E, C> {
                         return;
                     }
                     if let Some(b) = st.ready.pop_front() {
+                        st.held -= b.members.len();
                         break b;
                     }
                     let now = Instant::now();
@@ -398,6 +399,7 @@ impl<E: Execute, C: Codec> Shared<E, C> {
                         .map(|(k, _)| k.clone())
                         .next();
                     if let Some(b) = due.and_then(|k| st.open.remove(&k)) {
+                        st.held -= b.members.len();
                         break b;
                     }
                     match st.open.values().map(|b| b.due).min() {
@@ -408,7 +410,6 @@ impl<E: Execute, C: Codec> Shared<E, C> {
                     }
                 }
             };
-            self.state.lock().held -= batch.members.len();
             if !batch.members.is_empty() {
                 self.flush(batch.members);
             }

@@ -1,5 +1,5 @@
 //! Generates the C result codes (`src/ffi/codes.rs`) and the Go constants
-//! (`ffi-tests/go/codes.go`) from the one error-kind table (`src/error/table.rs`) and the table of
+//! (`bindings/go/codes.go`) from the one error-kind table (`src/error/table.rs`) and the table of
 //! the C interface's own codes (`src/ffi/interface_codes.rs`).
 //!
 //! A normal build only checks: it fails while a generated file disagrees with the tables, so a new
@@ -45,11 +45,11 @@ fn interface_codes() -> &'static [Row] {
 
 const INPUTS: [&str; 2] = ["src/error/table.rs", "src/ffi/interface_codes.rs"];
 const RUST_OUT: &str = "src/ffi/codes.rs";
-const GO_OUT: &str = "ffi-tests/go/codes.go";
+const GO_OUT: &str = "bindings/go/codes.go";
 
 /// Checks (or, with `HTTPBATCH_WRITE_CODES=1`, writes) the generated files.
 pub fn run(root: &Path) {
-    // A path that does not exist would rerun this script on every build: ffi-tests/ is not in
+    // A path that does not exist would rerun this script on every build: bindings/ is not in
     // a published package.
     for p in INPUTS.iter().chain([&RUST_OUT, &GO_OUT]) {
         if root.join(p).exists() {
@@ -64,7 +64,7 @@ pub fn run(root: &Path) {
     for (path, text) in [(RUST_OUT, rust(kinds, iface)), (GO_OUT, go(kinds, iface))] {
         let path_abs = root.join(path);
         if !path_abs.parent().is_some_and(Path::is_dir) {
-            continue; // ffi-tests/ is not in a published package
+            continue; // bindings/ is not in a published package
         }
         if std::fs::read_to_string(&path_abs).ok().as_deref() == Some(text.as_str()) {
             continue;

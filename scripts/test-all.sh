@@ -10,16 +10,17 @@ bash scripts/setup.sh
 echo "== cargo test (unit, integration, doc)"
 # The default targets of every workspace crate (httpbatch and its test server, testserver/):
 # library, binaries, integration tests and doc tests (benchmarks are run on purpose with
-# `cargo bench`, not as tests).
-cargo test --workspace --no-fail-fast
+# `cargo bench`, not as tests). With the `json` feature on: it adds no crate the default `cli`
+# feature does not already build, so one build covers the feature's code and tests too.
+cargo test --workspace --no-fail-fast --features json
 
 if [ -d examples ] && ls examples/*.rs >/dev/null 2>&1; then
   echo "== examples"
-  cargo build --release --examples --quiet
+  cargo build --release --examples --quiet --features json
   for ex in examples/*.rs; do
     name=$(basename "$ex" .rs)
     echo "-- example $name"
-    timeout 120 cargo run --release --quiet --example "$name" >/dev/null
+    timeout 120 cargo run --release --quiet --features json --example "$name" >/dev/null
   done
 fi
 

@@ -345,6 +345,18 @@ impl Context {
         self
     }
 
+    /// A context for work shared by several callers (dedup's one wire request): `token` as its
+    /// cancel, no deadline and no in-flight slot, and this context's admissions, so a limiter
+    /// registered above still charges the shared request once.
+    pub(crate) fn detached(&self, token: CancelToken) -> Context {
+        Context {
+            cancel: Some(token),
+            deadline: None,
+            admissions: self.admissions.clone(),
+            slot: None,
+        }
+    }
+
     /// The same context with an in-flight slot already registered with its cancel token.
     pub(crate) fn with_slot(mut self, slot: Arc<InflightSlot>) -> Context {
         self.slot = Some(slot);
@@ -434,18 +446,6 @@ impl Context {
         while let Some(node) = at {
             node.admission.observe(request, answer);
             at = node.parent.as_ref();
-        }
-    }
-
-    /// The same admissions under another cancel token and deadline: for work that runs on
-    /// behalf of several callers (a coalesced request), which no single caller's cancel or
-    /// deadline may stop.
-    pub(crate) fn detached(&self, cancel: CancelToken, deadline: Option<Instant>) -> Context {
-        Context {
-            cancel: Some(cancel),
-            deadline,
-            admissions: self.admissions.clone(),
-            slot: None,
         }
     }
 

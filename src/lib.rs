@@ -15,6 +15,7 @@
 //! | Layer | Owns |
 //! |---|---|
 //! | [`BatchExecutor`] | worker threads, input order, cancel / deadline / fail-fast, progress, statistics |
+//! | [`DedupExecutor`] | identical requests in flight at once share one wire request, each caller its own outcome |
 //! | [`RetryExecutor`] (or the pool's retry policy) | backoff with jitter, `Retry-After` with a cap, retry budget |
 //! | [`RateLimitedExecutor`] | a GCRA token bucket: rate and burst apart, any interval, per-host buckets |
 //! | [`ConnectionPool`] | per-host in-flight caps, warmup, health checks, circuit breaking |
@@ -70,8 +71,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Also: [`par`] for rayon-style parallel maps and pipelines over request lists, and the
-//! `httpbatch` command-line tool (`cargo run --release` runs its demo).
+//! Also: [`par`] for rayon-style parallel maps and pipelines over request lists; [`paginate`]
+//! to walk paginated APIs page by page or item by item (`Link` headers, JSON cursors, page or
+//! offset numbers) through any stack, with a resumable [`PageState`]; with the `json` feature,
+//! typed JSON bodies ([`RequestBuilder::json`](RequestBuilder), `Response::json`) and
+//! [`ResponseError`]; and the `httpbatch` command-line tool (`cargo run --release` runs its
+//! demo).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -79,9 +84,12 @@ mod agent;
 mod batch;
 mod clock;
 pub mod coalesce;
+mod dedup;
 mod error;
 mod execute;
 mod httpdate;
+mod json;
+mod paginate;
 pub mod par;
 mod pool;
 pub mod prelude;
@@ -100,8 +108,11 @@ pub use batch::{
     Outcome,
 };
 pub use clock::{Clock, FakeClock, SystemClock};
+pub use dedup::{DedupConfig, DedupExecutor, DedupStats};
 pub use error::{Error, ErrorKind};
 pub use execute::{Admission, Answer, CancelToken, Context, Execute};
+pub use json::ResponseError;
+pub use paginate::{Items, Page, PageError, PageState, Paginator, Strategy, paginate};
 pub use par::{
     IntoParCall, ParCall, ParClient, ParCollected, ParError, ParExecutor, ParExecutorBuilder,
     ParMap, ParStats, Pipeline,

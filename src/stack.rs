@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::agent::{ConnectionStats, HttpClient, HttpClientConfig};
 use crate::batch::{BatchExecutor, BatchResult, BatchStats, BatchSummary, IntoBatchItem, Outcome};
 use crate::coalesce::{CoalesceStats, CoalescingExecutor, Codec};
+use crate::dedup::{DedupConfig, DedupExecutor, DedupStats};
 use crate::error::{Error, ErrorKind};
 use crate::execute::{Context, Execute};
 use crate::pool::{ConnectionPool, PoolStats, WarmupReport};
@@ -33,6 +34,7 @@ pub struct StackBuilder {
     per_host_rate: Option<(Rate, u32)>,
     adaptive: Option<AdaptiveLimits>,
     coalesce: Option<(Box<dyn Codec>, usize, Duration)>,
+    dedup: Option<DedupConfig>,
     client_set: bool,
     lower: Lower,
 }
@@ -58,6 +60,7 @@ impl Default for StackBuilder {
             per_host_rate: None,
             adaptive: None,
             coalesce: None,
+            dedup: None,
             client_set: false,
             lower: Lower::Client(Box::default()),
         }
@@ -110,6 +113,13 @@ impl StackBuilder {
         max_delay: Duration,
     ) -> Self {
         self.coalesce = Some((Box::new(codec), max_batch_size, max_delay));
+        self
+    }
+
+    /// Puts an in-flight dedup layer on top (under the batch executor, above the limiter):
+    /// identical requests in flight at once share one wire request, and pay one token.
+    pub fn dedup(mut self, config: DedupConfig) -> Self {
+        self.dedup = Some(config);
         self
     }
 
@@ -193,6 +203,10 @@ impl StackBuilder {
             coalescing = Some(layer.clone());
             top = layer;
         }
+        let dedup = self.dedup.map(|c| DedupExecutor::new(top.clone(), c));
+        if let Some(d) = &dedup {
+            top = Arc::new(d.clone());
+        }
         let mut builder = BatchExecutor::builder().workers(self.workers);
         if let Some(name) = self.thread_name {
             builder = builder.thread_name(name);
@@ -203,6 +217,7 @@ impl StackBuilder {
             pool,
             limited,
             coalescing,
+            dedup,
         })
     }
 }
@@ -210,10 +225,10 @@ impl StackBuilder {
 /// The usual stack, assembled in one place:
 ///
 /// ```text
-/// BatchExecutor ─ RateLimitedExecutor ─ ConnectionPool ─ HttpClient ─ socket
-///  workers, one   registers its         per-host caps,   one agent per origin;
-///  run engine     limiter(s) on the     retries, warmup, admits through every
-///                 Context               health, circuit  limiter before each write
+/// BatchExecutor ─ [Dedup] ─ RateLimitedExecutor ─ ConnectionPool ─ HttpClient ─ socket
+///  workers, one   share      registers its         per-host caps,   one agent per origin;
+///  run engine     in-flight  limiter(s) on the     retries, warmup, admits through every
+///                 requests   Context               health, circuit  limiter before each write
 /// ```
 ///
 /// The limiter sits above the pool and charges at the leaf, immediately before each request is
@@ -248,6 +263,7 @@ pub struct Stack {
     pool: Option<ConnectionPool>,
     limited: Option<Arc<RateLimitedExecutor<StackTop>>>,
     coalescing: Option<Arc<CoalescingExecutor<StackTop, Box<dyn Codec>>>>,
+    dedup: Option<DedupExecutor<StackTop>>,
 }
 
 impl fmt::Debug for Stack {
@@ -257,6 +273,7 @@ impl fmt::Debug for Stack {
             .field("pool", &self.pool.is_some())
             .field("limiter", &self.limited.is_some())
             .field("coalescing", &self.coalescing.is_some())
+            .field("dedup", &self.dedup.is_some())
             .finish()
     }
 }
@@ -277,6 +294,8 @@ pub struct StackStats {
     pub connections: ConnectionStats,
     /// The coalescing layer's, when the stack has one.
     pub coalesce: Option<CoalesceStats>,
+    /// The dedup layer's, when the stack has one.
+    pub dedup: Option<DedupStats>,
 }
 
 impl Stack {
@@ -304,6 +323,17 @@ impl Stack {
     /// `try_execute`).
     pub fn rate_limited(&self) -> Option<&RateLimitedExecutor<StackTop>> {
         self.limited.as_deref()
+    }
+
+    /// The dedup layer, when the stack has one.
+    pub fn dedup(&self) -> Option<&DedupExecutor<StackTop>> {
+        self.dedup.as_ref()
+    }
+
+    /// The layers under the batch executor (dedup, limiter, pool or client), as one
+    /// [`Execute`]: for single requests and paginated walks through the same stack.
+    pub fn top(&self) -> &StackTop {
+        self.executor.get_ref()
     }
 
     /// See [`BatchExecutor::execute_batch`].
@@ -352,6 +382,7 @@ impl Stack {
             retry: self.pool.as_ref().map(ConnectionPool::retry_stats),
             connections: self.client.connection_stats(),
             coalesce: self.coalescing.as_ref().map(|c| c.stats()),
+            dedup: self.dedup.as_ref().map(DedupExecutor::stats),
         }
     }
 

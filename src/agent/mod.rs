@@ -36,6 +36,8 @@ use self::connector::{ConnCounters, CountingConnector};
 use self::proxy::{ForwardConnector, ForwardResolver, ProxyOptions, ProxyRules};
 use self::resolver::CachingResolver;
 pub(crate) use self::slot::InflightSlot;
+// RFC 3986 reference resolution, shared with pagination (`Link` targets are relative too).
+pub(crate) use self::redirect::resolve as resolve_reference;
 pub use self::stats::ConnectionStats;
 pub use self::tls::TlsVersion;
 use self::tls::{TlsConnector, TlsOptions};

@@ -431,9 +431,12 @@ impl<E: Execute, C: Codec> Shared<E, C> {
             requests.push(m.request);
             slots.push(m.slot);
         }
-        let ctx = ctx
+        let mut ctx = ctx
             .expect("a flushed batch has members")
-            .detached(CancelToken::new(), deadline);
+            .detached(CancelToken::new());
+        if let Some(d) = deadline {
+            ctx = ctx.with_deadline(d);
+        }
         self.counters.http_requests.fetch_add(1, Ordering::Relaxed);
         self.counters.batched.fetch_add(n as u64, Ordering::Relaxed);
         let run = catch_unwind(AssertUnwindSafe(|| {

@@ -230,6 +230,7 @@ mod tests {
     use std::ptr::null_mut;
 
     use super::*;
+    use crate::ffi::batch::*;
     use crate::ffi::executor::*;
     use crate::ffi::request::*;
     use crate::ffi::result::*;

@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use crate::agent::{ConnectionStats, HttpClientConfig};
 use crate::batch::BatchStats;
+use crate::dedup::{DedupConfig, DedupStats};
 use crate::error::{Error, ErrorKind};
+use crate::execute::Execute;
 use crate::pool::ConnectionPool;
-use crate::run::{BatchOptions, ProgressSnapshot};
 use crate::stack::Stack;
 use crate::stats::LatencySummary;
+use std::sync::Arc;
 
 use super::base::{
     Fail, HasLastError, LastError, StructSize, free_raw, guard, guard_on, guard_on_mut, guard_or,
@@ -20,7 +22,7 @@ use super::coalesce::Extras;
 use super::httpbatch_result;
 use super::limiter::{LimiterSpec, httpbatch_limiter, httpbatch_limiter_stats};
 use super::pool::httpbatch_pool;
-use super::request::{httpbatch_batch, httpbatch_progress};
+use super::request::httpbatch_batch;
 use super::result::httpbatch_batch_result;
 
 /// Room for error kinds in `httpbatch_executor_stats.errors`, indexed by code: kinds are numbered
@@ -38,6 +40,8 @@ pub struct httpbatch_executor_builder {
     limiter: Option<LimiterSpec>,
     /// Coalescing and adaptive limits (src/ffi/coalesce.rs).
     pub(super) extras: Extras,
+    /// `httpbatch_executor_builder_set_dedup` (src/ffi/dedup.rs).
+    pub(super) dedup: Option<DedupConfig>,
     last_error: LastError,
 }
 
@@ -53,6 +57,18 @@ impl HasLastError for httpbatch_executor_builder {
 pub struct httpbatch_executor {
     pub(super) stack: Stack,
     last_error: LastError,
+}
+
+impl httpbatch_executor {
+    /// The stack under the batch executor (dedup, limiter, pool), for pagination.
+    pub(super) fn top(&self) -> Arc<dyn Execute> {
+        self.stack.top().clone()
+    }
+
+    /// The dedup layer's statistics, when it is on.
+    pub(super) fn dedup_stats(&self) -> Option<DedupStats> {
+        self.stack.dedup().map(|d| d.stats())
+    }
 }
 
 impl HasLastError for httpbatch_executor {
@@ -91,6 +107,7 @@ pub extern "C" fn httpbatch_executor_builder_new(
             pool: None,
             limiter: None,
             extras: Extras::default(),
+            dedup: None,
             last_error: LastError::default(),
         }));
         Ok(())
@@ -288,6 +305,9 @@ pub extern "C" fn httpbatch_executor_builder_build(
         if let Some(pool) = &b.pool {
             builder = builder.pool(pool.clone());
         }
+        if let Some(config) = &b.dedup {
+            builder = builder.dedup(config.clone());
+        }
         if let Some(spec) = &b.limiter {
             builder = builder.rate_limiter(spec.limiter.clone());
             if let Some((rate, burst)) = spec.per_host {
@@ -323,24 +343,6 @@ pub extern "C" fn httpbatch_executor_builder_free(builder: *mut httpbatch_execut
     })
 }
 
-fn progress_to_c(p: &ProgressSnapshot) -> httpbatch_progress {
-    httpbatch_progress {
-        struct_size: std::mem::size_of::<httpbatch_progress>(),
-        completed: p.completed as u64,
-        total: p.total as u64,
-        succeeded: p.succeeded as u64,
-        failed: p.failed as u64,
-        percent: p.percent,
-        elapsed_us: micros(p.elapsed),
-        throughput: p.throughput,
-        eta_us: p
-            .eta
-            .map_or(-1, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
-        paused: p.paused,
-        paused_us: micros(p.paused_for),
-    }
-}
-
 pub(crate) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
@@ -370,34 +372,7 @@ pub extern "C" fn httpbatch_executor_execute(
         let out = unsafe { try_out(result_out, "result_out") }?;
         out.write(std::ptr::null_mut());
         let requests = std::mem::take(&mut b.requests);
-        let mut opts = BatchOptions::new().fail_fast(b.fail_fast);
-        if let Some(min) = b.fail_fast_status {
-            opts = opts.fail_fast_on_status(move |s| s >= min);
-        }
-        if let Some(c) = &b.control {
-            opts = opts.control(c.clone());
-        }
-        if let Some(d) = b.deadline {
-            opts = opts.batch_timeout(d);
-        }
-        if let Some(t) = b.request_timeout {
-            opts = opts.request_timeout(t);
-        }
-        if let Some(n) = b.concurrency {
-            opts = opts.concurrency(n);
-        }
-        if let Some(t) = &b.cancel {
-            opts = opts.cancel(t.clone());
-        }
-        if let Some(p) = &b.progress {
-            let (callback, user) = (p.callback, p.user);
-            opts = opts.on_progress(p.interval, move |snap| {
-                let c = progress_to_c(snap);
-                // SAFETY: the caller's callback and its `user` pointer, as registered; `c` lives
-                // for the call.
-                unsafe { callback(&c, user) }
-            });
-        }
+        let opts = b.run_options();
         let result = exec.stack.execute_batch(requests, opts);
         out.write(into_raw(httpbatch_batch_result::new(result)));
         Ok(())

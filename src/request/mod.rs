@@ -376,6 +376,14 @@ impl RequestBuilder {
         self
     }
 
+    /// Makes [`build`](Self::build) fail with `e` (unless an earlier error already will): for
+    /// setters elsewhere in the crate that can fail (a JSON body that does not serialise).
+    #[cfg(feature = "json")]
+    pub(crate) fn fail(mut self, e: Error) -> Self {
+        self.error.get_or_insert(e);
+        self
+    }
+
     /// Validates and builds the request.
     pub fn build(self) -> Result<Request, Error> {
         let url = self.url?;

@@ -25,6 +25,10 @@
 //! | `/limited/{key}?n=N&retry_after=S` | the first `N` requests to `key` get `200` `ok`, the rest `429` with `Retry-After: S` (default `1`) |
 //! | `/redirect/{n}` | `302` to the relative `/redirect/{n-1}`; `/redirect/0` answers `200` `ok` |
 //! | `/redirect-to?url=U&status=S` | `S` (a 3xx, default `302`) with `Location: U`, `U` percent-decoded |
+//! | `/pages/link/{total}?per=N&page=P` | page `P` (from 1) of `total` items `{"id":1}`… `per` to a page (default 10), as `{"items":[…]}`, with `Link: <{total}?…&page=1>; rel="first", <{total}?…&page=P+1>; rel="next"` (relative references; no `next` on the last page) |
+//! | `/pages/cursor/{total}?per=N&after=C` | the page after cursor `C` (none: the first) as `{"data":[…],"meta":{"next":"C2"}}`, `"next":null` on the last page |
+//! | `/pages/numbered/{total}?per=N&page=P` or `&offset=O` | `{"total":T,"page":P,"items":[…]}`; past the end, an empty `items` |
+//! | `/pages/…&fail=KEY&fail_page=F` | as above, but the first request for page `F` under `KEY` answers `500` (once) |
 //! | `/big-header/{n}` | `200` `ok` with an `x-big` header of `n` bytes (at most 1 MiB) |
 //! | `/jsonrpc` | JSON-RPC 2.0 over `POST` with the spec's batch rules: methods `echo` (result = params), `add` (sum of an array), `fail` (error `-32000`), others `-32601`; parse error `-32700`, invalid call or empty batch `-32600`; notifications unanswered, a batch of only notifications gets `204`; batch answers in **reverse order** (`?order=same` keeps it); `?drop=ID` leaves the answer for id `ID` out, `?dup=ID` sends it twice; `?limit=N` enforces and advertises a quota of `N` HTTP requests per second as `/quota/jsonrpc?limit=N` does |
 //! | `/json-array?in=PTR&out=PTR&short=N` | the array at JSON pointer `in` of the body (default: the body) answered as `[{"index":i,"item":x},…]`, wrapped at pointer `out` (default: bare array); `short=N` leaves the last `N` out |
@@ -110,6 +114,7 @@ mod api;
 mod conn;
 mod date;
 mod inner;
+mod pages;
 mod routes;
 
 pub use date::http_date;

@@ -123,6 +123,7 @@ pub(super) fn route(inner: &Inner, req: &Req<'_>, extra: &mut Vec<u8>) -> Action
                 "redirect" => redirect_n(arg, extra),
                 "redirect-to" => redirect_to(req.query, extra),
                 "big-header" => big_header(arg, extra),
+                "pages" => crate::pages::route(inner, arg, req.query, extra),
                 _ => Reply {
                     status: 404,
                     body: Body::Static(b"not found"),

@@ -293,6 +293,10 @@ pub struct RunArgs {
     #[command(flatten)]
     pub net: NetArgs,
 
+    /// `--dedup` and the pagination options (src/bin/httpbatch/pages.rs).
+    #[command(flatten)]
+    pub pages: crate::pages::PagesArgs,
+
     #[command(flatten)]
     pub coalesce: crate::coalesce::CoalesceArgs,
 }

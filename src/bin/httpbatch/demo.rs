@@ -65,6 +65,7 @@ fn demo_settings(quiet: bool) -> Settings {
             health_path: "/".into(),
             net: Default::default(),
             coalesce: Default::default(),
+            dedup: false,
         },
         warmup: None,
         deadline: Some(Duration::from_secs(30)),

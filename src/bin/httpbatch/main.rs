@@ -9,6 +9,7 @@ mod coalesce;
 mod demo;
 mod input;
 mod output;
+mod pages;
 mod progress;
 mod run;
 mod stack;
@@ -141,6 +142,9 @@ fn batch(args: &args::RunArgs, interrupt: &Interrupt) -> Result<ExitCode, Fatal>
              `httpbatch demo` shows it working, `httpbatch --help` explains",
         ));
     };
+    if args.pages.paginate.is_some() {
+        return pages::walk(args, interrupt);
+    }
     let settings = run::Settings::from_args(args)?;
     let defaults = run::defaults(args)?;
     let items = run::load(args, &defaults, stdin)?;

@@ -60,6 +60,7 @@ impl Settings {
                 health_path: args.health_path.clone(),
                 net: args.net.clone(),
                 coalesce: args.coalesce.clone(),
+                dedup: args.pages.dedup,
             },
             warmup: args.warmup.filter(|n| *n > 0),
             deadline: args.deadline,
@@ -223,6 +224,9 @@ pub fn execute(s: &Settings, items: Vec<Item>, interrupt: &Interrupt) -> Result<
     let written = sink.finish();
     if s.summary {
         eprint!("{}", report.table());
+        if let Some(d) = stack.dedup_stats() {
+            eprint!("{}", crate::pages::dedup_line(&d));
+        }
     }
     if let Err(e) = written {
         eprintln!("httpbatch: cannot write results to stdout ({e}); the batch was stopped");

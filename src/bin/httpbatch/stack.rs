@@ -1,7 +1,7 @@
 //! The layers under the batch, built from the options, and their statistics.
 //!
-//! The library's `Stack` assembles the layers, top to bottom: `BatchExecutor` →
-//! `RateLimitedExecutor` (when `--rate`) → `ConnectionPool` (per-host in-flight cap, retries,
+//! The library's `Stack` assembles the layers, top to bottom: `BatchExecutor` → `DedupExecutor`
+//! (when `--dedup`) → `RateLimitedExecutor` (when `--rate`) → `ConnectionPool` (per-host in-flight cap, retries,
 //! health checks) → socket. The limiter registers on the context and the leaf admits every write
 //! through it (first attempts, retries, redirect hops, warmup), so each pays one token.
 
@@ -11,8 +11,9 @@ use std::time::Duration;
 use crate::args::NetArgs;
 use crate::coalesce::CoalesceArgs;
 use httpbatch::{
-    BatchStats, ConnectionPool, Error, HostHealth, HostStats, HttpClient, HttpClientConfig,
-    PoolStats, Rate, RateLimitStats, RateLimiter, Request, RetryPolicy, RetryStats, WarmupReport,
+    BatchStats, ConnectionPool, DedupConfig, DedupStats, Error, HostHealth, HostStats, HttpClient,
+    HttpClientConfig, PoolStats, Rate, RateLimitStats, RateLimiter, Request, RetryPolicy,
+    RetryStats, WarmupReport,
 };
 
 /// What the layers are built from.
@@ -46,6 +47,8 @@ pub struct StackConfig {
     pub net: NetArgs,
     /// `--coalesce`, `--max-batch`, `--max-delay`, `--adaptive`.
     pub coalesce: CoalesceArgs,
+    /// Share identical requests in flight (`--dedup`): the dedup layer on top.
+    pub dedup: bool,
 }
 
 /// The built stack (the library's [`httpbatch::Stack`], which owns the order of the layers),
@@ -107,6 +110,9 @@ impl Stack {
         let mut stack = httpbatch::Stack::builder()
             .workers(config.concurrency)
             .pool(pool.clone());
+        if config.dedup {
+            stack = stack.dedup(DedupConfig::new());
+        }
         let mut limiter = None;
         if let Some((rate, burst)) = config.rate {
             let l = RateLimiter::new(rate, burst)?;
@@ -150,6 +156,11 @@ impl Stack {
         let origins: Vec<String> = origins(requests).into_iter().collect();
         let hosts: Vec<&str> = origins.iter().map(String::as_str).collect();
         self.pool.enable_health_check(&hosts, interval, path)
+    }
+
+    /// The dedup layer's statistics, when `--dedup` is on.
+    pub fn dedup_stats(&self) -> Option<DedupStats> {
+        self.executor.dedup().map(|d| d.stats())
     }
 
     /// Every layer's statistics now.

@@ -19,7 +19,7 @@ use super::{config, httpbatch_pool};
 /// `httpbatch_pool_builder_build`. Defaults: 32 requests in flight per host, the default retry
 /// policy, the executor defaults for timeouts and body limit, health checks off, warmup path `/`.
 pub struct httpbatch_pool_builder {
-    builder: ConnectionPoolBuilder,
+    pub(super) builder: ConnectionPoolBuilder,
     pub(in crate::ffi) client: HttpClientConfig,
     health: HealthCheckConfig,
     last_error: LastError,

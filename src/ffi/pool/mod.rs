@@ -16,6 +16,8 @@ pub(super) mod builder;
 mod warmup;
 // Health checks.
 mod health;
+// The health-change callback.
+mod health_callback;
 // Statistics.
 mod stats;
 #[cfg(test)]

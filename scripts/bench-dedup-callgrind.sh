@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Instructions per logical request through the dedup layer and without it, counted by callgrind:
+# benches/dedup.rs runs under callgrind at N=1000 and N=10000 against `httpbatch serve` in another
+# process; the marginal cost is (I(10000) - I(1000)) / 9000.
+#
+#   scripts/bench-dedup-callgrind.sh [KEYS] [PATH]   (defaults: 100 keys, /bytes/64)
+#
+# KEYS=10000 makes every request unique: the layer's overhead with nothing to share.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+keys="${1:-100}"
+path="${2:-/bytes/64}"
+cargo build --release --quiet --bin httpbatch
+cargo bench --no-run --quiet --bench dedup 2>/dev/null
+bench=$(ls -t target/release/deps/dedup-* | grep -v '\.d$' | head -1)
+log=$(mktemp)
+target/release/httpbatch serve --port 0 >"$log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; rm -f "$log"' EXIT
+for _ in $(seq 100); do grep -q http "$log" && break; sleep 0.1; done
+url="$(grep -o 'http://[^ ]*' "$log" | head -1 | sed 's:/*$::')"
+count() {
+    local out
+    out=$(mktemp)
+    DEDUP_URL="$url" DEDUP_N="$2" DEDUP_MODE="$1" DEDUP_KEYS="$keys" DEDUP_PATH="$path" \
+        valgrind --tool=callgrind --callgrind-out-file="$out" "$bench" 2>/dev/null | sed "s/^/  [$2] /" >&2
+    callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
+    rm -f "$out"
+}
+for mode in plain dedup; do
+    small=$(count "$mode" 1000)
+    big=$(count "$mode" 10000)
+    echo "$mode ($keys keys, $path): $small instructions at N=1000, $big at N=10000," \
+        "marginal $(( (big - small) / 9000 )) per logical request"
+done

@@ -235,8 +235,9 @@ impl StackBuilder {
 /// written: first attempts, retries and redirect hops each pay one token, whatever the order. A
 /// request holds its per-host pool slot while it waits for its token. The rate limiter and the
 /// pool are optional; without a pool the executor sends through a plain [`HttpClient`]. With
-/// [`coalesce`](StackBuilder::coalesce), a [`CoalescingExecutor`] sits between the batch
-/// executor and the rate limiter, so each combined request pays, retries and pools as one.
+/// [`coalesce`](StackBuilder::coalesce), a [`CoalescingExecutor`] sits right above the rate
+/// limiter (under dedup, when that is on too), so each combined request pays, retries and pools
+/// as one.
 ///
 /// ```
 /// use std::time::Duration;

@@ -84,6 +84,21 @@
 #define HTTPBATCH_CACHE_MODE_BYPASS 3
 
 /**
+ * No coalescing (the default).
+ */
+#define HTTPBATCH_COALESCE_NONE 0
+
+/**
+ * JSON-RPC 2.0 batches: each request body is one call object; answers matched by `id`.
+ */
+#define HTTPBATCH_COALESCE_JSONRPC 1
+
+/**
+ * JSON arrays: the bodies collected into one array, results split from the answer's array.
+ */
+#define HTTPBATCH_COALESCE_JSON_ARRAY 2
+
+/**
  * Room for error kinds in `httpbatch_executor_stats.errors`, indexed by code: kinds are numbered
  * from 1 and new kinds get new numbers below this bound.
  */
@@ -577,6 +592,80 @@ typedef struct httpbatch_cache_stats {
    */
   uint64_t bytes_stored;
 } httpbatch_cache_stats;
+
+/**
+ * Coalescing statistics (`httpbatch_executor_coalesce_stats`). Set `struct_size` to
+ * `sizeof(httpbatch_coalesce_stats)` before the call.
+ */
+typedef struct httpbatch_coalesce_stats {
+  /**
+   * `sizeof(httpbatch_coalesce_stats)`, set by the caller.
+   */
+  size_t struct_size;
+  /**
+   * Logical requests that joined a batch.
+   */
+  uint64_t logical;
+  /**
+   * Combined HTTP requests sent.
+   */
+  uint64_t http_requests;
+  /**
+   * Logical requests sent inside combined requests.
+   */
+  uint64_t batched;
+  /**
+   * Combined requests that failed as a whole.
+   */
+  uint64_t failed_requests;
+  /**
+   * Logical requests that ended with an error.
+   */
+  uint64_t item_errors;
+  /**
+   * Requests refused because the queue was full.
+   */
+  uint64_t rejected;
+  /**
+   * Callers that left before their outcome (cancel, deadline).
+   */
+  uint64_t abandoned;
+  /**
+   * Mean logical requests per HTTP request (0 before the first).
+   */
+  double mean_batch_size;
+} httpbatch_coalesce_stats;
+
+/**
+ * What adaptive limits know about one host (`httpbatch_executor_adaptive_host_stats`). Set
+ * `struct_size` to `sizeof(httpbatch_adaptive_host_stats)` before the call.
+ */
+typedef struct httpbatch_adaptive_host_stats {
+  /**
+   * `sizeof(httpbatch_adaptive_host_stats)`, set by the caller.
+   */
+  size_t struct_size;
+  /**
+   * The host's rate now, requests per second.
+   */
+  double effective_rate_per_sec;
+  /**
+   * The quota the server last advertised, requests per second; 0 when none.
+   */
+  double advertised_rate_per_sec;
+  /**
+   * Answers that held the host (Retry-After, a spent quota).
+   */
+  uint64_t holds;
+  /**
+   * How long the host is still held, in milliseconds.
+   */
+  uint64_t held_for_ms;
+  /**
+   * Answers that carried quota headers.
+   */
+  uint64_t quota_answers;
+} httpbatch_adaptive_host_stats;
 
 /**
  * One item of a result. Set `struct_size = sizeof(httpbatch_item)` before
@@ -1439,6 +1528,45 @@ httpbatch_result httpbatch_cancel_token_is_cancelled(const struct httpbatch_canc
  * `httpbatch_cancel_token_cancel` on it.
  */
 void httpbatch_cancel_token_free(struct httpbatch_cancel_token *token);
+
+/**
+ * Combines requests with the same method, URL and headers into one HTTP request with the
+ * built-in codec `codec` (`HTTPBATCH_COALESCE_JSONRPC`, `HTTPBATCH_COALESCE_JSON_ARRAY`, or
+ * `HTTPBATCH_COALESCE_NONE` to turn it off): up to `max_batch` requests per HTTP request, a
+ * request waiting at most `max_delay_ms` for others. At most `workers` requests are in flight,
+ * so batches fill up to the worker count. Per-item errors come back per item (JSON-RPC error
+ * objects as `HTTPBATCH_RESULT_PROTOCOL`). Fails with `HTTPBATCH_RESULT_INVALID_CONFIG` for an
+ * unknown codec or `max_batch == 0`. Defaults to no coalescing.
+ */
+httpbatch_result httpbatch_executor_builder_set_coalesce(struct httpbatch_executor_builder *builder,
+                                                         uint32_t codec,
+                                                         size_t max_batch,
+                                                         uint64_t max_delay_ms);
+
+/**
+ * Turns adaptive limits on (`on != 0`) or off: each host's rate follows its server's
+ * `Retry-After` (on 429/503), `RateLimit`/`RateLimit-Policy` and `X-RateLimit-*` headers, never
+ * above the limiter's rate (without a limiter, only the headers limit). Defaults to off.
+ */
+httpbatch_result httpbatch_executor_builder_set_adaptive(struct httpbatch_executor_builder *builder,
+                                                         int32_t on);
+
+/**
+ * Writes the coalescing statistics into `*stats_out` (set its `struct_size` first). Fails with
+ * `HTTPBATCH_RESULT_NOT_FOUND` when the executor does not coalesce.
+ */
+httpbatch_result httpbatch_executor_coalesce_stats(const struct httpbatch_executor *executor,
+                                                   struct httpbatch_coalesce_stats *stats_out);
+
+/**
+ * Writes what adaptive limits know about `host` (a URL or origin, `host_len` bytes) into
+ * `*stats_out` (set its `struct_size` first). Fails with `HTTPBATCH_RESULT_NOT_FOUND` when
+ * adaptive limits are off or the host's server sent nothing to follow yet.
+ */
+httpbatch_result httpbatch_executor_adaptive_host_stats(const struct httpbatch_executor *executor,
+                                                        const char *host,
+                                                        size_t host_len,
+                                                        struct httpbatch_adaptive_host_stats *stats_out);
 
 /**
  * Creates a control (not paused, not cancelled) in `*control_out`.

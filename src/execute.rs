@@ -19,6 +19,10 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+mod answer;
+
+pub use answer::Answer;
+
 use crate::agent::InflightSlot;
 use crate::error::{Error, ErrorKind};
 use crate::request::Request;
@@ -277,6 +281,14 @@ pub trait Admission: Send + Sync {
         self.admit(request, ctx)?;
         Ok(start.elapsed())
     }
+
+    /// Sees the answer to a request this admission admitted: its status and headers. The leaf
+    /// calls it (through [`Context::observe`]) after each answer it reads — first attempts,
+    /// retries and redirect hops alike — so an adaptive limiter can follow what the server
+    /// says (`Retry-After`, `RateLimit`, `X-RateLimit-*`). Defaults to doing nothing.
+    fn observe(&self, request: &Request, answer: &Answer<'_>) {
+        let _ = (request, answer);
+    }
 }
 
 struct AdmissionNode {
@@ -424,6 +436,17 @@ impl Context {
             at = node.parent.as_ref();
         }
         Ok(waited)
+    }
+
+    /// Reports an answer to every registered admission ([`Admission::observe`]). A leaf calls it
+    /// after each answer it reads (first attempt, retry, redirect hop), as it calls
+    /// [`admit`](Self::admit) before each write; nothing else does.
+    pub fn observe(&self, request: &Request, answer: &Answer<'_>) {
+        let mut at = self.admissions.as_ref();
+        while let Some(node) = at {
+            node.admission.observe(request, answer);
+            at = node.parent.as_ref();
+        }
     }
 
     /// The cancel token, if any.

@@ -84,6 +84,7 @@ mod agent;
 mod batch;
 mod cache;
 mod clock;
+pub mod coalesce;
 mod compress;
 mod dedup;
 mod error;
@@ -117,7 +118,7 @@ pub use compress::{
 };
 pub use dedup::{DedupConfig, DedupExecutor, DedupStats};
 pub use error::{Error, ErrorKind};
-pub use execute::{Admission, CancelToken, Context, Execute};
+pub use execute::{Admission, Answer, CancelToken, Context, Execute};
 pub use json::ResponseError;
 pub use paginate::{Items, Page, PageError, PageState, Paginator, Strategy, paginate};
 pub use par::{
@@ -128,7 +129,10 @@ pub use pool::{
     ConnectionPool, ConnectionPoolBuilder, HealthCheckConfig, HealthState, HostHealth, HostStats,
     HostWarmup, PoolStats, WarmupReport,
 };
-pub use rate_limit::{Rate, RateLimitStats, RateLimitedExecutor, RateLimiter, TryExecuteError};
+pub use rate_limit::{
+    AdaptiveHostStats, AdaptiveLimits, Rate, RateLimitStats, RateLimitedExecutor, RateLimiter,
+    TryExecuteError,
+};
 pub use request::{Method, Request, RequestBuilder, Scheme, Url};
 pub use response::{CacheStatus, Response, Timings};
 pub use retry::{

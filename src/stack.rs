@@ -3,16 +3,18 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::agent::{ConnectionStats, HttpClient, HttpClientConfig};
 use crate::batch::{BatchExecutor, BatchResult, BatchStats, BatchSummary, IntoBatchItem, Outcome};
 use crate::cache::{CacheStats, CachedExecutor, HttpCache};
+use crate::coalesce::{CoalesceStats, CoalescingExecutor, Codec};
 use crate::compress::{BodyCompression, CompressBody};
 use crate::dedup::{DedupConfig, DedupExecutor, DedupStats};
 use crate::error::{Error, ErrorKind};
 use crate::execute::{Context, Execute};
 use crate::pool::{ConnectionPool, PoolStats, WarmupReport};
-use crate::rate_limit::{Rate, RateLimitStats, RateLimitedExecutor, RateLimiter};
+use crate::rate_limit::{AdaptiveLimits, Rate, RateLimitStats, RateLimitedExecutor, RateLimiter};
 use crate::retry::RetryStats;
 use crate::run::BatchOptions;
 
@@ -32,6 +34,8 @@ pub struct StackBuilder {
     thread_name: Option<String>,
     limiter: Option<RateLimiter>,
     per_host_rate: Option<(Rate, u32)>,
+    adaptive: Option<AdaptiveLimits>,
+    coalesce: Option<(Box<dyn Codec>, usize, Duration)>,
     dedup: Option<DedupConfig>,
     client_set: bool,
     lower: Lower,
@@ -58,6 +62,8 @@ impl Default for StackBuilder {
             thread_name: None,
             limiter: None,
             per_host_rate: None,
+            adaptive: None,
+            coalesce: None,
             dedup: None,
             client_set: false,
             lower: Lower::Client(Box::default()),
@@ -92,6 +98,27 @@ impl StackBuilder {
     /// [`rate_limiter`](Self::rate_limiter) (which it needs).
     pub fn per_host_rate(mut self, rate: Rate, burst: u32) -> Self {
         self.per_host_rate = Some((rate, burst));
+        self
+    }
+
+    /// Turns on adaptive limits on the rate limiter (which they need): each origin's bucket
+    /// follows the server's `Retry-After`, `RateLimit` and `X-RateLimit-*` headers. See
+    /// [`RateLimitedExecutor::adaptive`].
+    pub fn adaptive(mut self, limits: AdaptiveLimits) -> Self {
+        self.adaptive = Some(limits);
+        self
+    }
+
+    /// Puts a [`CoalescingExecutor`] under the batch executor: requests with the same batch key
+    /// are combined by `codec`, up to `max_batch_size` per HTTP request or `max_delay` of
+    /// waiting. The combined request goes through the rate limiter and the pool as one request.
+    pub fn coalesce(
+        mut self,
+        codec: impl Codec + 'static,
+        max_batch_size: usize,
+        max_delay: Duration,
+    ) -> Self {
+        self.coalesce = Some((Box::new(codec), max_batch_size, max_delay));
         self
     }
 
@@ -160,6 +187,9 @@ impl StackBuilder {
                 if let Some((rate, burst)) = per_host {
                     layer = layer.per_host(rate, burst)?;
                 }
+                if let Some(limits) = self.adaptive {
+                    layer = layer.adaptive(limits);
+                }
                 Some(Arc::new(layer))
             }
             (None, Some(_)) => {
@@ -167,6 +197,13 @@ impl StackBuilder {
                     ErrorKind::InvalidConfig,
                     "per-host rates come with a rate limiter: set one (a rate no host reaches \
                      limits per host only)",
+                ));
+            }
+            (None, None) if self.adaptive.is_some() => {
+                return Err(Error::new(
+                    ErrorKind::InvalidConfig,
+                    "adaptive limits adjust a rate limiter: set one (a rate no host reaches \
+                     follows the servers only)",
                 ));
             }
             (None, None) => None,
@@ -177,6 +214,17 @@ impl StackBuilder {
         };
         if let Some(options) = self.compress {
             top = Arc::new(CompressBody::new(top, options));
+        }
+        let mut coalescing = None;
+        if let Some((codec, max_batch_size, max_delay)) = self.coalesce {
+            let layer = Arc::new(
+                CoalescingExecutor::builder(top, codec)
+                    .max_batch_size(max_batch_size)
+                    .max_delay(max_delay)
+                    .build()?,
+            );
+            coalescing = Some(layer.clone());
+            top = layer;
         }
         let dedup = self.dedup.map(|c| DedupExecutor::new(top.clone(), c));
         if let Some(d) = &dedup {
@@ -194,6 +242,7 @@ impl StackBuilder {
             client,
             pool,
             limited,
+            coalescing,
             dedup,
             cache: self.cache,
         })
@@ -212,7 +261,10 @@ impl StackBuilder {
 /// The limiter sits above the pool and charges at the leaf, immediately before each request is
 /// written: first attempts, retries and redirect hops each pay one token, whatever the order. A
 /// request holds its per-host pool slot while it waits for its token. The rate limiter and the
-/// pool are optional; without a pool the executor sends through a plain [`HttpClient`].
+/// pool are optional; without a pool the executor sends through a plain [`HttpClient`]. With
+/// [`coalesce`](StackBuilder::coalesce), a [`CoalescingExecutor`] sits right above the rate
+/// limiter (under dedup, when that is on too), so each combined request pays, retries and pools
+/// as one.
 ///
 /// ```
 /// use std::time::Duration;
@@ -238,6 +290,7 @@ pub struct Stack {
     client: HttpClient,
     pool: Option<ConnectionPool>,
     limited: Option<Arc<RateLimitedExecutor<StackTop>>>,
+    coalescing: Option<Arc<CoalescingExecutor<StackTop, Box<dyn Codec>>>>,
     dedup: Option<DedupExecutor<StackTop>>,
     cache: Option<HttpCache>,
 }
@@ -248,6 +301,7 @@ impl fmt::Debug for Stack {
             .field("executor", &self.executor)
             .field("pool", &self.pool.is_some())
             .field("limiter", &self.limited.is_some())
+            .field("coalescing", &self.coalescing.is_some())
             .field("dedup", &self.dedup.is_some())
             .finish()
     }
@@ -267,6 +321,8 @@ pub struct StackStats {
     pub retry: Option<RetryStats>,
     /// Connections, counted at the socket.
     pub connections: ConnectionStats,
+    /// The coalescing layer's, when the stack has one.
+    pub coalesce: Option<CoalesceStats>,
     /// The dedup layer's, when the stack has one.
     pub dedup: Option<DedupStats>,
     /// The response cache's, when the stack has one.
@@ -356,6 +412,7 @@ impl Stack {
             pool: self.pool.as_ref().map(ConnectionPool::stats),
             retry: self.pool.as_ref().map(ConnectionPool::retry_stats),
             connections: self.client.connection_stats(),
+            coalesce: self.coalescing.as_ref().map(|c| c.stats()),
             dedup: self.dedup.as_ref().map(DedupExecutor::stats),
             cache: self.cache.as_ref().map(HttpCache::stats),
         }

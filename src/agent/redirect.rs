@@ -22,7 +22,7 @@ use ureq::http;
 use super::connector::{self, CurrentSlot, InflightSlot};
 use super::{HttpClient, map_error};
 use crate::error::{Error, ErrorKind};
-use crate::execute::Context;
+use crate::execute::{Answer, Context};
 use crate::request::{Method, Request, Scheme, Url};
 use crate::response::{Response, Timings};
 
@@ -102,6 +102,8 @@ impl HttpClient {
                 Err(e) => return Err(self.failure(e, &req, ctx, slot, &chain)),
             };
             let status = parts.status.as_u16();
+            // Every answer read, hop or final, is reported to the admissions (adaptive limits).
+            ctx.observe(&req, &Answer::from_map(status, &parts.headers));
             let location = parts.headers.get(http::header::LOCATION);
             if let (true, Some(location)) = (is_followed(status), location) {
                 let location = ascii_location(location.as_bytes());

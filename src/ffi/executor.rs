@@ -18,6 +18,7 @@ use super::base::{
     Fail, HasLastError, LastError, StructSize, free_raw, guard, guard_on, guard_on_mut, guard_or,
     into_raw, last_error_into, try_mut, try_out, try_str, write_sized,
 };
+use super::coalesce::Extras;
 use super::httpbatch_result;
 use super::limiter::{LimiterSpec, httpbatch_limiter, httpbatch_limiter_stats};
 use super::pool::httpbatch_pool;
@@ -37,6 +38,8 @@ pub struct httpbatch_executor_builder {
     pub(super) client_set: bool,
     pool: Option<ConnectionPool>,
     limiter: Option<LimiterSpec>,
+    /// Coalescing and adaptive limits (src/ffi/coalesce.rs).
+    pub(super) extras: Extras,
     /// `httpbatch_executor_builder_set_dedup` (src/ffi/dedup.rs).
     pub(super) dedup: Option<DedupConfig>,
     /// The response cache and body compression (src/ffi/cache.rs).
@@ -105,6 +108,7 @@ pub extern "C" fn httpbatch_executor_builder_new(
             client_set: false,
             pool: None,
             limiter: None,
+            extras: Extras::default(),
             dedup: None,
             cache: Default::default(),
             last_error: LastError::default(),
@@ -314,6 +318,7 @@ pub extern "C" fn httpbatch_executor_builder_build(
             }
         }
         let builder = b.cache.apply(builder)?;
+        let builder = b.extras.apply(builder, b.limiter.is_some(), b.workers)?;
         let stack = builder.build().map_err(|e| {
             if e.kind() == ErrorKind::InvalidConfig && b.pool.is_some() && b.client_set {
                 Error::new(

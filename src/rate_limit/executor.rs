@@ -19,10 +19,11 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
+use super::adaptive::{Adaptive, AdaptiveHostStats, AdaptiveLimits};
 use super::limiter::{RateLimitStats, RateLimiter};
 use super::rate::Rate;
 use crate::error::Error;
-use crate::execute::{Admission, Context, Execute};
+use crate::execute::{Admission, Answer, Context, Execute};
 use crate::request::Request;
 use crate::response::Response;
 
@@ -35,6 +36,8 @@ struct PerHost {
 struct Shared {
     global: RateLimiter,
     per_host: Option<PerHost>,
+    /// Adaptive limits (only with per-host buckets): holds and rates from the answers.
+    adaptive: Option<Adaptive>,
 }
 
 impl Shared {
@@ -57,7 +60,11 @@ impl Shared {
         let Some(host) = self.host(request) else {
             return self.global.acquire(ctx);
         };
-        let ready = host.wait_ready(ctx)?;
+        let held = match &self.adaptive {
+            Some(a) => a.wait(&request.url().origin(), &**host.clock(), ctx)?,
+            None => Duration::ZERO,
+        };
+        let ready = held + host.wait_ready(ctx)?;
         let global = self.global.acquire(ctx)?;
         // Normally instant: the host bucket had a token before the global wait, and only
         // another request to the same origin can have taken it since.
@@ -69,6 +76,11 @@ impl Shared {
     fn try_acquire(&self, request: &Request) -> Result<(), Duration> {
         let host = self.host(request);
         if let Some(h) = &host {
+            if let Some(a) = &self.adaptive {
+                if let Some(wait) = a.held_for(&request.url().origin(), &**h.clock()) {
+                    return Err(wait);
+                }
+            }
             h.peek()?;
         }
         self.global.try_acquire()?;
@@ -91,6 +103,16 @@ impl Admission for Shared {
             log::debug!(target: "httpbatch::rate_limit", "throttled {} {} for {waited:?}", request.method().as_str(), request.url());
         }
         Ok(waited)
+    }
+
+    /// Adaptive limits follow the answer (nothing happens when they are off).
+    fn observe(&self, request: &Request, answer: &Answer<'_>) {
+        let (Some(adaptive), Some(ph)) = (&self.adaptive, &self.per_host) else {
+            return;
+        };
+        if let Some(host) = self.host(request) {
+            adaptive.observe(&request.url().origin(), answer, &host, ph.rate);
+        }
     }
 }
 
@@ -167,6 +189,7 @@ impl<E: Execute> RateLimitedExecutor<E> {
             shared: Arc::new(Shared {
                 global: limiter,
                 per_host: None,
+                adaptive: None,
             }),
         }
     }
@@ -204,9 +227,86 @@ impl<E: Execute> RateLimitedExecutor<E> {
                 burst,
                 limiters: RwLock::new(HashMap::new()),
             }),
+            adaptive: self
+                .shared
+                .adaptive
+                .as_ref()
+                .map(|a| Adaptive::new(a.limits)),
         };
         self.shared = Arc::new(shared);
         Ok(self)
+    }
+
+    /// Turns on adaptive limits: each origin's bucket follows what its server says.
+    ///
+    /// - A `429` or `503` with `Retry-After` holds that origin until then.
+    /// - `RateLimit` / `RateLimit-Policy` (the IETF draft: `RateLimit: limit=100,
+    ///   remaining=50, reset=30`, `RateLimit-Policy: 100;w=60`, and the newer `q=`/`r=`/`t=`
+    ///   spelling) and `X-RateLimit-Limit` / `-Remaining` / `-Reset` set the origin's rate to
+    ///   the advertised quota (limit per window; without a named window,
+    ///   [`AdaptiveLimits::window`]), never above the configured per-host rate; a higher quota
+    ///   advertised later raises it again, up to that ceiling.
+    /// - A remainder of `0` holds the origin until the reset.
+    ///
+    /// The leaf reports every answer it reads (retries and redirect hops too) through
+    /// [`Admission::observe`]. Adaptive limits need per-host buckets: without
+    /// [`per_host`](Self::per_host) they are turned on with the global limiter's rate and burst.
+    /// See [`adaptive_stats`](Self::adaptive_stats) for each host's effective rate. Off by
+    /// default.
+    ///
+    /// ```
+    /// use httpbatch::{AdaptiveLimits, Context, Execute, Rate, RateLimitedExecutor, RateLimiter, Request};
+    /// # use httpbatch::{Answer, Error, Response};
+    /// /// A fake leaf whose server advertises 5 requests per second.
+    /// struct Quota5;
+    /// impl Execute for Quota5 {
+    ///     fn execute(&self, r: Request, ctx: &Context) -> Result<Response, Error> {
+    ///         ctx.admit(&r)?;
+    ///         let res = Response::new(200, "").with_header("RateLimit-Policy", "5;w=1");
+    ///         ctx.observe(&r, &Answer::from_response(&res));
+    ///         Ok(res)
+    ///     }
+    /// }
+    /// let limiter = RateLimiter::new(Rate::parse("1000/s").unwrap(), 10).unwrap();
+    /// let exec = RateLimitedExecutor::new(Quota5, limiter).adaptive(AdaptiveLimits::new());
+    /// exec.execute(Request::get("http://127.0.0.1:8080/").unwrap(), &Context::new()).unwrap();
+    /// let host = exec.adaptive_stats("http://127.0.0.1:8080").unwrap();
+    /// assert_eq!(host.effective_rate_per_sec, 5.0);
+    /// ```
+    pub fn adaptive(mut self, limits: AdaptiveLimits) -> RateLimitedExecutor<E> {
+        if self.shared.per_host.is_none() {
+            let (rate, burst) = (self.shared.global.rate(), self.shared.global.burst());
+            self = self
+                .per_host(rate, burst)
+                .expect("the global limiter's configuration is valid");
+        }
+        let shared = Shared {
+            global: self.shared.global.clone(),
+            per_host: self.shared.per_host.as_ref().map(|p| PerHost {
+                rate: p.rate,
+                burst: p.burst,
+                limiters: RwLock::new(HashMap::new()),
+            }),
+            adaptive: Some(Adaptive::new(limits)),
+        };
+        self.shared = Arc::new(shared);
+        self
+    }
+
+    /// What adaptive limits know about `origin` (its effective rate, the advertised quota, its
+    /// holds), if they are on and its server sent something to follow.
+    pub fn adaptive_stats(&self, origin: &str) -> Option<AdaptiveHostStats> {
+        let adaptive = self.shared.adaptive.as_ref()?;
+        adaptive.stats(origin, &self.host_limiter(origin)?)
+    }
+
+    /// The origins adaptive limits follow (those whose server sent something to follow).
+    pub fn adaptive_hosts(&self) -> Vec<String> {
+        self.shared
+            .adaptive
+            .as_ref()
+            .map(Adaptive::hosts)
+            .unwrap_or_default()
     }
 
     /// The inner executor.

@@ -19,10 +19,12 @@
 //! [`Context::admit`]: crate::Context::admit
 //! [`HttpClient`]: crate::HttpClient
 
+mod adaptive;
 mod executor;
 mod limiter;
 mod rate;
 
+pub use adaptive::{AdaptiveHostStats, AdaptiveLimits};
 pub use executor::{RateLimitedExecutor, TryExecuteError};
 pub use limiter::{RateLimitStats, RateLimiter};
 pub use rate::Rate;

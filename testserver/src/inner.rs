@@ -208,6 +208,15 @@ impl Inner {
     }
 
     /// Returns the 0-based index of this request to `key` and advances it.
+    /// Runs `f` on the value of sequence `key` (0 when new) under the sequences lock.
+    pub(crate) fn with_sequence<R>(&self, key: &str, f: impl FnOnce(&mut u64) -> R) -> R {
+        let mut seqs = self.sequences.lock();
+        match seqs.get_mut(key) {
+            Some(v) => f(v),
+            None => f(seqs.entry(key.to_owned()).or_insert(0)),
+        }
+    }
+
     pub(crate) fn next_in_sequence(&self, key: &str) -> u64 {
         let mut seqs = self.sequences.lock();
         match seqs.get_mut(key) {

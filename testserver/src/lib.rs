@@ -34,6 +34,9 @@
 //! | `/gunzip-echo` | echoes the request body after undoing `Content-Encoding: gzip`, with `x-content-encoding`, `x-wire-len`, `x-decoded-len`; `400` for bad gzip |
 //! | `/encoded/{coding}` | `200` with `Content-Encoding: coding` and a body that decodes to [`ENCODED_TEXT`] 20 times (900 bytes); `coding` is `gzip`, `deflate` (zlib), `deflate-raw` (raw deflate, sent as `deflate`), `br` (uncompressed meta-blocks) or `identity` (no header) |
 //! | `/bomb/{mib}` | `200` with `Content-Encoding: gzip` and a body that decodes to `mib` MiB of zero bytes (1–1024) from about 1 KiB per MiB on the wire |
+//! | `/jsonrpc` | JSON-RPC 2.0 over `POST` with the spec's batch rules: methods `echo` (result = params), `add` (sum of an array), `fail` (error `-32000`), others `-32601`; parse error `-32700`, invalid call or empty batch `-32600`; notifications unanswered, a batch of only notifications gets `204`; batch answers in **reverse order** (`?order=same` keeps it); `?drop=ID` leaves the answer for id `ID` out, `?dup=ID` sends it twice; `?limit=N` enforces and advertises a quota of `N` HTTP requests per second as `/quota/jsonrpc?limit=N` does |
+//! | `/json-array?in=PTR&out=PTR&short=N` | the array at JSON pointer `in` of the body (default: the body) answered as `[{"index":i,"item":x},…]`, wrapped at pointer `out` (default: bare array); `short=N` leaves the last `N` out |
+//! | `/quota/{key}?limit=N&window_ms=W&style=S` | at most `N` requests per `W` ms (≥ 1000, default 1000) per key, bursts up to `N` (token bucket); over quota `429` with `Retry-After`; every answer advertises the quota — `S=ietf`: `RateLimit: limit=N, remaining=R, reset=SECS` and `RateLimit-Policy: N;w=W/1000`; `S=x`: `X-RateLimit-Limit`/`-Remaining`/`-Reset` (delta seconds); `S=both` (default) both |
 //! | `/__stats` | control: the counters as one JSON object, `{"accepted":N,"open_connections":N,"requests":N,"in_flight":N,"max_in_flight":N}`; `?prefix=P` adds `"requests_for":N` |
 //! | `/__reset` | control: [`Server::reset_counters`], then `200` `ok` |
 //! | anything else | `404` |
@@ -111,6 +114,7 @@
 // - Per-path counts are sharded by connection id: a handler only ever locks its own shard on the
 //   hot path, so 32 connections don't contend on one lock; readers sum all shards.
 
+mod api;
 mod cache_routes;
 mod conn;
 mod date;

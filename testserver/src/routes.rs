@@ -6,6 +6,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::api;
 use crate::conn::Req;
 use crate::date::http_date;
 use crate::inner::Inner;
@@ -29,10 +30,10 @@ pub(super) enum Action {
 
 /// An answer, minus the extra headers (in the `extra` buffer).
 pub(crate) struct Reply {
-    pub(super) status: u16,
-    pub(super) body: Body,
+    pub(crate) status: u16,
+    pub(crate) body: Body,
     /// Send `Connection: close` and close after.
-    pub(super) close: bool,
+    pub(crate) close: bool,
 }
 
 /// Where an answer's body comes from.
@@ -52,7 +53,7 @@ pub(crate) enum Body {
 
 impl Reply {
     /// `status` with the code as body.
-    pub(super) fn code(status: u16) -> Reply {
+    pub(crate) fn code(status: u16) -> Reply {
         Reply {
             status,
             body: Body::Code,
@@ -61,7 +62,7 @@ impl Reply {
     }
 
     /// `200 ok`, or `status` with the code as body.
-    pub(super) fn ok_with(status: u16) -> Reply {
+    pub(crate) fn ok_with(status: u16) -> Reply {
         if status == 200 {
             Reply::ok()
         } else {
@@ -97,6 +98,8 @@ pub(super) fn route(inner: &Inner, req: &Req<'_>, extra: &mut Vec<u8>) -> Action
             ..Reply::ok()
         },
         "/reset" => return Action::Close,
+        "/jsonrpc" => api::jsonrpc(inner, req, extra),
+        "/json-array" => api::json_array(req, extra),
         _ => {
             let (route, arg) = match path[1..].split_once('/') {
                 Some((route, arg)) => (route, arg),
@@ -119,6 +122,7 @@ pub(super) fn route(inner: &Inner, req: &Req<'_>, extra: &mut Vec<u8>) -> Action
                 "seq" if !arg.is_empty() => seq(inner, arg, req.query, extra),
                 "flaky" if !arg.is_empty() => flaky(inner, arg, req.query, extra),
                 "limited" if !arg.is_empty() => limited(inner, arg, req.query, extra),
+                "quota" if !arg.is_empty() => api::quota(inner, arg, req.query, extra),
                 "redirect" => redirect_n(arg, extra),
                 "redirect-to" => redirect_to(req.query, extra),
                 "big-header" => big_header(arg, extra),

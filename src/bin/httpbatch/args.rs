@@ -361,6 +361,9 @@ pub struct RunArgs {
     pub pages: crate::pages::PagesArgs,
     #[command(flatten)]
     pub cache: crate::cache::CacheArgs,
+
+    #[command(flatten)]
+    pub coalesce: crate::coalesce::CoalesceArgs,
 }
 
 /// TLS, proxy and decoding options, named as in curl.

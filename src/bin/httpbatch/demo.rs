@@ -65,6 +65,7 @@ fn demo_settings(quiet: bool) -> Settings {
             health_check: None,
             health_path: "/".into(),
             net: Default::default(),
+            coalesce: Default::default(),
             dedup: false,
             cache: Default::default(),
         },

@@ -6,6 +6,7 @@
 
 mod args;
 mod cache;
+mod coalesce;
 mod demo;
 mod docs;
 mod glob;

@@ -75,6 +75,7 @@ impl Settings {
                 health_check: args.health_check,
                 health_path: args.health_path.clone(),
                 net: args.net.clone(),
+                coalesce: args.coalesce.clone(),
                 dedup: args.pages.dedup,
                 cache: args.cache.clone(),
             },

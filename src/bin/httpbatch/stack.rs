@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::args::NetArgs;
+use crate::coalesce::CoalesceArgs;
 use httpbatch::{
     BatchStats, CacheStats, ConnectionPool, DedupConfig, DedupStats, Error, HostHealth, HostStats,
     HttpCache, HttpClient, HttpClientConfig, PoolStats, Rate, RateLimitStats, RateLimiter, Request,
@@ -44,6 +45,8 @@ pub struct StackConfig {
     pub health_path: String,
     /// TLS and proxy options.
     pub net: NetArgs,
+    /// `--coalesce`, `--max-batch`, `--max-delay`, `--adaptive`.
+    pub coalesce: CoalesceArgs,
     /// Share identical requests in flight (`--dedup`): the dedup layer on top.
     pub dedup: bool,
     /// Response cache and request-body compression options.
@@ -128,6 +131,9 @@ impl Stack {
             stack = stack.rate_limiter(l.clone());
             limiter = Some(l);
         }
+        let stack = config
+            .coalesce
+            .apply(stack, config.rate, config.concurrency)?;
         Ok(Stack {
             executor: stack.build()?,
             pool,

@@ -78,6 +78,8 @@
 mod agent;
 mod batch;
 mod clock;
+#[cfg(feature = "redis")]
+pub mod distributed;
 mod error;
 mod execute;
 mod httpdate;

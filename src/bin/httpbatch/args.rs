@@ -60,6 +60,18 @@ pub enum Command {
     /// Run the built-in test server on 127.0.0.1 and print its base URL, to try httpbatch by hand.
     #[command(after_long_help = SERVE_HELP)]
     Serve(ServeArgs),
+    /// Put requests on a work list in Redis, for `httpbatch worker` processes on any machines.
+    #[cfg(feature = "redis")]
+    Submit(crate::distributed::SubmitArgs),
+    /// Run the requests of a work list in Redis (with a rate shared by every worker).
+    #[cfg(feature = "redis")]
+    Worker(crate::distributed::WorkerArgs),
+    /// Print the outcomes recorded on a work list, in input or completion order.
+    #[cfg(feature = "redis")]
+    Collect(crate::distributed::CollectArgs),
+    /// Show a work list's queued, pending, done and failed requests, per worker.
+    #[cfg(feature = "redis")]
+    Status(crate::distributed::StatusArgs),
 }
 
 const SERVE_HELP: &str = "\

@@ -6,6 +6,8 @@
 
 mod args;
 mod demo;
+#[cfg(feature = "redis")]
+mod distributed;
 mod input;
 mod output;
 mod progress;
@@ -120,6 +122,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Demo(a)) => demo::demo(&a, &interrupt),
         Some(Command::Serve(a)) => demo::serve(&a, &interrupt),
+        #[cfg(feature = "redis")]
+        Some(Command::Submit(a)) => distributed::submit(&a),
+        #[cfg(feature = "redis")]
+        Some(Command::Worker(a)) => distributed::worker(&a, &interrupt),
+        #[cfg(feature = "redis")]
+        Some(Command::Collect(a)) => distributed::collect(&a),
+        #[cfg(feature = "redis")]
+        Some(Command::Status(a)) => distributed::status(&a),
         None => batch(&cli.run, &interrupt),
     };
     result.unwrap_or_else(|e| {

@@ -85,23 +85,40 @@ impl Redis {
         self.round_trips.load(Ordering::Relaxed)
     }
 
-    fn connection(&self) -> redis::RedisResult<Connection> {
-        if let Some(c) = self.idle.lock().pop() {
-            return Ok(c);
-        }
+    fn connect(&self) -> redis::RedisResult<Connection> {
         let c = self.client.get_connection_with_timeout(IO_TIMEOUT)?;
         c.set_read_timeout(Some(IO_TIMEOUT))?;
         c.set_write_timeout(Some(IO_TIMEOUT))?;
         Ok(c)
     }
 
-    /// Runs `f` on a connection of the pool; `f` reports how many commands it sent.
+    /// Runs `f` on a connection of the pool; `f` counts the commands it sends.
+    ///
+    /// An idle connection may have been closed by the server meanwhile (a restart, a timeout,
+    /// `CLIENT KILL`): if one fails that way, `f` runs once more on a fresh connection. Every
+    /// caller's commands tolerate that (XADD of a request twice is deduplicated by id, the
+    /// recording script is idempotent, an admission taken twice only wastes a token).
     pub(crate) fn with<T>(
         &self,
-        f: impl FnOnce(&mut Connection, &AtomicU64) -> redis::RedisResult<T>,
+        mut f: impl FnMut(&mut Connection, &AtomicU64) -> redis::RedisResult<T>,
     ) -> redis::RedisResult<T> {
-        let mut c = self.connection()?;
-        let out = f(&mut c, &self.round_trips)?;
+        let pooled = self.idle.lock().pop();
+        let (c, out) = match pooled {
+            Some(mut c) => match f(&mut c, &self.round_trips) {
+                Err(e) if is_unreachable(&e) && !e.is_timeout() => {
+                    let mut fresh = self.connect()?;
+                    let out = f(&mut fresh, &self.round_trips);
+                    (fresh, out)
+                }
+                out => (c, out),
+            },
+            None => {
+                let mut c = self.connect()?;
+                let out = f(&mut c, &self.round_trips);
+                (c, out)
+            }
+        };
+        let out = out?;
         self.idle.lock().push(c);
         Ok(out)
     }

@@ -2,6 +2,7 @@
 //! port, started and stopped by the test: `--save ''` and `--appendonly no`, so nothing is
 //! written to disk and a restart starts empty.
 
+#![allow(dead_code)]
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,6 +11,8 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
+    /// With an append-only file here (fsync on every write), a restart keeps the data.
+    aof_dir: Option<std::path::PathBuf>,
 }
 
 fn free_port() -> u16 {
@@ -25,16 +28,42 @@ impl RedisServer {
         let mut s = RedisServer {
             port: free_port(),
             child: None,
+            aof_dir: None,
+        };
+        s.spawn();
+        s
+    }
+
+    /// Like [`start`](Self::start), with an append-only file synced on every write, so that a
+    /// [`restart`](Self::restart) (even after SIGKILL) loses nothing.
+    pub fn start_persistent() -> RedisServer {
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("httpbatch-redis-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut s = RedisServer {
+            port,
+            child: None,
+            aof_dir: Some(dir),
         };
         s.spawn();
         s
     }
 
     fn spawn(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--dir", &std::env::temp_dir().display().to_string()])
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", ""]);
+        match &self.aof_dir {
+            Some(dir) => cmd
+                .args(["--appendonly", "yes", "--appendfsync", "always"])
+                .args(["--dir", &dir.display().to_string()]),
+            None => cmd
+                .args(["--appendonly", "no"])
+                .args(["--dir", &std::env::temp_dir().display().to_string()]),
+        };
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -53,6 +82,16 @@ impl RedisServer {
             );
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    /// Drops every client connection (`CLIENT KILL TYPE normal`): clients must reconnect.
+    pub fn kill_clients(&self) {
+        use std::io::{Read, Write};
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.write_all(b"CLIENT KILL TYPE normal SKIPME yes\r\n")
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let _ = s.read(&mut buf);
     }
 
     fn ping(&self) -> bool {
@@ -88,5 +127,8 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
+        if let Some(dir) = &self.aof_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }

@@ -102,17 +102,20 @@ impl RedisRateLimiterBuilder {
     /// time the server assigned it. Defaults to `1` (no leasing).
     ///
     /// **Accuracy cost.** The server assigns the `k` tokens consecutive slots, so the pacing on
-    /// the wire stays exact while this process has requests to use them. A slot it cannot use
-    /// at once is kept (up to [`lease_ttl`](Self::lease_ttl)) and used late: then up to `k - 1`
-    /// requests per process can go out together, so a window may see up to `burst + P(k - 1)`
-    /// requests beyond the rate's share (`P` processes); a slot left unused past the TTL is
-    /// capacity lost. Round trips fall to about `1/k` per admitted request.
+    /// the wire stays exact while this process has requests to use them. A process holds at
+    /// most one lease at a time (a thread that finds another's lease fetch under way waits for
+    /// its slots), so at most `k - 1` slots wait unused per process. A slot used
+    /// late (up to [`lease_ttl`](Self::lease_ttl) after its time) goes out bunched with later
+    /// ones: a window may then see up to `P(k - 1)` requests beyond `burst + rate × window`
+    /// (`P` processes). A slot left unused past the TTL is capacity lost (the total falls
+    /// short, never over). Round trips fall to about `1/k` per admitted request.
     pub fn lease(mut self, k: u32) -> Self {
         self.lease = k.max(1);
         self
     }
 
-    /// How long a leased slot stays usable after its time. Defaults to `1 s`.
+    /// How long a leased slot stays usable after its time: longer wastes fewer tokens, shorter
+    /// bunches fewer late ones. Defaults to `100 ms`.
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
         self.lease_ttl = ttl;
         self
@@ -147,6 +150,7 @@ impl RedisRateLimiterBuilder {
                 config: Mutex::new((self.rate, self.burst)),
                 fallback,
                 leases: Mutex::new(HashMap::new()),
+                fetch: Mutex::new(()),
                 degraded: AtomicBool::new(false),
                 down: Mutex::new(Down::default()),
                 c: Counters::default(),
@@ -198,6 +202,9 @@ struct Inner {
     fallback: Option<RateLimiter>,
     /// Leased slots per bucket set ("" = global only), earliest first.
     leases: Mutex<HashMap<String, VecDeque<Instant>>>,
+    /// Held while a lease is fetched: the other threads of the process wait for its slots
+    /// instead of fetching leases of their own.
+    fetch: Mutex<()>,
     degraded: AtomicBool,
     down: Mutex<Down>,
     c: Counters,
@@ -269,7 +276,7 @@ impl RedisRateLimiter {
             burst,
             per_host: None,
             lease: 1,
-            lease_ttl: Duration::from_secs(1),
+            lease_ttl: Duration::from_millis(100),
             on_unreachable: OnUnreachable::WaitAndRetry,
         }
     }
@@ -401,16 +408,37 @@ impl RedisRateLimiter {
                 i.c.fallback_admitted.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
             }
-            match self.call(origin.as_deref(), ctx) {
+            // One lease fetch at a time per process; the cancel-aware wait for it is at most one
+            // round trip. Whoever gets the lock second finds the slots the first fetched.
+            let fetch = if i.b.lease > 1 {
+                let guard = loop {
+                    ctx.check()?;
+                    if let Some(g) = i.fetch.try_lock_for(Duration::from_millis(1)) {
+                        break g;
+                    }
+                };
+                if let Some(slot) = self.take_leased(&set, ctx)? {
+                    drop(guard);
+                    i.c.from_lease.fetch_add(1, Ordering::Relaxed);
+                    return self.wait_slot(&set, slot, ctx);
+                }
+                Some(guard)
+            } else {
+                None
+            };
+            let reply = self.call(origin.as_deref(), ctx);
+            let now = Instant::now();
+            if let Ok(Reply::Slots(slots)) = &reply {
+                let rest: Vec<Instant> = slots.iter().skip(1).map(|d| now + *d).collect();
+                if !rest.is_empty() {
+                    i.leases.lock().entry(set.clone()).or_default().extend(rest);
+                }
+            }
+            drop(fetch);
+            match reply {
                 Ok(Reply::Slots(slots)) => {
                     self.note_up();
-                    let now = Instant::now();
-                    let mut slots = slots.into_iter().map(|d| now + d);
-                    let first = slots.next().expect("the script grants at least one slot");
-                    let rest: Vec<Instant> = slots.collect();
-                    if !rest.is_empty() {
-                        i.leases.lock().entry(set.clone()).or_default().extend(rest);
-                    }
+                    let first = now + slots[0];
                     return self.wait_slot(&set, first, ctx);
                 }
                 Ok(Reply::TooLate(wait)) => {

@@ -14,6 +14,7 @@ echo "== cargo test (unit, integration, doc)"
 cargo test --workspace --no-fail-fast
 
 echo "== shared limiter and work list on a real redis-server (feature redis)"
+cargo test --features redis --no-fail-fast --lib ffi::redis
 cargo test --features redis --no-fail-fast --test distributed --test distributed_cli
 
 if [ -d examples ] && ls examples/*.rs >/dev/null 2>&1; then

@@ -22,6 +22,8 @@ mod executor;
 mod limiter;
 mod net;
 mod pool;
+#[cfg(feature = "redis")]
+mod redis;
 mod request;
 mod result;
 

@@ -134,6 +134,39 @@ impl Redis {
         })
     }
 
+    /// Runs `script` once per `(keys, args)` in one pipeline (one round trip); on NOSCRIPT it
+    /// loads the script and sends the pipeline again (each call must tolerate running twice).
+    pub(crate) fn eval_many(
+        &self,
+        script: &Script,
+        calls: &[(Vec<String>, Vec<String>)],
+    ) -> redis::RedisResult<Vec<Value>> {
+        let mut pipe = redis::pipe();
+        for (keys, args) in calls {
+            pipe.cmd("EVALSHA")
+                .arg(&script.sha)
+                .arg(keys.len())
+                .arg(keys)
+                .arg(args);
+        }
+        self.with(|c, n| {
+            n.fetch_add(1, Ordering::Relaxed);
+            match pipe.query(c) {
+                Err(e)
+                    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+                {
+                    n.fetch_add(2, Ordering::Relaxed);
+                    redis::cmd("SCRIPT")
+                        .arg("LOAD")
+                        .arg(script.code)
+                        .query::<()>(c)?;
+                    pipe.query(c)
+                }
+                other => other,
+            }
+        })
+    }
+
     /// Runs `script` with `keys` and `args`: EVALSHA, then EVAL if the server answers NOSCRIPT.
     pub(crate) fn eval(
         &self,

@@ -176,34 +176,71 @@ impl<'a> Worker<'a> {
             ended: false,
         };
         let requests = feed.map(|e| parse(&e));
-        executor.execute_streaming(requests, options, |index, outcome| {
-            let Some(entry) = held.borrow_mut().remove(&index) else {
-                return;
-            };
-            let mut s = summary.borrow_mut();
-            if matches!(outcome, Outcome::Cancelled | Outcome::NotRun) {
-                s.released += 1;
-                return;
-            }
-            let line = render(&entry, &outcome);
-            let failed = !outcome.is_success();
-            let mut backoff = Backoff::default();
-            loop {
-                match self.list.record(&self.name, &entry, &line, failed) {
-                    Ok(true) => s.recorded += 1,
-                    Ok(false) => s.duplicates += 1,
-                    Err(_) => {
-                        s.redis_errors += 1;
-                        if backoff.wait(&self.cancel) {
-                            continue;
-                        }
-                        s.released += 1;
-                    }
+        // Outcomes are recorded by a thread of their own, in pipelined batches, so that this
+        // thread (which feeds the engine's queue) never waits for Redis per outcome.
+        let (tx, rx) = crossbeam_channel::unbounded::<(Entry, String, bool)>();
+        let counts = std::thread::scope(|scope| {
+            let recorder = std::thread::Builder::new()
+                .name("httpbatch-recorder".into())
+                .spawn_scoped(scope, {
+                    let (list, name, cancel) = (self.list, &self.name, &self.cancel);
+                    move || record_all(list, name, cancel, rx)
+                })
+                .expect("spawn the recorder thread");
+            executor.execute_streaming(requests, options, |index, outcome| {
+                let Some(entry) = held.borrow_mut().remove(&index) else {
+                    return;
+                };
+                if matches!(outcome, Outcome::Cancelled | Outcome::NotRun) {
+                    summary.borrow_mut().released += 1;
+                    return;
                 }
-                break;
-            }
+                let line = render(&entry, &outcome);
+                let _ = tx.send((entry, line, !outcome.is_success()));
+            });
+            drop(tx);
+            recorder.join().expect("the recorder does not panic")
         });
+        let mut s = summary.borrow_mut();
+        s.recorded += counts.recorded;
+        s.duplicates += counts.duplicates;
+        s.released += counts.released;
+        s.redis_errors += counts.redis_errors;
     }
+}
+
+/// Records what arrives on `rx` until it closes: up to 256 outcomes per round trip, retried
+/// with backoff while Redis fails (given up only on the hard stop, `cancel`).
+fn record_all(
+    list: &WorkList,
+    name: &str,
+    cancel: &CancelToken,
+    rx: crossbeam_channel::Receiver<(Entry, String, bool)>,
+) -> WorkerSummary {
+    let mut s = WorkerSummary::default();
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        batch.extend(rx.try_iter().take(255));
+        let mut backoff = Backoff::default();
+        loop {
+            match list.record_many(name, &batch) {
+                Ok(new) => {
+                    let n = new.iter().filter(|b| **b).count() as u64;
+                    s.recorded += n;
+                    s.duplicates += new.len() as u64 - n;
+                }
+                Err(_) => {
+                    s.redis_errors += 1;
+                    if backoff.wait(cancel) {
+                        continue;
+                    }
+                    s.released += batch.len() as u64;
+                }
+            }
+            break;
+        }
+    }
+    s
 }
 
 #[derive(Debug, Default, Clone, Copy)]

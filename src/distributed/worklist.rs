@@ -469,25 +469,38 @@ impl WorkList {
         self.record_as(consumer, entry, outcome, failed, false)
     }
 
-    fn record_as(
+    /// [`record`](Self::record) for many outcomes in one round trip: `(entry, outcome, failed)`.
+    /// Returns, for each, whether its outcome was the one recorded.
+    pub fn record_many(
+        &self,
+        consumer: &str,
+        outcomes: &[(Entry, String, bool)],
+    ) -> Result<Vec<bool>, Error> {
+        let calls: Vec<(Vec<String>, Vec<String>)> = outcomes
+            .iter()
+            .map(|(e, o, failed)| self.record_call(consumer, e, o, *failed, false))
+            .collect();
+        let v = self
+            .redis
+            .eval_many(&self.record, &calls)
+            .map_err(|e| conn::error("recording outcomes", e))?;
+        Ok(v.iter().map(|v| int(v) == 1).collect())
+    }
+
+    fn record_call(
         &self,
         consumer: &str,
         entry: &Entry,
         outcome: &str,
         failed: bool,
         dead: bool,
-    ) -> Result<bool, Error> {
-        let keys = [
-            self.key("results"),
-            self.key("done"),
-            self.key("ok"),
-            self.key("failed"),
-            self.key("stream"),
-            self.key("dead"),
-        ];
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    ) -> (Vec<String>, Vec<String>) {
+        let keys = ["results", "done", "ok", "failed", "stream", "dead"]
+            .iter()
+            .map(|k| self.key(k))
+            .collect();
         let flag = |b: bool| if b { "1" } else { "0" }.to_owned();
-        let args = [
+        let args = vec![
             entry.id.clone(),
             outcome.to_owned(),
             consumer.to_owned(),
@@ -496,6 +509,19 @@ impl WorkList {
             entry.entry_id.clone(),
             flag(dead),
         ];
+        (keys, args)
+    }
+
+    fn record_as(
+        &self,
+        consumer: &str,
+        entry: &Entry,
+        outcome: &str,
+        failed: bool,
+        dead: bool,
+    ) -> Result<bool, Error> {
+        let (keys, args) = self.record_call(consumer, entry, outcome, failed, dead);
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let v = self
             .redis
             .eval(&self.record, &keys, &args)

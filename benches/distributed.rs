@@ -134,8 +134,8 @@ fn rate_error(redis: &RedisServer, lease: &str) {
         most = most.max(hi - lo + 1);
     }
     println!(
-        "4 processes at 1000/s (burst 10, lease {lease}): {n} requests, {measured:.2}/s at the server \
-         = {:+.3} % error; most in any 1 s window: {most} (bound {})",
+        "4 processes x {c} threads at 1000/s (burst 10, lease {lease}): {n} requests, {measured:.2}/s \
+         at the server = {:+.3} % error; most in any 1 s window: {most} (bound {})",
         (measured / rate - 1.0) * 100.0,
         rate as usize + burst
     );
@@ -143,7 +143,8 @@ fn rate_error(redis: &RedisServer, lease: &str) {
 
 fn throughput(redis: &RedisServer) {
     let server = Server::start().unwrap();
-    let n = 400;
+    // Long enough that starting the processes (included) weighs little.
+    let n = 800;
     let mut times = Vec::new();
     for w in [1, 4] {
         let list = format!("tp-{w}");

@@ -12,7 +12,10 @@
 //!   succeed or the worker is cancelled.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -167,10 +170,13 @@ impl<'a> Worker<'a> {
         summary: &Rc<RefCell<WorkerSummary>>,
     ) {
         let held: Rc<RefCell<HashMap<usize, Entry>>> = Rc::default();
+        // Entries whose outcome is on its way to Redis: still ours, not to be reclaimed.
+        let recording: Arc<Mutex<HashSet<String>>> = Arc::default();
         let feed = Feed {
             w: self,
             buf: VecDeque::new(),
             held: held.clone(),
+            recording: recording.clone(),
             summary: summary.clone(),
             next_index: 0,
             ended: false,
@@ -184,7 +190,8 @@ impl<'a> Worker<'a> {
                 .name("httpbatch-recorder".into())
                 .spawn_scoped(scope, {
                     let (list, name, cancel) = (self.list, &self.name, &self.cancel);
-                    move || record_all(list, name, cancel, rx)
+                    let recording = &recording;
+                    move || record_all(list, name, cancel, recording, rx)
                 })
                 .expect("spawn the recorder thread");
             executor.execute_streaming(requests, options, |index, outcome| {
@@ -196,6 +203,7 @@ impl<'a> Worker<'a> {
                     return;
                 }
                 let line = render(&entry, &outcome);
+                recording.lock().insert(entry.entry_id.clone());
                 let _ = tx.send((entry, line, !outcome.is_success()));
             });
             drop(tx);
@@ -215,6 +223,7 @@ fn record_all(
     list: &WorkList,
     name: &str,
     cancel: &CancelToken,
+    recording: &Mutex<HashSet<String>>,
     rx: crossbeam_channel::Receiver<(Entry, String, bool)>,
 ) -> WorkerSummary {
     let mut s = WorkerSummary::default();
@@ -239,6 +248,10 @@ fn record_all(
             }
             break;
         }
+        let mut r = recording.lock();
+        for (e, _, _) in &batch {
+            r.remove(&e.entry_id);
+        }
     }
     s
 }
@@ -260,6 +273,7 @@ struct Feed<'w, 'a> {
     w: &'w Worker<'a>,
     buf: VecDeque<Entry>,
     held: Rc<RefCell<HashMap<usize, Entry>>>,
+    recording: Arc<Mutex<HashSet<String>>>,
     summary: Rc<RefCell<WorkerSummary>>,
     next_index: usize,
     ended: bool,
@@ -281,8 +295,11 @@ impl Feed<'_, '_> {
             } else {
                 let buf = &self.buf;
                 let held = self.held.borrow();
+                let recording = self.recording.lock();
                 let holds = |id: &str| {
-                    buf.iter().any(|e| e.entry_id == id) || held.values().any(|e| e.entry_id == id)
+                    buf.iter().any(|e| e.entry_id == id)
+                        || held.values().any(|e| e.entry_id == id)
+                        || recording.contains(id)
                 };
                 w.list.reclaim_except(
                     &w.name,

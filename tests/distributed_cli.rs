@@ -103,6 +103,19 @@ fn arrivals(server: &Server) -> Vec<f64> {
     a.iter().map(|x| (x.at - t0).as_secs_f64()).collect()
 }
 
+/// Least-squares slope of the index against `times`: arrivals per second.
+fn slope(times: &[f64]) -> f64 {
+    let n = times.len() as f64;
+    let mean_t = times.iter().sum::<f64>() / n;
+    let mean_i = (n - 1.0) / 2.0;
+    let (mut cov, mut var) = (0.0, 0.0);
+    for (i, t) in times.iter().enumerate() {
+        cov += (t - mean_t) * (i as f64 - mean_i);
+        var += (t - mean_t) * (t - mean_t);
+    }
+    cov / var
+}
+
 fn max_in_window(times: &[f64], window: f64) -> usize {
     let mut best = 0;
     let mut lo = 0;
@@ -133,11 +146,12 @@ fn four_workers_share_one_rate() {
     assert_one_outcome_each(&WorkList::open(&redis.url(), "rate").unwrap(), n as u64);
     let t = arrivals(&server);
     assert_eq!(t.len(), n);
-    // Slots: `burst` at once, then one per 5 ms. Rate over the paced part, from the burst to
-    // the last arrival: 200/s exactly on the server's slots. On a loaded machine a late
-    // wake-up at either end, or a moment no worker had a request ready (a lost slot), moves it;
-    // 3 % holds under load (the benchmark measures the error itself).
-    let rate = (n - burst) as f64 / (t[n - 1] - t[burst - 1]);
+    // Slots: `burst` at once, then one per 5 ms: 200/s exactly on the server's slots. The rate
+    // is the least-squares slope of the paced arrivals (request number against time), so a
+    // late first request of a freshly started process or a late wake-up moves it little; a
+    // moment when no worker had a request ready (a lost slot) lowers it. 3 % holds under load;
+    // the benchmark measures the error itself.
+    let rate = slope(&t[burst..]);
     assert!((rate - 200.0).abs() <= 6.0, "rate {rate:.2}/s");
     // No one-second window above 200 + burst: the slots never allow more, but under load a
     // request can reach the server late and bunch with the next ones, so allow 50 ms of them.

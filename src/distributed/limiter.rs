@@ -23,10 +23,9 @@ use parking_lot::Mutex;
 use super::conn::{self, Redis, Script};
 use super::script;
 use crate::error::Error;
-use crate::execute::{Admission, Context, Execute};
+use crate::execute::{Admission, Context};
 use crate::rate_limit::{Rate, RateLimitStats, RateLimiter};
 use crate::request::Request;
-use crate::response::Response;
 
 /// Extra lifetime of a bucket key after its last token is due: an idle bucket disappears from
 /// Redis a day after its last use (it would be full again by then anyway, unless the rate is
@@ -576,46 +575,8 @@ impl Admission for RedisRateLimiter {
     }
 }
 
-/// A layer that makes every request written to the wire below it pass a [`RedisRateLimiter`]:
-/// like [`RateLimitedExecutor`](crate::RateLimitedExecutor), it registers the limiter on the
-/// context it hands down, and the leaf admits each write (retries and redirect hops included).
-pub struct RedisRateLimitedExecutor<E> {
-    inner: E,
-    limiter: RedisRateLimiter,
-}
-
-impl<E: Execute> RedisRateLimitedExecutor<E> {
-    /// Wraps `inner`.
-    pub fn new(inner: E, limiter: RedisRateLimiter) -> Self {
-        RedisRateLimitedExecutor { inner, limiter }
-    }
-
-    /// The limiter (a handle: keep a clone to change the rate).
-    pub fn limiter(&self) -> &RedisRateLimiter {
-        &self.limiter
-    }
-
-    /// The inner executor.
-    pub fn get_ref(&self) -> &E {
-        &self.inner
-    }
-
-    /// Unwraps the inner executor.
-    pub fn into_inner(self) -> E {
-        self.inner
-    }
-}
-
-impl<E: Execute> Execute for RedisRateLimitedExecutor<E> {
-    fn execute(&self, request: Request, ctx: &Context) -> Result<Response, Error> {
-        let admission: Arc<dyn Admission> = Arc::new(self.limiter.clone());
-        self.inner.execute(request, &ctx.with_admission(admission))
-    }
-}
-
 #[allow(dead_code)]
 fn assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<RedisRateLimiter>();
-    is::<RedisRateLimitedExecutor<Box<dyn Execute>>>();
 }

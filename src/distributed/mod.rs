@@ -13,14 +13,15 @@
 //! own, and no async runtime.
 
 mod conn;
+mod executor;
 mod limiter;
 mod script;
+mod status;
 mod worker;
 mod worklist;
 
-pub use limiter::{
-    OnUnreachable, RedisLimitStats, RedisRateLimitedExecutor, RedisRateLimiter,
-    RedisRateLimiterBuilder,
-};
+pub use executor::RedisRateLimitedExecutor;
+pub use limiter::{OnUnreachable, RedisLimitStats, RedisRateLimiter, RedisRateLimiterBuilder};
+pub use status::{WorkListStatus, WorkerStatus};
 pub use worker::{Worker, WorkerSummary};
-pub use worklist::{Entry, Record, WorkList, WorkListStatus, WorkerStatus};
+pub use worklist::{Entry, Record, WorkList};

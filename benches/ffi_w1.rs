@@ -5,7 +5,7 @@
 //!
 //! Each timed batch covers what a caller does: build the requests, run the batch, read every
 //! outcome's status and body length, free the results. The C program (`ffi-tests/bench/w1.c`) and the Go package
-//! (`ffi-tests/go/w1_test.go`) time the same steps through the C ABI;
+//! (`bindings/go/w1_test.go`) time the same steps through the C ABI;
 //! `ffi-tests/bench/w1.sh` runs all three interleaved and prints the ratios.
 //!
 //! Run: `cargo bench --bench ffi_w1 -- [BATCHES]` (default 5, after one untimed warmup batch).

@@ -4,10 +4,17 @@
 #
 #   C    ffi-tests/c/*.c: C11 with -Wall -Wextra -Werror, run plain, under AddressSanitizer +
 #        UBSan, and under valgrind memcheck (zero errors, zero definite/indirect leaks)
-#   C    examples/c: built with `pkg-config --cflags --libs httpbatch` after scripts/install-c.sh
-#        into a temporary prefix, then run
-#   C++  ffi-tests/cpp/*.cpp through include/httpbatch.hpp: C++17 -Werror, plain and ASan + UBSan
-#   Go   ffi-tests/go: go vet, go test -race (tests and the Example)
+#   ABI  the SONAME of libhttpbatch.so, and the exported symbols against include/httpbatch.symbols
+#        (scripts/check-symbols.sh: the list only grows)
+#   C    examples/c: after scripts/install-c.sh into a temporary prefix, built with
+#        `pkg-config --cflags --libs httpbatch` (shared) and with
+#        `pkg-config --static --cflags --libs httpbatch-static` (static), then run
+#   C++  ffi-tests/cpp/*.cpp through include/httpbatch.hpp: C++17 -Werror, plain and ASan + UBSan,
+#        and C++20;
+#        examples/cpp configured with CMake's find_package(httpbatch) against the prefix, built, run
+#   Go   bindings/go through pkg-config against the prefix: go vet, go test -race (static
+#        library, -tags httpbatch_static), go test (shared library); then a module outside the
+#        repository `go get`s it from a file-based module proxy (no replace line) and runs
 #
 # Every consumer runs the loopback test server as a process (`httpbatch serve`, built here;
 # HTTPBATCH_BIN names it), never through the library.
@@ -44,6 +51,7 @@ run() {
 
 # --- prerequisites -------------------------------------------------------------------------
 missing=()
+command -v cmake >/dev/null || missing+=(cmake)
 command -v valgrind >/dev/null || missing+=(valgrind)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v g++ >/dev/null || missing+=(g++)
@@ -64,7 +72,7 @@ fi
 
 # --- the library, and the CLI that runs the test server --------------------------------------
 # The loopback test server is not in the library or its ABI: the consumers run it as a process,
-# `httpbatch serve --port 0 --exit-on-stdin-eof` (ffi-tests/c/server.h, ffi-tests/go/server_test.go).
+# `httpbatch serve --port 0 --exit-on-stdin-eof` (ffi-tests/c/server.h, bindings/go/server_test.go).
 echo "== cargo build --release --lib --bin httpbatch"
 if ! cargo build --release --lib --bin httpbatch --quiet; then
     echo "ffi: 0 passed, 1 failed"
@@ -72,13 +80,19 @@ if ! cargo build --release --lib --bin httpbatch --quiet; then
 fi
 export HTTPBATCH_BIN="$lib/httpbatch"
 static_libs="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
-# The Go package's cgo flags name ${SRCDIR}/../../target/release; point it at the real target
-# directory when CARGO_TARGET_DIR is elsewhere.
-if [ "$(cd "$CARGO_TARGET_DIR" && pwd)" != "$root/target" ]; then
-    mkdir -p "$root/target/release"
-    ln -sfn "$lib/libhttpbatch.a" "$root/target/release/libhttpbatch.a"
-    ln -sfn "$lib/libhttpbatch.so" "$root/target/release/libhttpbatch.so"
-fi
+
+# --- the library's ABI -----------------------------------------------------------------------
+run "abi/soname" bash -c "readelf -d '$lib/libhttpbatch.so' | grep -q 'SONAME.*\[libhttpbatch\.so\.0\]'"
+run "abi/symbols" scripts/check-symbols.sh "$lib/libhttpbatch.so"
+
+# --- the install step: pkg-config files and the CMake package, in a temporary prefix -----------
+prefix="$build/prefix"
+rm -rf "$prefix"
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+run "install-c+pkg-config" bash -c "HTTPBATCH_NO_BUILD=1 scripts/install-c.sh '$prefix' &&
+    pkg-config --exists --print-errors httpbatch httpbatch-static &&
+    test -L '$prefix/lib/libhttpbatch.so' && test -L '$prefix/lib/libhttpbatch.so.0' &&
+    test -f '$prefix/lib/cmake/httpbatch/httpbatch-config.cmake'"
 
 # --- C -------------------------------------------------------------------------------------
 cflags=(-std=c11 -Wall -Wextra -Werror -pedantic -g -I"$root/include" -I"$root/ffi-tests/c")
@@ -98,25 +112,31 @@ for src in ffi-tests/c/*.c; do
     fi
 done
 
-# --- the install step, pkg-config and the C example ------------------------------------------
-prefix="$build/prefix"
-rm -rf "$prefix"
-run "install-c+pkg-config" bash -c "scripts/install-c.sh '$prefix' && PKG_CONFIG_PATH='$prefix/lib/pkgconfig' pkg-config --exists --print-errors httpbatch"
+# --- the C example through pkg-config: shared and static -----------------------------------
 if [ -d examples/c ]; then
-    run "examples/c:build" env PKG_CONFIG_PATH="$prefix/lib/pkgconfig" make -s -C examples/c clean all
-    # Against a test server process; the example must get every answer the routes script.
-    run "examples/c:run" env LD_LIBRARY_PATH="$prefix/lib" bash -c '
-        coproc SERVER { exec "$HTTPBATCH_BIN" serve --port 0 --exit-on-stdin-eof; }
-        read -r base <&"${SERVER[0]}"
-        out="$(examples/c/batch "$base/ok" "$base/bytes/1024" "$base/status/404" "$base/delay/50" "$base/reset")"
-        rc=$?
-        kill "$SERVER_PID"
-        wait "$SERVER_PID" || exit 1
-        echo "$out"
-        [ $rc -eq 0 ] && grep -q "^0: 200, 2 bytes" <<<"$out" && grep -q "^1: 200, 1024 bytes" <<<"$out" &&
-            grep -q "^2: 404" <<<"$out" && grep -q "^4: " <<<"$out" &&
-            grep -q "^5 requests: 3 succeeded" <<<"$out"
-    '
+    run "examples/c:build" make -s -C examples/c clean all static
+    # The shared build records the SONAME; the static one needs no libhttpbatch at all.
+    run "examples/c:linked-shared" bash -c "readelf -d examples/c/batch | grep -q 'NEEDED.*\[libhttpbatch\.so\.0\]'"
+    run "examples/c:linked-static" bash -c "! readelf -d examples/c/batch-static | grep -q libhttpbatch"
+    for bin in batch batch-static; do
+        # Against a test server process; the example must get every answer the routes script.
+        run "examples/c:run-$bin" env LD_LIBRARY_PATH="$prefix/lib" BIN="examples/c/$bin" bash -c '
+            coproc SERVER { exec "$HTTPBATCH_BIN" serve --port 0 --exit-on-stdin-eof; }
+            pid=$SERVER_PID
+            read -r base <&"${SERVER[0]}"
+            out="$("$BIN" "$base/ok" "$base/bytes/1024" "$base/status/404" "$base/delay/50" "$base/reset")"
+            rc=$?
+            kill "$pid"
+            # Bash may have reaped the coprocess already (then wait says 127, "not a child").
+            wait "$pid" 2>/dev/null
+            s=$?
+            [ $s -eq 0 ] || [ $s -eq 127 ] || exit 1
+            echo "$out"
+            [ $rc -eq 0 ] && grep -q "^0: 200, 2 bytes" <<<"$out" && grep -q "^1: 200, 1024 bytes" <<<"$out" &&
+                grep -q "^2: 404" <<<"$out" && grep -q "^4: " <<<"$out" &&
+                grep -q "^5 requests: 3 succeeded" <<<"$out"
+        '
+    done
 fi
 
 # --- C++ -----------------------------------------------------------------------------------
@@ -127,15 +147,77 @@ if [ -d ffi-tests/cpp ]; then
         run "cpp/$t:build" g++ "${cxxflags[@]}" "$src" "$lib/libhttpbatch.a" $static_libs -o "$build/$t"
         run "cpp/$t" "$build/$t"
         run "cpp/$t:asan+ubsan" bash -c "g++ ${cxxflags[*]} ${san[*]} '$src' '$lib/libhttpbatch.a' $static_libs -o '$build/$t.asan' && '$build/$t.asan'"
+        # C++20 too: the ranges and iterator concepts the wrapper promises there.
+        run "cpp/$t:c++20" bash -c "g++ ${cxxflags[*]/-std=c++17/-std=c++20} '$src' '$lib/libhttpbatch.a' $static_libs -o '$build/$t.20' && '$build/$t.20'"
     done
+fi
+# The C++ example as a CMake user builds it: find_package(httpbatch CONFIG REQUIRED) in the prefix.
+if [ -f examples/cpp/CMakeLists.txt ]; then
+    cbuild="$build/examples-cpp"
+    rm -rf "$cbuild"
+    run "examples/cpp:cmake" bash -c "cmake -S examples/cpp -B '$cbuild' -DCMAKE_PREFIX_PATH='$prefix' \
+        -DCMAKE_BUILD_TYPE=Release && cmake --build '$cbuild'"
+    run "examples/cpp:run" env CBUILD="$cbuild" bash -c '
+        coproc SERVER { exec "$HTTPBATCH_BIN" serve --port 0 --exit-on-stdin-eof; }
+        pid=$SERVER_PID
+        read -r base <&"${SERVER[0]}"
+        "$CBUILD/batch" "$base" && "$CBUILD/batch-static" "$base"
+        rc=$?
+        kill "$pid"
+        # Bash may have reaped the coprocess already (then wait says 127, "not a child").
+        wait "$pid" 2>/dev/null
+        s=$?
+        [ $s -eq 0 ] || [ $s -eq 127 ] || exit 1
+        [ $rc -eq 0 ]
+    '
 fi
 
 # --- Go ------------------------------------------------------------------------------------
-if [ -f ffi-tests/go/go.mod ]; then
+# Through pkg-config against the prefix, as a user who ran scripts/install-c.sh builds it.
+if [ -f bindings/go/go.mod ]; then
     if command -v go >/dev/null; then
-        export CGO_ENABLED=1
-        run "go/vet+gofmt" bash -c "cd ffi-tests/go && go vet ./... && test -z \"\$(gofmt -l .)\""
-        run "go/test-race" bash -c "cd ffi-tests/go && go test -race -count=1 -v ./..."
+        export CGO_ENABLED=1 GOTOOLCHAIN=local
+        run "go/vet+gofmt" bash -c "cd bindings/go && go vet ./... && go vet -tags httpbatch_static ./... &&
+            test -z \"\$(gofmt -l . ../../ffi-tests/goproxy ../../ffi-tests/go-consumer)\""
+        run "go/test-race(static)" bash -c "cd bindings/go && go test -tags httpbatch_static -race -count=1 -v ./..."
+        run "go/test(shared)" env LD_LIBRARY_PATH="$prefix/lib" bash -c "cd bindings/go && go test -count=1 ./..."
+        # A module outside the repository: `go get` from a file-based module proxy (no replace
+        # line, no network), the library through pkg-config, a build and a run.
+        # A fresh directory each run: the go command indexes a module-cache directory once per
+        # path and version, so a reused path would serve a stale file list.
+        rm -rf "$build"/go-outside.*
+        gowork="$(mktemp -d "$build/go-outside.XXXXXX")"
+        mkdir -p "$gowork/consumer"
+        cp ffi-tests/go-consumer/main.go "$gowork/consumer/"
+        version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
+        run "go/outside-module:get+build" env GOWORK_DIR="$gowork" VERSION="v$version" bash -c '
+            set -e
+            go run ffi-tests/goproxy/main.go bindings/go "$VERSION" "$GOWORK_DIR/proxy"
+            cd "$GOWORK_DIR/consumer"
+            printf "module example.com/consumer\n\ngo 1.21\n" >go.mod
+            export GOPROXY="file://$GOWORK_DIR/proxy" GOSUMDB=off GOFLAGS=-modcacherw \
+                GOMODCACHE="$GOWORK_DIR/modcache"
+            go get "github.com/httpbatch/httpbatch/bindings/go@$VERSION"
+            ! grep -q replace go.mod
+            go build -o consumer .
+            go build -tags httpbatch_static -o consumer-static .
+        '
+        run "go/outside-module:run" env GOWORK_DIR="$gowork" LD_LIBRARY_PATH="$prefix/lib" bash -c '
+            coproc SERVER { exec "$HTTPBATCH_BIN" serve --port 0 --exit-on-stdin-eof; }
+            pid=$SERVER_PID
+            read -r base <&"${SERVER[0]}"
+            out="$("$GOWORK_DIR/consumer/consumer" "$base" && "$GOWORK_DIR/consumer/consumer-static" "$base")"
+            rc=$?
+            kill "$pid"
+            # Bash may have reaped the coprocess already (then wait says 127, "not a child").
+            wait "$pid" 2>/dev/null
+            s=$?
+            [ $s -eq 0 ] || [ $s -eq 127 ] || exit 1
+            echo "$out"
+            [ $rc -eq 0 ] && [ "$(grep -c "^1: error 0 invalid_url=true" <<<"$out")" = 2 ] &&
+                [ "$(grep -c "^3: error 0 invalid_url=false deadline=true" <<<"$out")" = 2 ] &&
+                [ "$(grep -c "^2: response 404" <<<"$out")" = 2 ]
+        '
     else
         failed=$((failed + 1))
         failures+=("go (no go toolchain)")

@@ -79,9 +79,10 @@
 #define HTTPBATCH_TLS_1_3 13
 
 /**
- * The status of every call that can fail. Codes are stable and never reused: `0` is success,
- * `1`–`999` are the error kinds a request can end with (`ErrorKind as u32` in Rust), and `1000`
- * and up are errors of the C interface itself (a NULL pointer, invalid UTF-8, …).
+ * The status of every call that can fail. Codes are stable and never reused: `0` is
+ * success, `1`–`999` are the error kinds a request can end with (`ErrorKind::code` in
+ * Rust), and `1000` and up are errors of the C interface itself (a NULL pointer, invalid
+ * UTF-8, …).
  *
  * `httpbatch_result_str(code)` gives a static description of any code.
  */
@@ -103,7 +104,7 @@ enum httpbatch_result
    */
   HTTPBATCH_RESULT_INVALID_HEADER = 2,
   /**
-   * Some other part of the request is invalid (for instance the method name).
+   * Some other part of the request is invalid (for instance a method name).
    */
   HTTPBATCH_RESULT_INVALID_REQUEST = 3,
   /**
@@ -143,7 +144,7 @@ enum httpbatch_result
    */
   HTTPBATCH_RESULT_CANCELLED = 12,
   /**
-   * The request was never started (fail-fast tripped, or the deadline passed first).
+   * The request was never started (fail-fast tripped, or a deadline passed first).
    */
   HTTPBATCH_RESULT_NOT_RUN = 13,
   /**
@@ -151,7 +152,7 @@ enum httpbatch_result
    */
   HTTPBATCH_RESULT_DEADLINE_EXCEEDED = 14,
   /**
-   * Code inside the library panicked while handling this request.
+   * User code (an executor or a callback) or the library panicked while handling this request.
    */
   HTTPBATCH_RESULT_PANICKED = 15,
   /**
@@ -212,28 +213,41 @@ typedef uint32_t httpbatch_result;
 #endif // __cplusplus
 
 /**
- * Where a host stands with the health checker.
+ * What an event reports.
  */
-enum httpbatch_health_state
+enum httpbatch_event_kind
 #ifdef __cplusplus
   : uint32_t
 #endif // __cplusplus
  {
   /**
-   * Answering probes: requests go through.
+   * A worker started item `index`.
    */
-  HTTPBATCH_HEALTH_STATE_HEALTHY = 1,
+  HTTPBATCH_EVENT_KIND_STARTED = 1,
   /**
-   * Failed probes: requests fail fast with `HTTPBATCH_RESULT_CIRCUIT_OPEN`.
+   * Item `index` got a response with a status below 400 (`item` says which).
    */
-  HTTPBATCH_HEALTH_STATE_UNHEALTHY = 2,
+  HTTPBATCH_EVENT_KIND_COMPLETED = 2,
   /**
-   * Recovering: some good probes, not yet enough; requests still fail fast.
+   * Item `index` settled without a successful response: an error status, an error, cancelled
+   * or not run (`item` says which).
    */
-  HTTPBATCH_HEALTH_STATE_HALF_OPEN = 3,
+  HTTPBATCH_EVENT_KIND_FAILED = 3,
+  /**
+   * Dispatch paused (see `httpbatch_control`): requests in flight finish, nothing new starts.
+   */
+  HTTPBATCH_EVENT_KIND_PAUSED = 4,
+  /**
+   * Dispatch resumed after `paused_us` microseconds.
+   */
+  HTTPBATCH_EVENT_KIND_RESUMED = 5,
+  /**
+   * Every item has settled; no event follows.
+   */
+  HTTPBATCH_EVENT_KIND_DRAINED = 6,
 };
 #ifndef __cplusplus
-typedef uint32_t httpbatch_health_state;
+typedef uint32_t httpbatch_event_kind;
 #endif // __cplusplus
 
 /**
@@ -263,6 +277,31 @@ enum httpbatch_outcome
 };
 #ifndef __cplusplus
 typedef uint32_t httpbatch_outcome;
+#endif // __cplusplus
+
+/**
+ * Where a host stands with the health checker.
+ */
+enum httpbatch_health_state
+#ifdef __cplusplus
+  : uint32_t
+#endif // __cplusplus
+ {
+  /**
+   * Answering probes: requests go through.
+   */
+  HTTPBATCH_HEALTH_STATE_HEALTHY = 1,
+  /**
+   * Failed probes: requests fail fast with `HTTPBATCH_RESULT_CIRCUIT_OPEN`.
+   */
+  HTTPBATCH_HEALTH_STATE_UNHEALTHY = 2,
+  /**
+   * Recovering: some good probes, not yet enough; requests still fail fast.
+   */
+  HTTPBATCH_HEALTH_STATE_HALF_OPEN = 3,
+};
+#ifndef __cplusplus
+typedef uint32_t httpbatch_health_state;
 #endif // __cplusplus
 
 /**
@@ -391,6 +430,181 @@ typedef struct httpbatch_retry_policy httpbatch_retry_policy;
  * while another thread reads it.
  */
 typedef struct httpbatch_warmup_report httpbatch_warmup_report;
+
+/**
+ * Progress of a running batch, passed to a progress callback. The library sets `struct_size`
+ * to the size of the struct it filled; read a field only if `struct_size` covers it (a newer
+ * library may add fields at the end).
+ */
+typedef struct httpbatch_progress {
+  /**
+   * Size of this struct as filled by the library.
+   */
+  size_t struct_size;
+  /**
+   * Items settled so far (of any outcome).
+   */
+  uint64_t completed;
+  /**
+   * Items in the batch.
+   */
+  uint64_t total;
+  /**
+   * Responses with a status below 400.
+   */
+  uint64_t succeeded;
+  /**
+   * Everything else settled: error statuses, errors, cancelled, not run.
+   */
+  uint64_t failed;
+  /**
+   * `completed / total` in percent (100 for an empty batch).
+   */
+  double percent;
+  /**
+   * Microseconds since the batch started.
+   */
+  uint64_t elapsed_us;
+  /**
+   * Items settled per second so far.
+   */
+  double throughput;
+  /**
+   * Estimated microseconds remaining, or -1 while it cannot be estimated.
+   */
+  int64_t eta_us;
+  /**
+   * Whether dispatch is paused now (see `httpbatch_control`).
+   */
+  bool paused;
+  /**
+   * Microseconds spent paused so far.
+   */
+  uint64_t paused_us;
+} httpbatch_progress;
+
+/**
+ * A progress callback. `progress` is valid only during the call (copy what you keep); `user` is
+ * the pointer given to `httpbatch_batch_set_progress`. It runs on the thread that called
+ * `httpbatch_executor_execute`, never after that call returns, and must not unwind (no C++
+ * exception or `longjmp` may leave it). It may call `httpbatch_cancel_token_cancel`.
+ */
+typedef void (*httpbatch_progress_fn)(const struct httpbatch_progress *progress, void *user);
+
+/**
+ * One item of a result. Set `struct_size = sizeof(httpbatch_item)` before
+ * `httpbatch_batch_result_item`. Every pointer in it is owned by the result and stays valid until
+ * `httpbatch_batch_result_free`.
+ */
+typedef struct httpbatch_item {
+  /**
+   * Set by the caller to `sizeof(httpbatch_item)`.
+   */
+  size_t struct_size;
+  /**
+   * How the item ended.
+   */
+  httpbatch_outcome outcome;
+  /**
+   * `HTTPBATCH_RESULT_OK` for a response; otherwise the error kind's code
+   * (`HTTPBATCH_RESULT_CANCELLED`, `HTTPBATCH_RESULT_NOT_RUN`, `HTTPBATCH_RESULT_TIMEOUT`, …).
+   */
+  httpbatch_result code;
+  /**
+   * The HTTP status of a response, 0 otherwise.
+   */
+  uint32_t status;
+  /**
+   * Attempts that went on the wire (more than 1 after retries; 0 if none did).
+   */
+  uint32_t attempts;
+  /**
+   * The request's tag.
+   */
+  uint64_t tag;
+  /**
+   * The response body (`body_len` bytes, not NUL-terminated); non-NULL even when empty.
+   */
+  const uint8_t *body;
+  /**
+   * Length of `body` in bytes.
+   */
+  size_t body_len;
+  /**
+   * The URL that answered, after redirects (`url_len` bytes, not NUL-terminated; empty unless
+   * a response).
+   */
+  const char *url;
+  /**
+   * Length of `url` in bytes.
+   */
+  size_t url_len;
+  /**
+   * Why the item failed (NUL-terminated UTF-8; `""` for a response).
+   */
+  const char *error_message;
+  /**
+   * Length of `error_message` without its NUL.
+   */
+  size_t error_message_len;
+  /**
+   * Number of response headers (see `httpbatch_batch_result_header`).
+   */
+  size_t header_count;
+  /**
+   * Microseconds from submission until a worker started it.
+   */
+  uint64_t queued_us;
+  /**
+   * Microseconds spent waiting for rate-limit tokens and retry backoff.
+   */
+  uint64_t waited_us;
+  /**
+   * Microseconds on the wire, summed over attempts.
+   */
+  uint64_t wire_us;
+  /**
+   * Microseconds from submission until the outcome was settled.
+   */
+  uint64_t total_us;
+} httpbatch_item;
+
+/**
+ * One event, passed to an event callback and valid only during the call (copy what you keep).
+ * The library sets `struct_size` to the size it filled (a newer library may add fields).
+ */
+typedef struct httpbatch_event {
+  /**
+   * Size of this struct as filled by the library.
+   */
+  size_t struct_size;
+  /**
+   * What happened.
+   */
+  httpbatch_event_kind kind;
+  /**
+   * The item's input index (`Started`, `Completed`, `Failed`; 0 otherwise).
+   */
+  size_t index;
+  /**
+   * The item as it settled (`Completed` and `Failed`; NULL otherwise): the same fields as
+   * `httpbatch_batch_result_item` gives, pointers valid only during the call.
+   */
+  const struct httpbatch_item *item;
+  /**
+   * How long the pause lasted (`Resumed`; 0 otherwise).
+   */
+  uint64_t paused_us;
+} httpbatch_event;
+
+/**
+ * An event callback. `event` is valid only during the call; `user` is the pointer given to
+ * `httpbatch_batch_set_on_event`. It runs on the thread that called
+ * `httpbatch_executor_execute` (or `_execute_streaming`), never after that call returns, and
+ * must not unwind (no C++ exception or `longjmp` may leave it). It may call
+ * `httpbatch_cancel_token_cancel` or `httpbatch_control_*`.
+ */
+typedef void (*httpbatch_event_fn)(const struct httpbatch_event *event, void *user);
 
 /**
  * Latency percentiles in microseconds, from an HDR histogram.
@@ -577,7 +791,7 @@ typedef struct httpbatch_host_warmup {
    */
   uint64_t requested;
   /**
-   * Requests sent (capped at the idle-connection cap per origin).
+   * Requests sent (capped at the idle-connection cap per origin, and at 4096).
    */
   uint64_t attempted;
   /**
@@ -651,6 +865,21 @@ typedef struct httpbatch_host_health {
    */
   uint64_t last_latency_us;
 } httpbatch_host_health;
+
+/**
+ * A health-change callback: `origin` (`origin_len` bytes, not NUL-terminated, valid only during
+ * the call) went from `old_state` to `new_state`. `user` is the pointer given to
+ * `httpbatch_pool_builder_set_on_health_change`.
+ *
+ * It runs on the pool's health-check thread, not on a thread of the caller's: it must be safe
+ * to call from another thread, keep short, not unwind, and not call
+ * `httpbatch_pool_enable_health_check` or free the pool.
+ */
+typedef void (*httpbatch_health_change_fn)(const char *origin,
+                                           size_t origin_len,
+                                           httpbatch_health_state old_state,
+                                           httpbatch_health_state new_state,
+                                           void *user);
 
 /**
  * A pool's statistics (connection figures counted at the socket). Set `struct_size` first.
@@ -825,167 +1054,6 @@ typedef struct httpbatch_redis_limiter_stats {
 #endif
 
 /**
- * Progress of a running batch, passed to a progress callback. The library sets `struct_size`
- * to the size of the struct it filled; read a field only if `struct_size` covers it (a newer
- * library may add fields at the end).
- */
-typedef struct httpbatch_progress {
-  /**
-   * Size of this struct as filled by the library.
-   */
-  size_t struct_size;
-  /**
-   * Items settled so far (of any outcome).
-   */
-  uint64_t completed;
-  /**
-   * Items in the batch.
-   */
-  uint64_t total;
-  /**
-   * Responses with a status below 400.
-   */
-  uint64_t succeeded;
-  /**
-   * Everything else settled: error statuses, errors, cancelled, not run.
-   */
-  uint64_t failed;
-  /**
-   * `completed / total` in percent (100 for an empty batch).
-   */
-  double percent;
-  /**
-   * Microseconds since the batch started.
-   */
-  uint64_t elapsed_us;
-  /**
-   * Items settled per second so far.
-   */
-  double throughput;
-  /**
-   * Estimated microseconds remaining, or -1 while it cannot be estimated.
-   */
-  int64_t eta_us;
-  /**
-   * Whether dispatch is paused now (see `httpbatch_control`).
-   */
-  bool paused;
-  /**
-   * Microseconds spent paused so far.
-   */
-  uint64_t paused_us;
-} httpbatch_progress;
-
-/**
- * A progress callback. `progress` is valid only during the call (copy what you keep); `user` is
- * the pointer given to `httpbatch_batch_set_progress`. It runs on the thread that called
- * `httpbatch_executor_execute`, never after that call returns, and must not unwind (no C++
- * exception or `longjmp` may leave it). It may call `httpbatch_cancel_token_cancel`.
- */
-typedef void (*httpbatch_progress_fn)(const struct httpbatch_progress *progress, void *user);
-
-/**
- * One item of a result. Set `struct_size = sizeof(httpbatch_item)` before
- * `httpbatch_batch_result_item`. Every pointer in it is owned by the result and stays valid until
- * `httpbatch_batch_result_free`.
- */
-typedef struct httpbatch_item {
-  /**
-   * Set by the caller to `sizeof(httpbatch_item)`.
-   */
-  size_t struct_size;
-  /**
-   * How the item ended.
-   */
-  httpbatch_outcome outcome;
-  /**
-   * `HTTPBATCH_RESULT_OK` for a response; otherwise the error kind's code
-   * (`HTTPBATCH_RESULT_CANCELLED`, `HTTPBATCH_RESULT_NOT_RUN`, `HTTPBATCH_RESULT_TIMEOUT`, …).
-   */
-  httpbatch_result code;
-  /**
-   * The HTTP status of a response, 0 otherwise.
-   */
-  uint32_t status;
-  /**
-   * Attempts that went on the wire (more than 1 after retries; 0 if none did).
-   */
-  uint32_t attempts;
-  /**
-   * The request's tag.
-   */
-  uint64_t tag;
-  /**
-   * The response body (`body_len` bytes, not NUL-terminated); non-NULL even when empty.
-   */
-  const uint8_t *body;
-  /**
-   * Length of `body` in bytes.
-   */
-  size_t body_len;
-  /**
-   * The URL that answered, after redirects (`url_len` bytes, not NUL-terminated; empty unless
-   * a response).
-   */
-  const char *url;
-  /**
-   * Length of `url` in bytes.
-   */
-  size_t url_len;
-  /**
-   * Why the item failed (NUL-terminated UTF-8; `""` for a response).
-   */
-  const char *error_message;
-  /**
-   * Length of `error_message` without its NUL.
-   */
-  size_t error_message_len;
-  /**
-   * Number of response headers (see `httpbatch_batch_result_header`).
-   */
-  size_t header_count;
-  /**
-   * Microseconds from submission until a worker started it.
-   */
-  uint64_t queued_us;
-  /**
-   * Microseconds spent waiting for rate-limit tokens and retry backoff.
-   */
-  uint64_t waited_us;
-  /**
-   * Microseconds on the wire, summed over attempts.
-   */
-  uint64_t wire_us;
-  /**
-   * Microseconds from submission until the outcome was settled.
-   */
-  uint64_t total_us;
-} httpbatch_item;
-
-/**
- * One response header: name (lower-case) and value, each pointer + length (not
- * NUL-terminated), owned by the result they were read from.
- */
-typedef struct httpbatch_header {
-  /**
-   * The name.
-   */
-  const char *name;
-  /**
-   * Length of `name` in bytes.
-   */
-  size_t name_len;
-  /**
-   * The value.
-   */
-  const char *value;
-  /**
-   * Length of `value` in bytes.
-   */
-  size_t value_len;
-} httpbatch_header;
-
-/**
  * What a run did, without the items. Set `struct_size` before `httpbatch_batch_result_summary`.
  */
 typedef struct httpbatch_batch_summary {
@@ -1035,6 +1103,42 @@ typedef struct httpbatch_batch_summary {
   struct httpbatch_latency latency;
 } httpbatch_batch_summary;
 
+/**
+ * One response header: name (lower-case) and value, each pointer + length (not
+ * NUL-terminated), owned by the result they were read from.
+ */
+typedef struct httpbatch_header {
+  /**
+   * The name.
+   */
+  const char *name;
+  /**
+   * Length of `name` in bytes.
+   */
+  size_t name_len;
+  /**
+   * The value.
+   */
+  const char *value;
+  /**
+   * Length of `value` in bytes.
+   */
+  size_t value_len;
+} httpbatch_header;
+
+/**
+ * A streaming callback: item `index` (its input index) has settled. `item` and `headers` (an
+ * array of `item->header_count` response headers; NULL when there are none) and every pointer in
+ * them are valid only during the call: copy what you keep. `user` is the pointer given to
+ * `httpbatch_executor_execute_streaming`. It runs on the thread that called it, never after it
+ * returns, and must not unwind (no C++ exception or `longjmp` may leave it). It may cancel the
+ * run (`httpbatch_cancel_token_cancel`, `httpbatch_control_cancel`).
+ */
+typedef void (*httpbatch_stream_fn)(size_t index,
+                                    const struct httpbatch_item *item,
+                                    const struct httpbatch_header *headers,
+                                    void *user);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1049,6 +1153,146 @@ const char *httpbatch_version(void);
  * text). Never freed, never NULL.
  */
 const char *httpbatch_result_str(uint32_t code);
+
+/**
+ * Creates an empty batch in `*batch_out`: no requests, no fail-fast, no deadline, the
+ * executor's concurrency, no cancel token, no progress callback.
+ *
+ * Ownership: the caller owns the batch and frees it with `httpbatch_batch_free`.
+ */
+httpbatch_result httpbatch_batch_new(struct httpbatch_batch **batch_out);
+
+/**
+ * Appends a copy of `request`; its result will be at the next index (results are in the order
+ * requests were added). A request that failed validation (no URL, a malformed URL, a refused
+ * header) is appended all the same and ends as an error item with that code in its own slot,
+ * like every interface of httpbatch does; the call returns `HTTPBATCH_RESULT_OK`. A strict batch
+ * (`httpbatch_batch_set_strict`) refuses it instead, with its code, and adds nothing. `request`
+ * is only read: the caller still owns (and frees) it.
+ */
+httpbatch_result httpbatch_batch_add(struct httpbatch_batch *batch,
+                                     const struct httpbatch_request *request);
+
+/**
+ * Appends a `GET` of `url` (`url_len` bytes of UTF-8, copied): a shortcut for a request with
+ * nothing but a URL. A malformed URL ends as an error item (`HTTPBATCH_RESULT_INVALID_URL`) in
+ * its own slot and the call returns `HTTPBATCH_RESULT_OK`; a strict batch refuses it with that
+ * code and adds nothing. Text that is not UTF-8 fails the call (`HTTPBATCH_RESULT_INVALID_UTF8`)
+ * and adds nothing.
+ */
+httpbatch_result httpbatch_batch_add_get(struct httpbatch_batch *batch,
+                                         const char *url,
+                                         size_t url_len);
+
+/**
+ * Appends `count` GETs at once: the URLs are `count` UTF-8 texts laid end to end at `urls`,
+ * URL `i` being `lengths[i]` bytes long (no separators, no NULs). A malformed URL ends as an
+ * error item in its own slot, as with `httpbatch_batch_add_get`. A strict batch is all or
+ * nothing: if any URL is invalid, nothing is added and the batch's last error names its
+ * position. Interface errors (NULL `lengths`, text that is not UTF-8 or a length that splits a
+ * character) add nothing. Everything is copied. For many plain GETs this costs one call instead
+ * of one per URL (which matters through cgo).
+ */
+httpbatch_result httpbatch_batch_add_gets(struct httpbatch_batch *batch,
+                                          const char *urls,
+                                          const size_t *lengths,
+                                          size_t count);
+
+/**
+ * Writes the number of requests in the batch to `*len_out`.
+ */
+httpbatch_result httpbatch_batch_len(const struct httpbatch_batch *batch, size_t *len_out);
+
+/**
+ * Removes every request (options stay set).
+ */
+httpbatch_result httpbatch_batch_clear(struct httpbatch_batch *batch);
+
+/**
+ * With `strict` true, the add functions refuse a request that fails validation (returning its
+ * code, such as `HTTPBATCH_RESULT_INVALID_URL`, and adding nothing): the behaviour of
+ * httpbatch 0.1. With `strict` false, such a request is added and ends as an error item in its
+ * own slot, so item `i` is always the outcome of the `i`-th request added. Defaults to false.
+ */
+httpbatch_result httpbatch_batch_set_strict(struct httpbatch_batch *batch, bool strict);
+
+/**
+ * With `fail_fast` true, after the first failure nothing more is started: requests not yet
+ * started end `HTTPBATCH_OUTCOME_NOT_RUN`. A failure is an error outcome (a response of any
+ * status is not one, unless `httpbatch_batch_set_fail_fast_status` says so). Defaults to false.
+ */
+httpbatch_result httpbatch_batch_set_fail_fast(struct httpbatch_batch *batch, bool fail_fast);
+
+/**
+ * Sets a deadline `deadline_ms` milliseconds after the run starts (0: none). At the deadline,
+ * requests not started end `HTTPBATCH_OUTCOME_NOT_RUN` and requests in flight are interrupted and
+ * end with error `HTTPBATCH_RESULT_DEADLINE_EXCEEDED`. Defaults to none.
+ */
+httpbatch_result httpbatch_batch_set_deadline_ms(struct httpbatch_batch *batch,
+                                                 uint64_t deadline_ms);
+
+/**
+ * Sets the timeout of each request of this batch that sets none of its own (0: the
+ * executor's). Defaults to the executor's.
+ */
+httpbatch_result httpbatch_batch_set_request_timeout_ms(struct httpbatch_batch *batch,
+                                                        uint64_t timeout_ms);
+
+/**
+ * Caps the requests of this batch in flight at once (0: the executor's worker count; a value
+ * above it is capped by it). Defaults to the worker count.
+ */
+httpbatch_result httpbatch_batch_set_concurrency(struct httpbatch_batch *batch, size_t concurrency);
+
+/**
+ * Runs this batch under `token` (NULL: none). The batch keeps its own reference, so the token
+ * may be freed before the batch; cancelling the token from any thread stops a running batch.
+ */
+httpbatch_result httpbatch_batch_set_cancel_token(struct httpbatch_batch *batch,
+                                                  const struct httpbatch_cancel_token *token);
+
+/**
+ * Steers this batch with `control` (NULL: none): pause, resume and cancel from any thread. The
+ * batch keeps its own reference, so the control may be freed before the batch.
+ */
+httpbatch_result httpbatch_batch_set_control(struct httpbatch_batch *batch,
+                                             const struct httpbatch_control *control);
+
+/**
+ * With fail-fast on, also stop after a response whose status is at least `min_status` (for
+ * example 500); 0 turns this off, so only error outcomes stop the batch (the default). A value
+ * above every status (such as 1000) never matches.
+ */
+httpbatch_result httpbatch_batch_set_fail_fast_status(struct httpbatch_batch *batch,
+                                                      uint16_t min_status);
+
+/**
+ * Sets a progress callback (NULL: none), called at most once per `min_interval_ms` while the
+ * batch runs and once more when every item has settled (100 %). It runs on the thread that
+ * called `httpbatch_executor_execute`, never after that call returns. `user` is passed through
+ * untouched; it must stay valid until the run returns.
+ */
+httpbatch_result httpbatch_batch_set_progress(struct httpbatch_batch *batch,
+                                              httpbatch_progress_fn callback,
+                                              void *user,
+                                              uint64_t min_interval_ms);
+
+/**
+ * Copies the message of the most recent failed call on `batch` (empty if none) into `buf`
+ * (`buf_len` bytes, NUL-terminated) and its length without the NUL into `*len_out` (may be
+ * NULL). With `buf == NULL` and `buf_len == 0` only the length is written (and
+ * `HTTPBATCH_RESULT_BUFFER_TOO_SMALL` returned); a buffer too small receives the prefix that fits
+ * and the call returns `HTTPBATCH_RESULT_BUFFER_TOO_SMALL`. The text is copied: nothing to free.
+ */
+httpbatch_result httpbatch_batch_last_error(const struct httpbatch_batch *batch,
+                                            char *buf,
+                                            size_t buf_len,
+                                            size_t *len_out);
+
+/**
+ * Frees a batch and the requests still in it (NULL is ignored).
+ */
+void httpbatch_batch_free(struct httpbatch_batch *batch);
 
 /**
  * Creates a live (not cancelled) token in `*token_out`.
@@ -1111,6 +1355,17 @@ httpbatch_result httpbatch_control_is_paused(const struct httpbatch_control *con
  * caller must not use `control` afterwards, nor free it while another thread may still use it.
  */
 void httpbatch_control_free(struct httpbatch_control *control);
+
+/**
+ * Sets an event callback (NULL: none): one call per item started, completed (a response below
+ * 400) and failed (anything else, the item's outcome in `event->item`), one when dispatch pauses
+ * and resumes, and a last one when every item has settled (`HTTPBATCH_EVENT_KIND_DRAINED`). It
+ * runs on the thread that runs the batch, never after the run returns. `user` is passed through
+ * untouched; it must stay valid until the run returns.
+ */
+httpbatch_result httpbatch_batch_set_on_event(struct httpbatch_batch *batch,
+                                              httpbatch_event_fn callback,
+                                              void *user);
 
 /**
  * Creates a builder with the defaults: 32 workers, 30 s request timeout, 10 s connect timeout,
@@ -1493,6 +1748,33 @@ httpbatch_result httpbatch_pool_builder_set_net_options(struct httpbatch_pool_bu
                                                         const struct httpbatch_net_options *options);
 
 /**
+ * Replaces the pool's retry policy at run time (copied from `policy`).
+ */
+httpbatch_result httpbatch_pool_set_retry_policy(const struct httpbatch_pool *pool,
+                                                 const struct httpbatch_retry_policy *policy);
+
+/**
+ * Zeroes the pool's counters (levels such as live connections are kept).
+ */
+httpbatch_result httpbatch_pool_reset_stats(const struct httpbatch_pool *pool);
+
+/**
+ * Copies the message of the most recent failed call on `pool`; see
+ * `httpbatch_request_last_error` for the buffer rules.
+ */
+httpbatch_result httpbatch_pool_last_error(const struct httpbatch_pool *pool,
+                                           char *buf,
+                                           size_t buf_len,
+                                           size_t *len_out);
+
+/**
+ * Frees this pool handle (NULL is ignored). Executors built with it keep their own reference;
+ * the health-check thread stops when the last reference goes. No other thread may be using
+ * this handle.
+ */
+void httpbatch_pool_free(struct httpbatch_pool *pool);
+
+/**
  * Creates a retry policy with the defaults (see the type's description).
  *
  * Ownership: the caller frees it with `httpbatch_retry_policy_free`.
@@ -1656,17 +1938,12 @@ httpbatch_result httpbatch_pool_builder_build(struct httpbatch_pool_builder *bui
 void httpbatch_pool_builder_free(struct httpbatch_pool_builder *builder);
 
 /**
- * Replaces the pool's retry policy at run time (copied from `policy`).
- */
-httpbatch_result httpbatch_pool_set_retry_policy(const struct httpbatch_pool *pool,
-                                                 const struct httpbatch_retry_policy *policy);
-
-/**
  * Opens `connections` connections to each host concurrently (each warmup request holds its
  * connection until all have arrived, so they are distinct sockets) and writes a report to
  * `*report_out`. `hosts` is a newline-separated list of URLs or origins (`hosts_len` bytes of
  * UTF-8, copied), e.g. `"http://127.0.0.1:8080\nhttp://127.0.0.1:8081"`. A host that fails is
- * reported in its entry; the call itself succeeds.
+ * reported in its entry; the call itself succeeds. At most 64 threads per host do the work, so
+ * one call opens at most 4096 connections per host; `SIZE_MAX` means as many as allowed.
  *
  * Ownership: the caller frees `*report_out` with `httpbatch_warmup_report_free`.
  */
@@ -1733,6 +2010,16 @@ httpbatch_result httpbatch_pool_host_last_probe_error(const struct httpbatch_poo
                                                       size_t *len_out);
 
 /**
+ * Calls `callback` on every health state change of a host (needs health checks: see
+ * `httpbatch_pool_builder_set_health_check` or `httpbatch_pool_enable_health_check`). NULL
+ * removes the callback. `user` is passed through untouched and must stay valid, and usable from
+ * the health thread, until the pool and every executor built with it are freed.
+ */
+httpbatch_result httpbatch_pool_builder_set_on_health_change(struct httpbatch_pool_builder *builder,
+                                                             httpbatch_health_change_fn callback,
+                                                             void *user);
+
+/**
  * Writes the pool's statistics into `*stats_out` (set its `struct_size` first).
  */
 httpbatch_result httpbatch_pool_stats_get(const struct httpbatch_pool *pool,
@@ -1746,27 +2033,6 @@ httpbatch_result httpbatch_pool_host_stats_get(const struct httpbatch_pool *pool
                                                const char *host,
                                                size_t host_len,
                                                struct httpbatch_pool_host_stats *stats_out);
-
-/**
- * Zeroes the pool's counters (levels such as live connections are kept).
- */
-httpbatch_result httpbatch_pool_reset_stats(const struct httpbatch_pool *pool);
-
-/**
- * Copies the message of the most recent failed call on `pool`; see
- * `httpbatch_request_last_error` for the buffer rules.
- */
-httpbatch_result httpbatch_pool_last_error(const struct httpbatch_pool *pool,
-                                           char *buf,
-                                           size_t buf_len,
-                                           size_t *len_out);
-
-/**
- * Frees this pool handle (NULL is ignored). Executors built with it keep their own reference;
- * the health-check thread stops when the last reference goes. No other thread may be using
- * this handle.
- */
-void httpbatch_pool_free(struct httpbatch_pool *pool);
 
 #if defined(HTTPBATCH_REDIS)
 /**
@@ -1851,7 +2117,9 @@ httpbatch_result httpbatch_request_new(struct httpbatch_request **request_out);
 /**
  * Sets the method from its name (`method_len` bytes, case-insensitive): GET, HEAD, POST, PUT,
  * DELETE, PATCH, OPTIONS or TRACE. Any other name fails with `HTTPBATCH_RESULT_INVALID_REQUEST`
- * and leaves the method unchanged. The text is copied.
+ * and makes the request invalid until a valid method is set: added to a batch, it ends as an
+ * error item with that code in its own slot (see `httpbatch_batch_set_strict`). The text is
+ * copied.
  */
 httpbatch_result httpbatch_request_set_method(struct httpbatch_request *request,
                                               const char *method,
@@ -1860,7 +2128,10 @@ httpbatch_result httpbatch_request_set_method(struct httpbatch_request *request,
 /**
  * Sets the URL (`url_len` bytes of UTF-8, no NUL needed): an absolute `http://` or `https://`
  * URL. A malformed URL fails with `HTTPBATCH_RESULT_INVALID_URL` (the request's last error says
- * why) and leaves the URL unchanged. The text is copied.
+ * why) and makes the request invalid until a valid URL is set: added to a batch, it ends as an
+ * error item with that code in its own slot (see `httpbatch_batch_set_strict`). Text that is not
+ * UTF-8 fails with `HTTPBATCH_RESULT_INVALID_UTF8` and makes the request invalid the same way
+ * (its item: `HTTPBATCH_RESULT_INVALID_URL`). The text is copied.
  */
 httpbatch_result httpbatch_request_set_url(struct httpbatch_request *request,
                                            const char *url,
@@ -1868,8 +2139,10 @@ httpbatch_result httpbatch_request_set_url(struct httpbatch_request *request,
 
 /**
  * Adds a header. The name must be an HTTP token; the value must not contain a control byte
- * but HTAB (header injection): either fails with `HTTPBATCH_RESULT_INVALID_HEADER` and adds nothing.
- * Both are UTF-8 text given as pointer + length, copied during the call.
+ * but HTAB (header injection): either fails with `HTTPBATCH_RESULT_INVALID_HEADER`, adds nothing
+ * and makes the request invalid: added to a batch, it ends as an error item with that code in
+ * its own slot (see `httpbatch_batch_set_strict`). Both are UTF-8 text given as pointer + length,
+ * copied during the call.
  */
 httpbatch_result httpbatch_request_add_header(struct httpbatch_request *request,
                                               const char *name,
@@ -1928,129 +2201,6 @@ httpbatch_result httpbatch_request_last_error(const struct httpbatch_request *re
 void httpbatch_request_free(struct httpbatch_request *request);
 
 /**
- * Creates an empty batch in `*batch_out`: no requests, no fail-fast, no deadline, the
- * executor's concurrency, no cancel token, no progress callback.
- *
- * Ownership: the caller owns the batch and frees it with `httpbatch_batch_free`.
- */
-httpbatch_result httpbatch_batch_new(struct httpbatch_batch **batch_out);
-
-/**
- * Appends a copy of `request`; its result will be at the next index (results are in the order
- * requests were added). A request without a URL fails with `HTTPBATCH_RESULT_INVALID_URL` and
- * adds nothing. `request` is only read: the caller still owns (and frees) it.
- */
-httpbatch_result httpbatch_batch_add(struct httpbatch_batch *batch,
-                                     const struct httpbatch_request *request);
-
-/**
- * Appends a `GET` of `url` (`url_len` bytes of UTF-8, copied): a shortcut for a request with
- * nothing but a URL. A malformed URL fails with `HTTPBATCH_RESULT_INVALID_URL` and adds nothing.
- */
-httpbatch_result httpbatch_batch_add_get(struct httpbatch_batch *batch,
-                                         const char *url,
-                                         size_t url_len);
-
-/**
- * Appends `count` GETs at once: the URLs are `count` UTF-8 texts laid end to end at `urls`,
- * URL `i` being `lengths[i]` bytes long (no separators, no NULs). All or nothing: if any URL is
- * invalid, nothing is added and the batch's last error names its position. Everything is copied.
- * For many plain GETs this costs one call instead of one per URL (which matters through cgo).
- */
-httpbatch_result httpbatch_batch_add_gets(struct httpbatch_batch *batch,
-                                          const char *urls,
-                                          const size_t *lengths,
-                                          size_t count);
-
-/**
- * Writes the number of requests in the batch to `*len_out`.
- */
-httpbatch_result httpbatch_batch_len(const struct httpbatch_batch *batch, size_t *len_out);
-
-/**
- * Removes every request (options stay set).
- */
-httpbatch_result httpbatch_batch_clear(struct httpbatch_batch *batch);
-
-/**
- * With `fail_fast` true, after the first failure nothing more is started: requests not yet
- * started end `HTTPBATCH_OUTCOME_NOT_RUN`. A failure is an error outcome (a response of any
- * status is not one, unless `httpbatch_batch_set_fail_fast_status` says so). Defaults to false.
- */
-httpbatch_result httpbatch_batch_set_fail_fast(struct httpbatch_batch *batch, bool fail_fast);
-
-/**
- * Sets a deadline `deadline_ms` milliseconds after the run starts (0: none). At the deadline,
- * requests not started end `HTTPBATCH_OUTCOME_NOT_RUN` and requests in flight are interrupted and
- * end with error `HTTPBATCH_RESULT_DEADLINE_EXCEEDED`. Defaults to none.
- */
-httpbatch_result httpbatch_batch_set_deadline_ms(struct httpbatch_batch *batch,
-                                                 uint64_t deadline_ms);
-
-/**
- * Sets the timeout of each request of this batch that sets none of its own (0: the
- * executor's). Defaults to the executor's.
- */
-httpbatch_result httpbatch_batch_set_request_timeout_ms(struct httpbatch_batch *batch,
-                                                        uint64_t timeout_ms);
-
-/**
- * Caps the requests of this batch in flight at once (0: the executor's worker count; a value
- * above it is capped by it). Defaults to the worker count.
- */
-httpbatch_result httpbatch_batch_set_concurrency(struct httpbatch_batch *batch, size_t concurrency);
-
-/**
- * Runs this batch under `token` (NULL: none). The batch keeps its own reference, so the token
- * may be freed before the batch; cancelling the token from any thread stops a running batch.
- */
-httpbatch_result httpbatch_batch_set_cancel_token(struct httpbatch_batch *batch,
-                                                  const struct httpbatch_cancel_token *token);
-
-/**
- * Steers this batch with `control` (NULL: none): pause, resume and cancel from any thread. The
- * batch keeps its own reference, so the control may be freed before the batch.
- */
-httpbatch_result httpbatch_batch_set_control(struct httpbatch_batch *batch,
-                                             const struct httpbatch_control *control);
-
-/**
- * With fail-fast on, also stop after a response whose status is at least `min_status` (for
- * example 500); 0 turns this off, so only error outcomes stop the batch (the default). A value
- * above every status (such as 1000) never matches.
- */
-httpbatch_result httpbatch_batch_set_fail_fast_status(struct httpbatch_batch *batch,
-                                                      uint16_t min_status);
-
-/**
- * Sets a progress callback (NULL: none), called at most once per `min_interval_ms` while the
- * batch runs and once more when every item has settled (100 %). It runs on the thread that
- * called `httpbatch_executor_execute`, never after that call returns. `user` is passed through
- * untouched; it must stay valid until the run returns.
- */
-httpbatch_result httpbatch_batch_set_progress(struct httpbatch_batch *batch,
-                                              httpbatch_progress_fn callback,
-                                              void *user,
-                                              uint64_t min_interval_ms);
-
-/**
- * Copies the message of the most recent failed call on `batch` (empty if none) into `buf`
- * (`buf_len` bytes, NUL-terminated) and its length without the NUL into `*len_out` (may be
- * NULL). With `buf == NULL` and `buf_len == 0` only the length is written (and
- * `HTTPBATCH_RESULT_BUFFER_TOO_SMALL` returned); a buffer too small receives the prefix that fits
- * and the call returns `HTTPBATCH_RESULT_BUFFER_TOO_SMALL`. The text is copied: nothing to free.
- */
-httpbatch_result httpbatch_batch_last_error(const struct httpbatch_batch *batch,
-                                            char *buf,
-                                            size_t buf_len,
-                                            size_t *len_out);
-
-/**
- * Frees a batch and the requests still in it (NULL is ignored).
- */
-void httpbatch_batch_free(struct httpbatch_batch *batch);
-
-/**
  * Writes the number of items (one per request, in the order they were added) to `*len_out`.
  */
 httpbatch_result httpbatch_batch_result_len(const struct httpbatch_batch_result *result,
@@ -2076,6 +2226,17 @@ httpbatch_result httpbatch_batch_result_items(const struct httpbatch_batch_resul
                                               size_t start,
                                               size_t count,
                                               struct httpbatch_item *items_out);
+
+/**
+ * Writes the run's summary into `*summary_out` (set its `struct_size` first).
+ */
+httpbatch_result httpbatch_batch_result_summary(const struct httpbatch_batch_result *result,
+                                                struct httpbatch_batch_summary *summary_out);
+
+/**
+ * Frees a result and everything its items point to (NULL is ignored).
+ */
+void httpbatch_batch_result_free(struct httpbatch_batch_result *result);
 
 /**
  * Writes the response headers of items `start .. start + count`, one item after the other (each
@@ -2146,15 +2307,36 @@ httpbatch_result httpbatch_batch_result_find_header(const struct httpbatch_batch
                                                     size_t *value_len_out);
 
 /**
- * Writes the run's summary into `*summary_out` (set its `struct_size` first).
+ * Runs every request of `batch` like `httpbatch_executor_execute`, but hands each item to
+ * `callback` as it settles (in completion order, with its input index) instead of keeping the
+ * results: memory stays bounded by what is queued and in flight, whatever the batch's size.
+ * Every index in `0 .. count` is delivered exactly once, before the call returns. Progress and
+ * event callbacks set on the batch run too, on this thread. Writes the run's summary into
+ * `*summary_out` (set its `struct_size` first; NULL: not wanted).
+ *
+ * The requests are moved out of `batch`, as with `httpbatch_executor_execute`. A NULL `callback`
+ * fails with `HTTPBATCH_RESULT_NULL_ARGUMENT` and runs nothing.
  */
-httpbatch_result httpbatch_batch_result_summary(const struct httpbatch_batch_result *result,
-                                                struct httpbatch_batch_summary *summary_out);
+httpbatch_result httpbatch_executor_execute_streaming(const struct httpbatch_executor *executor,
+                                                      struct httpbatch_batch *batch,
+                                                      httpbatch_stream_fn callback,
+                                                      void *user,
+                                                      struct httpbatch_batch_summary *summary_out);
 
 /**
- * Frees a result and everything its items point to (NULL is ignored).
+ * Sends `request` through the executor's rate limiter without waiting for it: when a token is
+ * available now, the request runs on this thread (through the rest of the stack: pool, retries)
+ * and `*result_out` receives a one-item result (free it with `httpbatch_batch_result_free`) and
+ * `*wait_us_out` 0. When none is, nothing is sent, `*result_out` is NULL and `*wait_us_out` says
+ * how many microseconds until a token should be available (another caller may take it first;
+ * `UINT64_MAX` when the limiter is stopped). The call returns `HTTPBATCH_RESULT_OK` either way;
+ * a request that fails validation gives a one-item result holding its error. An executor without
+ * a limiter fails with `HTTPBATCH_RESULT_NOT_FOUND`. `request` is only read.
  */
-void httpbatch_batch_result_free(struct httpbatch_batch_result *result);
+httpbatch_result httpbatch_executor_try_execute(const struct httpbatch_executor *executor,
+                                                const struct httpbatch_request *request,
+                                                struct httpbatch_batch_result **result_out,
+                                                uint64_t *wait_us_out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -7,18 +7,29 @@
 //   between threads (by reference), as may Pool and Limiter; Request, Batch, BatchResult,
 //   RetryPolicy and builders may not.
 //
+// - Times are std::chrono durations; summaries and statistics are C++ structs.
+// - BatchResult is a random-access range of Item (std::iterator_traits, <algorithm>, ranges).
+//
 //     httpbatch::Executor ex = httpbatch::ExecutorBuilder().workers(8).build();
 //     httpbatch::Batch batch;
-//     batch.add_get("http://127.0.0.1:8080/ok");
+//     batch.add_get("http://127.0.0.1:8080/ok").deadline(std::chrono::seconds(10));
 //     httpbatch::BatchResult res = ex.execute(batch);
 //     for (const httpbatch::Item &item : res) std::cout << item.status() << "\n";
+//     auto ok = std::count_if(res.begin(), res.end(), [](const auto &it) { return it.is_success(); });
+//
+// The layers (Limiter, RetryPolicy, NetOptions, Pool) and the Executor are in
+// httpbatch_stack.hpp, included at the end of this file.
 #ifndef HTTPBATCH_HPP
 #define HTTPBATCH_HPP
 
+#include <array>
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <exception>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -31,13 +42,12 @@
 
 namespace httpbatch {
 
-// A failed call: its code (httpbatch_result) and a message.
+// A failed call: its code (httpbatch_result) and a message. what() says each thing once: the
+// message (which names the failure), or the code's description when there is no message.
 class Error : public std::runtime_error {
 public:
     Error(httpbatch_result code, const std::string &message)
-        : std::runtime_error(message.empty() ? std::string(httpbatch_result_str(code))
-                                             : std::string(httpbatch_result_str(code)) + ": " +
-                                                   message),
+        : std::runtime_error(message.empty() ? std::string(httpbatch_result_str(code)) : message),
           code_(code) {}
     httpbatch_result code() const noexcept { return code_; }
 
@@ -84,6 +94,18 @@ S sized() {
     std::memset(&s, 0, sizeof s);
     s.struct_size = sizeof s;
     return s;
+}
+
+// A duration in whole milliseconds, rounded up (so a deadline never fires early); negative
+// durations are 0.
+template <class Rep, class Period>
+uint64_t to_ms(std::chrono::duration<Rep, Period> d) {
+    auto ms = std::chrono::ceil<std::chrono::milliseconds>(d).count();
+    return ms <= 0 ? 0 : static_cast<uint64_t>(ms);
+}
+
+inline std::chrono::microseconds us(uint64_t v) {
+    return std::chrono::microseconds(static_cast<std::chrono::microseconds::rep>(v));
 }
 
 }  // namespace detail
@@ -162,6 +184,11 @@ public:
             h_.get(), reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size()));
     }
     Request &timeout_ms(uint64_t ms) { return check(httpbatch_request_set_timeout_ms(h_.get(), ms)); }
+    // The whole exchange's timeout (zero: the executor's).
+    template <class Rep, class Period>
+    Request &timeout(std::chrono::duration<Rep, Period> d) {
+        return timeout_ms(detail::to_ms(d));
+    }
     Request &tag(uint64_t t) { return check(httpbatch_request_set_tag(h_.get(), t)); }
     Request &priority(int32_t p) { return check(httpbatch_request_set_priority(h_.get(), p)); }
     Request &retry_non_idempotent(bool yes) {
@@ -178,6 +205,7 @@ private:
 };
 
 using Progress = httpbatch_progress;
+class Event;
 
 // The requests of one run and its options. Executor::execute moves the requests out.
 class Batch {
@@ -190,7 +218,10 @@ public:
     Batch(Batch &&) = default;
     Batch &operator=(Batch &&) = default;
 
+    // A request that fails validation is added all the same and ends as an error item in its
+    // own slot, unless the batch is strict (then add() throws and adds nothing).
     Batch &add(const Request &r) { return check(httpbatch_batch_add(h_.get(), r.get())); }
+    Batch &strict(bool yes) { return check(httpbatch_batch_set_strict(h_.get(), yes)); }
     Batch &add_get(std::string_view url) {
         return check(httpbatch_batch_add_get(h_.get(), url.data(), url.size()));
     }
@@ -208,6 +239,15 @@ public:
     Batch &deadline_ms(uint64_t ms) { return check(httpbatch_batch_set_deadline_ms(h_.get(), ms)); }
     Batch &request_timeout_ms(uint64_t ms) {
         return check(httpbatch_batch_set_request_timeout_ms(h_.get(), ms));
+    }
+    // A deadline this long after the run starts (zero: none).
+    template <class Rep, class Period>
+    Batch &deadline(std::chrono::duration<Rep, Period> d) {
+        return deadline_ms(detail::to_ms(d));
+    }
+    template <class Rep, class Period>
+    Batch &request_timeout(std::chrono::duration<Rep, Period> d) {
+        return request_timeout_ms(detail::to_ms(d));
     }
     Batch &concurrency(size_t n) { return check(httpbatch_batch_set_concurrency(h_.get(), n)); }
     // The batch keeps its own reference to the token.
@@ -230,13 +270,26 @@ public:
         return check(httpbatch_batch_set_progress(h_.get(), &Batch::trampoline, progress_.get(),
                                                   min_interval_ms));
     }
+    template <class Rep, class Period>
+    Batch &on_progress(std::function<void(const Progress &)> f,
+                       std::chrono::duration<Rep, Period> min_interval) {
+        return on_progress(std::move(f), detail::to_ms(min_interval));
+    }
+    // `f` runs on the thread calling Executor::execute (or execute_streaming) for every item
+    // started, completed and failed, on pause and resume, and once at the end (Drained). An
+    // exception it throws is kept and rethrown once the batch has settled.
+    inline Batch &on_event(std::function<void(const Event &)> f);
     httpbatch_batch *get() noexcept { return h_.get(); }
     const httpbatch_batch *get() const noexcept { return h_.get(); }
 
-    // Rethrows (and clears) an exception a progress callback threw during the last run.
+    // Rethrows (and clears) an exception a progress or event callback threw during the last run.
     void rethrow_callback_exception() {
         if (progress_ && progress_->error) {
             std::exception_ptr e = std::exchange(progress_->error, nullptr);
+            std::rethrow_exception(e);
+        }
+        if (events_ && events_->error) {
+            std::exception_ptr e = std::exchange(events_->error, nullptr);
             std::rethrow_exception(e);
         }
     }
@@ -259,8 +312,14 @@ private:
         detail::check(rc, httpbatch_batch_last_error, static_cast<const httpbatch_batch *>(h_.get()));
         return *this;
     }
+    struct EventState {
+        std::function<void(const Event &)> fn;
+        std::exception_ptr error;
+    };
+    static inline void event_trampoline(const httpbatch_event *e, void *user) noexcept;
     detail::Handle<httpbatch_batch, httpbatch_batch_free> h_;
     std::unique_ptr<ProgressState> progress_;
+    std::unique_ptr<EventState> events_;
 };
 
 enum class Outcome : uint32_t {
@@ -270,17 +329,24 @@ enum class Outcome : uint32_t {
     NotRun = HTTPBATCH_OUTCOME_NOT_RUN,
 };
 
-// A view of one item; valid while its BatchResult lives.
+// A view of one item: valid while its BatchResult lives (or, for an item handed to an event or
+// streaming callback, during the call). Cheap to copy.
 class Item {
 public:
     Item(const httpbatch_batch_result *res, size_t index) : res_(res), index_(index) {
         item_ = detail::sized<httpbatch_item>();
         detail::check(httpbatch_batch_result_item(res, index, &item_));
     }
+    // A borrowed C item and its headers (item.header_count of them; may be NULL).
+    Item(const httpbatch_item &item, const httpbatch_header *headers, size_t index)
+        : index_(index), item_(item), headers_(headers) {}
     Outcome outcome() const noexcept { return static_cast<Outcome>(item_.outcome); }
     bool is_response() const noexcept { return outcome() == Outcome::Response; }
+    // A response with a status below 400.
+    bool is_success() const noexcept { return is_response() && item_.status < 400; }
     uint32_t status() const noexcept { return item_.status; }
     httpbatch_result code() const noexcept { return item_.code; }
+    size_t index() const noexcept { return index_; }
     std::string_view body() const noexcept {
         return {reinterpret_cast<const char *>(item_.body), item_.body_len};
     }
@@ -290,14 +356,36 @@ public:
     }
     uint64_t tag() const noexcept { return item_.tag; }
     uint32_t attempts() const noexcept { return item_.attempts; }
+    // From submission until a worker started it.
+    std::chrono::microseconds queued() const noexcept { return detail::us(item_.queued_us); }
+    // Waiting for rate-limit tokens and retry backoff.
+    std::chrono::microseconds waited() const noexcept { return detail::us(item_.waited_us); }
+    // On the wire, summed over attempts.
+    std::chrono::microseconds wire() const noexcept { return detail::us(item_.wire_us); }
+    // From submission until the outcome settled.
+    std::chrono::microseconds total() const noexcept { return detail::us(item_.total_us); }
     size_t header_count() const noexcept { return item_.header_count; }
     std::pair<std::string_view, std::string_view> header(size_t i) const {
+        if (res_ == nullptr) {
+            if (headers_ == nullptr || i >= item_.header_count)
+                throw Error(HTTPBATCH_RESULT_INDEX_OUT_OF_RANGE, "no such header");
+            return {{headers_[i].name, headers_[i].name_len}, {headers_[i].value, headers_[i].value_len}};
+        }
         const char *n = nullptr, *v = nullptr;
         size_t nl = 0, vl = 0;
         detail::check(httpbatch_batch_result_header(res_, index_, i, &n, &nl, &v, &vl));
         return {{n, nl}, {v, vl}};
     }
+    // The first header named `name` (case-insensitive).
     std::optional<std::string_view> header(std::string_view name) const {
+        if (res_ == nullptr) {
+            for (size_t i = 0; headers_ != nullptr && i < item_.header_count; i++) {
+                std::string_view n(headers_[i].name, headers_[i].name_len);
+                if (n.size() == name.size() && equal_ci(n, name))
+                    return std::string_view(headers_[i].value, headers_[i].value_len);
+            }
+            return std::nullopt;
+        }
         const char *v = nullptr;
         size_t vl = 0;
         httpbatch_result rc =
@@ -309,10 +397,97 @@ public:
     const httpbatch_item &raw() const noexcept { return item_; }
 
 private:
-    const httpbatch_batch_result *res_;
-    size_t index_;
+    static bool equal_ci(std::string_view a, std::string_view b) noexcept {
+        for (size_t i = 0; i < a.size(); i++) {
+            char x = a[i], y = b[i];
+            if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+            if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+            if (x != y) return false;
+        }
+        return true;
+    }
+    const httpbatch_batch_result *res_ = nullptr;
+    size_t index_ = 0;
     httpbatch_item item_;
+    const httpbatch_header *headers_ = nullptr;
 };
+
+// Latency percentiles of the requests that ran.
+struct Latency {
+    uint64_t count = 0;
+    std::chrono::microseconds mean{}, p50{}, p90{}, p99{}, max{};
+    static Latency from(const httpbatch_latency &l) {
+        return {l.count, detail::us(l.mean_us), detail::us(l.p50_us), detail::us(l.p90_us),
+                detail::us(l.p99_us), detail::us(l.max_us)};
+    }
+};
+
+// What a run did, without the items.
+struct Summary {
+    uint64_t total = 0;
+    uint64_t succeeded = 0;  // responses with a status below 400
+    uint64_t responses = 0;  // any status
+    std::array<uint64_t, 5> status_classes{};  // 1xx .. 5xx
+    uint64_t errors = 0;     // not counting cancelled and not run
+    uint64_t cancelled = 0;
+    uint64_t not_run = 0;
+    std::chrono::microseconds duration{};
+    double throughput = 0;   // items per second
+    Latency latency;
+    uint64_t failed() const noexcept { return total - succeeded; }
+    static Summary from(const httpbatch_batch_summary &s) {
+        Summary out;
+        out.total = s.total;
+        out.succeeded = s.succeeded;
+        out.responses = s.responses;
+        for (size_t i = 0; i < out.status_classes.size(); i++) out.status_classes[i] = s.status_classes[i];
+        out.errors = s.errors;
+        out.cancelled = s.cancelled;
+        out.not_run = s.not_run;
+        out.duration = detail::us(s.duration_us);
+        out.throughput = s.throughput;
+        out.latency = Latency::from(s.latency);
+        return out;
+    }
+};
+
+// A per-item or run event (Batch::on_event); valid during the callback only.
+class Event {
+public:
+    explicit Event(const httpbatch_event &e) : e_(e) {
+        if (e.item != nullptr) item_.emplace(*e.item, nullptr, e.index);
+    }
+    httpbatch_event_kind kind() const noexcept { return e_.kind; }
+    // The item's input index (Started, Completed, Failed).
+    size_t index() const noexcept { return e_.index; }
+    // The settled item (Completed, Failed); its headers are not available here.
+    const std::optional<Item> &item() const noexcept { return item_; }
+    std::chrono::microseconds paused_for() const noexcept { return detail::us(e_.paused_us); }
+
+private:
+    httpbatch_event e_;
+    std::optional<Item> item_;
+};
+
+inline Batch &Batch::on_event(std::function<void(const Event &)> f) {
+    if (!f) {
+        events_.reset();
+        return check(httpbatch_batch_set_on_event(h_.get(), nullptr, nullptr));
+    }
+    events_ = std::make_unique<EventState>();
+    events_->fn = std::move(f);
+    return check(httpbatch_batch_set_on_event(h_.get(), &Batch::event_trampoline, events_.get()));
+}
+
+inline void Batch::event_trampoline(const httpbatch_event *e, void *user) noexcept {
+    auto *st = static_cast<EventState *>(user);
+    if (st->error) return;
+    try {
+        st->fn(Event(*e));
+    } catch (...) {
+        st->error = std::current_exception();
+    }
+}
 
 // The items of a run, in the order the requests were added.
 class BatchResult {
@@ -323,27 +498,61 @@ public:
         detail::check(httpbatch_batch_result_len(h_.get(), &n));
         return n;
     }
+    bool empty() const { return size() == 0; }
     Item operator[](size_t i) const { return Item(h_.get(), i); }
-    httpbatch_batch_summary summary() const {
+    Summary summary() const { return Summary::from(raw_summary()); }
+    httpbatch_batch_summary raw_summary() const {
         auto s = detail::sized<httpbatch_batch_summary>();
         detail::check(httpbatch_batch_result_summary(h_.get(), &s));
         return s;
     }
 
+    // A random-access iterator over the items. Dereferencing gives an Item by value (a view),
+    // so for C++17 algorithms it is an input iterator (iterator_category); C++20 ranges see a
+    // random-access iterator (iterator_concept).
     class iterator {
     public:
+        using iterator_category = std::input_iterator_tag;
+#if __cplusplus >= 202002L
+        using iterator_concept = std::random_access_iterator_tag;
+#endif
+        using value_type = Item;
+        using difference_type = std::ptrdiff_t;
+        using reference = Item;
+        struct pointer {
+            Item item;
+            const Item *operator->() const noexcept { return &item; }
+        };
+
+        iterator() = default;
         iterator(const BatchResult *r, size_t i) : r_(r), i_(i) {}
         Item operator*() const { return (*r_)[i_]; }
-        iterator &operator++() {
-            ++i_;
-            return *this;
+        pointer operator->() const { return pointer{**this}; }
+        Item operator[](difference_type n) const { return *(*this + n); }
+        iterator &operator++() { ++i_; return *this; }
+        iterator operator++(int) { iterator old = *this; ++i_; return old; }
+        iterator &operator--() { --i_; return *this; }
+        iterator operator--(int) { iterator old = *this; --i_; return old; }
+        iterator &operator+=(difference_type n) { i_ = static_cast<size_t>(static_cast<difference_type>(i_) + n); return *this; }
+        iterator &operator-=(difference_type n) { return *this += -n; }
+        friend iterator operator+(iterator it, difference_type n) { return it += n; }
+        friend iterator operator+(difference_type n, iterator it) { return it += n; }
+        friend iterator operator-(iterator it, difference_type n) { return it -= n; }
+        friend difference_type operator-(const iterator &a, const iterator &b) {
+            return static_cast<difference_type>(a.i_) - static_cast<difference_type>(b.i_);
         }
-        bool operator!=(const iterator &o) const { return i_ != o.i_; }
+        friend bool operator==(const iterator &a, const iterator &b) { return a.r_ == b.r_ && a.i_ == b.i_; }
+        friend bool operator!=(const iterator &a, const iterator &b) { return !(a == b); }
+        friend bool operator<(const iterator &a, const iterator &b) { return a.i_ < b.i_; }
+        friend bool operator>(const iterator &a, const iterator &b) { return b < a; }
+        friend bool operator<=(const iterator &a, const iterator &b) { return !(b < a); }
+        friend bool operator>=(const iterator &a, const iterator &b) { return !(a < b); }
 
     private:
-        const BatchResult *r_;
-        size_t i_;
+        const BatchResult *r_ = nullptr;
+        size_t i_ = 0;
     };
+    using const_iterator = iterator;
     iterator begin() const { return iterator(this, 0); }
     iterator end() const { return iterator(this, size()); }
     const httpbatch_batch_result *get() const noexcept { return h_.get(); }
@@ -352,312 +561,8 @@ private:
     detail::Handle<httpbatch_batch_result, httpbatch_batch_result_free> h_;
 };
 
-// A rate limiter: count requests per interval, bursts of up to burst. Thread-safe.
-class Limiter {
-public:
-    Limiter(double count, uint64_t interval_ms, uint32_t burst) {
-        httpbatch_limiter *l = nullptr;
-        detail::check(httpbatch_limiter_new(count, interval_ms, burst, &l));
-        h_.reset(l);
-    }
-    void set_rate(double count, uint64_t interval_ms) const {
-        check(httpbatch_limiter_set_rate(h_.get(), count, interval_ms));
-    }
-    void set_burst(uint32_t burst) const { check(httpbatch_limiter_set_burst(h_.get(), burst)); }
-    void set_per_host(double count, uint64_t interval_ms, uint32_t burst) const {
-        check(httpbatch_limiter_set_per_host(h_.get(), count, interval_ms, burst));
-    }
-    void stop() const { check(httpbatch_limiter_stop(h_.get())); }
-    httpbatch_limiter_stats stats() const {
-        auto s = detail::sized<httpbatch_limiter_stats>();
-        check(httpbatch_limiter_stats_get(h_.get(), &s));
-        return s;
-    }
-    const httpbatch_limiter *get() const noexcept { return h_.get(); }
-
-private:
-    void check(httpbatch_result rc) const {
-        detail::check(rc, httpbatch_limiter_last_error, static_cast<const httpbatch_limiter *>(h_.get()));
-    }
-    detail::Handle<httpbatch_limiter, httpbatch_limiter_free> h_;
-};
-
-// A retry policy (copied where it is used).
-class RetryPolicy {
-public:
-    RetryPolicy() {
-        httpbatch_retry_policy *p = nullptr;
-        detail::check(httpbatch_retry_policy_new(&p));
-        h_.reset(p);
-    }
-    RetryPolicy &max_attempts(uint32_t n) { return check(httpbatch_retry_policy_set_max_attempts(h_.get(), n)); }
-    RetryPolicy &backoff(uint64_t base_ms, uint64_t max_ms, double multiplier = 2.0) {
-        return check(httpbatch_retry_policy_set_backoff(h_.get(), base_ms, max_ms, multiplier));
-    }
-    RetryPolicy &jitter(httpbatch_jitter j) { return check(httpbatch_retry_policy_set_jitter(h_.get(), j)); }
-    RetryPolicy &retry_after(bool respect, uint64_t cap_ms) {
-        return check(httpbatch_retry_policy_set_retry_after(h_.get(), respect, cap_ms));
-    }
-    RetryPolicy &retry_non_idempotent(bool yes) {
-        return check(httpbatch_retry_policy_set_retry_non_idempotent(h_.get(), yes));
-    }
-    RetryPolicy &budget(double ratio, double min_per_sec) {
-        return check(httpbatch_retry_policy_set_budget(h_.get(), ratio, min_per_sec));
-    }
-    const httpbatch_retry_policy *get() const noexcept { return h_.get(); }
-
-private:
-    RetryPolicy &check(httpbatch_result rc) {
-        detail::check(rc, httpbatch_retry_policy_last_error,
-                      static_cast<const httpbatch_retry_policy *>(h_.get()));
-        return *this;
-    }
-    detail::Handle<httpbatch_retry_policy, httpbatch_retry_policy_free> h_;
-};
-
-// TLS and proxy options, copied into an ExecutorBuilder or a PoolBuilder by net_options().
-// Each setter checks its result at once (files read, PEM and proxy URLs parsed) and throws
-// Error(HTTPBATCH_RESULT_INVALID_CONFIG) for an unusable one, leaving the options unchanged.
-class NetOptions {
-public:
-    NetOptions() {
-        httpbatch_net_options *o = nullptr;
-        detail::check(httpbatch_net_options_new(&o));
-        h_.reset(o);
-    }
-    // Trusts these PEM CA certificates besides the built-in roots.
-    NetOptions &add_root_certificates_pem(std::string_view pem) {
-        return check(httpbatch_net_options_add_root_certificates_pem(
-            h_.get(), reinterpret_cast<const uint8_t *>(pem.data()), pem.size()));
-    }
-    NetOptions &add_root_certificates_file(std::string_view path) {
-        return check(httpbatch_net_options_add_root_certificates_file(h_.get(), path.data(), path.size()));
-    }
-    NetOptions &builtin_roots(bool yes) { return check(httpbatch_net_options_set_builtin_roots(h_.get(), yes)); }
-    NetOptions &platform_verifier(bool yes) {
-        return check(httpbatch_net_options_set_platform_verifier(h_.get(), yes));
-    }
-    // Mutual TLS: the PEM certificate chain and its PEM private key.
-    NetOptions &client_certificate_pem(std::string_view cert_chain, std::string_view key) {
-        return check(httpbatch_net_options_set_client_certificate_pem(
-            h_.get(), reinterpret_cast<const uint8_t *>(cert_chain.data()), cert_chain.size(),
-            reinterpret_cast<const uint8_t *>(key.data()), key.size()));
-    }
-    NetOptions &client_certificate_files(std::string_view cert_chain_path, std::string_view key_path) {
-        return check(httpbatch_net_options_set_client_certificate_files(
-            h_.get(), cert_chain_path.data(), cert_chain_path.size(), key_path.data(), key_path.size()));
-    }
-    // HTTPBATCH_TLS_1_2 or HTTPBATCH_TLS_1_3.
-    NetOptions &min_tls_version(uint32_t version) {
-        return check(httpbatch_net_options_set_min_tls_version(h_.get(), version));
-    }
-    // DANGER: turns certificate verification off (tests only; curl's -k).
-    NetOptions &danger_accept_invalid_certs(bool yes) {
-        return check(httpbatch_net_options_set_danger_accept_invalid_certs(h_.get(), yes));
-    }
-    // http://[user:pass@]host[:port], socks5://, socks5h://; "" for no proxy at all.
-    NetOptions &proxy(std::string_view url) {
-        return check(httpbatch_net_options_set_proxy(h_.get(), url.data(), url.size()));
-    }
-    NetOptions &no_proxy(std::string_view list) {
-        return check(httpbatch_net_options_set_no_proxy(h_.get(), list.data(), list.size()));
-    }
-    NetOptions &proxy_from_env(bool yes) {
-        return check(httpbatch_net_options_set_proxy_from_env(h_.get(), yes));
-    }
-    const httpbatch_net_options *get() const noexcept { return h_.get(); }
-
-private:
-    NetOptions &check(httpbatch_result rc) {
-        detail::check(rc, httpbatch_net_options_last_error,
-                      static_cast<const httpbatch_net_options *>(h_.get()));
-        return *this;
-    }
-    detail::Handle<httpbatch_net_options, httpbatch_net_options_free> h_;
-};
-
-class Pool;
-
-// Configures a Pool; build() consumes it.
-class PoolBuilder {
-public:
-    PoolBuilder() {
-        httpbatch_pool_builder *b = nullptr;
-        detail::check(httpbatch_pool_builder_new(&b));
-        h_.reset(b);
-    }
-    PoolBuilder &max_in_flight_per_host(size_t n) {
-        return check(httpbatch_pool_builder_set_max_in_flight_per_host(h_.get(), n));
-    }
-    PoolBuilder &timeout_ms(uint64_t ms) { return check(httpbatch_pool_builder_set_timeout_ms(h_.get(), ms)); }
-    PoolBuilder &retry_policy(const RetryPolicy &p) {
-        return check(httpbatch_pool_builder_set_retry_policy(h_.get(), p.get()));
-    }
-    PoolBuilder &health_check(uint64_t probe_timeout_ms, uint32_t unhealthy, uint32_t healthy) {
-        return check(httpbatch_pool_builder_set_health_check(h_.get(), probe_timeout_ms, unhealthy, healthy));
-    }
-    PoolBuilder &warmup(std::string_view path, uint64_t timeout_ms) {
-        return check(httpbatch_pool_builder_set_warmup(h_.get(), path.data(), path.size(), timeout_ms));
-    }
-    // Copies the TLS and proxy options.
-    PoolBuilder &net_options(const NetOptions &o) {
-        return check(httpbatch_pool_builder_set_net_options(h_.get(), o.get()));
-    }
-    inline Pool build();
-
-private:
-    PoolBuilder &check(httpbatch_result rc) {
-        detail::check(rc, httpbatch_pool_builder_last_error,
-                      static_cast<const httpbatch_pool_builder *>(h_.get()));
-        return *this;
-    }
-    detail::Handle<httpbatch_pool_builder, httpbatch_pool_builder_free> h_;
-};
-
-// A connection pool: per-host in-flight caps, retries, warmup, health checks. Thread-safe.
-class Pool {
-public:
-    explicit Pool(httpbatch_pool *p) : h_(p) {}
-    httpbatch_pool_stats stats() const {
-        auto s = detail::sized<httpbatch_pool_stats>();
-        check(httpbatch_pool_stats_get(h_.get(), &s));
-        return s;
-    }
-    // Hosts are newline-separated URLs or origins.
-    std::vector<httpbatch_host_warmup> warmup(std::string_view hosts, size_t connections,
-                                              std::vector<std::string> *origins = nullptr) const {
-        httpbatch_warmup_report *r = nullptr;
-        check(httpbatch_pool_warmup(h_.get(), hosts.data(), hosts.size(), connections, &r));
-        detail::Handle<httpbatch_warmup_report, httpbatch_warmup_report_free> report(r);
-        size_t n = 0;
-        detail::check(httpbatch_warmup_report_len(r, &n));
-        std::vector<httpbatch_host_warmup> out;
-        for (size_t i = 0; i < n; i++) {
-            auto h = detail::sized<httpbatch_host_warmup>();
-            detail::check(httpbatch_warmup_report_host(r, i, &h));
-            if (origins) origins->emplace_back(h.origin, h.origin_len);
-            h.origin = nullptr;  // owned by the report, freed on return
-            h.errors = nullptr;
-            out.push_back(h);
-        }
-        return out;
-    }
-    void enable_health_check(std::string_view hosts, uint64_t interval_ms, std::string_view path) const {
-        check(httpbatch_pool_enable_health_check(h_.get(), hosts.data(), hosts.size(), interval_ms,
-                                                 path.data(), path.size()));
-    }
-    void disable_health_check() const { check(httpbatch_pool_disable_health_check(h_.get())); }
-    std::optional<httpbatch_host_health> host_health(std::string_view host) const {
-        auto h = detail::sized<httpbatch_host_health>();
-        httpbatch_result rc = httpbatch_pool_host_health(h_.get(), host.data(), host.size(), &h);
-        if (rc == HTTPBATCH_RESULT_NOT_FOUND) return std::nullopt;
-        check(rc);
-        return h;
-    }
-    const httpbatch_pool *get() const noexcept { return h_.get(); }
-
-private:
-    void check(httpbatch_result rc) const {
-        detail::check(rc, httpbatch_pool_last_error, static_cast<const httpbatch_pool *>(h_.get()));
-    }
-    detail::Handle<httpbatch_pool, httpbatch_pool_free> h_;
-};
-
-inline Pool PoolBuilder::build() {
-    httpbatch_pool *p = nullptr;
-    detail::check(httpbatch_pool_builder_build(h_.release(), &p));  // consumes the builder
-    return Pool(p);
-}
-
-class Executor;
-
-// Configures an Executor; build() consumes it.
-class ExecutorBuilder {
-public:
-    ExecutorBuilder() {
-        httpbatch_executor_builder *b = nullptr;
-        detail::check(httpbatch_executor_builder_new(&b));
-        h_.reset(b);
-    }
-    ExecutorBuilder &workers(size_t n) { return check(httpbatch_executor_builder_set_workers(h_.get(), n)); }
-    ExecutorBuilder &timeout_ms(uint64_t ms) {
-        return check(httpbatch_executor_builder_set_timeout_ms(h_.get(), ms));
-    }
-    ExecutorBuilder &connect_timeout_ms(uint64_t ms) {
-        return check(httpbatch_executor_builder_set_connect_timeout_ms(h_.get(), ms));
-    }
-    ExecutorBuilder &max_body_size(uint64_t bytes) {
-        return check(httpbatch_executor_builder_set_max_body_size(h_.get(), bytes));
-    }
-    ExecutorBuilder &max_idle_per_origin(size_t n) {
-        return check(httpbatch_executor_builder_set_max_idle_per_origin(h_.get(), n));
-    }
-    ExecutorBuilder &max_redirects(uint32_t n) {
-        return check(httpbatch_executor_builder_set_max_redirects(h_.get(), n));
-    }
-    ExecutorBuilder &user_agent(std::string_view ua) {
-        return check(httpbatch_executor_builder_set_user_agent(h_.get(), ua.data(), ua.size()));
-    }
-    // Copies the TLS and proxy options (a client setting: not with pool()).
-    ExecutorBuilder &net_options(const NetOptions &o) {
-        return check(httpbatch_executor_builder_set_net_options(h_.get(), o.get()));
-    }
-    // The executor keeps its own reference to the pool and the limiter.
-    ExecutorBuilder &pool(const Pool &p) { return check(httpbatch_executor_builder_set_pool(h_.get(), p.get())); }
-    ExecutorBuilder &limiter(const Limiter &l) {
-        return check(httpbatch_executor_builder_set_limiter(h_.get(), l.get()));
-    }
-    httpbatch_executor_builder *get() noexcept { return h_.get(); }
-    inline Executor build();
-
-private:
-    ExecutorBuilder &check(httpbatch_result rc) {
-        detail::check(rc, httpbatch_executor_builder_last_error,
-                      static_cast<const httpbatch_executor_builder *>(h_.get()));
-        return *this;
-    }
-    detail::Handle<httpbatch_executor_builder, httpbatch_executor_builder_free> h_;
-};
-
-// Runs batches on its worker threads. Thread-safe: share it by reference.
-class Executor {
-public:
-    explicit Executor(httpbatch_executor *e) : h_(e) {}
-    // Runs the batch (its requests are moved out). Per-item failures are items, not exceptions.
-    BatchResult execute(Batch &batch) const {
-        httpbatch_batch_result *r = nullptr;
-        detail::check(httpbatch_executor_execute(h_.get(), batch.get(), &r),
-                      httpbatch_executor_last_error, static_cast<const httpbatch_executor *>(h_.get()));
-        BatchResult result(r);
-        batch.rethrow_callback_exception();
-        return result;
-    }
-    httpbatch_executor_stats stats() const {
-        auto s = detail::sized<httpbatch_executor_stats>();
-        detail::check(httpbatch_executor_stats_get(h_.get(), &s));
-        return s;
-    }
-    httpbatch_connection_stats connection_stats() const {
-        auto s = detail::sized<httpbatch_connection_stats>();
-        detail::check(httpbatch_executor_connection_stats(h_.get(), &s));
-        return s;
-    }
-    void reset_stats() const { detail::check(httpbatch_executor_reset_stats(h_.get())); }
-    void shutdown() const { detail::check(httpbatch_executor_shutdown(h_.get())); }
-    const httpbatch_executor *get() const noexcept { return h_.get(); }
-
-private:
-    detail::Handle<httpbatch_executor, httpbatch_executor_free> h_;
-};
-
-inline Executor ExecutorBuilder::build() {
-    httpbatch_executor *e = nullptr;
-    // _build consumes the builder whatever the result.
-    httpbatch_result rc = httpbatch_executor_builder_build(h_.release(), &e);
-    detail::check(rc);
-    return Executor(e);
-}
-
 }  // namespace httpbatch
+
+#include "httpbatch_stack.hpp"
 
 #endif

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v valgrind >/dev/null || need_apt+=(valgrind)
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+# The C++ example is built as a CMake user builds it (find_package(httpbatch)).
+command -v cmake >/dev/null || need_apt+=(cmake)
 # Real proxies for tests/proxy.rs, started by the test on loopback (tinyproxy-bin: the
 # program without the system service).
 command -v tinyproxy >/dev/null || need_apt+=(tinyproxy-bin)

@@ -4,118 +4,108 @@
 //! batch holds 100,000 of them) and carries an [`ErrorKind`]: the `#[non_exhaustive]` enum with one
 //! variant for each failure users must tell apart. The kind is `Copy`, which is what statistics
 //! (errors by kind) and the C ABI (a stable numbered code per kind) need.
+//!
+//! Adding a kind: add a row at the end of `src/error/table.rs` (the next number) and run
+//! `scripts/gen-codes.sh`, which regenerates the C codes (`src/ffi/codes.rs`, then
+//! `include/httpbatch.h`) and the Go constants (`ffi-tests/go/codes.go`). Until then the build
+//! fails: nothing maps a new kind silently. It is not a breaking change: `ErrorKind` is
+//! `#[non_exhaustive]` and [`ErrorKind::all`] is a slice.
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
-/// What went wrong, without the details.
-///
-/// Every [`Error`] has exactly one kind. The numeric value of each kind (`kind as u32`) is stable
-/// and is the code the C ABI reports; new kinds get new numbers, old numbers are never reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-#[repr(u32)]
-pub enum ErrorKind {
-    /// The URL could not be parsed, or its scheme is not `http` or `https`.
-    InvalidUrl = 1,
-    /// A header name or value is malformed (for instance it contains CR or LF).
-    InvalidHeader = 2,
-    /// Some other part of the request is invalid (for instance a method name).
-    InvalidRequest = 3,
-    /// The host name could not be resolved.
-    Dns = 4,
-    /// The server refused the connection.
-    ConnectRefused = 5,
-    /// The connection was reset or closed before the response was complete.
-    ConnectionReset = 6,
-    /// A timeout expired (connect, or the whole request).
-    Timeout = 7,
-    /// The response body is larger than the configured limit.
-    BodyTooLarge = 8,
-    /// The TLS handshake or a TLS record failed.
-    Tls = 9,
-    /// The server spoke something that is not valid HTTP/1.1.
-    Protocol = 10,
-    /// Another I/O error.
-    Io = 11,
-    /// The request was cancelled through a [`CancelToken`](crate::CancelToken) or by shutdown.
-    Cancelled = 12,
-    /// The request was never started (fail-fast tripped, or a deadline passed first).
-    NotRun = 13,
-    /// The batch deadline passed while the request was waiting or in flight.
-    DeadlineExceeded = 14,
-    /// User code (an executor or a callback) panicked while handling this request.
-    Panicked = 15,
-    /// The host is marked unhealthy and its circuit is open: the request failed fast.
-    CircuitOpen = 16,
-    /// The component was stopped or shut down; it accepts no more work.
-    Stopped = 17,
-    /// Too many redirects, or a redirect that could not be followed.
-    Redirect = 18,
-    /// An invalid configuration value (for instance a zero rate).
-    InvalidConfig = 19,
-    /// The retry budget is exhausted: the request was not retried to protect a failing host.
-    RetryBudgetExhausted = 20,
+/// Makes [`ErrorKind`] and its tables from the rows of `src/error/table.rs`: the one place a
+/// kind is written down. `build.rs` reads the same rows to generate the C codes and Go constants.
+macro_rules! error_kinds {
+    ($( $(#[doc = $doc:literal])* $name:ident = $code:literal, $snake:literal, $describe:literal; )*) => {
+        /// What went wrong, without the details.
+        ///
+        /// Every [`Error`] has exactly one kind. Each kind has a stable number
+        /// ([`code`](ErrorKind::code)), which is also the code the C ABI reports; new kinds get
+        /// new numbers, old numbers are never reused. The enum is `#[non_exhaustive]`: match it
+        /// with a wildcard arm, and iterate the kinds with [`ErrorKind::all`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        #[repr(u32)]
+        pub enum ErrorKind {
+            $( $(#[doc = $doc])* $name = $code, )*
+        }
+
+        impl ErrorKind {
+            const TABLE: &'static [ErrorKind] = &[$(ErrorKind::$name),*];
+
+            /// A short, stable, snake_case name (used in JSON output and statistics).
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $( ErrorKind::$name => $snake, )*
+                }
+            }
+
+            /// A short human description, such as "connection refused" (also what
+            /// `httpbatch_result_str` gives C programs).
+            pub const fn description(self) -> &'static str {
+                match self {
+                    $( ErrorKind::$name => $describe, )*
+                }
+            }
+        }
+    };
 }
 
-impl ErrorKind {
-    /// Every kind, in code order. Useful for tables indexed by kind.
-    pub const ALL: [ErrorKind; 20] = [
-        ErrorKind::InvalidUrl,
-        ErrorKind::InvalidHeader,
-        ErrorKind::InvalidRequest,
-        ErrorKind::Dns,
-        ErrorKind::ConnectRefused,
-        ErrorKind::ConnectionReset,
-        ErrorKind::Timeout,
-        ErrorKind::BodyTooLarge,
-        ErrorKind::Tls,
-        ErrorKind::Protocol,
-        ErrorKind::Io,
-        ErrorKind::Cancelled,
-        ErrorKind::NotRun,
-        ErrorKind::DeadlineExceeded,
-        ErrorKind::Panicked,
-        ErrorKind::CircuitOpen,
-        ErrorKind::Stopped,
-        ErrorKind::Redirect,
-        ErrorKind::InvalidConfig,
-        ErrorKind::RetryBudgetExhausted,
-    ];
+include!("error/table.rs");
 
-    /// Number of kinds; `kind.index() < ErrorKind::COUNT`.
-    pub const COUNT: usize = Self::ALL.len();
+#[cfg(test)]
+pub(crate) mod extremes;
+
+// `index` relies on this: the table numbers its kinds 1, 2, 3, … in order.
+const _: () = {
+    let mut i = 0;
+    while i < ErrorKind::TABLE.len() {
+        assert!(ErrorKind::TABLE[i] as usize == i + 1);
+        i += 1;
+    }
+};
+
+impl ErrorKind {
+    /// Every kind, in code order.
+    ///
+    /// ```
+    /// use httpbatch::ErrorKind;
+    ///
+    /// let kinds = ErrorKind::all();
+    /// assert_eq!(kinds[0], ErrorKind::InvalidUrl);
+    /// assert!(kinds.contains(&ErrorKind::Timeout));
+    /// ```
+    pub const fn all() -> &'static [ErrorKind] {
+        ErrorKind::TABLE
+    }
+
+    /// Number of kinds; `kind.index() < ErrorKind::COUNT`. Crate-internal: a public count would
+    /// make every new kind a breaking change.
+    pub(crate) const COUNT: usize = Self::TABLE.len();
 
     /// A dense index (`0..COUNT`) for tables indexed by kind.
-    pub fn index(self) -> usize {
+    pub(crate) const fn index(self) -> usize {
         self as usize - 1
     }
 
-    /// A short, stable, snake_case name (used in JSON output and statistics).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::InvalidUrl => "invalid_url",
-            ErrorKind::InvalidHeader => "invalid_header",
-            ErrorKind::InvalidRequest => "invalid_request",
-            ErrorKind::Dns => "dns",
-            ErrorKind::ConnectRefused => "connect_refused",
-            ErrorKind::ConnectionReset => "connection_reset",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::BodyTooLarge => "body_too_large",
-            ErrorKind::Tls => "tls",
-            ErrorKind::Protocol => "protocol",
-            ErrorKind::Io => "io",
-            ErrorKind::Cancelled => "cancelled",
-            ErrorKind::NotRun => "not_run",
-            ErrorKind::DeadlineExceeded => "deadline_exceeded",
-            ErrorKind::Panicked => "panicked",
-            ErrorKind::CircuitOpen => "circuit_open",
-            ErrorKind::Stopped => "stopped",
-            ErrorKind::Redirect => "redirect",
-            ErrorKind::InvalidConfig => "invalid_config",
-            ErrorKind::RetryBudgetExhausted => "retry_budget_exhausted",
-        }
+    /// The kind's stable number: the `httpbatch_result` code of the C ABI and the Go `Code`.
+    ///
+    /// ```
+    /// use httpbatch::ErrorKind;
+    ///
+    /// assert_eq!(ErrorKind::Timeout.code(), 7);
+    /// assert_eq!(ErrorKind::from_code(7), Some(ErrorKind::Timeout));
+    /// ```
+    pub const fn code(self) -> u32 {
+        self as u32
+    }
+
+    /// The kind with stable number `code`, if there is one.
+    pub fn from_code(code: u32) -> Option<ErrorKind> {
+        let i = usize::try_from(code).ok()?.checked_sub(1)?;
+        Self::TABLE.get(i).copied()
     }
 
     /// Whether a failure of this kind is transient at the transport level and worth retrying
@@ -280,9 +270,17 @@ impl fmt::Debug for Error {
     }
 }
 
+/// Says each thing once: the message (which names the failure, for instance "connection refused
+/// by http://127.0.0.1:1"), or the kind's description when the message is empty, then the number
+/// of attempts when there was more than one. The kind's name is not repeated: read it with
+/// [`Error::kind`] (the C ABI reports it as the code, Go as `Code`).
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.inner.kind, self.inner.message)?;
+        if self.inner.message.is_empty() {
+            f.write_str(self.inner.kind.description())?;
+        } else {
+            f.write_str(&self.inner.message)?;
+        }
         if self.inner.attempts > 1 {
             write!(f, " (after {} attempts)", self.inner.attempts)?;
         }
@@ -300,8 +298,9 @@ impl StdError for Error {
 }
 
 impl From<ErrorKind> for Error {
+    /// An error of `kind` whose message is the kind's [description](ErrorKind::description).
     fn from(kind: ErrorKind) -> Error {
-        Error::new(kind, kind.as_str())
+        Error::new(kind, kind.description())
     }
 }
 
@@ -316,25 +315,66 @@ mod tests {
 
     #[test]
     fn kinds_are_dense_and_named_uniquely() {
-        for (i, k) in ErrorKind::ALL.iter().enumerate() {
+        for (i, k) in ErrorKind::all().iter().enumerate() {
             assert_eq!(k.index(), i);
+            assert_eq!(k.code() as usize, i + 1);
+            assert_eq!(ErrorKind::from_code(k.code()), Some(*k));
         }
-        let mut names: Vec<_> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(ErrorKind::all().len(), ErrorKind::COUNT);
+        assert_eq!(ErrorKind::from_code(0), None);
+        assert_eq!(ErrorKind::from_code(ErrorKind::COUNT as u32 + 1), None);
+        assert_eq!(ErrorKind::from_code(u32::MAX), None);
+        let mut names: Vec<_> = ErrorKind::all().iter().map(|k| k.as_str()).collect();
         names.sort();
         names.dedup();
         assert_eq!(names.len(), ErrorKind::COUNT);
+        assert!(names.iter().all(|n| {
+            n.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        }));
     }
 
     #[test]
-    fn display_and_source() {
+    fn display_says_each_thing_once() {
         let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
-        let e = Error::with_source(ErrorKind::ConnectRefused, "connect to 127.0.0.1:1", io)
-            .with_attempts(3);
+        let e = Error::with_source(
+            ErrorKind::ConnectRefused,
+            "connection refused by http://127.0.0.1:1",
+            io,
+        )
+        .with_attempts(3);
         assert_eq!(
             e.to_string(),
-            "connect_refused: connect to 127.0.0.1:1 (after 3 attempts)"
+            "connection refused by http://127.0.0.1:1 (after 3 attempts)"
         );
         assert!(e.source().is_some());
         assert!(e.is_retryable());
+
+        // The constructors' messages already name the failure: nothing is said twice.
+        assert_eq!(
+            Error::deadline_exceeded().to_string(),
+            "batch deadline exceeded"
+        );
+        assert_eq!(Error::cancelled().to_string(), "request cancelled");
+        assert_eq!(Error::stopped("pool").to_string(), "pool is stopped");
+        assert_eq!(
+            Error::deadline_exceeded().with_attempts(1).to_string(),
+            "batch deadline exceeded"
+        );
+        // A bare kind reads as its description; an empty message falls back to it too.
+        assert_eq!(
+            Error::from(ErrorKind::CircuitOpen).to_string(),
+            "circuit open: host unhealthy"
+        );
+        assert_eq!(
+            Error::new(ErrorKind::Timeout, "")
+                .with_attempts(2)
+                .to_string(),
+            "timeout (after 2 attempts)"
+        );
+        for k in ErrorKind::all() {
+            let text = Error::from(*k).to_string();
+            assert_eq!(text.matches(k.description()).count(), 1, "{text}");
+        }
     }
 }

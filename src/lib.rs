@@ -91,7 +91,9 @@ mod request;
 mod response;
 mod retry;
 mod run;
+mod stack;
 mod stats;
+mod sync;
 
 pub use agent::{ConnectionStats, HttpClient, HttpClientConfig, TlsVersion};
 pub use batch::{
@@ -117,6 +119,7 @@ pub use retry::{
     parse_retry_after,
 };
 pub use run::{BatchControl, BatchEvent, BatchOptions, ParOptions, ProgressSnapshot};
+pub use stack::{Stack, StackBuilder, StackStats, StackTop};
 pub use stats::LatencySummary;
 // The C ABI: the only module allowed `unsafe` (see src/ffi/mod.rs).
 #[allow(unsafe_code)]

@@ -49,6 +49,19 @@ impl Latency {
         self.hist.reset();
     }
 
+    /// Adds `other`'s samples.
+    pub(crate) fn merge(&mut self, other: &Latency) {
+        // Both histograms auto-resize with the same precision, so `add` cannot fail on range;
+        // should it ever, the samples are recorded one by one with saturation instead.
+        if self.hist.add(&other.hist).is_err() {
+            for v in other.hist.iter_recorded() {
+                for _ in 0..v.count_at_value() {
+                    self.hist.saturating_record(v.value_iterated_to());
+                }
+            }
+        }
+    }
+
     pub(crate) fn summary(&self) -> LatencySummary {
         if self.hist.is_empty() {
             return LatencySummary::default();

@@ -276,9 +276,14 @@ fn cancel_while_waiting_for_an_in_flight_slot_returns_promptly() {
 
     let token = CancelToken::new();
     let canceller = {
-        let token = token.clone();
+        let (token, pool) = (token.clone(), pool.clone());
         std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(50));
+            // Observed state, not a sleep: the second request is inside the pool, waiting for
+            // the slot the holder keeps.
+            assert!(eventually(Duration::from_secs(5), || pool
+                .stats()
+                .in_flight
+                == 2));
             let at = Instant::now();
             token.cancel();
             at
@@ -544,4 +549,33 @@ fn warmup_pays_the_limiters_of_its_context_and_health_probes_pay_none() {
     assert_eq!(server.requests_for("/refused"), 0);
     assert_eq!(limited.stats().admitted, 5);
     pool.disable_health_check();
+}
+
+#[test]
+fn warmup_beyond_the_thread_cap_opens_every_connection_on_a_pool_without_a_cap() {
+    let server = Server::start().unwrap();
+    // usize::MAX in flight is "no cap" (it used to panic with "capacity overflow" in warmup).
+    let pool = ConnectionPool::builder()
+        .max_in_flight_per_host(usize::MAX)
+        .build()
+        .unwrap();
+    // More connections than warmup threads (64): each thread holds a chain of them.
+    let report = pool.warmup(&[&server.base_url()], 150);
+    let host = &report.hosts[0];
+    assert_eq!(
+        (host.attempted, host.ok, host.opened, host.live),
+        (150, 150, 150, 150),
+        "{:?}",
+        host.errors.first()
+    );
+    assert_eq!(server.accepted(), 150);
+    let res = pool
+        .execute(get(&server.url("/ok")), &Context::new())
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        pool.stats().connections_opened,
+        150,
+        "a warm connection was reused"
+    );
 }

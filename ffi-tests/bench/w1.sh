@@ -15,15 +15,15 @@ batches="${2:-5}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 lib="$CARGO_TARGET_DIR/release"
 out="$root/ffi-tests/build"
-mkdir -p "$out" "$root/target/release"
+mkdir -p "$out"
 cargo build --release --lib --bin httpbatch --quiet
 cargo bench --bench ffi_w1 --no-run --quiet 2>/dev/null
 gcc -std=c11 -O2 -Wall -Wextra -Werror -I"$root/include" ffi-tests/bench/w1.c "$lib/libhttpbatch.a" \
     -lgcc_s -lutil -lrt -lpthread -lm -ldl -o "$out/w1"
-if [ "$(cd "$CARGO_TARGET_DIR" && pwd)" != "$root/target" ]; then
-    ln -sfn "$lib/libhttpbatch.a" "$root/target/release/libhttpbatch.a"
-fi
-(cd ffi-tests/go && go test -c -o "$out/w1-go.test" .)
+# The Go package links through pkg-config: install into a scratch prefix, link statically.
+HTTPBATCH_NO_BUILD=1 scripts/install-c.sh "$out/w1-prefix" >/dev/null
+(cd bindings/go && PKG_CONFIG_PATH="$out/w1-prefix/lib/pkgconfig" \
+    go test -tags httpbatch_static -c -o "$out/w1-go.test" .)
 # One server for every run; its stdin is this script's pipe, so it stops when the script ends.
 coproc SERVER { exec "$lib/httpbatch" serve --port 0 --exit-on-stdin-eof 2>/dev/null; }
 read -r base <&"${SERVER[0]}"
@@ -35,7 +35,7 @@ phases="$out/w1-phases.log"
 : >"$phases"
 run_rust() { cargo bench --bench ffi_w1 --quiet -- "$batches" 2>>"$phases" | grep '^w1 ' >>"$log"; }
 run_c() { "$out/w1" "$batches" >>"$log" 2>>"$phases"; }
-run_go() { (cd ffi-tests/go && HTTPBATCH_W1="$batches" "$out/w1-go.test" -test.run '^TestW1$' 2>>"$phases" | grep '^w1 ') >>"$log"; }
+run_go() { (cd bindings/go && HTTPBATCH_W1="$batches" "$out/w1-go.test" -test.run '^TestW1$' 2>>"$phases" | grep '^w1 ') >>"$log"; }
 # The order rotates every round, so none of the three is always first (or last) under
 # whatever else the machine is doing.
 orders=("run_rust run_c run_go" "run_c run_go run_rust" "run_go run_rust run_c")

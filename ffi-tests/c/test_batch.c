@@ -216,6 +216,61 @@ static void body_limit_and_executor_options(void) {
     httpbatch_executor_free(exec);
 }
 
+/* A request that fails validation ends as an error in its own slot; the others run. */
+static void invalid_requests_keep_their_slots(void) {
+    httpbatch_executor *exec = make_executor(2);
+    httpbatch_batch *batch = NULL;
+    CHECK_OK(httpbatch_batch_new(&batch));
+    add_get(batch, &server, "/ok");
+    CHECK_OK(httpbatch_batch_add_get(batch, "nope", 4));
+    httpbatch_request *req = NULL;
+    CHECK_OK(httpbatch_request_new(&req));
+    CHECK_RC(httpbatch_request_set_url(req, "ftp://127.0.0.1/", 16), HTTPBATCH_RESULT_INVALID_URL);
+    CHECK_OK(httpbatch_batch_add(batch, req)); /* slot 2: the URL's error */
+    char url[128];
+    server_url(&server, "/ok", url, sizeof url);
+    CHECK_OK(httpbatch_request_set_url(req, url, strlen(url)));
+    CHECK_RC(httpbatch_request_add_header(req, "x-a", 3, "v\r\nInjected: 1", 14),
+             HTTPBATCH_RESULT_INVALID_HEADER);
+    CHECK_OK(httpbatch_batch_add(batch, req)); /* slot 3: the header's error */
+    httpbatch_request_free(req);
+    /* Bulk: the bad middle URL gets its own slot between the good ones. */
+    char a[128], b[128], all[300];
+    server_url(&server, "/status/201", a, sizeof a);
+    server_url(&server, "/status/202", b, sizeof b);
+    snprintf(all, sizeof all, "%s%s%s", a, "::bad", b);
+    size_t lens[3] = {strlen(a), 5, strlen(b)};
+    CHECK_OK(httpbatch_batch_add_gets(batch, all, lens, 3));
+    size_t n = 0;
+    CHECK_OK(httpbatch_batch_len(batch, &n));
+    CHECK(n == 7);
+
+    uint64_t before = test_server_get_stats(&server).requests;
+    httpbatch_batch_result *res = NULL;
+    CHECK_OK(httpbatch_executor_execute(exec, batch, &res));
+    CHECK(get_item(res, 0).status == 200);
+    httpbatch_item it = get_item(res, 1);
+    CHECK(it.outcome == HTTPBATCH_OUTCOME_ERROR && it.code == HTTPBATCH_RESULT_INVALID_URL);
+    CHECK(it.error_message_len > 0 && it.attempts == 0);
+    it = get_item(res, 2);
+    CHECK(it.outcome == HTTPBATCH_OUTCOME_ERROR && it.code == HTTPBATCH_RESULT_INVALID_URL);
+    CHECK(strstr(it.error_message, "scheme") != NULL);
+    it = get_item(res, 3);
+    CHECK(it.outcome == HTTPBATCH_OUTCOME_ERROR && it.code == HTTPBATCH_RESULT_INVALID_HEADER);
+    CHECK(get_item(res, 4).status == 201);
+    CHECK(get_item(res, 5).code == HTTPBATCH_RESULT_INVALID_URL);
+    CHECK(get_item(res, 6).status == 202);
+    httpbatch_batch_summary sum;
+    sum.struct_size = sizeof sum;
+    CHECK_OK(httpbatch_batch_result_summary(res, &sum));
+    CHECK(sum.total == 7 && sum.responses == 3 && sum.errors == 4);
+    /* Only the three valid requests reached the server. */
+    CHECK(test_server_get_stats(&server).requests - before == 3);
+    httpbatch_batch_result_free(res);
+    httpbatch_batch_free(batch);
+    httpbatch_executor_free(exec);
+}
+
 static void bulk_add_and_bulk_read(void) {
     httpbatch_executor *exec = make_executor(4);
     httpbatch_batch *batch = NULL;
@@ -228,9 +283,12 @@ static void bulk_add_and_bulk_read(void) {
     size_t lens[3] = {strlen(a), strlen(b), strlen(c)};
     snprintf(all, sizeof all, "%s%s%s", a, b, c);
     CHECK_OK(httpbatch_batch_add_gets(batch, all, lens, 3));
-    /* All or nothing: a bad second URL adds none of the three, and the message says which. */
+    /* Strict: all or nothing: a bad second URL adds none of the three, and the message says
+     * which. */
     size_t bad_lens[3] = {lens[0], 4, lens[1] + lens[2] - 4};
+    CHECK_OK(httpbatch_batch_set_strict(batch, true));
     CHECK_RC(httpbatch_batch_add_gets(batch, all, bad_lens, 3), HTTPBATCH_RESULT_INVALID_URL);
+    CHECK_OK(httpbatch_batch_set_strict(batch, false));
     char msg[256];
     size_t len = 0;
     CHECK_OK(httpbatch_batch_last_error(batch, msg, sizeof msg, &len));
@@ -336,6 +394,7 @@ int main(void) {
     RUN(request_options_reach_the_wire);
     RUN(body_limit_and_executor_options);
     RUN(bulk_add_and_bulk_read);
+    RUN(invalid_requests_keep_their_slots);
     RUN(version_and_codes);
     RUN(test_server_counts);
     CHECK(test_server_stop(&server) == 0);

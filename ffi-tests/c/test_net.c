@@ -1,6 +1,7 @@
 /* TLS and proxy options through the C ABI (httpbatch_net_options): bad inputs are codes with a
  * message, a TLS failure is HTTPBATCH_RESULT_TLS, and the proxy options reach the executor's and
  * the pool's clients (a proxy on a dead port refuses every request unless no-proxy lets it by). */
+#define _POSIX_C_SOURCE 200809L
 #include "check.h"
 
 static test_server server;

@@ -107,12 +107,22 @@ int main() {
             CHECK(e.code() == HTTPBATCH_RESULT_INVALID_CONFIG);
             CHECK(std::string(e.what()).find("workers") != std::string::npos);
         }
-        try {
+        {
+            // A request that fails validation keeps its slot and ends there as an error; a
+            // strict batch throws instead.
             httpbatch::Batch b;
-            b.add(httpbatch::Request());  // no URL
-            CHECK(false);
-        } catch (const httpbatch::Error &e) {
-            CHECK(e.code() == HTTPBATCH_RESULT_INVALID_URL);
+            b.add(httpbatch::Request()).add_get("nope");  // no URL; a malformed one
+            CHECK(b.size() == 2);
+            httpbatch::BatchResult res = httpbatch::ExecutorBuilder().workers(1).build().execute(b);
+            CHECK(res.size() == 2 && res[0].code() == HTTPBATCH_RESULT_INVALID_URL &&
+                  res[1].outcome() == httpbatch::Outcome::Error);
+            try {
+                httpbatch::Batch strict;
+                strict.strict(true).add_get("nope");
+                CHECK(false);
+            } catch (const httpbatch::Error &e) {
+                CHECK(e.code() == HTTPBATCH_RESULT_INVALID_URL);
+            }
         }
         try {
             std::string bad = "http://127.0.0.1/\xff";

@@ -22,8 +22,8 @@ use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, NextTimeout, ShutdownHandle, Transport,
 };
 
+pub(crate) use super::slot::InflightSlot;
 use crate::error::ErrorKind;
-pub(crate) use crate::execute::InflightSlot;
 use crate::request::Url;
 
 /// Connection counters of one origin.

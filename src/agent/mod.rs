@@ -12,6 +12,7 @@ mod no_proxy;
 mod proxy;
 mod redirect;
 mod resolver;
+mod slot;
 mod stats;
 mod tls;
 
@@ -31,9 +32,10 @@ use crate::execute::{Context, Execute};
 use crate::request::{Request, Url};
 use crate::response::Response;
 
-use self::connector::{ConnCounters, CountingConnector, InflightSlot};
+use self::connector::{ConnCounters, CountingConnector};
 use self::proxy::{ForwardConnector, ForwardResolver, ProxyOptions, ProxyRules};
 use self::resolver::CachingResolver;
+pub(crate) use self::slot::InflightSlot;
 pub use self::stats::ConnectionStats;
 pub use self::tls::TlsVersion;
 use self::tls::{TlsConnector, TlsOptions};

@@ -182,10 +182,15 @@ impl<E: Execute> Sink<Request, Outcome> for BatchSink<'_, E> {
         ran: Option<Duration>,
         hooks: &mut Hooks,
     ) {
+        let mut outcome = outcome;
         if let Some(ran) = ran {
+            if let Outcome::Response(r) = &mut outcome {
+                let t = r.timings_mut();
+                t.total = t.queued + ran;
+            }
             if matches!(outcome, Outcome::Response(_) | Outcome::Error(_)) {
+                // The executor-wide histogram takes the run's samples when the run returns.
                 self.settle.latency.record(ran);
-                self.shared.latency.lock().record(ran);
             }
         }
         self.settle.count(&outcome, &self.shared.counters);
@@ -245,7 +250,8 @@ impl<E: Execute> BatchExecutor<E> {
         self.shared.workers.shutdown();
     }
 
-    /// Executor-wide statistics.
+    /// Executor-wide statistics. Counts move as outcomes settle; latency percentiles take a
+    /// run's samples when that run returns.
     pub fn stats(&self) -> BatchStats {
         let elapsed = self.shared.since.lock().elapsed();
         let latency = self.shared.latency.lock().summary();
@@ -276,8 +282,10 @@ impl<E: Execute> BatchExecutor<E> {
         I::Item: IntoBatchItem,
     {
         // Each slot is two words (the response is boxed), so placing outcomes by index costs
-        // little memory and no sort.
+        // little memory and no sort. Sized up front when the input says how long it is.
+        let requests = requests.into_iter();
         let mut slots: Vec<Option<Outcome>> = Vec::new();
+        slots.resize_with(requests.size_hint().0, || None);
         let summary = self.run(requests, options, &mut |index, outcome| {
             if index >= slots.len() {
                 slots.resize_with(index + 1, || None);
@@ -359,7 +367,6 @@ impl<E: Execute> BatchExecutor<E> {
                 req.set_timeout(request_timeout);
             }
             counters.in_flight.fetch_add(1, Ordering::Relaxed);
-            let began = Instant::now();
             let result = catch_unwind(AssertUnwindSafe(|| shared.executor.execute(req, w.ctx)))
                 .unwrap_or_else(|p| {
                     Err(Error::new(
@@ -383,9 +390,8 @@ impl<E: Execute> BatchExecutor<E> {
             };
             let class = match &mut outcome {
                 Outcome::Response(r) => {
-                    let t = r.timings_mut();
-                    t.queued = began.saturating_duration_since(w.start);
-                    t.total = t.queued + began.elapsed();
+                    // `total` is set on the caller's thread from the run's own measure.
+                    r.timings_mut().queued = w.began.saturating_duration_since(w.start);
                     if r.is_success() {
                         Class::Success
                     } else if status_fails(r.status()) {
@@ -410,6 +416,7 @@ impl<E: Execute> BatchExecutor<E> {
             consumer,
         };
         let mut ran = run::run(&plan, input, &mut options, &work, &mut sink);
+        shared.latency.lock().merge(&sink.settle.latency);
         let mut settle = sink.settle;
         settle.start = ran.start;
         settle.total = ran.total;

@@ -42,7 +42,8 @@ impl BatchSummary {
     }
 }
 
-/// Executor-wide statistics since creation or the last [`BatchExecutor::reset_stats`].
+/// Executor-wide statistics since creation or the last
+/// [`BatchExecutor::reset_stats`](crate::BatchExecutor::reset_stats).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct BatchStats {
     /// Batches run.

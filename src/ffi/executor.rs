@@ -2,16 +2,13 @@
 //! running batches; executor-wide and connection statistics.
 
 use std::ffi::c_char;
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::agent::{ConnectionStats, HttpClient, HttpClientConfig};
-use crate::batch::{BatchExecutor, BatchStats};
+use crate::agent::{ConnectionStats, HttpClientConfig};
+use crate::batch::BatchStats;
 use crate::error::{Error, ErrorKind};
-use crate::execute::Execute;
 use crate::pool::ConnectionPool;
-use crate::rate_limit::RateLimitedExecutor;
-use crate::run::{BatchOptions, ProgressSnapshot};
+use crate::stack::Stack;
 use crate::stats::LatencySummary;
 
 use super::base::{
@@ -21,7 +18,7 @@ use super::base::{
 use super::httpbatch_result;
 use super::limiter::{LimiterSpec, httpbatch_limiter, httpbatch_limiter_stats};
 use super::pool::httpbatch_pool;
-use super::request::{httpbatch_batch, httpbatch_progress};
+use super::request::httpbatch_batch;
 use super::result::httpbatch_batch_result;
 
 /// Room for error kinds in `httpbatch_executor_stats.errors`, indexed by code: kinds are numbered
@@ -50,9 +47,7 @@ impl HasLastError for httpbatch_executor_builder {
 /// batches on one executor at once, and read its statistics meanwhile. Free it once, after every
 /// call on it has returned.
 pub struct httpbatch_executor {
-    batch: BatchExecutor<Arc<dyn Execute>>,
-    client: HttpClient,
-    limiter: Option<Arc<RateLimitedExecutor<Arc<dyn Execute>>>>,
+    pub(super) stack: Stack,
     last_error: LastError,
 }
 
@@ -279,37 +274,34 @@ pub extern "C" fn httpbatch_executor_builder_build(
         // SAFETY: `executor_out` is NULL or writable, per the header.
         let out = unsafe { try_out(executor_out, "executor_out") }?;
         out.write(std::ptr::null_mut());
-        if b.pool.is_some() && b.client_set {
-            return Err(Error::new(
-                ErrorKind::InvalidConfig,
-                "timeouts, body limit, idle, redirect and user-agent settings belong to the pool \
-                 when one is set: set them on the pool builder",
-            )
-            .into());
+        // The order of the layers lives in `Stack`: pool (or a plain client) -> rate limiter ->
+        // batch executor.
+        let mut builder = Stack::builder().workers(b.workers);
+        if b.client_set || b.pool.is_none() {
+            builder = builder.client_config(b.config.clone());
         }
-        // pool (or a plain client) -> rate limiter -> batch executor.
-        let (mut stack, client): (Arc<dyn Execute>, HttpClient) = match &b.pool {
-            Some(pool) => (Arc::new(pool.clone()), pool.get_ref().clone()),
-            None => {
-                let client = HttpClient::with_config(b.config.clone());
-                (Arc::new(client.clone()), client)
-            }
-        };
-        let mut limiter = None;
+        if let Some(pool) = &b.pool {
+            builder = builder.pool(pool.clone());
+        }
         if let Some(spec) = &b.limiter {
-            let mut layer = RateLimitedExecutor::new(stack, spec.limiter.clone());
+            builder = builder.rate_limiter(spec.limiter.clone());
             if let Some((rate, burst)) = spec.per_host {
-                layer = layer.per_host(rate, burst)?;
+                builder = builder.per_host_rate(rate, burst);
             }
-            let layer = Arc::new(layer);
-            stack = layer.clone();
-            limiter = Some(layer);
         }
-        let batch = BatchExecutor::builder().workers(b.workers).build(stack)?;
+        let stack = builder.build().map_err(|e| {
+            if e.kind() == ErrorKind::InvalidConfig && b.pool.is_some() && b.client_set {
+                Error::new(
+                    ErrorKind::InvalidConfig,
+                    "timeouts, body limit, idle, redirect and user-agent settings belong to the \
+                     pool when one is set: set them on the pool builder",
+                )
+            } else {
+                e
+            }
+        })?;
         out.write(into_raw(httpbatch_executor {
-            batch,
-            client,
-            limiter,
+            stack,
             last_error: LastError::default(),
         }));
         Ok(())
@@ -323,24 +315,6 @@ pub extern "C" fn httpbatch_executor_builder_free(builder: *mut httpbatch_execut
         // SAFETY: NULL or from `_builder_new`, not built, freed once.
         unsafe { free_raw(builder) }
     })
-}
-
-fn progress_to_c(p: &ProgressSnapshot) -> httpbatch_progress {
-    httpbatch_progress {
-        struct_size: std::mem::size_of::<httpbatch_progress>(),
-        completed: p.completed as u64,
-        total: p.total as u64,
-        succeeded: p.succeeded as u64,
-        failed: p.failed as u64,
-        percent: p.percent,
-        elapsed_us: micros(p.elapsed),
-        throughput: p.throughput,
-        eta_us: p
-            .eta
-            .map_or(-1, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
-        paused: p.paused,
-        paused_us: micros(p.paused_for),
-    }
 }
 
 pub(crate) fn micros(d: Duration) -> u64 {
@@ -372,35 +346,8 @@ pub extern "C" fn httpbatch_executor_execute(
         let out = unsafe { try_out(result_out, "result_out") }?;
         out.write(std::ptr::null_mut());
         let requests = std::mem::take(&mut b.requests);
-        let mut opts = BatchOptions::new().fail_fast(b.fail_fast);
-        if let Some(min) = b.fail_fast_status {
-            opts = opts.fail_fast_on_status(move |s| s >= min);
-        }
-        if let Some(c) = &b.control {
-            opts = opts.control(c.clone());
-        }
-        if let Some(d) = b.deadline {
-            opts = opts.batch_timeout(d);
-        }
-        if let Some(t) = b.request_timeout {
-            opts = opts.request_timeout(t);
-        }
-        if let Some(n) = b.concurrency {
-            opts = opts.concurrency(n);
-        }
-        if let Some(t) = &b.cancel {
-            opts = opts.cancel(t.clone());
-        }
-        if let Some(p) = &b.progress {
-            let (callback, user) = (p.callback, p.user);
-            opts = opts.on_progress(p.interval, move |snap| {
-                let c = progress_to_c(snap);
-                // SAFETY: the caller's callback and its `user` pointer, as registered; `c` lives
-                // for the call.
-                unsafe { callback(&c, user) }
-            });
-        }
-        let result = exec.batch.execute_batch(requests, opts);
+        let opts = b.run_options();
+        let result = exec.stack.execute_batch(requests, opts);
         out.write(into_raw(httpbatch_batch_result::new(result)));
         Ok(())
     })
@@ -479,7 +426,7 @@ unsafe impl StructSize for httpbatch_executor_stats {
 impl From<BatchStats> for httpbatch_executor_stats {
     fn from(s: BatchStats) -> Self {
         let mut errors = [0; HTTPBATCH_ERROR_CODES];
-        for kind in ErrorKind::ALL {
+        for &kind in ErrorKind::all() {
             if let Some(slot) = errors.get_mut(kind as usize) {
                 *slot = s.errors_of(kind);
             }
@@ -511,7 +458,7 @@ pub extern "C" fn httpbatch_executor_stats_get(
     stats_out: *mut httpbatch_executor_stats,
 ) -> httpbatch_result {
     guard_on(executor, "executor", |exec| {
-        let s = httpbatch_executor_stats::from(exec.batch.stats());
+        let s = httpbatch_executor_stats::from(exec.stack.executor().stats());
         // SAFETY: `stats_out` is NULL or valid for its `struct_size`, per the header.
         unsafe { write_sized(stats_out, s, "stats_out") }
     })
@@ -523,7 +470,7 @@ pub extern "C" fn httpbatch_executor_reset_stats(
     executor: *const httpbatch_executor,
 ) -> httpbatch_result {
     guard_on(executor, "executor", |exec| {
-        exec.batch.reset_stats();
+        exec.stack.executor().reset_stats();
         Ok(())
     })
 }
@@ -572,7 +519,7 @@ pub extern "C" fn httpbatch_executor_connection_stats(
     stats_out: *mut httpbatch_connection_stats,
 ) -> httpbatch_result {
     guard_on(executor, "executor", |exec| {
-        let s = httpbatch_connection_stats::from(exec.client.connection_stats());
+        let s = httpbatch_connection_stats::from(exec.stack.client().connection_stats());
         // SAFETY: `stats_out` is NULL or valid for its `struct_size`, per the header.
         unsafe { write_sized(stats_out, s, "stats_out") }
     })
@@ -594,8 +541,8 @@ pub extern "C" fn httpbatch_executor_limiter_host_stats(
         let host = unsafe { try_str(host, host_len, "host") }?;
         let origin = crate::request::Url::parse(host)?.origin();
         let stats = exec
-            .limiter
-            .as_ref()
+            .stack
+            .rate_limited()
             .and_then(|l| l.host_stats(&origin))
             .ok_or_else(|| {
                 Fail::new(
@@ -618,7 +565,7 @@ pub extern "C" fn httpbatch_executor_shutdown(
     executor: *const httpbatch_executor,
 ) -> httpbatch_result {
     guard_on(executor, "executor", |exec| {
-        exec.batch.shutdown();
+        exec.stack.shutdown();
         Ok(())
     })
 }

@@ -225,3 +225,86 @@ impl httpbatch_limiter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The limiter's C setters at their extremes: `OK` or `INVALID_CONFIG`, never `PANIC`.
+
+    use std::ptr;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::error::extremes::{count32, float};
+    use httpbatch_result as R;
+
+    fn new(count: f64, interval_ms: u64, burst: u32) -> (R, *mut httpbatch_limiter) {
+        let mut l = ptr::null_mut();
+        (httpbatch_limiter_new(count, interval_ms, burst, &mut l), l)
+    }
+
+    #[test]
+    fn extremes() {
+        for (count, ms, burst) in [
+            (f64::NAN, 1000, 1),
+            (f64::INFINITY, 1000, 1),
+            (0.0, 1000, 1),
+            (-1.0, 1000, 1),
+            (1.0, 0, 1),
+            (1.0, u64::MAX, 1), // one per 584 million years: slower than the one-year bound
+            (1.0, 1000, 0),
+        ] {
+            let (rc, l) = new(count, ms, burst);
+            assert_eq!(
+                (rc, l.is_null()),
+                (R::InvalidConfig, true),
+                "{count} {ms} {burst}"
+            );
+        }
+        let (rc, l) = new(f64::MAX, 1, u32::MAX);
+        assert_eq!(rc, R::Ok);
+        assert_eq!(httpbatch_limiter_set_rate(l, f64::MAX, 1), R::Ok);
+        assert_eq!(
+            httpbatch_limiter_set_rate(l, 1.0, 366 * 24 * 3600 * 1000),
+            R::Ok
+        );
+        assert_eq!(httpbatch_limiter_set_rate(l, f64::NAN, 1), R::InvalidConfig);
+        assert_eq!(
+            httpbatch_limiter_set_rate(l, 1.0, u64::MAX),
+            R::InvalidConfig
+        );
+        assert_eq!(httpbatch_limiter_set_burst(l, u32::MAX), R::Ok);
+        assert_eq!(httpbatch_limiter_set_burst(l, 0), R::InvalidConfig);
+        assert_eq!(
+            httpbatch_limiter_set_per_host(l, f64::MAX, 1, u32::MAX),
+            R::Ok
+        );
+        assert_eq!(
+            httpbatch_limiter_set_per_host(l, f64::INFINITY, 1, 1),
+            R::InvalidConfig
+        );
+        httpbatch_limiter_free(l);
+    }
+
+    proptest! {
+        #[test]
+        fn any_numbers_are_ok_or_invalid_config(
+            count in float(),
+            ms in any::<u64>(),
+            burst in count32(),
+        ) {
+            let (rc, l) = new(count, ms, burst);
+            prop_assert!(matches!(rc, R::Ok | R::InvalidConfig), "{rc:?}");
+            if rc == R::Ok {
+                for rc in [
+                    httpbatch_limiter_set_rate(l, count, ms),
+                    httpbatch_limiter_set_burst(l, burst),
+                    httpbatch_limiter_set_per_host(l, count, ms, burst),
+                ] {
+                    prop_assert!(matches!(rc, R::Ok | R::InvalidConfig), "{rc:?}");
+                }
+            }
+            httpbatch_limiter_free(l);
+        }
+    }
+}

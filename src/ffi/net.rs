@@ -12,7 +12,7 @@ use super::base::{
 };
 use super::executor::httpbatch_executor_builder;
 use super::httpbatch_result;
-use super::pool::httpbatch_pool_builder;
+use super::pool::builder::httpbatch_pool_builder;
 
 /// `httpbatch_net_options_set_min_tls_version`: TLS 1.2 and later.
 pub const HTTPBATCH_TLS_1_2: u32 = 12;
@@ -293,7 +293,7 @@ pub extern "C" fn httpbatch_pool_builder_set_net_options(
 mod tests {
     use super::*;
     use crate::ffi::executor::{httpbatch_executor_builder_free, httpbatch_executor_builder_new};
-    use crate::ffi::pool::{httpbatch_pool_builder_free, httpbatch_pool_builder_new};
+    use crate::ffi::pool::builder::{httpbatch_pool_builder_free, httpbatch_pool_builder_new};
 
     fn last_error(o: *const httpbatch_net_options) -> String {
         let mut buf = [0u8; 256];

@@ -3,11 +3,11 @@
 use std::ffi::{CStr, CString, c_char};
 
 use crate::batch::{BatchResult, BatchSummary, Outcome};
+use crate::response::Response;
 
-use super::base::{
-    Fail, StructSize, free_raw, guard, guard_or, try_out, try_ref, try_str, write_sized,
-};
+use super::base::{Fail, StructSize, free_raw, guard, guard_or, try_out, try_ref, write_sized};
 use super::executor::{httpbatch_latency, micros};
+use super::headers::httpbatch_header;
 use super::httpbatch_result;
 
 /// How an item of a batch ended.
@@ -107,8 +107,8 @@ unsafe impl StructSize for httpbatch_batch_summary {
     const KNOWN_SIZES: &'static [usize] = &[std::mem::size_of::<httpbatch_batch_summary>()];
 }
 
-struct Item {
-    outcome: Outcome,
+pub(super) struct Item {
+    pub(super) outcome: Outcome,
     /// Error text, NUL-terminated; `None` for a response.
     message: Option<CString>,
 }
@@ -116,7 +116,7 @@ struct Item {
 /// The items of a run, in the order the requests were added, and its summary (opaque).
 /// Immutable once returned. Not thread-safe to free while another thread reads it.
 pub struct httpbatch_batch_result {
-    items: Vec<Item>,
+    pub(super) items: Vec<Item>,
     summary: BatchSummary,
 }
 
@@ -133,14 +133,9 @@ impl httpbatch_batch_result {
         let items = r
             .outcomes
             .into_iter()
-            .map(|outcome| {
-                let message = match &outcome {
-                    Outcome::Response(_) => None,
-                    Outcome::Error(e) => Some(c_text(e.to_string())),
-                    Outcome::Cancelled => Some(c"cancelled".to_owned()),
-                    Outcome::NotRun => Some(c"not run".to_owned()),
-                };
-                Item { outcome, message }
+            .map(|outcome| Item {
+                message: outcome_message(&outcome),
+                outcome,
             })
             .collect();
         httpbatch_batch_result {
@@ -149,7 +144,7 @@ impl httpbatch_batch_result {
         }
     }
 
-    fn item(&self, index: usize) -> Result<&Item, Fail> {
+    pub(super) fn item(&self, index: usize) -> Result<&Item, Fail> {
         self.items.get(index).ok_or_else(|| {
             Fail::new(
                 httpbatch_result::IndexOutOfRange,
@@ -159,8 +154,49 @@ impl httpbatch_batch_result {
     }
 }
 
+/// The error text of an item that is not a response (NUL-terminated).
+pub(super) fn outcome_message(outcome: &Outcome) -> Option<CString> {
+    match outcome {
+        Outcome::Response(_) => None,
+        Outcome::Error(e) => Some(c_text(e.to_string())),
+        Outcome::Cancelled => Some(c"cancelled".to_owned()),
+        Outcome::NotRun => Some(c"not run".to_owned()),
+    }
+}
+
 fn item_to_c(item: &Item) -> httpbatch_item {
-    let msg: &CStr = item.message.as_deref().unwrap_or(c"");
+    outcome_to_c(&item.outcome, item.message.as_deref().unwrap_or(c""))
+}
+
+/// The C view of a response: its pointers borrow from `r`.
+pub(super) fn response_to_c(r: &Response) -> httpbatch_item {
+    outcome_to_c_inner(None, Some(r), c"")
+}
+
+/// The C view of an outcome, `msg` being its error text (`""` for a response): its pointers
+/// borrow from `outcome` and `msg`.
+pub(super) fn outcome_to_c(outcome: &Outcome, msg: &CStr) -> httpbatch_item {
+    outcome_to_c_inner(Some(outcome), outcome.response(), msg)
+}
+
+/// Response headers as C pairs borrowing from `r`.
+pub(super) fn headers_to_c(r: &Response) -> Vec<httpbatch_header> {
+    r.headers()
+        .iter()
+        .map(|(name, value)| httpbatch_header {
+            name: name.as_ptr().cast(),
+            name_len: name.len(),
+            value: value.as_ptr().cast(),
+            value_len: value.len(),
+        })
+        .collect()
+}
+
+fn outcome_to_c_inner(
+    outcome: Option<&Outcome>,
+    response: Option<&Response>,
+    msg: &CStr,
+) -> httpbatch_item {
     let mut c = httpbatch_item {
         struct_size: std::mem::size_of::<httpbatch_item>(),
         outcome: httpbatch_outcome::Response,
@@ -180,8 +216,8 @@ fn item_to_c(item: &Item) -> httpbatch_item {
         wire_us: 0,
         total_us: 0,
     };
-    match &item.outcome {
-        Outcome::Response(r) => {
+    if let Some(r) = response {
+        {
             c.status = u32::from(r.status());
             c.attempts = r.attempts();
             c.tag = r.tag();
@@ -196,16 +232,20 @@ fn item_to_c(item: &Item) -> httpbatch_item {
             c.wire_us = micros(t.wire);
             c.total_us = micros(t.total);
         }
-        Outcome::Error(e) => {
+        return c;
+    }
+    match outcome {
+        None | Some(Outcome::Response(_)) => {}
+        Some(Outcome::Error(e)) => {
             c.outcome = httpbatch_outcome::Error;
             c.code = httpbatch_result::from_kind(e.kind());
             c.attempts = e.attempts();
         }
-        Outcome::Cancelled => {
+        Some(Outcome::Cancelled) => {
             c.outcome = httpbatch_outcome::Cancelled;
             c.code = httpbatch_result::Cancelled;
         }
-        Outcome::NotRun => {
+        Some(Outcome::NotRun) => {
             c.outcome = httpbatch_outcome::NotRun;
             c.code = httpbatch_result::NotRun;
         }
@@ -286,274 +326,6 @@ pub extern "C" fn httpbatch_batch_result_items(
     })
 }
 
-/// Writes the response headers of items `start .. start + count`, one item after the other (each
-/// item's `header_count` says how many are its), into `headers_out` (room for `capacity`), and
-/// their total into `*count_out`. Fails with `HTTPBATCH_RESULT_BUFFER_TOO_SMALL` when `capacity`
-/// is smaller than the total (the first `capacity` are written). Pointers are owned by `result`.
-#[unsafe(no_mangle)]
-pub extern "C" fn httpbatch_batch_result_headers_range(
-    result: *const httpbatch_batch_result,
-    start: usize,
-    count: usize,
-    headers_out: *mut httpbatch_header,
-    capacity: usize,
-    count_out: *mut usize,
-) -> httpbatch_result {
-    guard(|| {
-        // SAFETY: pointers are NULL or valid, per the header.
-        let r = unsafe { try_ref(result, "result") }?;
-        let count_out = unsafe { try_out(count_out, "count_out") }?;
-        let items = start
-            .checked_add(count)
-            .and_then(|end| r.items.get(start..end))
-            .ok_or_else(|| {
-                Fail::new(
-                    httpbatch_result::IndexOutOfRange,
-                    format!("items {start}..+{count} of {}", r.items.len()),
-                )
-            })?;
-        let all = items
-            .iter()
-            .flat_map(|it| it.outcome.response().map_or(&[][..], |r| r.headers()));
-        let total: usize = items
-            .iter()
-            .map(|it| it.outcome.response().map_or(0, |r| r.headers().len()))
-            .sum();
-        count_out.write(total);
-        if total.min(capacity) > 0 && headers_out.is_null() {
-            return Err(Fail::null("headers_out"));
-        }
-        for (i, (name, value)) in all.take(capacity).enumerate() {
-            // SAFETY: `headers_out` has room for `capacity` entries, per the header.
-            unsafe {
-                headers_out.add(i).write(httpbatch_header {
-                    name: name.as_ptr().cast(),
-                    name_len: name.len(),
-                    value: value.as_ptr().cast(),
-                    value_len: value.len(),
-                })
-            };
-        }
-        if capacity < total {
-            return Err(Fail::new(
-                httpbatch_result::BufferTooSmall,
-                format!("{total} headers, room for {capacity}"),
-            ));
-        }
-        Ok(())
-    })
-}
-
-/// Copies the bytes of items `start .. start + count` back to back into `buf` (`capacity`
-/// bytes), for callers that keep results in their own memory (a garbage-collected runtime): for
-/// each item that is a response, in order, its URL, its body, then each header's name and value,
-/// with the lengths `httpbatch_batch_result_items` and `_headers_range` report and nothing in
-/// between. Writes the total into `*needed_out` (may be NULL). Fails with
-/// `HTTPBATCH_RESULT_BUFFER_TOO_SMALL` and writes nothing when `capacity` is smaller than the
-/// total. One copy per field instead of one call per field.
-#[unsafe(no_mangle)]
-pub extern "C" fn httpbatch_batch_result_copy_bytes(
-    result: *const httpbatch_batch_result,
-    start: usize,
-    count: usize,
-    buf: *mut u8,
-    capacity: usize,
-    needed_out: *mut usize,
-) -> httpbatch_result {
-    guard(|| {
-        // SAFETY: pointers are NULL or valid, per the header.
-        let r = unsafe { try_ref(result, "result") }?;
-        let items = start
-            .checked_add(count)
-            .and_then(|end| r.items.get(start..end))
-            .ok_or_else(|| {
-                Fail::new(
-                    httpbatch_result::IndexOutOfRange,
-                    format!("items {start}..+{count} of {}", r.items.len()),
-                )
-            })?;
-        let responses = || items.iter().filter_map(|it| it.outcome.response());
-        let needed: usize = responses()
-            .map(|res| {
-                res.url().len()
-                    + res.body().len()
-                    + res
-                        .headers()
-                        .iter()
-                        .map(|(n, v)| n.len() + v.len())
-                        .sum::<usize>()
-            })
-            .sum();
-        if !needed_out.is_null() {
-            // SAFETY: non-NULL, writable per the header.
-            unsafe { needed_out.write(needed) };
-        }
-        if capacity < needed {
-            return Err(Fail::new(
-                httpbatch_result::BufferTooSmall,
-                format!("{needed} bytes needed, room for {capacity}"),
-            ));
-        }
-        if needed == 0 {
-            return Ok(());
-        }
-        if buf.is_null() {
-            return Err(Fail::null("buf"));
-        }
-        // SAFETY: `buf` is valid for `capacity >= needed` byte writes, per the header.
-        let out = unsafe { std::slice::from_raw_parts_mut(buf, needed) };
-        let mut at = 0;
-        let mut put = |bytes: &[u8]| {
-            out[at..at + bytes.len()].copy_from_slice(bytes);
-            at += bytes.len();
-        };
-        for res in responses() {
-            put(res.url().as_bytes());
-            put(res.body());
-            for (n, v) in res.headers() {
-                put(n.as_bytes());
-                put(v.as_bytes());
-            }
-        }
-        Ok(())
-    })
-}
-
-/// Writes response header `header_index` of item `index`: its name (lower-case) and value, each
-/// as pointer + length (not NUL-terminated), owned by `result` and valid until
-/// `httpbatch_batch_result_free`. Fails with `HTTPBATCH_RESULT_INDEX_OUT_OF_RANGE` past the end
-/// (an item that is not a response has no headers).
-#[unsafe(no_mangle)]
-pub extern "C" fn httpbatch_batch_result_header(
-    result: *const httpbatch_batch_result,
-    index: usize,
-    header_index: usize,
-    name_out: *mut *const c_char,
-    name_len_out: *mut usize,
-    value_out: *mut *const c_char,
-    value_len_out: *mut usize,
-) -> httpbatch_result {
-    guard(|| {
-        // SAFETY: pointers are NULL or valid, per the header.
-        let r = unsafe { try_ref(result, "result") }?;
-        let name_out = unsafe { try_out(name_out, "name_out") }?;
-        let name_len_out = unsafe { try_out(name_len_out, "name_len_out") }?;
-        let value_out = unsafe { try_out(value_out, "value_out") }?;
-        let value_len_out = unsafe { try_out(value_len_out, "value_len_out") }?;
-        let headers = r
-            .item(index)?
-            .outcome
-            .response()
-            .map_or(&[][..], |r| r.headers());
-        let (n, v) = headers.get(header_index).ok_or_else(|| {
-            Fail::new(
-                httpbatch_result::IndexOutOfRange,
-                format!("header {header_index} of {}", headers.len()),
-            )
-        })?;
-        name_out.write(n.as_ptr().cast());
-        name_len_out.write(n.len());
-        value_out.write(v.as_ptr().cast());
-        value_len_out.write(v.len());
-        Ok(())
-    })
-}
-
-/// One response header: name (lower-case) and value, each pointer + length (not
-/// NUL-terminated), owned by the result they were read from.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct httpbatch_header {
-    /// The name.
-    pub name: *const c_char,
-    /// Length of `name` in bytes.
-    pub name_len: usize,
-    /// The value.
-    pub value: *const c_char,
-    /// Length of `value` in bytes.
-    pub value_len: usize,
-}
-
-/// Writes up to `capacity` response headers of item `index` into `headers_out` (an array the
-/// caller provides; NULL allowed when `capacity` is 0) and the item's header count into
-/// `*count_out`. Fails with `HTTPBATCH_RESULT_BUFFER_TOO_SMALL` when `capacity` is smaller than
-/// the count (the first `capacity` are written). The pointers written are owned by `result` and
-/// valid until `httpbatch_batch_result_free`. One call instead of one per header.
-#[unsafe(no_mangle)]
-pub extern "C" fn httpbatch_batch_result_headers(
-    result: *const httpbatch_batch_result,
-    index: usize,
-    headers_out: *mut httpbatch_header,
-    capacity: usize,
-    count_out: *mut usize,
-) -> httpbatch_result {
-    guard(|| {
-        // SAFETY: pointers are NULL or valid, per the header.
-        let r = unsafe { try_ref(result, "result") }?;
-        let count_out = unsafe { try_out(count_out, "count_out") }?;
-        let headers = r
-            .item(index)?
-            .outcome
-            .response()
-            .map_or(&[][..], |r| r.headers());
-        count_out.write(headers.len());
-        let n = headers.len().min(capacity);
-        if n > 0 {
-            if headers_out.is_null() {
-                return Err(Fail::null("headers_out"));
-            }
-            for (i, (name, value)) in headers[..n].iter().enumerate() {
-                // SAFETY: `headers_out` has room for `capacity >= n` entries, per the header.
-                unsafe {
-                    headers_out.add(i).write(httpbatch_header {
-                        name: name.as_ptr().cast(),
-                        name_len: name.len(),
-                        value: value.as_ptr().cast(),
-                        value_len: value.len(),
-                    })
-                };
-            }
-        }
-        if n < headers.len() {
-            return Err(Fail::new(
-                httpbatch_result::BufferTooSmall,
-                format!("{} headers, room for {capacity}", headers.len()),
-            ));
-        }
-        Ok(())
-    })
-}
-
-/// Finds the first response header of item `index` named `name` (case-insensitive) and writes
-/// its value as pointer + length (owned by `result`, valid until `httpbatch_batch_result_free`).
-/// Fails with `HTTPBATCH_RESULT_NOT_FOUND` when there is none.
-#[unsafe(no_mangle)]
-pub extern "C" fn httpbatch_batch_result_find_header(
-    result: *const httpbatch_batch_result,
-    index: usize,
-    name: *const c_char,
-    name_len: usize,
-    value_out: *mut *const c_char,
-    value_len_out: *mut usize,
-) -> httpbatch_result {
-    guard(|| {
-        // SAFETY: pointers are NULL or valid, per the header.
-        let r = unsafe { try_ref(result, "result") }?;
-        let name = unsafe { try_str(name, name_len, "name") }?;
-        let value_out = unsafe { try_out(value_out, "value_out") }?;
-        let value_len_out = unsafe { try_out(value_len_out, "value_len_out") }?;
-        let value = r
-            .item(index)?
-            .outcome
-            .response()
-            .and_then(|res| res.header(name))
-            .ok_or_else(|| Fail::new(httpbatch_result::NotFound, "no such header"))?;
-        value_out.write(value.as_ptr().cast());
-        value_len_out.write(value.len());
-        Ok(())
-    })
-}
-
 /// Writes the run's summary into `*summary_out` (set its `struct_size` first).
 #[unsafe(no_mangle)]
 pub extern "C" fn httpbatch_batch_result_summary(
@@ -563,22 +335,26 @@ pub extern "C" fn httpbatch_batch_result_summary(
     guard(|| {
         // SAFETY: pointers are NULL or valid, per the header.
         let r = unsafe { try_ref(result, "result") }?;
-        let s = &r.summary;
-        let c = httpbatch_batch_summary {
-            struct_size: std::mem::size_of::<httpbatch_batch_summary>(),
-            total: s.total as u64,
-            succeeded: s.succeeded as u64,
-            responses: s.responses as u64,
-            status_classes: s.status_classes.map(|n| n as u64),
-            errors: s.errors as u64,
-            cancelled: s.cancelled as u64,
-            not_run: s.not_run as u64,
-            duration_us: micros(s.duration),
-            throughput: s.throughput,
-            latency: s.latency.into(),
-        };
+        let c = summary_to_c(&r.summary);
         unsafe { write_sized(summary_out, c, "summary_out") }
     })
+}
+
+/// The C view of a run's summary.
+pub(super) fn summary_to_c(s: &BatchSummary) -> httpbatch_batch_summary {
+    httpbatch_batch_summary {
+        struct_size: std::mem::size_of::<httpbatch_batch_summary>(),
+        total: s.total as u64,
+        succeeded: s.succeeded as u64,
+        responses: s.responses as u64,
+        status_classes: s.status_classes.map(|n| n as u64),
+        errors: s.errors as u64,
+        cancelled: s.cancelled as u64,
+        not_run: s.not_run as u64,
+        duration_us: micros(s.duration),
+        throughput: s.throughput,
+        latency: s.latency.into(),
+    }
 }
 
 /// Frees a result and everything its items point to (NULL is ignored).

@@ -4,8 +4,10 @@ use std::ffi::{CStr, c_char, c_void};
 use std::ptr::{null, null_mut};
 
 use super::base::*;
+use super::batch::*;
 use super::cancel::*;
 use super::executor::*;
+use super::headers::*;
 use super::request::*;
 use super::result::*;
 use super::*;
@@ -24,10 +26,10 @@ fn codes_are_unique_stable_and_described() {
     let mut seen = std::collections::HashSet::new();
     for r in R::ALL {
         assert!(seen.insert(r as u32), "{r:?} reuses a number");
-        let d = R::describe(r as u32).to_str().unwrap();
+        let d = R::describe_code(r as u32).to_str().unwrap();
         assert_ne!(d, "unknown httpbatch_result code", "{r:?}");
     }
-    for kind in ErrorKind::ALL {
+    for &kind in ErrorKind::all() {
         assert_eq!(R::from_kind(kind) as u32, kind as u32, "{kind:?}");
     }
     // Numbers C programs were compiled against must never change.
@@ -197,13 +199,18 @@ fn request_setters_validate_and_record_the_last_error() {
         httpbatch_request_set_method(req, m.as_ptr().cast(), m.len()),
         R::InvalidRequest
     );
-    // A request without a URL cannot join a batch.
+    // A request whose URL failed validation joins a batch as an error in its own slot; a strict
+    // batch refuses it.
     let mut batch = null_mut();
     assert_eq!(httpbatch_batch_new(&mut batch), R::Ok);
-    assert_eq!(httpbatch_batch_add(batch, req), R::InvalidUrl);
+    assert_eq!(httpbatch_batch_add(batch, req), R::Ok);
     let mut len = 99;
     assert_eq!(httpbatch_batch_len(batch, &mut len), R::Ok);
-    assert_eq!(len, 0);
+    assert_eq!(len, 1);
+    assert_eq!(httpbatch_batch_set_strict(batch, true), R::Ok);
+    assert_eq!(httpbatch_batch_add(batch, req), R::InvalidUrl);
+    assert_eq!(httpbatch_batch_len(batch, &mut len), R::Ok);
+    assert_eq!(len, 1);
     httpbatch_batch_free(batch);
     httpbatch_request_free(req);
 }

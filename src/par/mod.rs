@@ -22,7 +22,7 @@
 //! ([`Request::priority`], or [`Pipeline::priority`]) are dispatched first, input order otherwise,
 //! and requests waiting for a permit are served in the same order. Cancellation, deadlines and
 //! progress work as in [`BatchExecutor::execute_batch`](crate::BatchExecutor::execute_batch) —
-//! every form runs on the same engine: pass [`BatchOptions`](crate::BatchOptions) (also named
+//! every form runs on the same engine: pass [`BatchOptions`] (also named
 //! [`ParOptions`](crate::ParOptions)) with [`ParExecutor::with_options`]. The input is read lazily
 //! and priorities order dispatch among the items read ahead
 //! ([`BatchOptions::queue_ahead`](crate::BatchOptions::queue_ahead)). The progress callback runs
@@ -46,7 +46,7 @@
 //! ```
 
 mod call;
-mod permits;
+mod map;
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -59,8 +59,9 @@ use crate::request::Request;
 use crate::response::Response;
 use crate::run::{BatchOptions, Workers};
 
-pub use self::call::{IntoParCall, ParCall, ParClient, ParCollected, ParError, ParMap, Pipeline};
-use self::permits::Permits;
+pub use self::call::{IntoParCall, ParCall, ParClient, ParCollected, ParError, Pipeline};
+pub use self::map::ParMap;
+use crate::sync::Semaphore;
 
 /// Sends a request under the executor's permit gate. Object-safe, so [`ParClient`] is not
 /// generic over the executor stack.
@@ -81,7 +82,7 @@ pub(crate) struct Counters {
 struct Inner<E> {
     executor: E,
     workers: Workers,
-    permits: Permits,
+    permits: Semaphore,
     threads: usize,
     concurrency: usize,
     counters: Counters,
@@ -189,7 +190,7 @@ impl ParExecutorBuilder {
             inner: Box::new(Inner {
                 executor,
                 workers,
-                permits: Permits::new(self.concurrency),
+                permits: Semaphore::new(self.concurrency),
                 threads,
                 concurrency: self.concurrency,
                 counters: Counters::default(),

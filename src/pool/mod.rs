@@ -12,167 +12,49 @@
 //!   at entry, `succeeded`/`failed` at exit, so `succeeded + failed <= requests` up to a reset.
 //! - Connection figures are never counted here: they are read from the leaf's counters, minus a
 //!   baseline taken by [`ConnectionPool::reset_stats`]; `live` is a level and never rebased.
+//! - Extremes: `max_in_flight_per_host(usize::MAX)` means no cap (the slots never block), and
+//!   warmup runs on at most `warmup::MAX_THREADS` threads per host whatever `n` is.
+//!
+//! Files: `builder.rs` (configuration and validation), `stats.rs` (snapshots and counters),
+//! `slots.rs` (the in-flight cap), `warmup.rs`, `health.rs`.
 
+mod builder;
 mod health;
 mod slots;
+mod stats;
 mod warmup;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::agent::{ConnectionStats, HttpClient, HttpClientConfig};
-use crate::clock::{Clock, SystemClock};
+use crate::agent::{ConnectionStats, HttpClient};
+use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
 use crate::execute::{Context, Execute};
 use crate::request::Request;
 use crate::response::Response;
 use crate::retry::{self, RetryPolicy, RetryState, RetryStats};
 
+pub use builder::ConnectionPoolBuilder;
 pub use health::{HealthCheckConfig, HealthState, HostHealth};
+pub use stats::{HostStats, PoolStats};
 pub use warmup::{HostWarmup, WarmupReport};
 
-use self::health::{Health, HealthCallback};
+use self::health::Health;
 use self::slots::{Permit, Slots};
+use self::stats::{Counters, InFlight};
 
-/// A snapshot of a pool's statistics. Cheap to take; `Copy`.
-///
-/// Connection figures are counted at the socket by the leaf, never estimated. Everything but
-/// `connections_live`, `hosts` and `in_flight` (levels) counts from the last
-/// [`reset_stats`](ConnectionPool::reset_stats).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PoolStats {
-    /// Sockets opened.
-    pub connections_opened: u64,
-    /// Sockets closed (by either side, or evicted from the idle pool).
-    pub connections_closed: u64,
-    /// Sockets open now (a level: goes down when connections close).
-    pub connections_live: u64,
-    /// Requests sent on an already open socket.
-    pub connections_reused: u64,
-    /// Requests the pool was asked to execute.
-    pub requests: u64,
-    /// Attempts that went to the wire (first attempts and retries).
-    pub attempts: u64,
-    /// Attempts after a request's first.
-    pub retries: u64,
-    /// Requests that ended in a response below 500.
-    pub succeeded: u64,
-    /// Requests that ended in an error (cancellations and open circuits included) or a 5xx.
-    pub failures: u64,
-    /// Requests and retries rejected because their host's circuit was open.
-    pub circuit_open: u64,
-    /// Origins the pool has sent to.
-    pub hosts: usize,
-    /// Requests in flight now (a level).
-    pub in_flight: u64,
-}
-
-impl PoolStats {
-    /// `succeeded / (succeeded + failures)`, in `[0, 1]`. With no finished request it is `1.0`
-    /// (nothing has failed), never NaN.
-    ///
-    /// ```
-    /// assert_eq!(httpbatch::PoolStats::default().success_rate(), 1.0);
-    /// ```
-    pub fn success_rate(&self) -> f64 {
-        success_rate(self.succeeded, self.failures)
-    }
-}
-
-fn success_rate(ok: u64, failed: u64) -> f64 {
-    let done = ok.saturating_add(failed);
-    if done == 0 {
-        1.0
-    } else {
-        (ok as f64 / done as f64).clamp(0.0, 1.0)
-    }
-}
-
-/// Statistics of one origin.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct HostStats {
-    /// `scheme://host:port`.
-    pub origin: String,
-    /// Connection figures since the last reset (`live` is a level).
-    pub connections: ConnectionStats,
-    /// Requests the pool was asked to send to this origin.
-    pub requests: u64,
-    /// Attempts that went to the wire.
-    pub attempts: u64,
-    /// Requests that ended in a response below 500.
-    pub succeeded: u64,
-    /// Requests that ended in an error or a 5xx.
-    pub failures: u64,
-    /// Requests and retries rejected by the open circuit.
-    pub circuit_open: u64,
-    /// Requests in flight now.
-    pub in_flight: u64,
-    /// The health state, if the origin is health-checked.
-    pub health: Option<HealthState>,
-}
-
-impl HostStats {
-    /// `succeeded / (succeeded + failures)`, `1.0` with none finished.
-    pub fn success_rate(&self) -> f64 {
-        success_rate(self.succeeded, self.failures)
-    }
-}
-
-#[derive(Default)]
-struct Counters {
-    requests: AtomicU64,
-    attempts: AtomicU64,
-    retries: AtomicU64,
-    succeeded: AtomicU64,
-    failed: AtomicU64,
-    circuit_open: AtomicU64,
-    in_flight: AtomicU64,
-}
-
-impl Counters {
-    /// Zeroes the counters; `in_flight` is a level and stays.
-    fn reset(&self) {
-        for c in [
-            &self.requests,
-            &self.attempts,
-            &self.retries,
-            &self.succeeded,
-            &self.failed,
-            &self.circuit_open,
-        ] {
-            c.store(0, Relaxed);
-        }
-    }
-}
+/// A duration that stands for "no limit" where one is added to an `Instant` (a century).
+const NO_LIMIT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 struct HostEntry {
     slots: Arc<Slots>,
     counters: Counters,
-}
-
-/// Decrements the in-flight gauges when a request leaves the pool, however it leaves.
-struct InFlight<'a>(&'a AtomicU64, &'a AtomicU64);
-
-impl<'a> InFlight<'a> {
-    fn enter(pool: &'a AtomicU64, host: &'a AtomicU64) -> Self {
-        pool.fetch_add(1, Relaxed);
-        host.fetch_add(1, Relaxed);
-        InFlight(pool, host)
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Relaxed);
-        self.1.fetch_sub(1, Relaxed);
-    }
 }
 
 struct PoolInner {
@@ -181,208 +63,14 @@ struct PoolInner {
     retry: RwLock<Arc<RetryPolicy>>,
     retry_state: RetryState,
     health: Health,
+    health_config: HealthCheckConfig,
+    clock: Arc<dyn Clock>,
     warmup_path: String,
     warmup_timeout: Duration,
     hosts: RwLock<HashMap<String, Arc<HostEntry>>>,
     counters: Counters,
     /// Connection counters per origin at the last reset.
     baseline: Mutex<HashMap<String, ConnectionStats>>,
-}
-
-/// Builds a [`ConnectionPool`].
-///
-/// ```
-/// use httpbatch::{ConnectionPool, HealthCheckConfig, HttpClientConfig, RetryPolicy};
-/// use std::time::Duration;
-///
-/// let pool = ConnectionPool::builder()
-///     .client_config(HttpClientConfig::default().timeout(Duration::from_secs(5)))
-///     .max_in_flight_per_host(16)
-///     .retry_policy(RetryPolicy::none())
-///     .health_check(HealthCheckConfig::default().unhealthy_threshold(3))
-///     .on_health_change(|origin, old, new| eprintln!("{origin}: {old} -> {new}"))
-///     .build()
-///     .unwrap();
-/// // The idle cap was raised to the in-flight cap, so connections do not churn.
-/// assert!(pool.get_ref().config().get_max_idle_per_origin() >= 16);
-/// ```
-#[must_use]
-pub struct ConnectionPoolBuilder {
-    client_config: HttpClientConfig,
-    max_in_flight_per_host: usize,
-    retry_policy: RetryPolicy,
-    health: HealthCheckConfig,
-    on_health_change: Option<HealthCallback>,
-    clock: Arc<dyn Clock>,
-    warmup_path: String,
-    warmup_timeout: Duration,
-}
-
-impl fmt::Debug for ConnectionPoolBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConnectionPoolBuilder")
-            .field("client_config", &self.client_config)
-            .field("max_in_flight_per_host", &self.max_in_flight_per_host)
-            .field("retry_policy", &self.retry_policy)
-            .field("health", &self.health)
-            .field("on_health_change", &self.on_health_change.is_some())
-            .field("clock", &self.clock)
-            .field("warmup_path", &self.warmup_path)
-            .field("warmup_timeout", &self.warmup_timeout)
-            .finish()
-    }
-}
-
-impl Default for ConnectionPoolBuilder {
-    fn default() -> Self {
-        ConnectionPoolBuilder {
-            client_config: HttpClientConfig::default(),
-            max_in_flight_per_host: 32,
-            retry_policy: RetryPolicy::default(),
-            health: HealthCheckConfig::default(),
-            on_health_change: None,
-            clock: Arc::new(SystemClock),
-            warmup_path: "/".into(),
-            warmup_timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-impl ConnectionPoolBuilder {
-    /// Sets the configuration of the underlying [`HttpClient`].
-    pub fn client_config(mut self, config: HttpClientConfig) -> Self {
-        self.client_config = config;
-        self
-    }
-    /// The configuration of the underlying [`HttpClient`]; its idle cap per origin is raised to
-    /// at least [`max_in_flight_per_host`](Self::get_max_in_flight_per_host) when built.
-    /// Defaults to [`HttpClientConfig::default`].
-    pub fn get_client_config(&self) -> &HttpClientConfig {
-        &self.client_config
-    }
-
-    /// Sets the in-flight cap per origin (at least 1).
-    pub fn max_in_flight_per_host(mut self, n: usize) -> Self {
-        self.max_in_flight_per_host = n;
-        self
-    }
-    /// Most requests in flight to one origin at once; more wait for a slot (honouring their
-    /// cancel token and deadline). `0` is rejected by [`build`](Self::build). Defaults to `32`.
-    pub fn get_max_in_flight_per_host(&self) -> usize {
-        self.max_in_flight_per_host
-    }
-
-    /// Sets the retry policy.
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry_policy = policy;
-        self
-    }
-    /// How the pool retries its attempts; [`RetryPolicy::none`] turns retries off (do that when
-    /// a [`RetryExecutor`](crate::RetryExecutor) sits above the pool). Defaults to
-    /// [`RetryPolicy::default`] (3 attempts, idempotent requests only).
-    pub fn get_retry_policy(&self) -> &RetryPolicy {
-        &self.retry_policy
-    }
-
-    /// Sets how health probes are judged.
-    pub fn health_check(mut self, config: HealthCheckConfig) -> Self {
-        self.health = config;
-        self
-    }
-    /// Probe timeout and thresholds used once
-    /// [`enable_health_check`](ConnectionPool::enable_health_check) is called. Defaults to
-    /// [`HealthCheckConfig::default`].
-    pub fn get_health_check(&self) -> &HealthCheckConfig {
-        &self.health
-    }
-
-    /// Sets a callback run on every health state change, with the origin and the old and new
-    /// states. It runs on the health-check thread: keep it short, and do not call
-    /// [`enable_health_check`](ConnectionPool::enable_health_check) from it. A panic in it is
-    /// caught and ignored. It must not own a handle to the pool it watches: the pool keeps the
-    /// callback, so such a cycle would keep the pool and its health thread alive forever.
-    pub fn on_health_change(
-        mut self,
-        f: impl Fn(&str, HealthState, HealthState) + Send + Sync + 'static,
-    ) -> Self {
-        self.on_health_change = Some(Arc::new(f));
-        self
-    }
-
-    /// Sets the clock of the retry backoff.
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-    /// The clock the retry backoff reads and sleeps on (tests use a
-    /// [`FakeClock`](crate::FakeClock)). Health checks and I/O timeouts use real time.
-    /// Defaults to [`SystemClock`].
-    pub fn get_clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
-    }
-
-    /// Sets the path warmup requests ask for.
-    pub fn warmup_path(mut self, path: impl Into<String>) -> Self {
-        self.warmup_path = path.into();
-        self
-    }
-    /// The path [`warmup`](ConnectionPool::warmup) requests (`GET`). Defaults to `/`.
-    pub fn get_warmup_path(&self) -> &str {
-        &self.warmup_path
-    }
-
-    /// Sets the warmup time limit per host.
-    pub fn warmup_timeout(mut self, timeout: Duration) -> Self {
-        self.warmup_timeout = timeout;
-        self
-    }
-    /// How long the warmup of one host may take, connections and barrier included. Defaults
-    /// to `10 s`.
-    pub fn get_warmup_timeout(&self) -> Duration {
-        self.warmup_timeout
-    }
-
-    /// Builds the pool. Fails with [`ErrorKind::InvalidConfig`] on a zero in-flight cap, a
-    /// zero warmup timeout or an invalid retry policy.
-    pub fn build(self) -> Result<ConnectionPool, Error> {
-        if self.max_in_flight_per_host == 0 {
-            return Err(Error::new(
-                ErrorKind::InvalidConfig,
-                "max_in_flight_per_host must be at least 1",
-            ));
-        }
-        if self.warmup_timeout.is_zero() {
-            return Err(Error::new(
-                ErrorKind::InvalidConfig,
-                "warmup_timeout must be greater than zero",
-            ));
-        }
-        self.retry_policy.validate()?;
-        let idle = self
-            .client_config
-            .get_max_idle_per_origin()
-            .max(self.max_in_flight_per_host);
-        let client = HttpClient::with_config(self.client_config.max_idle_per_origin(idle));
-        let warmup_path = if self.warmup_path.starts_with('/') {
-            self.warmup_path
-        } else {
-            format!("/{}", self.warmup_path)
-        };
-        Ok(ConnectionPool {
-            inner: Arc::new(PoolInner {
-                health: Health::new(client.clone(), self.health, self.on_health_change),
-                client,
-                cap: self.max_in_flight_per_host,
-                retry: RwLock::new(Arc::new(self.retry_policy)),
-                retry_state: RetryState::new(self.clock),
-                warmup_path,
-                warmup_timeout: self.warmup_timeout,
-                hosts: RwLock::new(HashMap::new()),
-                counters: Counters::default(),
-                baseline: Mutex::new(HashMap::new()),
-            }),
-        })
-    }
 }
 
 /// Per-origin HTTP agents with an in-flight cap, retries, warmup, health checks and exact
@@ -506,9 +194,35 @@ impl ConnectionPool {
         &self.inner.client
     }
 
-    /// The in-flight cap per origin.
+    /// The in-flight cap per origin (`usize::MAX`: none). Set with
+    /// [`ConnectionPoolBuilder::max_in_flight_per_host`].
     pub fn max_in_flight_per_host(&self) -> usize {
         self.inner.cap
+    }
+
+    /// How health probes are judged. Set with [`ConnectionPoolBuilder::health_check`].
+    pub fn health_check(&self) -> HealthCheckConfig {
+        self.inner.health_config
+    }
+
+    /// The clock of the retry backoff. Set with [`ConnectionPoolBuilder::clock`].
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// The path warmup requests fetch. Set with [`ConnectionPoolBuilder::warmup_path`].
+    ///
+    /// ```
+    /// let pool = httpbatch::ConnectionPool::builder().warmup_path("ready").build().unwrap();
+    /// assert_eq!(pool.warmup_path(), "/ready");
+    /// ```
+    pub fn warmup_path(&self) -> &str {
+        &self.inner.warmup_path
+    }
+
+    /// The time limit of one host's warmup. Set with [`ConnectionPoolBuilder::warmup_timeout`].
+    pub fn warmup_timeout(&self) -> Duration {
+        self.inner.warmup_timeout
     }
 
     /// The current retry policy.
@@ -559,7 +273,7 @@ impl ConnectionPool {
     /// Waits for an in-flight slot of `host`.
     fn slot(host: &HostEntry, ctx: &Context) -> Result<(Permit, Duration), Error> {
         let start = Instant::now();
-        let permit = host.slots.acquire(ctx)?;
+        let permit = slots::acquire(&host.slots, ctx)?;
         Ok((permit, start.elapsed()))
     }
 
@@ -595,16 +309,19 @@ impl ConnectionPool {
     /// Opens `n` connections to each host at once and reports what happened, per host.
     ///
     /// `hosts` are base URLs or origins (`http://127.0.0.1:8080`, `https://example.com/`); only
-    /// their origin is used. For each host, in turn, `n` threads each send `GET {origin}{path}`
-    /// (the [warmup path](ConnectionPoolBuilder::warmup_path)) and hold their response, with
-    /// its connection checked out, until all `n` have arrived; then they read the bodies and
-    /// the `n` connections go to the idle pool, ready for the next requests. (Requests sent one
-    /// after another would all reuse one socket.)
+    /// their origin is used. For each host, in turn, `n` requests `GET {origin}{path}` (the
+    /// [warmup path](ConnectionPoolBuilder::warmup_path)) are sent and each response is held,
+    /// with its connection checked out, until all `n` have arrived; then the bodies are read
+    /// and the `n` connections go to the idle pool, ready for the next requests. (Requests sent
+    /// one after another would all reuse one socket.)
     ///
-    /// Each host's warmup is bounded by the [warmup timeout](ConnectionPoolBuilder::warmup_timeout).
-    /// `n` is capped at the idle-connection cap per origin. Warmup bypasses the in-flight cap and
-    /// the circuit, and is not counted in [`stats`](Self::stats)' requests (its sockets are:
-    /// they are real).
+    /// At most 64 threads per host do this, whatever `n` is: each holds its share of the
+    /// connections at once (up to 64), so one call opens at most 4096 connections per host.
+    /// `n` is also capped at the idle-connection cap per origin; `usize::MAX` means "as many as
+    /// allowed". Each host's warmup is bounded by the
+    /// [warmup timeout](ConnectionPoolBuilder::warmup_timeout). Warmup bypasses the in-flight
+    /// cap and the circuit, and is not counted in [`stats`](Self::stats)' requests (its sockets
+    /// are: they are real).
     ///
     /// The report counts a request as `ok` only for a 2xx or 3xx status and lists every status:
     /// a warmup path that answers 404 shows up as `statuses == [(404, n)]`, `ok == 0`.
@@ -673,6 +390,9 @@ impl ConnectionPool {
     ///   hosts can take longer than `interval` (each probe is capped at it); the next round
     ///   then starts at once.
     ///
+    /// An `interval` of `Duration::MAX` means no limit: a round of probes now, and none after
+    /// it until the next call (any interval beyond a century counts as that).
+    ///
     /// Fails with [`ErrorKind::InvalidConfig`] for a zero interval and
     /// [`ErrorKind::InvalidUrl`] for a host or path that does not make a URL; nothing changes
     /// then.
@@ -682,7 +402,10 @@ impl ConnectionPool {
         interval: Duration,
         path: &str,
     ) -> Result<(), Error> {
-        self.inner.health.enable(hosts, interval, path)
+        // The health loop adds the interval to an `Instant`: keep that sum representable.
+        self.inner
+            .health
+            .enable(hosts, interval.min(NO_LIMIT), path)
     }
 
     /// Stops health checks: wakes the health thread (and shuts the socket of a probe in
@@ -706,100 +429,6 @@ impl ConnectionPool {
     /// The health of every health-checked origin, sorted by origin.
     pub fn health(&self) -> Vec<(String, HostHealth)> {
         self.inner.health.all()
-    }
-
-    fn connection_deltas(&self) -> BTreeMap<String, ConnectionStats> {
-        let baseline = self.inner.baseline.lock();
-        self.inner
-            .client
-            .origin_stats()
-            .into_iter()
-            .map(|(origin, now)| {
-                let base = baseline.get(&origin).copied().unwrap_or_default();
-                let delta = ConnectionStats {
-                    opened: now.opened.saturating_sub(base.opened),
-                    closed: now.closed.saturating_sub(base.closed),
-                    live: now.live,
-                    requests: now.requests.saturating_sub(base.requests),
-                    reused: now.reused.saturating_sub(base.reused),
-                };
-                (origin, delta)
-            })
-            .collect()
-    }
-
-    /// A snapshot of the pool's statistics.
-    pub fn stats(&self) -> PoolStats {
-        let c = &self.inner.counters;
-        let mut s = PoolStats {
-            requests: c.requests.load(Relaxed),
-            attempts: c.attempts.load(Relaxed),
-            retries: c.retries.load(Relaxed),
-            succeeded: c.succeeded.load(Relaxed),
-            failures: c.failed.load(Relaxed),
-            circuit_open: c.circuit_open.load(Relaxed),
-            hosts: self.inner.hosts.read().len(),
-            in_flight: c.in_flight.load(Relaxed),
-            ..PoolStats::default()
-        };
-        for conn in self.connection_deltas().values() {
-            s.connections_opened += conn.opened;
-            s.connections_closed += conn.closed;
-            s.connections_live += conn.live;
-            s.connections_reused += conn.reused;
-        }
-        s
-    }
-
-    /// Statistics per origin (every origin the pool sent to, warmed or probed), sorted by
-    /// origin.
-    pub fn host_stats(&self) -> Vec<HostStats> {
-        let mut conns = self.connection_deltas();
-        let hosts: Vec<(String, Arc<HostEntry>)> = self
-            .inner
-            .hosts
-            .read()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        for (origin, _) in &hosts {
-            conns.entry(origin.clone()).or_default();
-        }
-        let entries: HashMap<_, _> = hosts.into_iter().collect();
-        conns
-            .into_iter()
-            .map(|(origin, connections)| {
-                let load = |f: fn(&Counters) -> &AtomicU64| {
-                    entries
-                        .get(&origin)
-                        .map_or(0, |h| f(&h.counters).load(Relaxed))
-                };
-                HostStats {
-                    connections,
-                    requests: load(|c| &c.requests),
-                    attempts: load(|c| &c.attempts),
-                    succeeded: load(|c| &c.succeeded),
-                    failures: load(|c| &c.failed),
-                    circuit_open: load(|c| &c.circuit_open),
-                    in_flight: load(|c| &c.in_flight),
-                    health: self.inner.health.host(&origin).map(|h| h.state),
-                    origin,
-                }
-            })
-            .collect()
-    }
-
-    /// Starts the statistics afresh: zeroes the counters (the retry engine's too) and takes
-    /// the current connection counters as the new baseline. Levels (`connections_live`,
-    /// `in_flight`, `hosts`) are not reset.
-    pub fn reset_stats(&self) {
-        let mut baseline = self.inner.baseline.lock();
-        *baseline = self.inner.client.origin_stats().into_iter().collect();
-        self.inner.counters.reset();
-        for h in self.inner.hosts.read().values() {
-            h.counters.reset();
-        }
-        self.inner.retry_state.reset_stats();
     }
 }
 

@@ -6,16 +6,24 @@
 //! response (body unread, connection checked out) until all n have arrived; only then do they
 //! read their bodies and give the connections back to the idle pool, which now holds n.
 //!
+//! Bounded threads: at most [`MAX_THREADS`] threads per host, whatever `n` is. A thread opens its
+//! share of the `n` connections by sending each next request from inside the hold hook of the
+//! one before (`chain`), so it holds all of them at once; at most [`MAX_PER_THREAD`] deep, which
+//! caps one call at `MAX_THREADS × MAX_PER_THREAD` connections per host.
+//!
 //! Invariants:
-//! - Every thread arrives at the barrier exactly once: after its response head (inside the
-//!   leaf's hold hook) or, if the request failed before that, right after the failure. A thread
-//!   that could not be spawned is arrived for by the spawning thread. So the barrier opens as
-//!   soon as every request has either connected or failed.
-//! - Every wait is bounded: requests by the warmup timeout (their whole-exchange timeout), the
-//!   barrier by a deadline one warmup timeout after the start.
-//! - Warmup requests are real traffic and pass the admission gate like any request: each thread
-//!   sends under the caller's context, so the leaf charges every admission registered on it
-//!   (one token per warmup request).
+//! - Every request arrives at the barrier exactly once: after its response head (inside the
+//!   leaf's hold hook) or, if it failed before that, right after the failure. The requests of a
+//!   thread that could not be spawned are arrived for by the spawning thread. So the barrier
+//!   opens as soon as every request has either connected or failed.
+//! - A thread waits at the barrier once, after its last request (innermost in the chain), so it
+//!   holds every connection it opened until all have arrived.
+//! - Every wait is bounded by one deadline, a warmup timeout after the start: each request's
+//!   timeout is the time left before it, a request with no time left is not sent (it fails as a
+//!   timeout), and the barrier opens at the deadline.
+//! - Warmup requests are real traffic and pass the admission gate like any request: each is sent
+//!   under the caller's context, so the leaf charges every admission registered on it (one token
+//!   per warmup request).
 //! - Counters are read from the origin's exact connection counters before and after; warmup
 //!   never estimates them.
 
@@ -110,27 +118,85 @@ struct Barrier {
 }
 
 impl Barrier {
-    fn arrive(&self) {
+    fn arrive(&self, count: usize) {
         let mut n = self.arrived.lock();
-        *n += 1;
+        *n = n.saturating_add(count);
         if *n >= self.expected {
             self.all_here.notify_all();
         }
     }
 
-    fn arrive_and_wait(&self) {
+    fn wait(&self) {
         let mut n = self.arrived.lock();
-        *n += 1;
-        if *n >= self.expected {
-            self.all_here.notify_all();
-            return;
-        }
         while *n < self.expected {
             if self.all_here.wait_until(&mut n, self.deadline).timed_out() {
                 return;
             }
         }
     }
+}
+
+/// Most threads one host's warmup runs on.
+pub(crate) const MAX_THREADS: usize = 64;
+
+/// Most connections one warmup thread holds at once (the depth of its `chain`).
+pub(crate) const MAX_PER_THREAD: usize = 64;
+
+/// Stack of a warmup thread per nested request. A plain-HTTP level takes 10–16 KiB in a debug
+/// build (64 levels overflow 512 KiB, fit in 1 MiB); the rest is room for TLS handshakes and
+/// for the rest of the thread. Address space: only the pages a chain touches are resident.
+const STACK_PER_LEVEL: usize = 256 << 10;
+
+/// What every request of one host's warmup shares.
+struct Warm<'a> {
+    client: &'a HttpClient,
+    url: &'a str,
+    barrier: &'a Barrier,
+    deadline: Instant,
+    /// The caller's context: its admissions (rate limiters) are paid by the leaf for every
+    /// warmup request, its cancel token honoured.
+    ctx: &'a Context,
+}
+
+/// Sends `left` requests, each from inside the hold hook of the one before, so that all the
+/// connections they open are held at once; the innermost waits at the barrier. Outcomes are
+/// pushed innermost first.
+fn chain(w: &Warm<'_>, left: usize, out: &mut Vec<Result<u16, Error>>) {
+    if left == 0 {
+        w.barrier.wait();
+        return;
+    }
+    let Some(time_left) = w
+        .deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+    else {
+        w.barrier.arrive(1);
+        chain(w, left - 1, out);
+        out.push(Err(Error::new(
+            ErrorKind::Timeout,
+            "warmup timeout passed before this connection was tried",
+        )));
+        return;
+    };
+    // The request's own timeout bounds it (and reports a timeout as a timeout); the caller's
+    // context brings its admissions and cancel token.
+    let mut arrived = false;
+    let res = Request::builder(Method::Get, w.url)
+        .timeout(time_left)
+        .build()
+        .and_then(|req| {
+            w.client.execute_holding(req, w.ctx, &mut || {
+                arrived = true;
+                w.barrier.arrive(1);
+                chain(w, left - 1, out);
+            })
+        });
+    if !arrived {
+        w.barrier.arrive(1);
+        chain(w, left - 1, out);
+    }
+    out.push(res.map(|r| r.status()));
 }
 
 /// Warms one host: `n` concurrent `GET {origin}{path}`, held until all arrived.
@@ -142,11 +208,26 @@ pub(crate) fn warm_host(
     timeout: Duration,
     ctx: &Context,
 ) -> HostWarmup {
-    warm_host_staggered(client, host, n, path, timeout, Duration::ZERO, ctx)
+    warm_host_staggered(
+        client,
+        host,
+        n,
+        path,
+        timeout,
+        Duration::ZERO,
+        MAX_THREADS,
+        ctx,
+    )
 }
 
-/// [`warm_host`], with thread `i` starting its request `i × stagger` late (tests use it to show
-/// that the barrier, not lucky timing, keeps the connections apart).
+/// Beyond this, a timeout is as good as none (and `Instant + timeout` could overflow).
+const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// [`warm_host`], with thread `i` starting its requests `i × stagger` late (tests use it to show
+/// that the barrier, not lucky timing, keeps the connections apart), on at most `max_threads`
+/// threads (tests use fewer than [`MAX_THREADS`] to show deep chains).
+// Private: `warm_host` plus the two knobs tests turn; a parameter struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 fn warm_host_staggered(
     client: &HttpClient,
     host: &str,
@@ -154,6 +235,7 @@ fn warm_host_staggered(
     path: &str,
     timeout: Duration,
     stagger: Duration,
+    max_threads: usize,
     ctx: &Context,
 ) -> HostWarmup {
     let start = Instant::now();
@@ -185,7 +267,9 @@ fn warm_host_staggered(
         report.elapsed = start.elapsed();
         return report;
     }
-    let n = n.min(client.config().get_max_idle_per_origin());
+    let n = n
+        .min(client.config().get_max_idle_per_origin())
+        .min(MAX_THREADS * MAX_PER_THREAD);
     report.attempted = n;
     if n == 0 {
         report.live = client.stats_of(&origin).live;
@@ -193,62 +277,62 @@ fn warm_host_staggered(
         return report;
     }
 
-    let deadline = start + timeout;
+    let deadline = start.checked_add(timeout).unwrap_or(start + FAR);
     let barrier = Barrier {
         arrived: Mutex::new(0),
         all_here: Condvar::new(),
         expected: n,
         deadline,
     };
+    let warm = Warm {
+        client,
+        url: &url,
+        barrier: &barrier,
+        deadline,
+        ctx,
+    };
+    let threads = n.min(max_threads.clamp(1, MAX_THREADS));
     let before = client.stats_of(&origin);
     let outcomes: Vec<Result<u16, Error>> = std::thread::scope(|s| {
-        let mut handles = Vec::with_capacity(n);
-        for i in 0..n {
-            let (barrier, url) = (&barrier, &url);
+        let mut handles = Vec::with_capacity(threads);
+        for i in 0..threads {
+            // Thread i opens n / threads connections, one more for the first n % threads.
+            let share = n / threads + usize::from(i < n % threads);
+            let warm = &warm;
             let spawned = std::thread::Builder::new()
                 .name(format!("httpbatch-warmup-{i}"))
+                .stack_size(STACK_PER_LEVEL * (share + 1))
                 .spawn_scoped(s, move || {
                     if !stagger.is_zero() {
-                        std::thread::sleep(stagger * i as u32);
+                        std::thread::sleep(stagger.saturating_mul(i as u32));
                     }
-                    // The caller's context: its admissions (rate limiters) are paid by the leaf,
-                    // its cancel and deadline honoured; the request's own timeout bounds it.
-                    let mut arrived = false;
-                    let res = Request::builder(Method::Get, url)
-                        .timeout(timeout)
-                        .build()
-                        .and_then(|req| {
-                            client.execute_holding(req, ctx, &mut || {
-                                arrived = true;
-                                barrier.arrive_and_wait();
-                            })
-                        });
-                    if !arrived {
-                        barrier.arrive();
-                    }
-                    res.map(|r| r.status())
+                    let mut out = Vec::with_capacity(share);
+                    chain(warm, share, &mut out);
+                    out
                 });
-            match spawned {
-                Ok(h) => handles.push(Ok(h)),
-                Err(e) => {
-                    barrier.arrive();
-                    handles.push(Err(Error::with_source(
-                        ErrorKind::Io,
-                        "cannot spawn a warmup thread",
-                        e,
-                    )));
-                }
-            }
+            let spawned = spawned.map_err(|e| {
+                barrier.arrive(share);
+                Error::with_source(ErrorKind::Io, "cannot spawn a warmup thread", e)
+            });
+            handles.push((spawned, share));
         }
-        handles
-            .into_iter()
-            .map(|h| match h {
-                Ok(h) => h.join().unwrap_or_else(|_| {
-                    Err(Error::new(ErrorKind::Panicked, "warmup thread panicked"))
-                }),
-                Err(e) => Err(e),
-            })
-            .collect()
+        let mut outcomes = Vec::with_capacity(n);
+        for (h, share) in handles {
+            let failed = match h.map(|h| h.join()) {
+                Ok(Ok(out)) => {
+                    outcomes.extend(out);
+                    continue;
+                }
+                Ok(Err(_)) => Error::new(ErrorKind::Panicked, "warmup thread panicked"),
+                Err(e) => e,
+            };
+            // One failure per request the thread was to send, so that ok + failed == attempted.
+            for _ in 1..share {
+                outcomes.push(Err(Error::new(failed.kind(), failed.message())));
+            }
+            outcomes.push(Err(failed));
+        }
+        outcomes
     });
     let after = client.stats_of(&origin);
 
@@ -296,6 +380,7 @@ mod tests {
             "/",
             t,
             stagger,
+            64,
             &Context::new(),
         );
         assert_eq!(
@@ -304,6 +389,77 @@ mod tests {
             "{report:?}"
         );
         assert_eq!(server.accepted(), 4);
+    }
+
+    #[test]
+    fn one_thread_holds_a_deep_chain_of_connections() {
+        let server = Server::start().unwrap();
+        let client = HttpClient::new();
+        // No limit on time (Duration::MAX) is not an overflow either.
+        let t = Duration::MAX;
+        // One thread, MAX_PER_THREAD nested requests: every connection held at once.
+        let n = MAX_PER_THREAD;
+        let report = warm_host_staggered(
+            &client,
+            &server.base_url(),
+            n,
+            "/",
+            t,
+            Duration::ZERO,
+            1,
+            &Context::new(),
+        );
+        assert_eq!(
+            (report.attempted, report.ok, report.opened, report.live),
+            (n, n, n as u64, n as u64),
+            "{report:?}"
+        );
+        assert_eq!(server.accepted(), n as u64);
+    }
+
+    #[test]
+    fn a_huge_n_is_bounded_not_a_panic() {
+        // A port nobody listens on: every connect is refused at once.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let client = HttpClient::with_config(
+            crate::agent::HttpClientConfig::default().max_idle_per_origin(usize::MAX),
+        );
+        let report = warm_host(
+            &client,
+            &format!("http://127.0.0.1:{port}"),
+            usize::MAX,
+            "/",
+            Duration::from_secs(10),
+            &Context::new(),
+        );
+        let cap = MAX_THREADS * MAX_PER_THREAD;
+        assert_eq!((report.requested, report.attempted), (usize::MAX, cap));
+        assert_eq!(
+            (report.ok, report.failed, report.errors.len()),
+            (0, cap, cap)
+        );
+        assert!(
+            report
+                .errors
+                .iter()
+                .all(|e| e.kind() == ErrorKind::ConnectRefused),
+            "{:?}",
+            &report.errors[..3]
+        );
+        // Duration::MAX as the timeout is "no limit", not an overflow.
+        let report = warm_host(
+            &client,
+            &format!("http://127.0.0.1:{port}"),
+            2,
+            "/",
+            Duration::MAX,
+            &Context::new(),
+        );
+        assert_eq!(report.failed, 2);
     }
 
     #[test]

@@ -10,6 +10,9 @@
 //!   consumed no capacity and nothing has to be handed back.
 //! - Admissions only happen when `max(tat, now) - now <= tau`, hence `tat <= now + tau + t`
 //!   always (the bucket is never "more than empty"); the setters preserve this.
+//! - `tau` is capped at [`MAX_TAU`] (a century): a burst whose tokens would take longer to refill
+//!   acts as the largest burst that fits (`effective_burst`). Without the cap, `t × (burst - 1)`
+//!   saturates at `u64::MAX` for a slow rate and a huge burst, and then every request conforms.
 //! - `t` and `burst` are separate atomics next to `tat`. Acquirers load `tat` first, then the
 //!   configuration. Setters are serialised by `setter` and change the configuration and `tat`
 //!   in whichever order makes the short window between the two stores err on the strict side
@@ -39,35 +42,25 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
 use super::rate::Rate;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind};
-use crate::execute::{Admission, CancelToken, Context};
+use crate::execute::{Admission, Context};
 use crate::request::Request;
 
-/// Keeps a hot atomic on its own cache line, so that contended CAS traffic on `tat` does not
-/// also invalidate the statistics counters (and the other way round).
-#[repr(align(128))]
-#[derive(Default)]
-struct Padded<T>(T);
+mod queue;
+mod setters;
+mod stats;
+#[cfg(test)]
+mod tests;
 
-impl<T> std::ops::Deref for Padded<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
+pub use stats::RateLimitStats;
 
-#[derive(Default)]
-struct Counters {
-    admitted: AtomicU64,
-    throttled: AtomicU64,
-    rejected: AtomicU64,
-    total_wait_ns: AtomicU64,
-    max_wait_ns: AtomicU64,
-}
+use queue::Waiter;
+use stats::Counters;
 
 /// What the lock-free path reads: the GCRA state and the number of queued waiters, on one
 /// cache line. `queued` is only written on the slow path.
@@ -77,42 +70,20 @@ struct Hot {
     queued: AtomicU64,
 }
 
-/// A thread blocked in `acquire`, in the queue.
-struct Waiter {
-    /// The private token the waiter sleeps on now; cancelling it wakes the waiter to re-read
-    /// its position and the bucket. Replaced under the queue lock before every sleep.
-    wake: Mutex<CancelToken>,
-}
-
-/// Whether the head should wake precisely (sleep, then spin the last 250 µs on the system clock).
-///
-/// With burst 1 a late wake-up is rate lost for good (GCRA restarts from `now`), so always. A
-/// larger bucket holds the token until the late waiter takes it, so the rate stays exact without
-/// spinning; only the spacing jitters by the wake-up delay (measured p99 650 µs at 200/s against
-/// 147 µs precise). Spin while that jitter matters, at intervals of 2 ms or more, where the spin
-/// costs at most an eighth of a core; at higher rates, sleep plainly.
-fn precise(inner: &Inner) -> bool {
-    const SPIN_WORTH_IT_NS: u64 = 2_000_000;
-    inner.burst.load(Ordering::Relaxed) == 1
-        || inner.t_ns.load(Ordering::Relaxed) >= SPIN_WORTH_IT_NS
-}
-
-/// How long a parked waiter with no deadline sleeps before looking around anyway. Nothing
-/// depends on it (every event that concerns a parked waiter wakes it); it is a backstop.
-const PARK: Duration = Duration::from_secs(3600);
-
 struct Setter {
     rate: Rate,
 }
 
 struct Inner {
-    hot: Padded<Hot>,
+    /// On its own cache line, so that contended CAS traffic on `tat` does not also invalidate
+    /// the statistics counters (and the other way round).
+    hot: CachePadded<Hot>,
     t_ns: AtomicU64,
     burst: AtomicU32,
     stopped: AtomicBool,
     /// `f64` bits of the rate per second, for statistics only.
     rate_per_sec: AtomicU64,
-    counters: Padded<Counters>,
+    counters: CachePadded<Counters>,
     base: Instant,
     clock: Arc<dyn Clock>,
     setter: Mutex<Setter>,
@@ -135,6 +106,11 @@ struct Inner {
 /// - [`set_rate`](Self::set_rate) and [`set_burst`](Self::set_burst) apply at once, also to
 ///   threads already waiting, without granting a fresh burst.
 /// - [`stop`](Self::stop) wakes every waiter with [`ErrorKind::Stopped`].
+///
+/// Extremes: any [`Rate`] and any burst from 1 to `u32::MAX` are accepted (a zero burst is
+/// [`ErrorKind::InvalidConfig`]). A bucket holds at most a century's worth of tokens, so a huge
+/// burst at a slow rate (say 1 per day with a burst of a million) acts as the largest burst
+/// that fits (36,500 at 1 per day).
 ///
 /// It implements [`Admission`], so a layer can push it onto a [`Context`] and retries below pay
 /// a token each.
@@ -164,39 +140,6 @@ pub struct RateLimiter {
     inner: Arc<Inner>,
 }
 
-/// A snapshot of a [`RateLimiter`]'s statistics. Every field is a plain number, never NaN.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct RateLimitStats {
-    /// Requests admitted (each attempt counts once).
-    pub admitted: u64,
-    /// Admitted requests that had to wait first.
-    pub throttled: u64,
-    /// Calls that got no token: a `try_acquire` that would have had to wait, or an `acquire`
-    /// that failed (cancelled, deadline, stopped).
-    pub rejected: u64,
-    /// Total time admitted requests spent waiting.
-    pub total_wait: Duration,
-    /// The longest single wait of an admitted request.
-    pub max_wait: Duration,
-    /// Threads blocked in `acquire` right now.
-    pub current_waiters: u64,
-    /// The configured rate, in requests per second.
-    pub rate_per_sec: f64,
-    /// The configured burst.
-    pub burst: u32,
-}
-
-impl RateLimitStats {
-    /// Mean wait of the requests that had to wait; zero when none did.
-    pub fn mean_wait(&self) -> Duration {
-        if self.throttled == 0 {
-            Duration::ZERO
-        } else {
-            self.total_wait / self.throttled.min(u32::MAX.into()) as u32
-        }
-    }
-}
-
 impl fmt::Debug for RateLimiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RateLimiter")
@@ -208,38 +151,22 @@ impl fmt::Debug for RateLimiter {
     }
 }
 
+/// The most time a full bucket may stand for: a century, in nanoseconds (well inside `u64`, so
+/// `now + tau + t` cannot saturate for the next four centuries of a limiter's life).
+const MAX_TAU: u64 = 100 * 365 * 24 * 3600 * 1_000_000_000;
+
+/// GCRA's `tau` for interval `t` and `burst`, capped at [`MAX_TAU`].
+fn tau(t: u64, burst: u64) -> u64 {
+    t.saturating_mul(burst.saturating_sub(1)).min(MAX_TAU)
+}
+
+/// The burst the bucket really has: `burst`, or the largest whose `tau` fits [`MAX_TAU`].
+fn effective_burst(t: u64, burst: u64) -> u64 {
+    burst.min(MAX_TAU / t.max(1) + 1)
+}
+
 fn ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// A waiter's place in the queue: leaving it (however `wait` returns) removes the waiter and,
-/// if it was the head, wakes the next one.
-struct Queued<'a> {
-    inner: &'a Inner,
-    me: Arc<Waiter>,
-}
-
-impl Drop for Queued<'_> {
-    fn drop(&mut self) {
-        let next = {
-            let mut q = self.inner.queue.lock();
-            let pos = q.iter().position(|w| Arc::ptr_eq(w, &self.me));
-            if let Some(pos) = pos {
-                q.remove(pos);
-            }
-            self.inner
-                .hot
-                .queued
-                .store(q.len() as u64, Ordering::Relaxed);
-            match (pos, q.front()) {
-                (Some(0), Some(head)) => Some(head.wake.lock().clone()),
-                _ => None,
-            }
-        };
-        if let Some(token) = next {
-            token.cancel();
-        }
-    }
 }
 
 impl RateLimiter {
@@ -259,12 +186,12 @@ impl RateLimiter {
         check_burst(burst)?;
         Ok(RateLimiter {
             inner: Arc::new(Inner {
-                hot: Padded(Hot::default()),
+                hot: CachePadded::new(Hot::default()),
                 t_ns: AtomicU64::new(rate.interval_nanos()),
                 burst: AtomicU32::new(burst),
                 stopped: AtomicBool::new(false),
                 rate_per_sec: AtomicU64::new(rate.as_per_second().to_bits()),
-                counters: Padded(Counters::default()),
+                counters: CachePadded::new(Counters::default()),
                 base: clock.now(),
                 clock,
                 setter: Mutex::new(Setter { rate }),
@@ -315,7 +242,7 @@ impl RateLimiter {
             // Configuration after `tat`: see the file comment for why this order is safe.
             let t = inner.t_ns.load(Ordering::Acquire);
             let burst = u64::from(inner.burst.load(Ordering::Acquire));
-            let tau = t.saturating_mul(burst - 1);
+            let tau = tau(t, burst);
             let start = tat.max(now);
             let ahead = (start - now).saturating_add(t.saturating_mul(behind));
             if ahead > tau {
@@ -443,236 +370,6 @@ impl RateLimiter {
         e
     }
 
-    /// The slow path: queue; at the head, sleep precisely until the token conforms, re-check,
-    /// repeat; elsewhere, park until it is this waiter's turn.
-    #[cold]
-    fn wait(&self, ctx: &Context, start: u64, take: bool) -> Result<Duration, Error> {
-        let inner = &*self.inner;
-        let me = Arc::new(Waiter {
-            wake: Mutex::new(CancelToken::new()),
-        });
-        {
-            let mut q = inner.queue.lock();
-            q.push_back(me.clone());
-            inner.hot.queued.store(q.len() as u64, Ordering::Relaxed);
-        }
-        let queued = Queued { inner, me };
-        loop {
-            // A fresh token under the lock, before reading the position and the state, so a
-            // concurrent promotion, set_rate or stop is either seen below or cancels it.
-            let token = CancelToken::new();
-            let head = {
-                let q = inner.queue.lock();
-                *queued.me.wake.lock() = token.clone();
-                q.front().is_some_and(|w| Arc::ptr_eq(w, &queued.me))
-            };
-            if self.is_stopped() {
-                return Err(self.reject(Error::stopped("rate limiter")));
-            }
-            let now = self.now_ns();
-            let wait = match self.conform(now, take && head, 0) {
-                Ok(()) if head => break,
-                // Tokens are there, but the head takes first.
-                Ok(()) => 0,
-                Err(wait) => wait,
-            };
-            let wake = inner.base + Duration::from_nanos(now.saturating_add(wait));
-            // Checked for every waiter, at the head or not: no waiter can be admitted before
-            // the bucket's next token, whatever happens to the queue ahead of it.
-            if ctx.deadline().is_some_and(|d| wake > d) {
-                return Err(self.reject(
-                    Error::new(
-                        ErrorKind::DeadlineExceeded,
-                        "rate limiter: the deadline falls before the next token",
-                    )
-                    .with_retry_after(Duration::from_nanos(wait)),
-                ));
-            }
-            // The clock only wakes for its context's token: sleep on the private one, which
-            // the caller's token (through a listener), the setters and a promotion can cancel.
-            let private = token.clone();
-            let _relay = ctx.on_cancel(Arc::new(move || private.cancel()));
-            let sleep_ctx = ctx.clone().with_cancel(token);
-            let slept = if head && precise(inner) {
-                inner.clock.sleep_until_precise(wake, &sleep_ctx)
-            } else if head {
-                inner.clock.sleep_until(wake, &sleep_ctx)
-            } else {
-                // Parked in real time, not on the clock: a fake clock must not advance for a
-                // thread that is only waiting for its turn.
-                sleep_ctx.wait_until(ctx.deadline().unwrap_or_else(|| Instant::now() + PARK))
-            };
-            if let Err(e) = slept {
-                if self.is_stopped() {
-                    return Err(self.reject(Error::stopped("rate limiter")));
-                }
-                if let Err(e) = ctx.check() {
-                    return Err(self.reject(e));
-                }
-                if e.kind() != ErrorKind::Cancelled {
-                    return Err(self.reject(e));
-                }
-                // Woken by a promotion or set_rate/set_burst: re-read the position and state.
-            }
-        }
-        // Hand the head over before the bookkeeping.
-        drop(queued);
-        let waited = self.now_ns().saturating_sub(start);
-        if take {
-            let c = &inner.counters;
-            c.admitted.fetch_add(1, Ordering::Relaxed);
-            c.throttled.fetch_add(1, Ordering::Relaxed);
-            c.total_wait_ns.fetch_add(waited, Ordering::Relaxed);
-            c.max_wait_ns.fetch_max(waited, Ordering::Relaxed);
-        }
-        Ok(Duration::from_nanos(waited))
-    }
-
-    /// Records `extra` time an admitted request waited on this bucket outside `acquire` (the
-    /// executor's wait-without-taking for a host bucket); `counted` says whether the final
-    /// `acquire` already counted the request as throttled.
-    pub(crate) fn note_wait(&self, extra: Duration, counted: bool) {
-        if extra.is_zero() {
-            return;
-        }
-        let c = &self.inner.counters;
-        if !counted {
-            c.throttled.fetch_add(1, Ordering::Relaxed);
-        }
-        let extra = ns(extra);
-        c.total_wait_ns.fetch_add(extra, Ordering::Relaxed);
-        c.max_wait_ns.fetch_max(extra, Ordering::Relaxed);
-    }
-
-    /// Wakes the head of the queue (the only waiter reading the bucket) to re-read it.
-    fn wake_head(&self) {
-        // Cancel outside the lock: a woken waiter takes the lock to re-read its position.
-        let token = self
-            .inner
-            .queue
-            .lock()
-            .front()
-            .map(|w| w.wake.lock().clone());
-        if let Some(t) = token {
-            t.cancel();
-        }
-    }
-
-    /// Wakes every waiter, queued or at the head.
-    fn wake_all(&self) {
-        let tokens: Vec<CancelToken> = self
-            .inner
-            .queue
-            .lock()
-            .iter()
-            .map(|w| w.wake.lock().clone())
-            .collect();
-        for t in tokens {
-            t.cancel();
-        }
-    }
-
-    /// Moves `tat` with `f(tat, now)`. Always stores a value (even an equal one goes through
-    /// the CAS) so concurrent acquirers that read the old `tat` re-read the configuration.
-    fn update_tat(&self, f: impl Fn(u64, u64) -> u64) {
-        let now = self.now_ns();
-        let _ = self
-            .inner
-            .hot
-            .tat
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| Some(f(tat, now)));
-    }
-
-    /// Changes the rate, at once, also for threads already waiting.
-    ///
-    /// The bucket keeps its fill level in tokens: tokens missing at the old rate are still
-    /// missing, and refill at the new rate. So lowering the rate never grants a fresh burst
-    /// (an empty bucket stays empty and the next token comes one *new* interval later), and
-    /// raising it releases waiters promptly (a thread parked for 10 s at 0.1/s proceeds within
-    /// 10 ms once the rate is 100/s). The head of the queue is woken to recompute its wake-up
-    /// time.
-    ///
-    /// ```
-    /// use httpbatch::{Context, FakeClock, Rate, RateLimiter};
-    /// use std::{sync::Arc, time::Duration};
-    ///
-    /// let clock = FakeClock::new();
-    /// let limiter = RateLimiter::new(Rate::parse("100/s").unwrap(), 5)
-    ///     .unwrap()
-    ///     .with_clock(Arc::new(clock.clone()));
-    /// for _ in 0..5 {
-    ///     limiter.try_acquire().unwrap(); // empty the bucket
-    /// }
-    /// limiter.set_rate(Rate::parse("1/s").unwrap());
-    /// // Still empty: no fresh burst of 5, the next token is one new interval away.
-    /// assert_eq!(limiter.try_acquire(), Err(Duration::from_secs(1)));
-    /// ```
-    pub fn set_rate(&self, rate: Rate) {
-        let mut setter = self.inner.setter.lock();
-        let old_t = self.inner.t_ns.load(Ordering::Acquire);
-        let new_t = rate.interval_nanos();
-        let rescale = |tat: u64, now: u64| {
-            if tat <= now {
-                return now;
-            }
-            // Missing tokens are kept: (tat - now) / old_t == (tat' - now) / new_t, rounded up
-            // so that the rescale never hands out a fraction of a token.
-            let missing = u128::from(tat - now) * u128::from(new_t);
-            let scaled = missing.div_ceil(u128::from(old_t));
-            now.saturating_add(u64::try_from(scaled).unwrap_or(u64::MAX))
-        };
-        // Store order: the store that makes the limiter stricter goes first, so a concurrent
-        // acquire that sees one new value and one old value errs on the strict side.
-        if new_t > old_t {
-            self.update_tat(rescale);
-            self.inner.t_ns.store(new_t, Ordering::Release);
-        } else {
-            self.inner.t_ns.store(new_t, Ordering::Release);
-            self.update_tat(rescale);
-        }
-        self.inner
-            .rate_per_sec
-            .store(rate.as_per_second().to_bits(), Ordering::Relaxed);
-        setter.rate = rate;
-        drop(setter);
-        self.wake_head();
-    }
-
-    /// Changes the burst, at once, also for threads already waiting. Fails with
-    /// [`ErrorKind::InvalidConfig`] if `burst` is zero.
-    ///
-    /// The tokens available now are kept (clamped to the new burst): raising the burst makes
-    /// room that refills at the rate, it does not hand out the difference at once; lowering it
-    /// never grants anything, and forgives debt beyond one bucket so that no one waits longer
-    /// than the new burst implies.
-    pub fn set_burst(&self, burst: u32) -> Result<(), Error> {
-        check_burst(burst)?;
-        let setter = self.inner.setter.lock();
-        let old = self.inner.burst.load(Ordering::Acquire);
-        let t = self.inner.t_ns.load(Ordering::Acquire);
-        // available = burst - missing, kept (and clamped to [0, new burst]) across the change.
-        let adjust = move |tat: u64, now: u64| {
-            let start = tat.max(now);
-            if burst >= old {
-                start.saturating_add(t.saturating_mul(u64::from(burst - old)))
-            } else {
-                start
-                    .saturating_sub(t.saturating_mul(u64::from(old - burst)))
-                    .max(now)
-            }
-        };
-        if burst > old {
-            self.update_tat(adjust);
-            self.inner.burst.store(burst, Ordering::Release);
-        } else {
-            self.inner.burst.store(burst, Ordering::Release);
-            self.update_tat(adjust);
-        }
-        drop(setter);
-        self.wake_head();
-        Ok(())
-    }
-
     /// Stops the limiter: every thread waiting in [`acquire`](Self::acquire) wakes at once with
     /// [`ErrorKind::Stopped`], and every later call fails the same way. Idempotent; affects all
     /// clones.
@@ -691,35 +388,6 @@ impl RateLimiter {
     /// Whether [`stop`](Self::stop) was called.
     pub fn is_stopped(&self) -> bool {
         self.inner.stopped.load(Ordering::Relaxed)
-    }
-
-    /// A snapshot of the statistics.
-    pub fn stats(&self) -> RateLimitStats {
-        let c = &self.inner.counters;
-        RateLimitStats {
-            admitted: c.admitted.load(Ordering::Relaxed),
-            throttled: c.throttled.load(Ordering::Relaxed),
-            rejected: c.rejected.load(Ordering::Relaxed),
-            total_wait: Duration::from_nanos(c.total_wait_ns.load(Ordering::Relaxed)),
-            max_wait: Duration::from_nanos(c.max_wait_ns.load(Ordering::Relaxed)),
-            current_waiters: self.queued(),
-            rate_per_sec: f64::from_bits(self.inner.rate_per_sec.load(Ordering::Relaxed)),
-            burst: self.burst(),
-        }
-    }
-
-    /// Zeroes the counters (not `current_waiters`, which counts threads that are still waiting).
-    pub fn reset_stats(&self) {
-        let c = &self.inner.counters;
-        for a in [
-            &c.admitted,
-            &c.throttled,
-            &c.rejected,
-            &c.total_wait_ns,
-            &c.max_wait_ns,
-        ] {
-            a.store(0, Ordering::Relaxed);
-        }
     }
 }
 

@@ -272,6 +272,53 @@ mod tests {
     }
 
     proptest! {
+        /// Any count and interval: `Ok` or `InvalidConfig`, never a panic. A valid rate's
+        /// interval is at least 1 ns and at most a year (rounded up), and it displays.
+        #[test]
+        fn any_count_and_interval_is_ok_or_invalid_config(
+            count in crate::error::extremes::float(),
+            per in crate::error::extremes::duration(),
+        ) {
+            match Rate::new(count, per) {
+                Ok(r) => {
+                    prop_assert!(r.interval_nanos() >= 1);
+                    prop_assert!(r.interval() <= MAX_INTERVAL + Duration::from_nanos(1));
+                    prop_assert!(r.as_per_second() > 0.0);
+                    let _ = r.to_string();
+                }
+                Err(e) => prop_assert_eq!(e.kind(), ErrorKind::InvalidConfig),
+            }
+        }
+
+        /// Any text, and texts built from extreme numbers and every unit: `Ok` or
+        /// `InvalidConfig`, never a panic.
+        #[test]
+        fn any_text_parses_or_fails_with_invalid_config(
+            text in ".{0,24}",
+            count in prop_oneof![
+                Just("1e308".to_owned()), Just("0".to_owned()), Just("NaN".to_owned()),
+                Just("inf".to_owned()), Just("-inf".to_owned()), Just("18446744073709551616".to_owned()),
+                Just("1e-320".to_owned()), any::<f64>().prop_map(|f| f.to_string()),
+                any::<u64>().prop_map(|n| n.to_string()),
+            ],
+            n in prop_oneof![
+                Just(String::new()), Just("0".to_owned()), Just("4294967296".to_owned()),
+                Just("1e30".to_owned()), Just("0.0000000001".to_owned()),
+                any::<u64>().prop_map(|n| n.to_string()),
+                any::<f64>().prop_map(|f| f.abs().to_string()),
+            ],
+            unit in prop_oneof![
+                Just("ns"), Just("us"), Just("µs"), Just("ms"), Just("s"), Just("min"),
+                Just("m"), Just("h"), Just("d"), Just("days"), Just("y"), Just(""),
+            ],
+        ) {
+            for t in [text, format!("{count}/{n}{unit}"), count.clone()] {
+                if let Err(e) = Rate::parse(&t) {
+                    prop_assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{:?}", t);
+                }
+            }
+        }
+
         #[test]
         fn display_round_trips(count in 0.001f64..1e6, per_ns in 1u64..86_400_000_000_000) {
             let r = Rate::new(count, Duration::from_nanos(per_ns));

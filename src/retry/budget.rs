@@ -146,18 +146,18 @@ impl RetryBudget {
     /// Takes one token for a retry; `false` (and nothing taken) when the budget is empty.
     pub fn try_withdraw(&self) -> bool {
         let mut w = self.window();
-        if self.inner.reserve + w.sum() < SCALE as i64 {
+        if self.inner.reserve.saturating_add(w.sum()) < SCALE as i64 {
             return false;
         }
         let c = w.current;
-        w.slots[c] -= SCALE as i64;
+        w.slots[c] = w.slots[c].saturating_sub(SCALE as i64);
         true
     }
 
     /// The retries available now (may be fractional).
     pub fn balance(&self) -> f64 {
         let w = self.window();
-        (self.inner.reserve + w.sum()) as f64 / SCALE
+        self.inner.reserve.saturating_add(w.sum()) as f64 / SCALE
     }
 
     /// The window, with expired slots cleared.
@@ -185,8 +185,10 @@ impl RetryBudget {
 }
 
 impl Window {
+    /// Saturating: at the largest ratio, slots cannot overflow in any real run, but the sum of
+    /// saturated slots must not either.
     fn sum(&self) -> i64 {
-        self.slots.iter().sum()
+        self.slots.iter().fold(0i64, |a, s| a.saturating_add(*s))
     }
 }
 
@@ -194,6 +196,48 @@ impl Window {
 mod tests {
     use super::*;
     use crate::clock::FakeClock;
+    use crate::error::extremes::float;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any ratio and reserve: `Ok` or `InvalidConfig`, never a panic; a built budget takes
+        /// any sequence of deposits, withdrawals and clock jumps without overflow, and its
+        /// balance is a number.
+        #[test]
+        fn any_budget_is_ok_or_invalid_config(
+            ratio in prop_oneof![float(), Just(1000.0), 0.0f64..1000.0],
+            min_per_sec in prop_oneof![float(), Just(1e9), 0.0f64..1e9],
+            ops in proptest::collection::vec((0u8..3, 0u64..100_000_000_000), 0..200),
+        ) {
+            let clock = FakeClock::new();
+            match RetryBudget::with_clock(ratio, min_per_sec, Arc::new(clock.clone())) {
+                Err(e) => prop_assert_eq!(e.kind(), ErrorKind::InvalidConfig),
+                Ok(b) => {
+                    for (op, ms) in ops {
+                        match op {
+                            0 => b.deposit(),
+                            1 => {
+                                let _ = b.try_withdraw();
+                            }
+                            _ => clock.advance(Duration::from_millis(ms)),
+                        }
+                    }
+                    prop_assert!(!b.balance().is_nan());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn saturated_slots_do_not_overflow() {
+        let b = RetryBudget::with_clock(1000.0, 1e9, Arc::new(FakeClock::new())).unwrap();
+        // Fill every slot to the brim, then sum them: saturates instead of overflowing.
+        b.inner.window.lock().slots = [i64::MAX; SLOTS];
+        assert!(b.balance() > 0.0);
+        assert!(b.try_withdraw());
+        b.inner.window.lock().slots = [i64::MIN; SLOTS];
+        assert!(!b.try_withdraw());
+    }
 
     #[test]
     fn validation() {

@@ -142,7 +142,11 @@ impl RetryPolicy {
     /// Checks the policy: at least one attempt, a finite multiplier of at least 1, a base delay
     /// not above the maximum delay, and status codes in `100..=599`.
     ///
-    /// Errors are of kind [`ErrorKind::InvalidConfig`].
+    /// Errors are of kind [`ErrorKind::InvalidConfig`]. Extremes are otherwise allowed and mean
+    /// what they say: `max_attempts(u32::MAX)` retries until another limit stops it, zero delays
+    /// retry at once, `Duration::MAX` as `max_delay` or `retry_after_cap` is no cap (a wait
+    /// that would end past the context's deadline, or past the end of time, is not started:
+    /// the last outcome is returned).
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |why: String| Err(Error::new(ErrorKind::InvalidConfig, why));
         if self.max_attempts == 0 {
@@ -284,9 +288,13 @@ impl RetryPolicy {
             Jitter::Full => capped * r,
             Jitter::Equal => capped / 2.0 + capped / 2.0 * r,
         };
-        // Converting through f64 can round a hair above `max_delay`; clamp on the Duration.
+        // Converting through f64 can round a hair above `max_delay` (or, near `Duration::MAX`,
+        // out of `Duration`'s range): saturate at `max_delay`, never at zero.
+        if secs >= max {
+            return self.max_delay;
+        }
         Duration::try_from_secs_f64(secs)
-            .unwrap_or(Duration::ZERO)
+            .unwrap_or(self.max_delay)
             .min(self.max_delay)
     }
 }
@@ -386,6 +394,7 @@ impl RetryPolicyBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::extremes::{duration, float};
     use proptest::prelude::*;
 
     #[test]
@@ -421,6 +430,25 @@ mod tests {
         assert_eq!(full.backoff(1, 0.0), Duration::ZERO);
         assert_eq!(full.backoff(1, 0.5), Duration::from_millis(50));
         assert_eq!(full.backoff(1, f64::NAN), Duration::ZERO);
+    }
+
+    #[test]
+    fn duration_max_delays_saturate_instead_of_vanishing() {
+        let p = RetryPolicy::builder()
+            .base_delay(Duration::MAX)
+            .max_delay(Duration::MAX)
+            .jitter(Jitter::None)
+            .build()
+            .unwrap();
+        assert_eq!(p.backoff(1, 0.0), Duration::MAX);
+        assert_eq!(p.backoff(u32::MAX, 0.0), Duration::MAX);
+        let zero = RetryPolicy::builder()
+            .base_delay(Duration::ZERO)
+            .max_delay(Duration::ZERO)
+            .multiplier(f64::MAX)
+            .build()
+            .unwrap();
+        assert_eq!(zero.backoff(u32::MAX, 0.9), Duration::ZERO);
     }
 
     fn jitter() -> impl Strategy<Value = Jitter> {
@@ -463,6 +491,35 @@ mod tests {
             }
             if attempt >= 1 {
                 prop_assert!(raw + slack >= p.base_delay().min(p.max_delay()));
+            }
+        }
+
+        /// Any option values: `build` is `Ok` or `InvalidConfig`, never a panic, and a built
+        /// policy's backoff stays within `[0, max_delay]` for any attempt and random value.
+        #[test]
+        fn any_options_build_or_fail_with_invalid_config(
+            max_attempts in any::<u32>(),
+            base in duration(),
+            max in duration(),
+            multiplier in float(),
+            cap in duration(),
+            statuses in proptest::collection::vec(any::<u16>(), 0..4),
+            j in jitter(),
+            attempt in any::<u32>(),
+            r in float(),
+        ) {
+            let built = RetryPolicy::builder()
+                .max_attempts(max_attempts)
+                .base_delay(base)
+                .max_delay(max)
+                .multiplier(multiplier)
+                .retry_after_cap(cap)
+                .retry_statuses(statuses)
+                .jitter(j)
+                .build();
+            match built {
+                Ok(p) => prop_assert!(p.backoff(attempt, r) <= p.max_delay()),
+                Err(e) => prop_assert_eq!(e.kind(), ErrorKind::InvalidConfig),
             }
         }
 

@@ -28,11 +28,15 @@ mod control;
 mod event;
 mod options;
 mod queue;
+mod sink;
+#[cfg(test)]
+mod tests;
 mod workers;
 
 pub use self::control::BatchControl;
 pub use self::event::{BatchEvent, ProgressSnapshot};
 pub use self::options::{BatchOptions, ParOptions};
+pub(crate) use self::sink::{Hooks, Ran, Sink};
 pub(crate) use self::workers::Workers;
 
 use std::any::Any;
@@ -44,11 +48,12 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, bounded, select_biased, unbounded};
 use parking_lot::Mutex;
 
+use crate::agent::InflightSlot;
 use crate::error::{Error, ErrorKind};
-use crate::execute::{CancelReason, CancelToken, Context, InflightSlot};
+use crate::execute::{CancelReason, CancelToken, Context};
 
 use self::event::Counts;
-use self::options::{DEFAULT_QUEUE_AHEAD, EventFn};
+use self::options::DEFAULT_QUEUE_AHEAD;
 use self::queue::Queue;
 
 /// One item of a run's input: work for a runner, or an outcome known without running (an input
@@ -117,6 +122,8 @@ pub(crate) struct Worker<'r> {
     pub(crate) priority: i32,
     /// When the run started.
     pub(crate) start: Instant,
+    /// When this item started on its runner (the run measures the item's time from here).
+    pub(crate) began: Instant,
     stop: &'r CancelToken,
 }
 
@@ -129,70 +136,6 @@ impl Worker<'_> {
 
 /// The work of one item, run on a worker thread.
 pub(crate) type Work<'w, T, O> = dyn Fn(&Worker<'_>, T) -> (O, Class) + Sync + 'w;
-
-/// Callbacks on the caller's thread that catch panics: the first panic is kept and stops the run.
-pub(crate) struct Hooks<'o, 'a> {
-    events: Option<&'o mut EventFn<'a>>,
-    panic: Option<Box<dyn Any + Send>>,
-}
-
-impl Hooks<'_, '_> {
-    /// Delivers `event` to the event callback, if any (and nothing panicked yet).
-    pub(crate) fn event(&mut self, event: &BatchEvent<'_>) {
-        if self.panic.is_some() {
-            return;
-        }
-        if let Some(f) = self.events.as_mut() {
-            if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(event))) {
-                self.panic = Some(p);
-            }
-        }
-    }
-
-    /// Runs user code `f`, keeping its panic.
-    pub(crate) fn guard(&mut self, f: impl FnOnce()) {
-        if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
-            self.panic.get_or_insert(p);
-        }
-    }
-
-    pub(crate) fn wants_events(&self) -> bool {
-        self.events.is_some()
-    }
-}
-
-/// Where a run's outcomes go, on the caller's thread.
-pub(crate) trait Sink<T, O> {
-    /// Item `index` settled with `out`, classed `class`, after running on a worker for `ran`
-    /// (`None`: settled without running).
-    fn settled(
-        &mut self,
-        index: usize,
-        out: O,
-        class: Class,
-        ran: Option<Duration>,
-        hooks: &mut Hooks<'_, '_>,
-    );
-    /// Item `index` never started; settle it.
-    fn not_run(&mut self, index: usize, item: T, why: NotRun, hooks: &mut Hooks<'_, '_>);
-}
-
-/// How a run ended.
-pub(crate) struct Ran {
-    pub(crate) start: Instant,
-    pub(crate) total: usize,
-    /// A callback's panic, to re-raise once the API's own last callbacks have run.
-    pub(crate) panic: Option<Box<dyn Any + Send>>,
-}
-
-impl Ran {
-    /// Re-raises a callback's panic, if any.
-    pub(crate) fn reraise(&mut self) {
-        if let Some(p) = self.panic.take() {
-            resume_unwind(p);
-        }
-    }
-}
 
 /// The executor-side parameters of a run.
 pub(crate) struct Plan<'p> {
@@ -238,14 +181,15 @@ fn runner<T, O>(sh: &Shared<'_, T, O>) {
         if sh.send_started {
             let _ = sh.tx.send(Msg::Started(index));
         }
+        let began = Instant::now();
         let worker = Worker {
             ctx: &ctx,
             index,
             priority,
             start: sh.start,
+            began,
             stop: &sh.stop,
         };
-        let began = Instant::now();
         let msg = match catch_unwind(AssertUnwindSafe(|| (sh.work)(&worker, item))) {
             Ok((out, class)) => {
                 if sh.fail_fast && class == Class::Error {
@@ -315,7 +259,7 @@ pub(crate) fn run<T: Send, O: Send>(
     };
     let _guards = {
         let w = wake.clone();
-        let on_stop = stop.on_cancel(Arc::new(move || w()));
+        let on_stop = stop.on_cancel(Arc::new(w));
         let relay = |t: &CancelToken, why: CancelReason| {
             let stop = stop.clone();
             t.on_cancel(Arc::new(move || {
@@ -458,8 +402,9 @@ pub(crate) fn run<T: Send, O: Send>(
                 spawned += 1;
             }
 
-            let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
+            // The clock only when something here is timed (a deadline or chunk pauses).
+            let now = (deadline.is_some() || chunk != usize::MAX).then(Instant::now);
+            if deadline.is_some_and(|d| now.is_some_and(|n| n >= d)) {
                 stop.cancel_with(CancelReason::Deadline);
             }
             if hooks.panic.is_some() || sh.panicked.load(Ordering::Relaxed) {
@@ -475,6 +420,7 @@ pub(crate) fn run<T: Send, O: Send>(
             }
             // Between chunks: once a chunk has settled, wait out the pause, then open the next.
             if expected.is_none() && in_chunk >= chunk && done_fed >= fed {
+                let now = now.unwrap_or_else(Instant::now);
                 let until = *chunk_wait.get_or_insert_with(|| now.checked_add(chunk_pause));
                 if until.is_some_and(|u| now >= u) {
                     chunk_wait = None;
@@ -496,7 +442,7 @@ pub(crate) fn run<T: Send, O: Send>(
                 Ok(m) => Some(m),
                 Err(_) => {
                     let timeout =
-                        wait_until.map_or(crossbeam_channel::never(), |t| crossbeam_channel::at(t));
+                        wait_until.map_or(crossbeam_channel::never(), crossbeam_channel::at);
                     select_biased! {
                         recv(rx) -> m => m.ok(),
                         recv(wake_rx) -> _ => None,

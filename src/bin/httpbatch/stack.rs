@@ -1,19 +1,17 @@
 //! The layers under the batch, built from the options, and their statistics.
 //!
-//! Order, top to bottom: `BatchExecutor` → `RateLimitedExecutor` (when `--rate`) →
-//! `ConnectionPool` (per-host in-flight cap, retries, health checks) → socket. The limiter
-//! admits each request's first attempt; the pool's retry loop asks it again (through the
-//! context's admission) before every retry, so every attempt on the wire pays one token.
+//! The library's `Stack` assembles the layers, top to bottom: `BatchExecutor` →
+//! `RateLimitedExecutor` (when `--rate`) → `ConnectionPool` (per-host in-flight cap, retries,
+//! health checks) → socket. The limiter registers on the context and the leaf admits every write
+//! through it (first attempts, retries, redirect hops, warmup), so each pays one token.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::args::NetArgs;
 use httpbatch::{
-    BatchExecutor, BatchStats, ConnectionPool, Error, Execute, HostHealth, HostStats, HttpClient,
-    HttpClientConfig, PoolStats, Rate, RateLimitStats, RateLimitedExecutor, RateLimiter, Request,
-    RetryPolicy, RetryStats, WarmupReport,
+    BatchStats, ConnectionPool, Error, HostHealth, HostStats, HttpClient, HttpClientConfig,
+    PoolStats, Rate, RateLimitStats, RateLimiter, Request, RetryPolicy, RetryStats, WarmupReport,
 };
 
 /// What the layers are built from.
@@ -47,12 +45,11 @@ pub struct StackConfig {
     pub net: NetArgs,
 }
 
-type Top = Arc<dyn Execute>;
-
-/// The built stack, with handles to every layer that has statistics.
+/// The built stack (the library's [`httpbatch::Stack`], which owns the order of the layers),
+/// with handles to every layer that has statistics.
 pub struct Stack {
-    /// The batch executor on top.
-    pub executor: BatchExecutor<Top>,
+    /// The layers, batch executor on top.
+    pub executor: httpbatch::Stack,
     pool: ConnectionPool,
     limiter: Option<RateLimiter>,
     retries: bool,
@@ -104,27 +101,25 @@ impl Stack {
             .warmup_path(config.health_path.clone())
             .warmup_timeout(config.connect_timeout.max(Duration::from_millis(1)))
             .build()?;
-        let mut top: Top = Arc::new(pool.clone());
-        let limiter = match config.rate {
-            Some((rate, burst)) => {
-                let limiter = RateLimiter::new(rate, burst)?;
-                top = Arc::new(RateLimitedExecutor::new(top, limiter.clone()));
-                Some(limiter)
-            }
-            None => None,
-        };
-        let executor = BatchExecutor::builder()
+        let mut stack = httpbatch::Stack::builder()
             .workers(config.concurrency)
-            .build(top)?;
+            .pool(pool.clone());
+        let mut limiter = None;
+        if let Some((rate, burst)) = config.rate {
+            let l = RateLimiter::new(rate, burst)?;
+            stack = stack.rate_limiter(l.clone());
+            limiter = Some(l);
+        }
         Ok(Stack {
-            executor,
+            executor: stack.build()?,
             pool,
             limiter,
             retries: config.retries > 0,
         })
     }
 
-    /// Opens `n` connections to every origin the requests go to, before the batch.
+    /// Opens `n` connections to every origin the requests go to, before the batch (each
+    /// warmup request pays its rate-limit token).
     pub fn warmup<'r>(
         &self,
         requests: impl Iterator<Item = &'r Request>,
@@ -132,7 +127,11 @@ impl Stack {
     ) -> WarmupReport {
         let origins: Vec<String> = origins(requests).into_iter().collect();
         let hosts: Vec<&str> = origins.iter().map(String::as_str).collect();
-        self.pool.warmup(&hosts, n)
+        // The CLI's stack always has a pool, which is all `Stack::warmup` needs.
+        match self.executor.warmup(&hosts, n) {
+            Ok(report) => report,
+            Err(_) => self.pool.warmup(&hosts, n),
+        }
     }
 
     /// Starts health checks of every origin the requests go to.
@@ -150,7 +149,7 @@ impl Stack {
     /// Every layer's statistics now.
     pub fn stats(&self) -> LayerStats {
         LayerStats {
-            batch: self.executor.stats(),
+            batch: self.executor.executor().stats(),
             retry: self.retries.then(|| self.pool.retry_stats()),
             limiter: self.limiter.as_ref().map(RateLimiter::stats),
             pool: self.pool.stats(),

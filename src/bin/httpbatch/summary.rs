@@ -175,9 +175,9 @@ impl Report {
     }
 
     fn error_counts(&self) -> impl Iterator<Item = (ErrorKind, u64)> + '_ {
-        ErrorKind::ALL
-            .into_iter()
-            .map(|k| (k, self.stats.batch.errors_of(k)))
+        ErrorKind::all()
+            .iter()
+            .map(|&k| (k, self.stats.batch.errors_of(k)))
             .filter(|(_, n)| *n > 0)
     }
 

@@ -126,23 +126,63 @@ func TestInvalidInputsAreTypedErrors(t *testing.T) {
 		{Request{URL: ""}, ErrInvalidURL},
 		{Request{URL: srv.URL("/ok"), Header: http.Header{"X-A": {"a\r\nInjected: 1"}}}, ErrInvalidHeader},
 		{Request{URL: srv.URL("/ok"), Method: "BREW"}, ErrInvalidRequest},
-		{Request{URL: "http://127.0.0.1/\xff"}, ErrInvalidUTF8},
+		{Request{URL: "http://127.0.0.1/\xff"}, ErrInvalidURL},
 	}
+	// Each bad request ends as an error in its own slot; the good ones around it run.
 	for _, c := range cases {
-		res, err := ex.Execute(context.Background(), []Request{{URL: srv.URL("/ok")}, c.req}, nil)
-		if res != nil || !errors.Is(err, c.want) {
-			t.Errorf("%+v: got %v, want %v", c.req, err, c.want)
+		before := srv.Requests()
+		res, err := ex.Execute(context.Background(), []Request{{URL: srv.URL("/ok")}, c.req, {URL: srv.URL("/status/201")}}, nil)
+		if err != nil {
+			t.Fatalf("%+v: %v", c.req, err)
+		}
+		items, err := res.Items()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if items[0].Status != 200 || items[2].Status != 201 {
+			t.Errorf("%+v: neighbours %+v %+v", c.req, items[0], items[2])
+		}
+		if items[1].Outcome != OutcomeError || !errors.Is(items[1].Err, c.want) || items[1].Attempts != 0 {
+			t.Errorf("%+v: got %+v, want %v", c.req, items[1], c.want)
 		}
 		var he *Error
-		if !errors.As(err, &he) || he.Message == "" {
-			t.Errorf("%+v: no message in %v", c.req, err)
+		if !errors.As(items[1].Err, &he) || he.Message == "" {
+			t.Errorf("%+v: no message in %v", c.req, items[1].Err)
+		}
+		if res.Summary.Errors != 1 || res.Summary.Responses != 2 {
+			t.Errorf("%+v: summary %+v", c.req, res.Summary)
+		}
+		if sent := srv.Requests() - before; sent != 2 {
+			t.Errorf("%+v: %d requests reached the server, want 2", c.req, sent)
+		}
+		res.Close()
+	}
+	// Many plain GETs (added in one call) with bad URLs among them: each keeps its slot.
+	var reqs []Request
+	for i := 0; i < 50; i++ {
+		u := srv.URL("/ok")
+		if i%10 == 3 {
+			u = "::nope"
+		}
+		reqs = append(reqs, Request{URL: u})
+	}
+	res, err := ex.Execute(context.Background(), reqs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, _ := res.Items()
+	for i, it := range items {
+		bad := i%10 == 3
+		if bad != errors.Is(it.Err, ErrInvalidURL) || bad == (it.Status == 200) {
+			t.Errorf("item %d: %+v", i, it)
 		}
 	}
+	res.Close()
 	if _, err := NewExecutor(Config{Workers: 100000}); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("workers: %v", err)
 	}
 	// An empty batch is fine.
-	res, err := ex.Execute(context.Background(), nil, nil)
+	res, err = ex.Execute(context.Background(), nil, nil)
 	if err != nil || res.Len() != 0 || res.Summary.Total != 0 {
 		t.Errorf("empty batch: %v %+v", err, res)
 	}
@@ -185,7 +225,8 @@ func TestCancelWithContext(t *testing.T) {
 		t.Errorf("summary %+v", res.Summary)
 	}
 	it, _ := res.Item(0)
-	if it.Outcome != OutcomeCancelled || !errors.Is(it.Err, ErrCancelled) {
+	if it.Outcome != OutcomeCancelled || !errors.Is(it.Err, ErrCancelled) || !errors.Is(it.Err, context.Canceled) ||
+		errors.Is(it.Err, context.DeadlineExceeded) {
 		t.Errorf("item 0 %+v", it)
 	}
 }
@@ -211,6 +252,14 @@ func TestDeadlineFromContext(t *testing.T) {
 	last, _ := res.Item(9)
 	if !errors.Is(first.Err, ErrDeadlineExceeded) || last.Outcome != OutcomeNotRun || !errors.Is(last.Err, ErrNotRun) {
 		t.Errorf("items %+v %+v", first, last)
+	}
+	// Code written for Go's own deadlines recognises the items that hit the batch deadline.
+	if !errors.Is(first.Err, context.DeadlineExceeded) || errors.Is(first.Err, context.Canceled) {
+		t.Errorf("item 0 does not match context.DeadlineExceeded: %v", first.Err)
+	}
+	// A request timeout is not the batch deadline.
+	if errors.Is(&Error{Code: CodeTimeout}, context.DeadlineExceeded) {
+		t.Error("ErrTimeout matches context.DeadlineExceeded")
 	}
 }
 
@@ -323,9 +372,16 @@ func TestVersionAndCodes(t *testing.T) {
 	if CodeTimeout.String() != "timeout" || CodeOK != 0 || CodeNullArgument != 1000 {
 		t.Error("codes")
 	}
-	e := &Error{Code: CodeTimeout, Message: "x"}
-	if e.Error() != "httpbatch: timeout: x" {
+	// Error text says each thing once: the message names the failure; the code is in e.Code.
+	e := &Error{Code: CodeDeadlineExceeded, Message: "batch deadline exceeded"}
+	if e.Error() != "httpbatch: batch deadline exceeded" {
 		t.Error(e.Error())
+	}
+	if e := (&Error{Code: CodeTimeout}); e.Error() != "httpbatch: timeout" {
+		t.Error(e.Error())
+	}
+	if !errors.Is(e, ErrDeadlineExceeded) || errors.Is(e, ErrTimeout) {
+		t.Error("sentinels")
 	}
 }
 

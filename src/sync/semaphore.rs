@@ -1,4 +1,7 @@
-//! The counting semaphore that caps requests in flight across every call of one `ParExecutor`.
+//! The one cancel-aware semaphore of the crate: fair (FIFO within a priority), with priorities,
+//! and waits that honour the request's [`Context`] (cancel and deadline). It caps requests in
+//! flight across every call of a `ParExecutor`; [`Semaphore::acquire_owned`] gives a permit that
+//! owns its handle, for caps that outlive a borrow.
 //!
 //! Invariants:
 //! - `in_use <= cap` at all times; `in_use` and `waiters` are only touched under `state`.
@@ -13,6 +16,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::thread::{self, Thread};
 use std::time::Instant;
 
@@ -29,28 +33,36 @@ struct State {
     waiters: BTreeMap<Key, Thread>,
 }
 
-pub(crate) struct Permits {
+pub(crate) struct Semaphore {
     cap: usize,
     state: Mutex<State>,
 }
 
 /// A held permit; dropping it frees it.
 pub(crate) struct Permit<'a> {
-    permits: &'a Permits,
+    permits: &'a Semaphore,
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        let mut st = self.permits.state.lock();
-        st.in_use -= 1;
-        self.permits.pass_baton(&st);
+        self.permits.release();
     }
 }
 
-impl Permits {
-    pub(crate) fn new(cap: usize) -> Permits {
-        Permits {
-            cap,
+/// A held permit that owns a handle on its semaphore; dropping it frees it.
+pub(crate) struct OwnedPermit(Arc<Semaphore>);
+
+impl Drop for OwnedPermit {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+impl Semaphore {
+    /// A semaphore of `cap` permits (zero is taken as one; `usize::MAX` never waits).
+    pub(crate) fn new(cap: usize) -> Semaphore {
+        Semaphore {
+            cap: cap.max(1),
             state: Mutex::new(State {
                 in_use: 0,
                 seq: 0,
@@ -61,6 +73,29 @@ impl Permits {
 
     pub(crate) fn in_use(&self) -> usize {
         self.state.lock().in_use
+    }
+
+    /// Threads waiting for a permit now.
+    #[cfg(test)]
+    pub(crate) fn waiting(&self) -> usize {
+        self.state.lock().waiters.len()
+    }
+
+    fn release(&self) {
+        let mut st = self.state.lock();
+        st.in_use -= 1;
+        self.pass_baton(&st);
+    }
+
+    /// Like [`acquire`](Self::acquire), with a permit that keeps the semaphore alive.
+    pub(crate) fn acquire_owned(
+        self: &Arc<Self>,
+        priority: i32,
+        ctx: &Context,
+    ) -> Result<(OwnedPermit, bool), Error> {
+        let (permit, waited) = self.acquire(priority, ctx)?;
+        std::mem::forget(permit);
+        Ok((OwnedPermit(self.clone()), waited))
     }
 
     fn pass_baton(&self, st: &State) {
@@ -122,12 +157,11 @@ mod tests {
     use super::*;
     use crate::ErrorKind;
     use crate::execute::CancelToken;
-    use std::sync::Arc;
     use std::time::Duration;
 
     #[test]
     fn waiters_are_served_by_priority_then_arrival() {
-        let permits = Arc::new(Permits::new(1));
+        let permits = Arc::new(Semaphore::new(1));
         let held = permits.acquire(0, &Context::new()).unwrap().0;
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut handles = Vec::new();
@@ -154,7 +188,7 @@ mod tests {
 
     #[test]
     fn cancel_and_deadline_wake_waiters_and_pass_the_baton() {
-        let permits = Arc::new(Permits::new(1));
+        let permits = Arc::new(Semaphore::new(1));
         let held = permits.acquire(0, &Context::new()).unwrap().0;
         let token = CancelToken::new();
         let p = permits.clone();
@@ -172,5 +206,26 @@ mod tests {
         assert!(permits.state.lock().waiters.is_empty());
         drop(held);
         assert!(!permits.acquire(0, &Context::new()).unwrap().1);
+    }
+
+    #[test]
+    fn owned_permits_release_on_drop_and_extremes_never_wait() {
+        let sem = Arc::new(Semaphore::new(0));
+        let (p, waited) = sem.acquire_owned(0, &Context::new()).unwrap();
+        assert!(!waited);
+        assert_eq!(sem.in_use(), 1);
+        let ctx = Context::new().with_deadline(Instant::now());
+        assert!(
+            sem.acquire_owned(0, &ctx).is_err(),
+            "zero is taken as one permit"
+        );
+        drop(p);
+        assert_eq!(sem.in_use(), 0);
+        let wide = Semaphore::new(usize::MAX);
+        let held: Vec<_> = (0..1000)
+            .map(|_| wide.acquire(0, &Context::new()).unwrap().0)
+            .collect();
+        assert_eq!(wide.in_use(), 1000);
+        drop(held);
     }
 }

@@ -220,13 +220,18 @@ type PoolConfig struct {
 	WarmupPath         string        // default "/"
 	WarmupTimeout      time.Duration // default 10 s
 	Net                *Net          // TLS and proxies (nil: the defaults)
+	// OnHealthChange, if set, is called on every health state change of a host, from the
+	// pool's health-check thread (not the goroutine that built the pool): keep it short and safe
+	// for concurrent use. It is not called after Close.
+	OnHealthChange func(origin string, old, new HealthState)
 }
 
 // Pool is a connection pool: per-host in-flight caps, retries, warmup, health checks. Safe for
 // concurrent use; executors keep their own reference, so it may be closed before them.
 type Pool struct {
-	mu  sync.RWMutex
-	ptr *C.httpbatch_pool
+	mu       sync.RWMutex
+	ptr      *C.httpbatch_pool
+	healthID uintptr // registry id of OnHealthChange (0: none)
 }
 
 // NewPool builds a pool. Close it when done.
@@ -301,14 +306,22 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 		defer C.httpbatch_net_options_free(o)
 		steps = append(steps, func() C.httpbatch_result { return C.httpbatch_pool_builder_set_net_options(b, o) })
 	}
+	var healthID uintptr
+	steps = append(steps, func() C.httpbatch_result {
+		id, rc := setOnHealthChange(b, cfg.OnHealthChange)
+		healthID = id
+		return rc
+	})
 	for _, step := range steps {
 		if err := check(step(), last); err != nil {
 			C.httpbatch_pool_builder_free(b)
+			healthCallbacks.Delete(healthID)
 			return nil, err
 		}
 	}
-	p := &Pool{}
+	p := &Pool{healthID: healthID}
 	if err := check(C.httpbatch_pool_builder_build(b, &p.ptr), nil); err != nil {
+		healthCallbacks.Delete(healthID)
 		return nil, err
 	}
 	runtime.SetFinalizer(p, (*Pool).Close)
@@ -456,6 +469,7 @@ func (p *Pool) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ptr != nil {
+		healthCallbacks.Delete(p.healthID)
 		C.httpbatch_pool_free(p.ptr)
 		p.ptr = nil
 		runtime.SetFinalizer(p, nil)

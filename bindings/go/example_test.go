@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"httpbatch"
+	httpbatch "github.com/httpbatch/httpbatch/bindings/go"
 )
 
 // Runs a small batch against the loopback test server (a process the tests start, see

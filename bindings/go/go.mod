@@ -1,0 +1,3 @@
+module github.com/httpbatch/httpbatch/bindings/go
+
+go 1.21

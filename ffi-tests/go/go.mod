@@ -1,3 +1,0 @@
-module httpbatch
-
-go 1.21

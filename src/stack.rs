@@ -1,0 +1,334 @@
+//! One stack assembly: the usual order of the layers, built in one place. The CLI and the C ABI
+//! build their stacks here, so the order rule lives in this file only.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::agent::{ConnectionStats, HttpClient, HttpClientConfig};
+use crate::batch::{BatchExecutor, BatchResult, BatchStats, BatchSummary, IntoBatchItem, Outcome};
+use crate::error::{Error, ErrorKind};
+use crate::execute::{Context, Execute};
+use crate::pool::{ConnectionPool, PoolStats, WarmupReport};
+use crate::rate_limit::{Rate, RateLimitStats, RateLimitedExecutor, RateLimiter};
+use crate::retry::RetryStats;
+use crate::run::BatchOptions;
+
+/// The layer under the batch executor in a [`Stack`]: the rate limiter when there is one, else
+/// the pool or the client.
+pub type StackTop = Arc<dyn Execute>;
+
+enum Lower {
+    Client(Box<HttpClientConfig>),
+    Pool(ConnectionPool),
+}
+
+/// Builds a [`Stack`]. See [`Stack`] for the order of the layers.
+#[must_use]
+pub struct StackBuilder {
+    workers: usize,
+    thread_name: Option<String>,
+    limiter: Option<RateLimiter>,
+    per_host_rate: Option<(Rate, u32)>,
+    client_set: bool,
+    lower: Lower,
+}
+
+impl fmt::Debug for StackBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StackBuilder")
+            .field("workers", &self.workers)
+            .field("thread_name", &self.thread_name)
+            .field("limiter", &self.limiter.is_some())
+            .field("per_host_rate", &self.per_host_rate)
+            .field("pool", &matches!(self.lower, Lower::Pool(_)))
+            .finish()
+    }
+}
+
+impl Default for StackBuilder {
+    fn default() -> Self {
+        StackBuilder {
+            workers: 32,
+            thread_name: None,
+            limiter: None,
+            per_host_rate: None,
+            client_set: false,
+            lower: Lower::Client(Box::default()),
+        }
+    }
+}
+
+impl StackBuilder {
+    /// Sets the number of worker threads: the most requests in flight at once. Defaults to `32`.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        self
+    }
+
+    /// Sets the worker threads' name prefix. Defaults to `httpbatch-worker`.
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
+        self.thread_name = Some(prefix.into());
+        self
+    }
+
+    /// Puts a rate limiter (GCRA, rate and burst apart) in the stack. The limiter is a shared
+    /// handle: clones elsewhere enforce the same limit, and its statistics stay readable. Every
+    /// request on the wire pays one token: first attempts, retries and redirect hops.
+    pub fn rate_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// Adds a bucket of `rate` and `burst` per origin on top of the
+    /// [`rate_limiter`](Self::rate_limiter) (which it needs).
+    pub fn per_host_rate(mut self, rate: Rate, burst: u32) -> Self {
+        self.per_host_rate = Some((rate, burst));
+        self
+    }
+
+    /// Sends through a plain [`HttpClient`] with `config` (no pool). Not together with
+    /// [`pool`](Self::pool): a pool carries its own client configuration.
+    pub fn client_config(mut self, config: HttpClientConfig) -> Self {
+        self.client_set = true;
+        if let Lower::Client(c) = &mut self.lower {
+            **c = config;
+        }
+        self
+    }
+
+    /// Sends through `pool` (per-host caps, retries, warmup, health checks, circuit breaking).
+    /// The pool is a shared handle.
+    pub fn pool(mut self, pool: ConnectionPool) -> Self {
+        self.lower = Lower::Pool(pool);
+        self
+    }
+
+    /// Assembles the stack and starts its workers.
+    ///
+    /// Fails with [`ErrorKind::InvalidConfig`] for both a client configuration and a pool, a
+    /// per-host rate without a rate limiter, or a worker count outside `1..=4096`, and [`ErrorKind::Io`] if the
+    /// threads cannot be spawned.
+    pub fn build(self) -> Result<Stack, Error> {
+        let (client, pool, bottom): (HttpClient, Option<ConnectionPool>, StackTop) =
+            match self.lower {
+                Lower::Pool(_) if self.client_set => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidConfig,
+                        "a stack takes a client configuration or a pool, not both: set the \
+                         client configuration on the pool's builder",
+                    ));
+                }
+                Lower::Pool(pool) => (pool.get_ref().clone(), Some(pool.clone()), Arc::new(pool)),
+                Lower::Client(config) => {
+                    let client = HttpClient::with_config(*config);
+                    (client.clone(), None, Arc::new(client))
+                }
+            };
+        let limited = match (self.limiter, self.per_host_rate) {
+            (Some(limiter), per_host) => {
+                let mut layer = RateLimitedExecutor::new(bottom.clone(), limiter);
+                if let Some((rate, burst)) = per_host {
+                    layer = layer.per_host(rate, burst)?;
+                }
+                Some(Arc::new(layer))
+            }
+            (None, Some(_)) => {
+                return Err(Error::new(
+                    ErrorKind::InvalidConfig,
+                    "per-host rates come with a rate limiter: set one (a rate no host reaches \
+                     limits per host only)",
+                ));
+            }
+            (None, None) => None,
+        };
+        let top: StackTop = match &limited {
+            Some(l) => l.clone(),
+            None => bottom,
+        };
+        let mut builder = BatchExecutor::builder().workers(self.workers);
+        if let Some(name) = self.thread_name {
+            builder = builder.thread_name(name);
+        }
+        Ok(Stack {
+            executor: builder.build(top)?,
+            client,
+            pool,
+            limited,
+        })
+    }
+}
+
+/// The usual stack, assembled in one place:
+///
+/// ```text
+/// BatchExecutor ─ RateLimitedExecutor ─ ConnectionPool ─ HttpClient ─ socket
+///  workers, one   registers its         per-host caps,   one agent per origin;
+///  run engine     limiter(s) on the     retries, warmup, admits through every
+///                 Context               health, circuit  limiter before each write
+/// ```
+///
+/// The limiter sits above the pool and charges at the leaf, immediately before each request is
+/// written: first attempts, retries and redirect hops each pay one token, whatever the order. A
+/// request holds its per-host pool slot while it waits for its token. The rate limiter and the
+/// pool are optional; without a pool the executor sends through a plain [`HttpClient`].
+///
+/// ```
+/// use std::time::Duration;
+/// use httpbatch::{BatchOptions, ConnectionPool, Rate, RateLimiter, Request, Stack};
+/// use httpbatch_testserver::Server;
+///
+/// let server = Server::start()?;
+/// let stack = Stack::builder()
+///     .workers(8)
+///     .rate_limiter(RateLimiter::new(Rate::parse("1000/s")?, 10)?)
+///     .pool(ConnectionPool::builder().max_in_flight_per_host(4).build()?)
+///     .build()?;
+/// let requests = (0..20).map(|_| Request::get(&server.url("/ok")));
+/// let result = stack.execute_batch(requests, BatchOptions::new());
+/// assert_eq!(result.summary.succeeded, 20);
+/// let stats = stack.stats();
+/// assert_eq!(stats.limiter.unwrap().admitted, 20);
+/// assert_eq!(stats.connections.opened, server.accepted());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Stack {
+    executor: BatchExecutor<StackTop>,
+    client: HttpClient,
+    pool: Option<ConnectionPool>,
+    limited: Option<Arc<RateLimitedExecutor<StackTop>>>,
+}
+
+impl fmt::Debug for Stack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stack")
+            .field("executor", &self.executor)
+            .field("pool", &self.pool.is_some())
+            .field("limiter", &self.limited.is_some())
+            .finish()
+    }
+}
+
+/// Every layer's statistics, from [`Stack::stats`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct StackStats {
+    /// The batch executor's.
+    pub batch: BatchStats,
+    /// The global rate limiter's, when the stack has one.
+    pub limiter: Option<RateLimitStats>,
+    /// The pool's, when the stack has one.
+    pub pool: Option<PoolStats>,
+    /// The pool's retry engine's, when the stack has a pool.
+    pub retry: Option<RetryStats>,
+    /// Connections, counted at the socket.
+    pub connections: ConnectionStats,
+}
+
+impl Stack {
+    /// A builder; see [`StackBuilder`].
+    pub fn builder() -> StackBuilder {
+        StackBuilder::default()
+    }
+
+    /// The batch executor on top.
+    pub fn executor(&self) -> &BatchExecutor<StackTop> {
+        &self.executor
+    }
+
+    /// The client at the bottom (the pool's, when there is a pool).
+    pub fn client(&self) -> &HttpClient {
+        &self.client
+    }
+
+    /// The pool, when the stack has one.
+    pub fn pool(&self) -> Option<&ConnectionPool> {
+        self.pool.as_ref()
+    }
+
+    /// The rate-limiting layer, when the stack has one (its limiter, per-host buckets and
+    /// `try_execute`).
+    pub fn rate_limited(&self) -> Option<&RateLimitedExecutor<StackTop>> {
+        self.limited.as_deref()
+    }
+
+    /// See [`BatchExecutor::execute_batch`].
+    pub fn execute_batch<I>(&self, requests: I, options: BatchOptions<'_>) -> BatchResult
+    where
+        I: IntoIterator,
+        I::Item: IntoBatchItem,
+    {
+        self.executor.execute_batch(requests, options)
+    }
+
+    /// See [`BatchExecutor::execute_streaming`].
+    pub fn execute_streaming<I>(
+        &self,
+        requests: I,
+        options: BatchOptions<'_>,
+        consumer: impl FnMut(usize, Outcome),
+    ) -> BatchSummary
+    where
+        I: IntoIterator,
+        I::Item: IntoBatchItem,
+    {
+        self.executor.execute_streaming(requests, options, consumer)
+    }
+
+    /// Opens `n` connections to each of `hosts` (origins such as `http://127.0.0.1:8080`) before
+    /// a batch, through the pool; each warmup request pays its rate-limit token like any other
+    /// request on the wire. Fails with [`ErrorKind::InvalidConfig`] without a pool.
+    pub fn warmup(&self, hosts: &[&str], n: usize) -> Result<WarmupReport, Error> {
+        let pool = self.pool.as_ref().ok_or_else(|| {
+            Error::new(ErrorKind::InvalidConfig, "warmup needs a pool in the stack")
+        })?;
+        let ctx = match &self.limited {
+            Some(l) => Context::new().with_admission(l.admission()),
+            None => Context::new(),
+        };
+        Ok(pool.warmup_with(hosts, n, &ctx))
+    }
+
+    /// Every layer's statistics now.
+    pub fn stats(&self) -> StackStats {
+        StackStats {
+            batch: self.executor.stats(),
+            limiter: self.limited.as_ref().map(|l| l.stats()),
+            pool: self.pool.as_ref().map(ConnectionPool::stats),
+            retry: self.pool.as_ref().map(ConnectionPool::retry_stats),
+            connections: self.client.connection_stats(),
+        }
+    }
+
+    /// Stops the workers (see [`BatchExecutor::shutdown`]).
+    pub fn shutdown(&self) {
+        self.executor.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn _assert_send_sync() {
+        fn is<T: Send + Sync>() {}
+        is::<Stack>();
+    }
+
+    #[test]
+    fn a_client_configuration_and_a_pool_do_not_mix() {
+        let e = Stack::builder()
+            .client_config(HttpClientConfig::default())
+            .pool(ConnectionPool::new())
+            .build()
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+        let e = Stack::builder().workers(0).build().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+        let plain = Stack::builder().workers(1).build().unwrap();
+        assert!(plain.pool().is_none() && plain.rate_limited().is_none());
+        assert_eq!(
+            plain.warmup(&["http://127.0.0.1:1"], 1).unwrap_err().kind(),
+            ErrorKind::InvalidConfig
+        );
+    }
+}

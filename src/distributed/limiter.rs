@@ -220,7 +220,7 @@ struct Inner {
 /// process changes it for all.
 ///
 /// It implements [`Admission`]: push it on a [`Context`] (or wrap a layer in
-/// [`RedisRateLimitedExecutor`]) and the leaf admits every request it writes through it.
+/// [`RedisRateLimitedExecutor`](super::RedisRateLimitedExecutor)) and the leaf admits every request it writes through it.
 /// Waits honour the context's cancel token and deadline; a token the deadline cannot reach is
 /// refused at once without being taken.
 ///

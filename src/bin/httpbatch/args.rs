@@ -65,7 +65,7 @@ pub enum Command {
     Submit(crate::distributed::SubmitArgs),
     /// Run the requests of a work list in Redis (with a rate shared by every worker).
     #[cfg(feature = "redis")]
-    Worker(crate::distributed::WorkerArgs),
+    Worker(Box<crate::distributed::WorkerArgs>),
     /// Print the outcomes recorded on a work list, in input or completion order.
     #[cfg(feature = "redis")]
     Collect(crate::distributed::CollectArgs),

@@ -209,9 +209,16 @@ pub fn worker(a: &WorkerArgs, interrupt: &Interrupt) -> Result<ExitCode, Fatal> 
         net: a.net.clone(),
     };
     let stack = Stack::build(&config).map_err(|e| Fatal::usage(e.to_string()))?;
-    let mut top: Arc<dyn Execute> = stack.executor.get_ref().clone();
-    // The stack's own executor is replaced by one over the shared limiter: stop its threads.
+    // The CLI's pool (per-host caps, retries, TLS and proxy options) under the shared limiter:
+    // the same order as the library's Stack (limiter above the pool, charging at the leaf),
+    // with the Redis limiter in the local one's place. The stack's own workers are not used.
+    let pool = stack
+        .executor
+        .pool()
+        .cloned()
+        .expect("the CLI's stack always has a pool");
     stack.executor.shutdown();
+    let mut top: Arc<dyn Execute> = Arc::new(pool);
     let limiter = match a.rate {
         Some(rate) => {
             let mut b = RedisRateLimiter::builder(&a.list.redis, rate, a.burst)

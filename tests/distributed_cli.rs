@@ -279,3 +279,54 @@ fn dropped_connections_rejoin_without_duplicates() {
     assert_one_outcome_each(&list, n as u64);
     assert_eq!(server.requests_for("/ok"), n as u64);
 }
+
+#[test]
+fn sigterm_finishes_in_flight_work_and_exits_cleanly() {
+    let redis = RedisServer::start();
+    let server = Server::start().unwrap();
+    let n = 40;
+    let slow: Vec<String> = (0..n)
+        .map(|i| server.url(&format!("/delay/200?i={i}")))
+        .collect();
+    submit(&redis, "term", &slow);
+    let list = WorkList::open(&redis.url(), "term").unwrap();
+    // No --exit-when-done: it runs until signalled.
+    let w = Command::new(BIN)
+        .args([
+            "worker",
+            "--redis",
+            &redis.url(),
+            "--list",
+            "term",
+            "--name",
+            "w",
+        ])
+        .args(["-c", "4"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while list.status().unwrap().recorded < 4 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let kill = Command::new("kill")
+        .args(["-TERM", &w.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = w.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // What it had read ran and was recorded: nothing left pending under its name.
+    let st = list.status().unwrap();
+    assert_eq!(st.pending, 0, "{st:?}");
+    assert!(st.recorded < n as u64, "it stopped early: {st:?}");
+    // Another worker finishes the rest; every request ran exactly once.
+    wait_all(vec![worker(&redis, "term", "w2", &[])]);
+    assert_eq!(list.status().unwrap().recorded, n as u64);
+    assert_eq!(server.requests_for("/delay/200"), n as u64);
+}

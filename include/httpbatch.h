@@ -466,6 +466,13 @@ typedef struct httpbatch_pool httpbatch_pool;
  */
 typedef struct httpbatch_pool_builder httpbatch_pool_builder;
 
+#if defined(HTTPBATCH_REDIS)
+/**
+ * A rate limiter whose buckets live in Redis (opaque). Thread-safe.
+ */
+typedef struct httpbatch_redis_limiter httpbatch_redis_limiter;
+#endif
+
 /**
  * One HTTP request under construction (opaque). Not thread-safe: use it from one thread at a
  * time. Adding it to a batch copies it, so it may be changed, reused or freed afterwards.
@@ -1215,6 +1222,58 @@ typedef struct httpbatch_pool_host_stats {
    */
   uint64_t in_flight;
 } httpbatch_pool_host_stats;
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * A shared limiter's statistics, for this handle. Set `struct_size` before the call.
+ */
+typedef struct httpbatch_redis_limiter_stats {
+  /**
+   * Set by the caller to `sizeof(httpbatch_redis_limiter_stats)`.
+   */
+  size_t struct_size;
+  /**
+   * Admissions granted (fallback ones included).
+   */
+  uint64_t admitted;
+  /**
+   * Admissions that failed (cancelled, deadline).
+   */
+  uint64_t rejected;
+  /**
+   * Total microseconds admitted requests waited.
+   */
+  uint64_t total_wait_us;
+  /**
+   * Commands sent to Redis.
+   */
+  uint64_t round_trips;
+  /**
+   * Admissions served from a lease, without a round trip.
+   */
+  uint64_t from_lease;
+  /**
+   * Calls to Redis that failed because it was unreachable.
+   */
+  uint64_t redis_errors;
+  /**
+   * Times Redis became unreachable.
+   */
+  uint64_t switches;
+  /**
+   * Times it came back.
+   */
+  uint64_t recoveries;
+  /**
+   * Admissions granted by the local fallback limiter (fail open).
+   */
+  uint64_t fallback_admitted;
+  /**
+   * Whether Redis was unreachable at the last try.
+   */
+  bool degraded;
+} httpbatch_redis_limiter_stats;
+#endif
 
 /**
  * What a run did, without the items. Set `struct_size` before `httpbatch_batch_result_summary`.
@@ -2446,6 +2505,78 @@ httpbatch_result httpbatch_pool_host_stats_get(const struct httpbatch_pool *pool
                                                const char *host,
                                                size_t host_len,
                                                struct httpbatch_pool_host_stats *stats_out);
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * Creates a limiter on the Redis at `url` (`redis://[user:pass@]HOST:PORT/DB`, UTF-8, `url_len`
+ * bytes) under the key `key` (`key_len` bytes; processes sharing a key share the limit),
+ * admitting `count` requests per `interval_ms` with bursts of `burst`. `lease` (0 or 1: none)
+ * takes that many tokens per Redis round trip. `fail_open_share` is 0 to wait while Redis is
+ * unreachable (fail closed), or the share (0, 1] of the rate a local limiter admits meanwhile
+ * (fail open). Connects lazily: an unreachable server is not an error here.
+ *
+ * Ownership: the caller frees the limiter with `httpbatch_redis_limiter_free`.
+ */
+httpbatch_result httpbatch_redis_limiter_new(const char *url,
+                                             size_t url_len,
+                                             const char *key,
+                                             size_t key_len,
+                                             double count,
+                                             uint64_t interval_ms,
+                                             uint32_t burst,
+                                             uint32_t lease,
+                                             double fail_open_share,
+                                             struct httpbatch_redis_limiter **limiter_out);
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * Blocks until one request may go on the wire under the shared limit, and writes the time
+ * waited in microseconds to `*waited_us_out` (may be NULL). `timeout_ms` (0: none) is a
+ * deadline: a token that would come later fails at once with
+ * `HTTPBATCH_RESULT_DEADLINE_EXCEEDED`, taking nothing. `cancel` (may be NULL) cancelled from
+ * another thread ends the wait with `HTTPBATCH_RESULT_CANCELLED`.
+ */
+httpbatch_result httpbatch_redis_limiter_acquire(const struct httpbatch_redis_limiter *limiter,
+                                                 uint64_t timeout_ms,
+                                                 const struct httpbatch_cancel_token *cancel,
+                                                 uint64_t *waited_us_out);
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * Changes the shared rate for every process at once (no free burst).
+ */
+httpbatch_result httpbatch_redis_limiter_set_rate(const struct httpbatch_redis_limiter *limiter,
+                                                  double count,
+                                                  uint64_t interval_ms);
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * Writes this handle's statistics into `*stats_out` (set its `struct_size` first).
+ */
+httpbatch_result httpbatch_redis_limiter_stats_get(const struct httpbatch_redis_limiter *limiter,
+                                                   struct httpbatch_redis_limiter_stats *stats_out);
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * Copies the message of the most recent failed call on `limiter`; see
+ * `httpbatch_request_last_error` for the buffer rules.
+ */
+httpbatch_result httpbatch_redis_limiter_last_error(const struct httpbatch_redis_limiter *limiter,
+                                                    char *buf,
+                                                    size_t buf_len,
+                                                    size_t *len_out);
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * Frees the limiter (NULL is ignored). No other thread may be using it.
+ */
+void httpbatch_redis_limiter_free(struct httpbatch_redis_limiter *limiter);
+#endif
 
 /**
  * Creates an empty request in `*request_out`: method `GET`, no URL yet, no headers, no body,

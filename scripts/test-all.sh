@@ -14,6 +14,10 @@ echo "== cargo test (unit, integration, doc)"
 # feature does not already build, so one build covers the feature's code and tests too.
 cargo test --workspace --no-fail-fast --features json
 
+echo "== shared limiter and work list on a real redis-server (feature redis)"
+cargo test --features redis --no-fail-fast --lib ffi::redis
+cargo test --features redis --no-fail-fast --test distributed --test distributed_cli
+
 if [ -d examples ] && ls examples/*.rs >/dev/null 2>&1; then
   echo "== examples"
   cargo build --release --examples --quiet --features json

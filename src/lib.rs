@@ -87,6 +87,8 @@ mod clock;
 pub mod coalesce;
 mod compress;
 mod dedup;
+#[cfg(feature = "redis")]
+pub mod distributed;
 mod error;
 mod execute;
 mod httpdate;

@@ -31,6 +31,8 @@ mod limiter;
 mod net;
 mod paginate;
 mod pool;
+#[cfg(feature = "redis")]
+mod redis;
 mod request;
 mod result;
 // After result: cbindgen follows this order.

@@ -83,6 +83,18 @@ pub enum Command {
     },
     /// Print the man page (roff) on stdout, e.g. `httpbatch man > httpbatch.1; man ./httpbatch.1`.
     Man,
+    /// Put requests on a work list in Redis, for `httpbatch worker` processes on any machines.
+    #[cfg(feature = "redis")]
+    Submit(crate::distributed::SubmitArgs),
+    /// Run the requests of a work list in Redis (with a rate shared by every worker).
+    #[cfg(feature = "redis")]
+    Worker(Box<crate::distributed::WorkerArgs>),
+    /// Print the outcomes recorded on a work list, in input or completion order.
+    #[cfg(feature = "redis")]
+    Collect(crate::distributed::CollectArgs),
+    /// Show a work list's queued, pending, done and failed requests, per worker.
+    #[cfg(feature = "redis")]
+    Status(crate::distributed::StatusArgs),
 }
 
 // Not `{n}` anywhere in help text: clap reads it as a line break.

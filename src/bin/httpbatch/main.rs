@@ -8,6 +8,8 @@ mod args;
 mod cache;
 mod coalesce;
 mod demo;
+#[cfg(feature = "redis")]
+mod distributed;
 mod docs;
 mod glob;
 mod input;
@@ -130,6 +132,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Demo(a)) => demo::demo(&a, &interrupt),
         Some(Command::Serve(a)) => demo::serve(&a, &interrupt),
+        #[cfg(feature = "redis")]
+        Some(Command::Submit(a)) => distributed::submit(&a),
+        #[cfg(feature = "redis")]
+        Some(Command::Worker(a)) => distributed::worker(&a, &interrupt),
+        #[cfg(feature = "redis")]
+        Some(Command::Collect(a)) => distributed::collect(&a),
+        #[cfg(feature = "redis")]
+        Some(Command::Status(a)) => distributed::status(&a),
         Some(Command::Completions { shell }) => docs::completions(shell),
         Some(Command::Man) => docs::man(),
         None => batch(&cli.run, logging, &interrupt),

@@ -480,7 +480,10 @@ pub(crate) fn run<T: Send, O: Send>(
                 }
             }
 
-            let mut wait_until = deadline;
+            // Timers to wake for: never one already past (that would spin the loop): a deadline
+            // that has fired is handled, and a zero progress interval reports after each message,
+            // not on a timer.
+            let mut wait_until = deadline.filter(|_| !stop.is_cancelled());
             if starved_input {
                 let poll = Instant::now() + INPUT_POLL;
                 wait_until = Some(wait_until.map_or(poll, |d| d.min(poll)));
@@ -488,7 +491,7 @@ pub(crate) fn run<T: Send, O: Send>(
             if let Some(Some(u)) = chunk_wait {
                 wait_until = Some(wait_until.map_or(u, |d| d.min(u)));
             }
-            if let Some((every, _)) = &progress {
+            if let Some((every, _)) = progress.as_ref().filter(|(every, _)| !every.is_zero()) {
                 if let Some(tick) = last_progress.checked_add(*every) {
                     wait_until = Some(wait_until.map_or(tick, |d| d.min(tick)));
                 }

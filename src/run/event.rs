@@ -23,7 +23,8 @@ pub struct ProgressSnapshot {
     pub succeeded: usize,
     /// Everything else settled: error statuses, errors, cancelled, not run.
     pub failed: usize,
-    /// `completed / total` in percent (100 for an empty run).
+    /// `completed / total` in percent (100 for an empty run, 0 before an input of unknown
+    /// length has been read).
     pub percent: f64,
     /// Time since the run started, paused time included.
     pub elapsed: Duration,
@@ -50,7 +51,8 @@ impl ProgressSnapshot {
             succeeded: c.succeeded,
             failed: c.completed - c.succeeded,
             percent: if c.total == 0 {
-                100.0
+                // An empty run is done; an input not read yet is not.
+                if c.total_known { 100.0 } else { 0.0 }
             } else {
                 c.completed as f64 * 100.0 / c.total as f64
             },

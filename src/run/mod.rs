@@ -355,6 +355,12 @@ pub(crate) fn run<T: Send, O: Send>(
     let ahead = options.queue_ahead.unwrap_or(DEFAULT_QUEUE_AHEAD);
     let (chunk, chunk_pause) = options.chunks.unwrap_or((usize::MAX, Duration::ZERO));
     let mut last_progress = start;
+    // A first report as the run starts (0 settled; paused, if it starts paused): a run whose
+    // first outcome is long in coming, or that waits paused, still reports that it is running.
+    if let Some((_, f)) = progress.as_mut() {
+        let snap = ProgressSnapshot::compute(start, start, &counts);
+        hooks.guard(|| f(&snap));
+    }
 
     lease.pool.in_place_scope(|s| {
         let sh = &shared;

@@ -829,6 +829,48 @@ typedef struct httpbatch_dedup_stats {
 } httpbatch_dedup_stats;
 
 /**
+ * A limiter's statistics. Set `struct_size` before the call.
+ */
+typedef struct httpbatch_limiter_stats {
+  /**
+   * Set by the caller to `sizeof(httpbatch_limiter_stats)`.
+   */
+  size_t struct_size;
+  /**
+   * Requests admitted (each attempt counts once).
+   */
+  uint64_t admitted;
+  /**
+   * Admitted requests that had to wait first.
+   */
+  uint64_t throttled;
+  /**
+   * Requests that got no token (cancelled, deadline, stopped while waiting).
+   */
+  uint64_t rejected;
+  /**
+   * Total microseconds admitted requests waited.
+   */
+  uint64_t total_wait_us;
+  /**
+   * Longest single wait in microseconds.
+   */
+  uint64_t max_wait_us;
+  /**
+   * Threads waiting right now.
+   */
+  uint64_t current_waiters;
+  /**
+   * The configured rate in requests per second.
+   */
+  double rate_per_sec;
+  /**
+   * The configured burst.
+   */
+  uint32_t burst;
+} httpbatch_limiter_stats;
+
+/**
  * Latency percentiles in microseconds, from an HDR histogram.
  */
 typedef struct httpbatch_latency {
@@ -947,48 +989,6 @@ typedef struct httpbatch_connection_stats {
    */
   uint64_t reused;
 } httpbatch_connection_stats;
-
-/**
- * A limiter's statistics. Set `struct_size` before the call.
- */
-typedef struct httpbatch_limiter_stats {
-  /**
-   * Set by the caller to `sizeof(httpbatch_limiter_stats)`.
-   */
-  size_t struct_size;
-  /**
-   * Requests admitted (each attempt counts once).
-   */
-  uint64_t admitted;
-  /**
-   * Admitted requests that had to wait first.
-   */
-  uint64_t throttled;
-  /**
-   * Requests that got no token (cancelled, deadline, stopped while waiting).
-   */
-  uint64_t rejected;
-  /**
-   * Total microseconds admitted requests waited.
-   */
-  uint64_t total_wait_us;
-  /**
-   * Longest single wait in microseconds.
-   */
-  uint64_t max_wait_us;
-  /**
-   * Threads waiting right now.
-   */
-  uint64_t current_waiters;
-  /**
-   * The configured rate in requests per second.
-   */
-  double rate_per_sec;
-  /**
-   * The configured burst.
-   */
-  uint32_t burst;
-} httpbatch_limiter_stats;
 
 /**
  * The warmup of one host. Set `struct_size` before `httpbatch_warmup_report_host`. Pointers are
@@ -1817,26 +1817,6 @@ httpbatch_result httpbatch_executor_execute(const struct httpbatch_executor *exe
                                             struct httpbatch_batch_result **result_out);
 
 /**
- * Writes the executor's statistics into `*stats_out`, whose `struct_size` the caller has set
- * (an unknown size fails with `HTTPBATCH_RESULT_BAD_STRUCT_SIZE` and writes nothing). Safe while
- * batches run on other threads.
- */
-httpbatch_result httpbatch_executor_stats_get(const struct httpbatch_executor *executor,
-                                              struct httpbatch_executor_stats *stats_out);
-
-/**
- * Zeroes the executor's statistics (the in-flight gauge is a level and is kept).
- */
-httpbatch_result httpbatch_executor_reset_stats(const struct httpbatch_executor *executor);
-
-/**
- * Writes the connection figures of the executor's HTTP client, summed over every origin, into
- * `*stats_out` (set its `struct_size` first). Safe while batches run on other threads.
- */
-httpbatch_result httpbatch_executor_connection_stats(const struct httpbatch_executor *executor,
-                                                     struct httpbatch_connection_stats *stats_out);
-
-/**
  * Writes the statistics of the per-host limiter bucket of `host` (a URL or origin, `host_len`
  * bytes) into `*stats_out` (set its `struct_size` first). Fails with
  * `HTTPBATCH_RESULT_NOT_FOUND` when the executor has no limiter with per-host buckets, or no
@@ -1872,6 +1852,26 @@ httpbatch_result httpbatch_executor_last_error(const struct httpbatch_executor *
  * Results already returned stay valid. No other thread may be using `executor`.
  */
 void httpbatch_executor_free(struct httpbatch_executor *executor);
+
+/**
+ * Writes the executor's statistics into `*stats_out`, whose `struct_size` the caller has set
+ * (an unknown size fails with `HTTPBATCH_RESULT_BAD_STRUCT_SIZE` and writes nothing). Safe while
+ * batches run on other threads.
+ */
+httpbatch_result httpbatch_executor_stats_get(const struct httpbatch_executor *executor,
+                                              struct httpbatch_executor_stats *stats_out);
+
+/**
+ * Zeroes the executor's statistics (the in-flight gauge is a level and is kept).
+ */
+httpbatch_result httpbatch_executor_reset_stats(const struct httpbatch_executor *executor);
+
+/**
+ * Writes the connection figures of the executor's HTTP client, summed over every origin, into
+ * `*stats_out` (set its `struct_size` first). Safe while batches run on other threads.
+ */
+httpbatch_result httpbatch_executor_connection_stats(const struct httpbatch_executor *executor,
+                                                     struct httpbatch_connection_stats *stats_out);
 
 /**
  * Creates a limiter allowing `count` requests per `interval_ms` milliseconds (any positive

@@ -27,6 +27,7 @@ mod events;
 mod codes;
 mod dedup;
 mod executor;
+mod executor_stats;
 mod limiter;
 mod net;
 mod paginate;

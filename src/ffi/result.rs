@@ -6,7 +6,8 @@ use crate::batch::{BatchResult, BatchSummary, Outcome};
 use crate::response::Response;
 
 use super::base::{Fail, StructSize, free_raw, guard, guard_or, try_out, try_ref, write_sized};
-use super::executor::{httpbatch_latency, micros};
+use super::executor::micros;
+use super::executor_stats::httpbatch_latency;
 use super::headers::httpbatch_header;
 use super::httpbatch_result;
 

@@ -7,6 +7,7 @@ use super::base::*;
 use super::batch::*;
 use super::cancel::*;
 use super::executor::*;
+use super::executor_stats::*;
 use super::headers::*;
 use super::request::*;
 use super::result::*;

@@ -231,6 +231,17 @@ enum httpbatch_result
    */
   HTTPBATCH_RESULT_RETRY_BUDGET_EXHAUSTED = 20,
   /**
+   * The server answered this item with an error of its own inside a combined answer that
+   * went through (a JSON-RPC error object); the item's `coalesce::ItemError::Remote` has the
+   * code, message and data.
+   */
+  HTTPBATCH_RESULT_REMOTE = 21,
+  /**
+   * A bounded queue was full, so the request was not sent (request coalescing's queue of
+   * held requests).
+   */
+  HTTPBATCH_RESULT_QUEUE_FULL = 22,
+  /**
    * A required pointer argument was NULL.
    */
   HTTPBATCH_RESULT_NULL_ARGUMENT = 1000,
@@ -1593,9 +1604,10 @@ void httpbatch_cancel_token_free(struct httpbatch_cancel_token *token);
  * built-in codec `codec` (`HTTPBATCH_COALESCE_JSONRPC`, `HTTPBATCH_COALESCE_JSON_ARRAY`, or
  * `HTTPBATCH_COALESCE_NONE` to turn it off): up to `max_batch` requests per HTTP request, a
  * request waiting at most `max_delay_ms` for others. At most `workers` requests are in flight,
- * so batches fill up to the worker count. Per-item errors come back per item (JSON-RPC error
- * objects as `HTTPBATCH_RESULT_PROTOCOL`). Fails with `HTTPBATCH_RESULT_INVALID_CONFIG` for an
- * unknown codec or `max_batch == 0`. Defaults to no coalescing.
+ * so batches fill up to the worker count. Per-item errors come back per item: a JSON-RPC error
+ * object as `HTTPBATCH_RESULT_REMOTE` (its code and message in the item's error message), a
+ * full queue as `HTTPBATCH_RESULT_QUEUE_FULL`. Fails with `HTTPBATCH_RESULT_INVALID_CONFIG` for
+ * an unknown codec or `max_batch == 0`. Defaults to no coalescing.
  */
 httpbatch_result httpbatch_executor_builder_set_coalesce(struct httpbatch_executor_builder *builder,
                                                          uint32_t codec,

@@ -122,6 +122,8 @@ pub use dedup::{DedupConfig, DedupExecutor, DedupStats};
 pub use error::{Error, ErrorKind};
 pub use execute::{Admission, Answer, CancelToken, Context, Execute};
 pub use json::ResponseError;
+#[cfg(feature = "json")]
+pub use paginate::TypedItems;
 pub use paginate::{Items, Page, PageError, PageState, Paginator, Strategy, paginate};
 pub use par::{
     IntoParCall, ParCall, ParClient, ParCollected, ParError, ParExecutor, ParExecutorBuilder,
@@ -132,8 +134,8 @@ pub use pool::{
     HostWarmup, PoolStats, WarmupReport,
 };
 pub use rate_limit::{
-    AdaptiveHostStats, AdaptiveLimits, Rate, RateLimitStats, RateLimitedExecutor, RateLimiter,
-    TryExecuteError,
+    AdaptiveHostStats, AdaptiveLimits, AdaptiveLimitsBuilder, Rate, RateLimitStats,
+    RateLimitedExecutor, RateLimiter, TryExecuteError,
 };
 pub use request::{Method, Request, RequestBuilder, Scheme, Url};
 pub use response::{CacheStatus, Response, Timings};

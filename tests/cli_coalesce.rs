@@ -68,6 +68,45 @@ fn coalesce_jsonrpc_sends_one_request_per_batch() {
 }
 
 #[test]
+fn a_jsonrpc_error_object_is_a_remote_error_on_its_own_line() {
+    let server = Server::start().unwrap();
+    let url = server.url("/jsonrpc");
+    let input: String = ["echo", "fail", "echo"]
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let call = format!(r#"{{"jsonrpc":"2.0","method":"{m}","params":[{i}],"id":{i}}}"#);
+            format!(
+                "{}\n",
+                serde_json::json!({"method": "POST", "url": url, "body": call})
+            )
+        })
+        .collect();
+    let (code, lines) = run(
+        &[
+            "--coalesce",
+            "jsonrpc",
+            "--max-batch",
+            "3",
+            "--max-delay",
+            "10s",
+            "-c",
+            "3",
+        ],
+        &input,
+    );
+    assert_eq!(code, 1, "one item failed: {lines:?}");
+    assert_eq!(server.requests_for("/jsonrpc"), 1);
+    let failed: Vec<&Value> = lines.iter().filter(|l| l["outcome"] == "error").collect();
+    assert_eq!(failed.len(), 1, "{lines:?}");
+    assert_eq!(failed[0]["index"], 1, "{lines:?}");
+    assert_eq!(failed[0]["error"]["kind"], "remote", "{lines:?}");
+    let message = failed[0]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("-32000"), "{message}");
+    assert_eq!(lines.iter().filter(|l| l["status"] == 200).count(), 2);
+}
+
+#[test]
 fn adaptive_follows_an_advertised_quota() {
     let server = Server::start().unwrap();
     let input = format!("{}\n", server.url("/quota/cli?limit=20")).repeat(30);

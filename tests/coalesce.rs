@@ -120,7 +120,7 @@ fn replies_out_of_order_and_error_objects_stay_per_item() {
     assert_eq!(body(3)["id"], 7);
     let remote = |i: usize| {
         let e = outs[i].as_ref().unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Protocol);
+        assert_eq!(e.kind(), ErrorKind::Remote);
         match ItemError::of(e) {
             Some(ItemError::Remote { code, .. }) => *code,
             other => panic!("item {i}: {other:?}"),
@@ -257,7 +257,7 @@ fn queue_full_is_a_clear_error() {
             &Context::new(),
         )
         .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotRun);
+    assert_eq!(e.kind(), ErrorKind::QueueFull);
     assert_eq!(
         ItemError::of(&e),
         Some(&ItemError::QueueFull { max_queued: 3 })

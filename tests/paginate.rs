@@ -244,3 +244,86 @@ fn bodies_the_strategy_cannot_read_are_typed_errors() {
     assert_eq!(walk.next().unwrap().unwrap_err().status(), Some(404));
     assert!(PageState::from_json("{\"next\":{\"url\":1}}").is_err());
 }
+
+/// Typed items (feature `json`): each item that does not fit the type is its own error, in its
+/// place, and the walk goes on; a failed page still ends it, resumable.
+#[cfg(feature = "json")]
+mod typed {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Small {
+        id: u8,
+    }
+
+    #[test]
+    fn items_as_deserialises_each_item_and_types_each_bad_one() {
+        let server = Server::start().unwrap();
+        let client = HttpClient::new();
+        // 300 items over 3 pages; ids 256..=300 do not fit a u8.
+        let walk = paginate(
+            &client,
+            get(&server, "/pages/numbered/300?per=100"),
+            Strategy::page("page").items("/items"),
+        );
+        let mut items = walk.items_as::<Small>();
+        let mut good = Vec::new();
+        let mut bad = Vec::new();
+        for item in items.by_ref() {
+            match item {
+                Ok(s) => good.push(u64::from(s.id)),
+                Err(PageError::Item {
+                    index,
+                    item,
+                    source,
+                }) => {
+                    assert_eq!(item["id"].as_u64(), Some(index + 1));
+                    assert!(source.to_string().contains("u8"), "{source}");
+                    bad.push(index);
+                }
+                Err(e) => panic!("the walk failed: {e}"),
+            }
+        }
+        assert_eq!(good, (1..=255).collect::<Vec<_>>());
+        assert_eq!(bad, (255..300).collect::<Vec<_>>());
+        assert_eq!(items.state().items(), 300);
+        assert!(items.state().is_done());
+        // Three pages and the empty fourth that ends a numbered walk.
+        assert_eq!(server.requests_for("/pages/numbered/300"), 4);
+    }
+
+    #[test]
+    fn a_failed_page_ends_a_typed_walk_and_it_resumes() {
+        let server = Server::start().unwrap();
+        let client = HttpClient::new();
+        let path = "/pages/link/30?per=10&fail=t&fail_page=2";
+        let strategy = || Strategy::link().items("/items");
+        let mut items = paginate(&client, get(&server, path), strategy()).items_as::<Small>();
+        let first: Vec<u8> = items.by_ref().map_while(Result::ok).map(|s| s.id).collect();
+        assert_eq!(first, (1..=10).collect::<Vec<_>>());
+        assert!(items.next().is_none(), "the failed page ended the walk");
+        let state = items.state().clone();
+        let rest: Vec<u8> = paginate(&client, get(&server, path), strategy())
+            .resume(state)
+            .items_as::<Small>()
+            .map(|r| r.map(|s| s.id))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rest, (11..=30).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_item_error_is_not_a_page_error() {
+        let e = serde_json::from_str::<Small>("{}").unwrap_err();
+        let err = PageError::Item {
+            index: 4,
+            item: Box::new(serde_json::json!({})),
+            source: e,
+        };
+        assert!(err.is_item());
+        assert_eq!(err.status(), None);
+        assert!(err.to_string().starts_with("item 4 "), "{err}");
+        assert!(std::error::Error::source(&err).is_some());
+    }
+}

@@ -27,6 +27,8 @@ const (
 	CodeRedirect             Code = 18
 	CodeInvalidConfig        Code = 19
 	CodeRetryBudgetExhausted Code = 20
+	CodeRemote               Code = 21
+	CodeQueueFull            Code = 22
 	CodeNullArgument         Code = 1000
 	CodeInvalidUTF8          Code = 1001
 	CodeBadStructSize        Code = 1002
@@ -59,6 +61,8 @@ var (
 	ErrRedirect             = &Error{Code: CodeRedirect}
 	ErrInvalidConfig        = &Error{Code: CodeInvalidConfig}
 	ErrRetryBudgetExhausted = &Error{Code: CodeRetryBudgetExhausted}
+	ErrRemote               = &Error{Code: CodeRemote}
+	ErrQueueFull            = &Error{Code: CodeQueueFull}
 	ErrNullArgument         = &Error{Code: CodeNullArgument}
 	ErrInvalidUTF8          = &Error{Code: CodeInvalidUTF8}
 	ErrBadStructSize        = &Error{Code: CodeBadStructSize}

@@ -158,7 +158,7 @@ pub fn combined_request(requests: &[Request], body: Vec<u8>) -> Result<Request, 
 #[non_exhaustive]
 pub enum ItemError {
     /// The server answered this item with an error object (JSON-RPC `error`). The item's error
-    /// kind is [`ErrorKind::Protocol`].
+    /// kind is [`ErrorKind::Remote`].
     Remote {
         /// The error code (`-32601` for "Method not found", …).
         code: i64,
@@ -178,7 +178,7 @@ pub enum ItemError {
     /// [`ErrorKind::InvalidRequest`].
     Invalid(String),
     /// The queue of held requests was full: the item was not sent. Kind
-    /// [`ErrorKind::NotRun`].
+    /// [`ErrorKind::QueueFull`].
     QueueFull {
         /// The configured bound.
         max_queued: usize,
@@ -195,7 +195,8 @@ impl ItemError {
     pub fn into_error(self) -> Error {
         let kind = match self {
             ItemError::Invalid(_) => ErrorKind::InvalidRequest,
-            ItemError::QueueFull { .. } => ErrorKind::NotRun,
+            ItemError::QueueFull { .. } => ErrorKind::QueueFull,
+            ItemError::Remote { .. } => ErrorKind::Remote,
             _ => ErrorKind::Protocol,
         };
         Error::with_source(kind, self.to_string(), self)

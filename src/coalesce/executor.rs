@@ -104,7 +104,7 @@ struct Shared<E, C> {
 ///   [`ErrorKind::Cancelled`] or [`ErrorKind::DeadlineExceeded`]; the combined request goes on
 ///   for the others.
 /// - At most [`max_queued`](CoalescingExecutorBuilder::max_queued) requests are held; one more
-///   fails at once with [`ErrorKind::NotRun`] ([`ItemError::QueueFull`]).
+///   fails at once with [`ErrorKind::QueueFull`] ([`ItemError::QueueFull`]).
 /// - Requests the codec gives no key are sent on alone ([`Codec::batch_key`]).
 ///
 /// ```
@@ -164,7 +164,7 @@ impl<E: Execute + 'static, C: Codec + 'static> CoalescingExecutorBuilder<E, C> {
     }
 
     /// Most requests held (waiting to be sent) at once; one more fails with
-    /// [`ErrorKind::NotRun`]. Defaults to `10_000`.
+    /// [`ErrorKind::QueueFull`]. Defaults to `10_000`.
     pub fn max_queued(mut self, n: usize) -> Self {
         self.config.max_queued = n;
         self

@@ -23,8 +23,9 @@ use crate::response::Response;
 ///   item's response is `200` with the reply object as body. Members other than `jsonrpc`,
 ///   `method`, `params` and `id` are not sent (JSON-RPC 2.0 defines no others).
 /// - A reply with an `error` object fails its item with [`ItemError::Remote`] (code, message,
-///   data); a missing reply with [`ItemError::MissingReply`], a repeated one with
-///   [`ItemError::DuplicateReply`] (kind [`Protocol`](crate::ErrorKind::Protocol)).
+///   data; kind [`Remote`](crate::ErrorKind::Remote)); a missing reply with
+///   [`ItemError::MissingReply`], a repeated one with [`ItemError::DuplicateReply`] (kind
+///   [`Protocol`](crate::ErrorKind::Protocol)).
 /// - A notification's outcome is an empty `204` once the combined request succeeded.
 /// - A single error object instead of an array (the server rejected the batch as a whole)
 ///   fails every call with it; a non-2xx answer is handed to every member as is.

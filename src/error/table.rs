@@ -50,4 +50,11 @@ error_kinds! {
     InvalidConfig = 19, "invalid_config", "invalid configuration";
     /// The retry budget is exhausted: the request was not retried to protect a failing host.
     RetryBudgetExhausted = 20, "retry_budget_exhausted", "retry budget exhausted";
+    /// The server answered this item with an error of its own inside a combined answer that
+    /// went through (a JSON-RPC error object); the item's `coalesce::ItemError::Remote` has the
+    /// code, message and data.
+    Remote = 21, "remote", "the server answered the item with an error";
+    /// A bounded queue was full, so the request was not sent (request coalescing's queue of
+    /// held requests).
+    QueueFull = 22, "queue_full", "queue full: request not sent";
 }

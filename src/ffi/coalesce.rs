@@ -55,9 +55,10 @@ impl Extras {
 /// built-in codec `codec` (`HTTPBATCH_COALESCE_JSONRPC`, `HTTPBATCH_COALESCE_JSON_ARRAY`, or
 /// `HTTPBATCH_COALESCE_NONE` to turn it off): up to `max_batch` requests per HTTP request, a
 /// request waiting at most `max_delay_ms` for others. At most `workers` requests are in flight,
-/// so batches fill up to the worker count. Per-item errors come back per item (JSON-RPC error
-/// objects as `HTTPBATCH_RESULT_PROTOCOL`). Fails with `HTTPBATCH_RESULT_INVALID_CONFIG` for an
-/// unknown codec or `max_batch == 0`. Defaults to no coalescing.
+/// so batches fill up to the worker count. Per-item errors come back per item: a JSON-RPC error
+/// object as `HTTPBATCH_RESULT_REMOTE` (its code and message in the item's error message), a
+/// full queue as `HTTPBATCH_RESULT_QUEUE_FULL`. Fails with `HTTPBATCH_RESULT_INVALID_CONFIG` for
+/// an unknown codec or `max_batch == 0`. Defaults to no coalescing.
 #[unsafe(no_mangle)]
 pub extern "C" fn httpbatch_executor_builder_set_coalesce(
     builder: *mut httpbatch_executor_builder,

@@ -58,6 +58,13 @@ pub enum httpbatch_result {
     InvalidConfig = 19,
     /// The retry budget is exhausted: the request was not retried to protect a failing host.
     RetryBudgetExhausted = 20,
+    /// The server answered this item with an error of its own inside a combined answer that
+    /// went through (a JSON-RPC error object); the item's `coalesce::ItemError::Remote` has the
+    /// code, message and data.
+    Remote = 21,
+    /// A bounded queue was full, so the request was not sent (request coalescing's queue of
+    /// held requests).
+    QueueFull = 22,
     /// A required pointer argument was NULL.
     NullArgument = 1000,
     /// A text argument is not valid UTF-8.
@@ -84,7 +91,7 @@ const _: () = assert!(
 
 impl httpbatch_result {
     /// Every code, for tables and tests.
-    pub(crate) const ALL: [httpbatch_result; 29] = [
+    pub(crate) const ALL: [httpbatch_result; 31] = [
         httpbatch_result::Ok,
         httpbatch_result::InvalidUrl,
         httpbatch_result::InvalidHeader,
@@ -106,6 +113,8 @@ impl httpbatch_result {
         httpbatch_result::Redirect,
         httpbatch_result::InvalidConfig,
         httpbatch_result::RetryBudgetExhausted,
+        httpbatch_result::Remote,
+        httpbatch_result::QueueFull,
         httpbatch_result::NullArgument,
         httpbatch_result::InvalidUtf8,
         httpbatch_result::BadStructSize,
@@ -139,6 +148,8 @@ impl httpbatch_result {
             ErrorKind::Redirect => httpbatch_result::Redirect,
             ErrorKind::InvalidConfig => httpbatch_result::InvalidConfig,
             ErrorKind::RetryBudgetExhausted => httpbatch_result::RetryBudgetExhausted,
+            ErrorKind::Remote => httpbatch_result::Remote,
+            ErrorKind::QueueFull => httpbatch_result::QueueFull,
         }
     }
 
@@ -166,6 +177,8 @@ impl httpbatch_result {
             httpbatch_result::Redirect => c"redirect failed",
             httpbatch_result::InvalidConfig => c"invalid configuration",
             httpbatch_result::RetryBudgetExhausted => c"retry budget exhausted",
+            httpbatch_result::Remote => c"the server answered the item with an error",
+            httpbatch_result::QueueFull => c"queue full: request not sent",
             httpbatch_result::NullArgument => c"NULL argument",
             httpbatch_result::InvalidUtf8 => c"invalid UTF-8",
             httpbatch_result::BadStructSize => c"bad struct_size",

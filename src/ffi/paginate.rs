@@ -105,6 +105,8 @@ impl httpbatch_paginator {
                 self.last_error.set(&message);
                 Ok(HTTPBATCH_PAGE_FAILED)
             }
+            // Typed items are Rust's only; a C walk hands out JSON text.
+            PageError::Item { .. } => Err(Fail::invalid(message)),
         }
     }
 }

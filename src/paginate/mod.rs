@@ -14,6 +14,8 @@ mod link;
 mod page;
 mod state;
 mod strategy;
+#[cfg(feature = "json")]
+mod typed;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -26,6 +28,8 @@ use self::state::Next;
 pub use self::state::PageState;
 pub use self::strategy::Strategy;
 use self::strategy::{Kind, set_param};
+#[cfg(feature = "json")]
+pub use self::typed::TypedItems;
 use crate::error::{Error, ErrorKind};
 use crate::execute::{Context, Execute};
 use crate::par::{ParExecutor, ParMap};

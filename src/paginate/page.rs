@@ -43,7 +43,7 @@ impl Page {
     }
 }
 
-/// Why a walk stopped early.
+/// Why a walk stopped early, or (only [`PageError::Item`]) why one item was skipped.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum PageError {
@@ -59,13 +59,24 @@ pub enum PageError {
         /// What was wrong.
         message: String,
     },
+    /// One item does not deserialise into the type asked for (`Paginator::items_as`, feature
+    /// `json`). Unlike the other variants it does not end the walk: the next call yields the
+    /// next item.
+    Item {
+        /// The item's place in the walk, from 0 (counting items before a resume).
+        index: u64,
+        /// The item as the page had it.
+        item: Box<Value>,
+        /// Why it does not fit the type (line, column and what was expected).
+        source: serde_json::Error,
+    },
 }
 
 impl PageError {
     /// The failed page's response, if one came back.
     pub fn response(&self) -> Option<&Response> {
         match self {
-            PageError::Request(_) => None,
+            PageError::Request(_) | PageError::Item { .. } => None,
             PageError::Status(r) | PageError::Body { response: r, .. } => Some(r),
         }
     }
@@ -73,6 +84,11 @@ impl PageError {
     /// The failed page's status, if one came back.
     pub fn status(&self) -> Option<u16> {
         self.response().map(Response::status)
+    }
+
+    /// Whether only one item failed ([`PageError::Item`]) and the walk goes on.
+    pub fn is_item(&self) -> bool {
+        matches!(self, PageError::Item { .. })
     }
 }
 
@@ -84,6 +100,9 @@ impl fmt::Display for PageError {
             PageError::Body { response, message } => {
                 write!(f, "page {}: {message}", response.url())
             }
+            PageError::Item { index, source, .. } => {
+                write!(f, "item {index} does not fit the type asked for: {source}")
+            }
         }
     }
 }
@@ -92,6 +111,7 @@ impl std::error::Error for PageError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             PageError::Request(e) => Some(e),
+            PageError::Item { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -23,6 +23,22 @@ use crate::execute::{Answer, Context};
 use crate::retry::parse_retry_after;
 
 /// The options of adaptive limits ([`RateLimitedExecutor::adaptive`](crate::RateLimitedExecutor::adaptive)).
+///
+/// Read them with the getters; change them through [`AdaptiveLimits::builder`] (or
+/// [`to_builder`](AdaptiveLimits::to_builder)), whose setters share the getters' names.
+///
+/// ```
+/// use std::time::Duration;
+/// use httpbatch::AdaptiveLimits;
+///
+/// let limits = AdaptiveLimits::builder()
+///     .window(Duration::from_secs(3600)) // an hourly quota
+///     .max_hold(Duration::from_secs(60))
+///     .build();
+/// assert_eq!(limits.window(), Duration::from_secs(3600));
+/// assert_eq!(limits.max_hold(), Duration::from_secs(60));
+/// assert_eq!(AdaptiveLimits::new().window(), Duration::from_secs(1));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdaptiveLimits {
     window: Duration,
@@ -44,30 +60,55 @@ impl AdaptiveLimits {
         AdaptiveLimits::default()
     }
 
-    /// The window a quota is assumed to cover when the server names none (`X-RateLimit-Limit`,
-    /// or `RateLimit` without `RateLimit-Policy`'s `w`): the host's rate becomes the limit per
-    /// this window. Set it to your API's (an hourly quota: one hour). Zero is taken as one
-    /// nanosecond. Defaults to `1 s`.
-    pub fn window(mut self, window: Duration) -> AdaptiveLimits {
-        self.window = window.max(Duration::from_nanos(1));
-        self
+    /// A builder starting from the defaults.
+    pub fn builder() -> AdaptiveLimitsBuilder {
+        AdaptiveLimitsBuilder {
+            limits: AdaptiveLimits::default(),
+        }
     }
 
-    /// The quota window in use (see the setter). Defaults to `1 s`.
-    pub fn get_window(&self) -> Duration {
+    /// A builder starting from these options.
+    pub fn to_builder(&self) -> AdaptiveLimitsBuilder {
+        AdaptiveLimitsBuilder { limits: *self }
+    }
+
+    /// The window a quota is assumed to cover when the server names none
+    /// (`X-RateLimit-Limit`, or `RateLimit` without `RateLimit-Policy`'s `w`): the host's rate
+    /// becomes the limit per this window. Defaults to `1 s`.
+    pub fn window(&self) -> Duration {
         self.window
     }
 
-    /// The longest a host is held for one answer (`Retry-After`, a reset): longer asks are
-    /// cut to this, so a broken header cannot stall a run for a day. Defaults to `300 s`.
-    pub fn max_hold(mut self, max: Duration) -> AdaptiveLimits {
-        self.max_hold = max;
+    /// The longest a host is held for one answer (`Retry-After`, a reset): longer asks are cut
+    /// to this. Defaults to `300 s`.
+    pub fn max_hold(&self) -> Duration {
+        self.max_hold
+    }
+}
+
+/// Builds [`AdaptiveLimits`]; setters are named like the getters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdaptiveLimitsBuilder {
+    limits: AdaptiveLimits,
+}
+
+impl AdaptiveLimitsBuilder {
+    /// See [`AdaptiveLimits::window`]. Set it to your API's (an hourly quota: one hour). Zero is
+    /// taken as one nanosecond.
+    pub fn window(mut self, window: Duration) -> Self {
+        self.limits.window = window.max(Duration::from_nanos(1));
         self
     }
 
-    /// The longest hold (see the setter). Defaults to `300 s`.
-    pub fn get_max_hold(&self) -> Duration {
-        self.max_hold
+    /// See [`AdaptiveLimits::max_hold`]: a broken header cannot stall a run for a day.
+    pub fn max_hold(mut self, max: Duration) -> Self {
+        self.limits.max_hold = max;
+        self
+    }
+
+    /// The options.
+    pub fn build(self) -> AdaptiveLimits {
+        self.limits
     }
 }
 

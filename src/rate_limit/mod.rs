@@ -24,7 +24,7 @@ mod executor;
 mod limiter;
 mod rate;
 
-pub use adaptive::{AdaptiveHostStats, AdaptiveLimits};
+pub use adaptive::{AdaptiveHostStats, AdaptiveLimits, AdaptiveLimitsBuilder};
 pub use executor::{RateLimitedExecutor, TryExecuteError};
 pub use limiter::{RateLimitStats, RateLimiter};
 pub use rate::Rate;

@@ -1,6 +1,6 @@
 // httpbatch_stack.hpp: the layers of the C++ wrapper (Limiter, RetryPolicy, NetOptions, Pool)
 // and the Executor that runs batches over them. Part of httpbatch.hpp, which includes it: include
-// httpbatch.hpp.
+// httpbatch.hpp. Dedup, coalescing, adaptive limits and pagination: httpbatch_features.hpp.
 #ifndef HTTPBATCH_STACK_HPP
 #define HTTPBATCH_STACK_HPP
 
@@ -308,6 +308,18 @@ struct TryResult {
 };
 
 class Executor;
+struct DedupStats;
+struct CoalesceStats;
+struct AdaptiveHostStats;
+
+// The built-in codecs of request coalescing (ExecutorBuilder::coalesce).
+enum class Codec : uint32_t {
+    None = HTTPBATCH_COALESCE_NONE,
+    // JSON-RPC 2.0 batches: each request body is one call object; answers matched by id.
+    JsonRpc = HTTPBATCH_COALESCE_JSONRPC,
+    // JSON arrays: the bodies collected into one array, results split from the answer's array.
+    JsonArray = HTTPBATCH_COALESCE_JSON_ARRAY,
+};
 
 // Configures an Executor; build() consumes it.
 class ExecutorBuilder {
@@ -372,6 +384,25 @@ public:
     }
     ExecutorBuilder &limiter(const Limiter &l) {
         return check(httpbatch_executor_builder_set_limiter(h_.get(), l.get()));
+    }
+    // In-flight dedup: identical requests (method, URL, headers, body) in flight at once share
+    // one wire request, each still getting its own item. GET, HEAD and OPTIONS only unless
+    // `unsafe_methods`.
+    ExecutorBuilder &dedup(bool on = true, bool unsafe_methods = false) {
+        return check(httpbatch_executor_builder_set_dedup(h_.get(), on, unsafe_methods));
+    }
+    // Request coalescing: requests with the same method, URL and headers combined by `codec`
+    // into one HTTP request of up to `max_batch`, a request waiting at most `max_delay` for
+    // others. Per-item errors stay items (HTTPBATCH_RESULT_REMOTE for a JSON-RPC error object).
+    template <class Rep, class Period>
+    ExecutorBuilder &coalesce(Codec codec, size_t max_batch, std::chrono::duration<Rep, Period> max_delay) {
+        return check(httpbatch_executor_builder_set_coalesce(h_.get(), static_cast<uint32_t>(codec), max_batch,
+                                                             detail::to_ms(max_delay)));
+    }
+    // Adaptive limits: each host's rate follows its server's Retry-After (429/503), RateLimit
+    // and X-RateLimit-* headers, never above the limiter's rate.
+    ExecutorBuilder &adaptive(bool on = true) {
+        return check(httpbatch_executor_builder_set_adaptive(h_.get(), on ? 1 : 0));
     }
     httpbatch_executor_builder *get() noexcept { return h_.get(); }
     inline Executor build();
@@ -455,6 +486,13 @@ public:
         detail::check(httpbatch_executor_cache_stats(h_.get(), &s));
         return s;
     }
+    // All zero when dedup is off (httpbatch_features.hpp).
+    inline DedupStats dedup_stats() const;
+    // std::nullopt when the executor does not coalesce.
+    inline std::optional<CoalesceStats> coalesce_stats() const;
+    // What adaptive limits know about `host` (a URL or origin); std::nullopt when they are off
+    // or its server sent nothing to follow yet.
+    inline std::optional<AdaptiveHostStats> adaptive_host_stats(std::string_view host) const;
     void reset_stats() const { detail::check(httpbatch_executor_reset_stats(h_.get())); }
     void shutdown() const { detail::check(httpbatch_executor_shutdown(h_.get())); }
     const httpbatch_executor *get() const noexcept { return h_.get(); }
@@ -473,5 +511,7 @@ inline Executor ExecutorBuilder::build() {
 }
 
 }  // namespace httpbatch
+
+#include "httpbatch_features.hpp"
 
 #endif

@@ -2,7 +2,7 @@
 # Builds the release libraries and installs them for C, C++ and Go users:
 #   PREFIX/lib/libhttpbatch.so.X.Y.Z  (SONAME libhttpbatch.so.X) + the .so.X and .so links
 #   PREFIX/lib/libhttpbatch.a          (debug info stripped)
-#   PREFIX/include/httpbatch.h, httpbatch.hpp
+#   PREFIX/include/httpbatch.h, httpbatch*.hpp (the C++ wrapper and its parts)
 #   PREFIX/lib/pkgconfig/httpbatch.pc          the shared library (Libs.private: what the static
 #                                              library needs from the system)
 #   PREFIX/lib/pkgconfig/httpbatch-static.pc   the static library, self-contained
@@ -35,7 +35,7 @@ install -m 0644 "$target/libhttpbatch.a" "$libdir/"
 if command -v "${STRIP:-strip}" >/dev/null; then
     "${STRIP:-strip}" --strip-debug "$libdir/libhttpbatch.a"
 fi
-install -m 0644 include/httpbatch.h include/httpbatch.hpp include/httpbatch_stack.hpp "$prefix/include/"
+install -m 0644 include/httpbatch.h include/httpbatch*.hpp "$prefix/include/"
 
 # What the static library needs from the system (`rustc --print native-static-libs` on Linux).
 static_libs="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"

@@ -22,6 +22,14 @@ public:
     uint64_t requests() const { return test_server_get_stats(&s_).requests; }
     uint64_t accepted() const { return test_server_get_stats(&s_).accepted; }
     uint64_t max_in_flight() const { return test_server_get_stats(&s_).max_in_flight; }
+    // Requests whose path starts with `prefix` (`/__stats?prefix=`).
+    uint64_t requests_for(const std::string &prefix) const {
+        char json[512];
+        std::string path = "/__stats?prefix=" + prefix;
+        if (test_server_get(&s_, path.c_str(), json, sizeof json) != 200) return UINT64_MAX;
+        return test_server_field_(json, "requests_for");
+    }
+    bool reset() const { return test_server_reset(&s_) == 0; }
     // Stops the server now; true when it exited cleanly. The destructor stops it otherwise.
     bool stop() { return test_server_stop(&s_) == 0; }
 

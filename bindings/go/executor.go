@@ -34,6 +34,13 @@ type Config struct {
 	Cache *CacheConfig
 	// CompressBody, if above 0, gzips request bodies of at least this many bytes.
 	CompressBody int
+	// Dedup, if set, shares identical requests in flight (features.go).
+	Dedup *DedupConfig
+	// Coalesce, if set, combines requests into batch HTTP requests (features.go).
+	Coalesce *CoalesceConfig
+	// Adaptive makes each host's rate follow its server's Retry-After (429/503), RateLimit and
+	// X-RateLimit-* headers, never above the Limiter's rate (without one, only the headers limit).
+	Adaptive bool
 }
 
 // Executor runs batches on a pool of worker threads. Safe for concurrent use.
@@ -124,6 +131,9 @@ func NewExecutor(cfg Config) (*Executor, error) {
 			}
 		}
 		if err := applyCache(b, cfg, set); err != nil {
+			return err
+		}
+		if err := applyFeatures(b, cfg, set); err != nil {
 			return err
 		}
 		return nil

@@ -108,6 +108,51 @@ fn limits_on_pages_and_items() {
     assert_eq!(server.requests_for("/pages/cursor/100"), 6);
 }
 
+/// A page cut by `max_items` is not lost: the saved state names it with the items already
+/// handed out, and the resumed walk fetches it again for the rest — for each strategy, and for
+/// a cut twice in a row.
+#[test]
+fn resume_after_an_item_limit_continues_inside_the_cut_page() {
+    let server = Server::start().unwrap();
+    let client = HttpClient::new();
+    for (path, strategy) in [
+        (
+            "/pages/cursor/45?per=10",
+            Strategy::cursor("/meta/next", "after").items("/data"),
+        ),
+        ("/pages/link/45?per=10", Strategy::link().items("/items")),
+        (
+            "/pages/numbered/45?per=10",
+            Strategy::page("page").items("/items"),
+        ),
+        (
+            "/pages/numbered/45?per=10",
+            Strategy::offset("offset").items("/items"),
+        ),
+    ] {
+        let mut seen = Vec::new();
+        let mut state = PageState::new();
+        for limit in [12, 14, 27, u64::MAX] {
+            let mut items = paginate(&client, get(&server, path), strategy.clone())
+                .resume(state)
+                .max_items(limit)
+                .items();
+            seen.extend(ids(items.by_ref()).unwrap());
+            assert_eq!(items.state().items(), seen.len() as u64, "{path}");
+            state = PageState::from_json(&items.state().to_json()).unwrap();
+        }
+        assert_eq!(seen, (1..=45).collect::<Vec<_>>(), "{path} {strategy:?}");
+        assert!(state.is_done(), "{path}");
+        assert_eq!(
+            state.pages(),
+            5,
+            "{path}: a page cut and resumed counts once"
+        );
+    }
+    let cut = PageState::from_json(r#"{"next":null,"pages":1,"items":3,"done":false,"skip":3}"#);
+    assert!(cut.unwrap().to_json().contains(r#""skip":3"#));
+}
+
 /// Walks until page 3 fails (a 500 once), saves the state as JSON, resumes, and checks that
 /// every item came exactly once.
 fn resume_after_failure(path: &str, strategy: Strategy) {

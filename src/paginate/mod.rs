@@ -370,15 +370,30 @@ impl<'a> Paginator<'a> {
             self.plan = None;
             return None;
         }
+        // A page cut by `max_items` before a resume: its first `skip` items were seen already.
+        let again = self.state.skip > 0;
+        let skipped = self.state.skip.min(n);
+        items.drain(..skipped as usize);
+        let fresh = n - skipped;
         let room = self.max_items.saturating_sub(self.state.items);
         items.truncate(room.min(usize::MAX as u64) as usize);
         let page = Page {
             response: res,
             items,
-            index: self.state.pages,
+            index: self.state.pages.saturating_sub(u64::from(again)),
         };
-        self.state.pages += 1;
-        self.state.items += n.min(room);
+        if !again {
+            self.state.pages += 1;
+        }
+        self.state.items += fresh.min(room);
+        if fresh > room {
+            // The rest of this page is unseen: a resumed walk fetches it again and skips what
+            // was handed out, so nothing is lost or seen twice.
+            self.state.skip = skipped + room;
+            self.state.next = sent;
+            return Some(Ok(page));
+        }
+        self.state.skip = 0;
         let reached_total = self.total.is_some_and(|t| self.state.items >= t);
         match next {
             Some(next) if !reached_total => self.state.next = next,

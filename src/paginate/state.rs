@@ -22,6 +22,8 @@ pub struct PageState {
     pub(super) pages: u64,
     pub(super) items: u64,
     pub(super) done: bool,
+    /// Items of the next page already handed out (a page cut by `max_items`).
+    pub(super) skip: u64,
 }
 
 /// What the next request asks for.
@@ -84,7 +86,9 @@ impl PageState {
     }
 
     /// The state as one JSON object:
-    /// `{"next":{"url":U}|{"cursor":C}|{"number":N}|null,"pages":P,"items":I,"done":B}`.
+    /// `{"next":{"url":U}|{"cursor":C}|{"number":N}|null,"pages":P,"items":I,"done":B}`, with
+    /// `"skip":S` when a page was cut by [`max_items`](super::Paginator::max_items): its first S
+    /// items were handed out, and a resumed walk fetches it again for the rest.
     pub fn to_json(&self) -> String {
         let next = match &self.next {
             Next::Start => Value::Null,
@@ -92,8 +96,12 @@ impl PageState {
             Next::Cursor(c) => json!({ "cursor": c }),
             Next::Number(n) => json!({ "number": n }),
         };
-        json!({ "next": next, "pages": self.pages, "items": self.items, "done": self.done })
-            .to_string()
+        let mut v =
+            json!({ "next": next, "pages": self.pages, "items": self.items, "done": self.done });
+        if self.skip > 0 {
+            v["skip"] = json!(self.skip);
+        }
+        v.to_string()
     }
 
     /// Parses what [`to_json`](Self::to_json) wrote; anything else is
@@ -125,6 +133,10 @@ impl PageState {
                 .get("done")
                 .and_then(Value::as_bool)
                 .ok_or_else(|| bad("\"done\" is not a boolean"))?,
+            skip: match obj.get("skip") {
+                None => 0,
+                Some(_) => num(obj, "skip")?,
+            },
         })
     }
 }

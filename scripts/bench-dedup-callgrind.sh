@@ -10,22 +10,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 keys="${1:-100}"
 path="${2:-/bytes/64}"
-cargo build --release --quiet --bin httpbatch
-cargo bench --no-run --quiet --bench dedup 2>/dev/null
-bench=$(ls -t target/release/deps/dedup-* | grep -v '\.d$' | head -1)
-log=$(mktemp)
-target/release/httpbatch serve --port 0 >"$log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null; rm -f "$log"' EXIT
-for _ in $(seq 100); do grep -q http "$log" && break; sleep 0.1; done
-url="$(grep -o 'http://[^ ]*' "$log" | head -1 | sed 's:/*$::')"
+. scripts/lib/callgrind.sh
+callgrind_start dedup
 count() {
-    local out
-    out=$(mktemp)
-    DEDUP_URL="$url" DEDUP_N="$2" DEDUP_MODE="$1" DEDUP_KEYS="$keys" DEDUP_PATH="$path" \
-        valgrind --tool=callgrind --callgrind-out-file="$out" "$bench" 2>/dev/null | sed "s/^/  [$2] /" >&2
-    callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
-    rm -f "$out"
+    callgrind_count --show="$2" DEDUP_URL="$url" DEDUP_N="$2" DEDUP_MODE="$1" DEDUP_KEYS="$keys" \
+        DEDUP_PATH="$path"
 }
 for mode in plain dedup; do
     small=$(count "$mode" 1000)

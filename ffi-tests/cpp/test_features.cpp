@@ -2,6 +2,7 @@
 // per-item errors), adaptive limits and pagination (pages and items as input ranges, limits,
 // resume), against the test server process.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <iterator>
 #include <string>
@@ -138,12 +139,15 @@ int main() {
         batch.add_get(server.url("/seq/cpp-hold?s=429,200&retry_after=2"));
         httpbatch::BatchResult res = ex.execute(batch);
         CHECK(res[0].status() == 429);
+        auto read_at = std::chrono::steady_clock::now();
         std::optional<httpbatch::AdaptiveHostStats> s = ex.adaptive_host_stats(host);
         CHECK(s && s->holds == 1 && s->held_for > 0ms && s->held_for <= 2s);
-        // The next request to the host waits out the hold before it is sent.
+        // The next request to the host waits out the hold before it is sent: the call cannot
+        // return before the hold (read after read_at, whole milliseconds rounded down) ends.
         batch.add_get(server.url("/seq/cpp-hold?s=429,200&retry_after=2"));
         res = ex.execute(batch);
         CHECK(res[0].status() == 200 && res[0].waited() > 0ms);
+        CHECK(s && std::chrono::steady_clock::now() >= read_at + s->held_for);
         CHECK(ex.adaptive_host_stats(host)->held_for == 0ms);
 
         // A quota the server advertises becomes the host's rate.

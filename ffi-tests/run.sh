@@ -9,8 +9,8 @@
 #   C    examples/c: after scripts/install-c.sh into a temporary prefix, built with
 #        `pkg-config --cflags --libs httpbatch` (shared) and with
 #        `pkg-config --static --cflags --libs httpbatch-static` (static), then run
-#   C++  ffi-tests/cpp/*.cpp through include/httpbatch.hpp: C++17 -Werror, plain and ASan + UBSan,
-#        and C++20;
+#   C++  ffi-tests/cpp/*.cpp through include/httpbatch.hpp: C++17 -Werror, plain, ASan + UBSan
+#        and valgrind memcheck, and C++20;
 #        examples/cpp configured with CMake's find_package(httpbatch) against the prefix, built, run
 #   Go   bindings/go through pkg-config against the prefix: go vet, go test -race (static
 #        library, -tags httpbatch_static), go test (shared library); then a module outside the
@@ -147,6 +147,9 @@ if [ -d ffi-tests/cpp ]; then
         run "cpp/$t:build" g++ "${cxxflags[@]}" "$src" "$lib/libhttpbatch.a" $static_libs -o "$build/$t"
         run "cpp/$t" "$build/$t"
         run "cpp/$t:asan+ubsan" bash -c "g++ ${cxxflags[*]} ${san[*]} '$src' '$lib/libhttpbatch.a' $static_libs -o '$build/$t.asan' && '$build/$t.asan'"
+        if [ "${FFI_SKIP_VALGRIND:-0}" != 1 ]; then
+            run "cpp/$t:valgrind" valgrind -q "${valgrind_flags[@]}" "$build/$t"
+        fi
         # C++20 too: the ranges and iterator concepts the wrapper promises there.
         run "cpp/$t:c++20" bash -c "g++ ${cxxflags[*]/-std=c++17/-std=c++20} '$src' '$lib/libhttpbatch.a' $static_libs -o '$build/$t.20' && '$build/$t.20'"
     done

@@ -22,7 +22,8 @@ pub enum CodecName {
 #[derive(Debug, Args, Clone, Default)]
 pub struct CoalesceArgs {
     /// Combine requests to the same URL (same method and headers) into one HTTP request:
-    /// `jsonrpc` (bodies are JSON-RPC calls) or `json-array` (bodies are JSON values).
+    /// `jsonrpc` (bodies are JSON-RPC calls) or `json-array` (bodies are JSON values). A call the
+    /// server answers with a JSON-RPC error object ends on its own line with error kind `remote`.
     #[arg(long, value_enum, value_name = "CODEC", help_heading = "Coalescing")]
     pub coalesce: Option<CodecName>,
 

@@ -82,7 +82,7 @@ type Paginator struct {
 	token *C.httpbatch_cancel_token
 	ctx   context.Context
 	done  chan struct{}
-	watch sync.WaitGroup
+	watch *sync.WaitGroup // apart from p, so the watcher does not keep p from its finalizer
 	page  Page
 	item  json.RawMessage
 	err   error
@@ -105,7 +105,7 @@ func (e *Executor) Paginate(ctx context.Context, first Request, strategy Strateg
 		return nil, err
 	}
 	defer C.httpbatch_request_free(req)
-	p := &Paginator{exec: e, ctx: ctx, done: make(chan struct{})}
+	p := &Paginator{exec: e, ctx: ctx, done: make(chan struct{}), watch: &sync.WaitGroup{}}
 	sp, sn := cstr(string(strategy))
 	if err := check(C.httpbatch_paginator_new(e.ptr, req, sp, sn, &p.ptr), nil); err != nil {
 		return nil, err
@@ -146,10 +146,10 @@ func (e *Executor) Paginate(ctx context.Context, first Request, strategy Strateg
 		if err := p.check(C.httpbatch_paginator_set_cancel_token(p.ptr, p.token)); err != nil {
 			return fail(err)
 		}
-		token, done := p.token, p.done
-		p.watch.Add(1)
+		token, done, watch := p.token, p.done, p.watch
+		watch.Add(1)
 		go func() {
-			defer p.watch.Done()
+			defer watch.Done()
 			select {
 			case <-ctx.Done():
 				C.httpbatch_cancel_token_cancel(token)

@@ -2208,7 +2208,8 @@ httpbatch_result httpbatch_paginator_page_item(struct httpbatch_paginator *pagin
                                                size_t *len_out);
 
 /**
- * Copies the walk's state as JSON (`{"next":…,"pages":N,"items":N,"done":B}`) into `buf`
+ * Copies the walk's state as JSON (`{"next":…,"pages":N,"items":N,"done":B}`, plus `"skip":S`
+ * when an item limit cut a page: the resumed walk reads that page again from item S) into `buf`
  * (see `httpbatch_executor_last_error` for the buffer rules): save it, and hand it to
  * `httpbatch_paginator_resume` to continue the walk later, in this process or another.
  */

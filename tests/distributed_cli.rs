@@ -2,8 +2,11 @@
 //! server: a shared rate measured at the target, `kill -9` of a worker, Redis restarted and
 //! connections dropped mid-run.
 //!
-//! Pass/fail bounds hold on a loaded 2-core machine (a late wake-up only spreads arrivals, and
-//! the tolerances below cover a few of them); benches/distributed.rs reports the exact figures.
+//! The shared rate is held to the bounds (within 1 % of the rate, no one-second window
+//! over rate + burst), measured so that a loaded 2-core machine does not move them: from the
+//! moment every worker is warm, with the rate read over the admitted span with robust ends (see
+//! `span_rate`). The other tests' bounds cover a few late wake-ups; benches/distributed.rs
+//! reports the exact figures.
 
 #[path = "support/redis.rs"]
 mod redis_server;
@@ -96,24 +99,38 @@ fn assert_one_outcome_each(list: &WorkList, n: u64) {
     assert_eq!(list.completed(0, n + 10).unwrap().len() as u64, n);
 }
 
-/// Arrival times at the target, in seconds from the first.
-fn arrivals(server: &Server) -> Vec<f64> {
-    let a = server.arrivals();
-    let t0 = a[0].at;
+/// Arrival times at the target of the requests whose path starts with `prefix`, in seconds from
+/// the first.
+fn arrivals(server: &Server, prefix: &str) -> Vec<f64> {
+    let a: Vec<_> = server
+        .arrivals()
+        .into_iter()
+        .filter(|a| a.path.starts_with(prefix))
+        .collect();
+    let Some(t0) = a.first().map(|a| a.at) else {
+        return Vec::new();
+    };
     a.iter().map(|x| (x.at - t0).as_secs_f64()).collect()
 }
 
-/// Least-squares slope of the index against `times`: arrivals per second.
-fn slope(times: &[f64]) -> f64 {
-    let n = times.len() as f64;
-    let mean_t = times.iter().sum::<f64>() / n;
-    let mean_i = (n - 1.0) / 2.0;
-    let (mut cov, mut var) = (0.0, 0.0);
-    for (i, t) in times.iter().enumerate() {
-        cov += (t - mean_t) * (i as f64 - mean_i);
-        var += (t - mean_t) * (t - mean_t);
-    }
-    cov / var
+/// The rate over the admitted span, `(last − first) / (t_last − t_first)` in arrivals, where
+/// `first` and `last` are the first paced arrival and the last one. Each end's time is the
+/// median of its `m` neighbours' times, each moved along the nominal spacing `1/nominal` to that
+/// end's index: a late wake-up or a cold connection at an end moves a median not at all, while
+/// any error of the rate shows in full as drift between the two ends (moving a neighbour by at
+/// most `m` spacings adds an error of `m / span` of the rate error itself).
+fn span_rate(times: &[f64], first: usize, nominal: f64, m: usize) -> f64 {
+    let last = times.len() - 1;
+    let anchor = |end: usize, range: std::ops::Range<usize>| {
+        let mut at: Vec<f64> = range
+            .map(|k| times[k] + (end as f64 - k as f64) / nominal)
+            .collect();
+        at.sort_by(f64::total_cmp);
+        at[at.len() / 2]
+    };
+    let t_first = anchor(first, first..first + m);
+    let t_last = anchor(last, last + 1 - m..last + 1);
+    (last - first) as f64 / (t_last - t_first)
 }
 
 fn max_in_window(times: &[f64], window: f64) -> usize {
@@ -132,31 +149,62 @@ fn urls(server: &Server, n: usize) -> Vec<String> {
     (0..n).map(|i| server.url(&format!("/ok?i={i}"))).collect()
 }
 
+fn sigterm(child: &Child) {
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+}
+
 #[test]
 fn four_workers_share_one_rate() {
     let redis = RedisServer::start();
     let server = Server::builder().record_arrivals(true).start().unwrap();
-    let (n, burst) = (400, 10);
+    let list = WorkList::open(&redis.url(), "rate").unwrap();
+    let (n, burst) = (800, 10);
     submit(&redis, "rate", &urls(&server, n));
     let args = ["--rate", "200/s", "--burst", "10"];
-    let workers = (0..4)
+    let workers: Vec<Child> = (0..4)
         .map(|i| worker(&redis, "rate", &format!("w{i}"), &args))
         .collect();
+    // The measured part starts once every worker is warm (its process up, connected to Redis
+    // and holding open connections to the target, seen as 8 outcomes recorded by each): a
+    // process that starts late sends its first requests on cold connections, behind requests
+    // admitted after them, and that start-up is not the shared rate.
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let st = list.status().unwrap();
+        if st.workers.len() == 4 && st.workers.iter().all(|w| w.done >= 8) {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the workers never all started: {st:?}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let warm = server.arrivals().len();
     wait_all(workers);
-    assert_one_outcome_each(&WorkList::open(&redis.url(), "rate").unwrap(), n as u64);
-    let t = arrivals(&server);
-    assert_eq!(t.len(), n);
-    // Slots: `burst` at once, then one per 5 ms: 200/s exactly on the server's slots. The rate
-    // is the least-squares slope of the paced arrivals (request number against time), so a
-    // late first request of a freshly started process or a late wake-up moves it little; a
-    // moment when no worker had a request ready (a lost slot) lowers it. 3 % holds under load;
-    // the benchmark measures the error itself.
-    let rate = slope(&t[burst..]);
-    assert!((rate - 200.0).abs() <= 6.0, "rate {rate:.2}/s");
-    // No one-second window above 200 + burst: the slots never allow more, but under load a
-    // request can reach the server late and bunch with the next ones, so allow 50 ms of them.
-    let most = max_in_window(&t, 1.0);
-    assert!(most <= 200 + burst + 10, "{most} in one second");
+    assert_one_outcome_each(&list, n as u64);
+    let all = arrivals(&server, "/ok");
+    assert_eq!(all.len(), n);
+    let t = &all[warm..];
+    assert!(
+        t.len() >= 500,
+        "only {} arrivals after the warm-up",
+        t.len()
+    );
+    // Four busy workers ask for more than 200/s, so the slots (on the Redis server's clock)
+    // follow one another every 5 ms: 500 arrivals span 2.5 s at least, so 1 % is 25 ms of drift.
+    let rate = span_rate(t, 0, 200.0, 25);
+    let most = max_in_window(t, 1.0);
+    eprintln!(
+        "{} arrivals measured: {rate:.3}/s, at most {most} in one second",
+        t.len()
+    );
+    assert!((rate - 200.0).abs() <= 2.0, "rate {rate:.3}/s");
+    assert!(most <= 200 + burst, "{most} in one second");
 }
 
 #[test]
@@ -310,11 +358,7 @@ fn sigterm_finishes_in_flight_work_and_exits_cleanly() {
     while list.status().unwrap().recorded < 4 {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let kill = Command::new("kill")
-        .args(["-TERM", &w.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    sigterm(&w);
     let out = w.wait_with_output().unwrap();
     assert!(
         out.status.success(),

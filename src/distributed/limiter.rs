@@ -447,7 +447,7 @@ impl RedisRateLimiter {
                     ));
                 }
                 Err(e) if conn::is_unreachable(&e) => {
-                    let backoff = self.note_down();
+                    let backoff = self.note_down(&e);
                     if let Some(f) = &i.fallback {
                         f.acquire(ctx)?;
                         i.c.fallback_admitted.fetch_add(1, Ordering::Relaxed);
@@ -479,13 +479,21 @@ impl RedisRateLimiter {
     }
 
     /// Records a failed call; returns the backoff before the next try.
-    fn note_down(&self) -> Duration {
+    fn note_down(&self, e: &redis::RedisError) -> Duration {
         let i = &*self.inner;
         i.c.redis_errors.fetch_add(1, Ordering::Relaxed);
         let mut down = i.down.lock();
         if !i.degraded.swap(true, Ordering::Relaxed) {
             i.c.switches.fetch_add(1, Ordering::Relaxed);
             down.backoff = Duration::ZERO;
+            match i.b.on_unreachable {
+                OnUnreachable::LocalShare(share) => {
+                    log::warn!(target: "httpbatch::redis", "shared limiter {}: Redis unreachable ({e}); admitting through the local fallback at {share} of the rate until it answers", i.b.key)
+                }
+                OnUnreachable::WaitAndRetry => {
+                    log::warn!(target: "httpbatch::redis", "shared limiter {}: Redis unreachable ({e}); admissions wait and retry until it answers", i.b.key)
+                }
+            }
         }
         down.backoff = (down.backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
         down.next_try = Some(Instant::now() + down.backoff);
@@ -496,6 +504,7 @@ impl RedisRateLimiter {
         let i = &*self.inner;
         if i.degraded.swap(false, Ordering::Relaxed) {
             i.c.recoveries.fetch_add(1, Ordering::Relaxed);
+            log::info!(target: "httpbatch::redis", "shared limiter {}: Redis answers again; admissions are shared again", i.b.key);
             *i.down.lock() = Down::default();
         }
     }

@@ -13,12 +13,19 @@
 # Then:  cc app.c $(pkg-config --cflags --libs httpbatch)           (shared; PKG_CONFIG_PATH=PREFIX/lib/pkgconfig
 #                                                                  if PREFIX is not a system prefix)
 #        cc app.c $(pkg-config --static --cflags --libs httpbatch-static)   (static)
-# Environment: CARGO_TARGET_DIR (default ./target); HTTPBATCH_NO_BUILD=1 installs what is built.
+# Environment: CARGO_TARGET_DIR (default ./target); HTTPBATCH_NO_BUILD=1 installs what is built;
+# HTTPBATCH_FEATURES=redis builds the library with the shared Redis limiter and work list, and
+# the .pc files then define HTTPBATCH_REDIS (which shows their declarations in the header).
 set -euo pipefail
 prefix="${1:?usage: scripts/install-c.sh PREFIX}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-[ "${HTTPBATCH_NO_BUILD:-0}" = 1 ] || cargo build --release --lib --quiet
+features="${HTTPBATCH_FEATURES:-}"
+[ "${HTTPBATCH_NO_BUILD:-0}" = 1 ] || cargo build --release --lib --quiet ${features:+--features "$features"}
+cflags='-I${includedir}'
+case ",$features," in
+*,redis,*) cflags="$cflags -DHTTPBATCH_REDIS" ;;
+esac
 target="${CARGO_TARGET_DIR:-$root/target}/release"
 mkdir -p "$prefix"
 prefix="$(cd "$prefix" && pwd)"
@@ -35,7 +42,7 @@ install -m 0644 "$target/libhttpbatch.a" "$libdir/"
 if command -v "${STRIP:-strip}" >/dev/null; then
     "${STRIP:-strip}" --strip-debug "$libdir/libhttpbatch.a"
 fi
-install -m 0644 include/httpbatch.h include/httpbatch.hpp include/httpbatch_stack.hpp "$prefix/include/"
+install -m 0644 include/httpbatch.h include/httpbatch.hpp include/httpbatch_stack.hpp include/httpbatch_redis.hpp "$prefix/include/"
 
 # What the static library needs from the system (`rustc --print native-static-libs` on Linux).
 static_libs="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
@@ -49,7 +56,7 @@ static_libs=$static_libs
 Name: httpbatch
 Description: Synchronous, thread-based HTTP batch client (C ABI, shared library)
 Version: $version
-Cflags: -I\${includedir}
+Cflags: $cflags
 Libs: -L\${libdir} -lhttpbatch
 Libs.private: \${static_libs}
 PC
@@ -65,7 +72,7 @@ includedir=\${prefix}/include
 Name: httpbatch-static
 Description: Synchronous, thread-based HTTP batch client (C ABI, static library)
 Version: $version
-Cflags: -I\${includedir}
+Cflags: $cflags
 Libs: \${libdir}/libhttpbatch.a $static_libs
 PC
 

@@ -19,6 +19,9 @@ use super::limiter::{httpbatch_limiter_stats, rate};
 /// A rate limiter whose buckets live in Redis (opaque). Thread-safe.
 pub struct httpbatch_redis_limiter {
     limiter: RedisRateLimiter,
+    /// What `_acquire` admits: without per-host buckets a request only names the admission, so
+    /// one is made once rather than parsed on every call.
+    request: Request,
     last_error: LastError,
 }
 
@@ -67,6 +70,7 @@ pub extern "C" fn httpbatch_redis_limiter_new(
         }
         out.write(into_raw(httpbatch_redis_limiter {
             limiter: b.build()?,
+            request: Request::get("http://127.0.0.1/")?,
             last_error: LastError::default(),
         }));
         Ok(())
@@ -96,9 +100,7 @@ pub extern "C" fn httpbatch_redis_limiter_acquire(
                 ctx = ctx.with_deadline(at);
             }
         }
-        // Without per-host buckets the request only names the admission.
-        let req = Request::get("http://127.0.0.1/")?;
-        let waited = l.limiter.acquire(&req, &ctx)?;
+        let waited = l.limiter.acquire(&l.request, &ctx)?;
         // SAFETY: `waited_us_out` is NULL or writable, per the header.
         if let Some(out) = unsafe { waited_us_out.as_mut() } {
             *out = micros(waited);

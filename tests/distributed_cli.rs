@@ -197,7 +197,8 @@ fn four_workers_share_one_rate() {
     );
     // Four busy workers ask for more than 200/s, so the slots (on the Redis server's clock)
     // follow one another every 5 ms: 500 arrivals span 2.5 s at least, so 1 % is 25 ms of drift.
-    let rate = span_rate(t, 0, 200.0, 25);
+    // Each end is read from 50 arrivals (250 ms), so a stall of a process there moves it little.
+    let rate = span_rate(t, 0, 200.0, 50);
     let most = max_in_window(t, 1.0);
     eprintln!(
         "{} arrivals measured: {rate:.3}/s, at most {most} in one second",

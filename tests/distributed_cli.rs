@@ -51,6 +51,8 @@ fn worker(redis: &RedisServer, list: &str, name: &str, extra: &[&str]) -> Child 
         ])
         .args(["--exit-when-done", "-c", "8"])
         .args(extra)
+        // The switch, the recovery and reclaims are logged at `info` (on stderr, collected).
+        .env("RUST_LOG", "httpbatch::redis=info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -236,7 +238,11 @@ fn kill_9_of_a_worker_loses_nothing_and_duplicates_at_most_its_in_flight() {
     }
     victim.kill().unwrap(); // SIGKILL
     victim.wait().unwrap();
-    wait_all(others);
+    let logs = wait_all(others);
+    assert!(
+        logs.contains("entries of other workers"),
+        "no reclaim logged: {logs}"
+    );
     assert_one_outcome_each(&list, n as u64);
     // Requests sent twice: only those the victim had on the wire (at most its -c 8).
     let sent = server.requests_for("/ok");
@@ -289,6 +295,9 @@ fn redis_restart(fail_open: bool) -> (usize, String) {
     // Each worker saw Redis go and come back (the limiter's switch and recovery, counted).
     assert!(figure(&summaries, "switches") >= 1, "{summaries}");
     assert!(figure(&summaries, "recoveries") >= 1, "{summaries}");
+    // And logged them.
+    assert!(summaries.contains("Redis unreachable"), "{summaries}");
+    assert!(summaries.contains("Redis answers again"), "{summaries}");
     (quiet, summaries)
 }
 
@@ -297,6 +306,10 @@ fn redis_restart_fail_closed_waits_and_loses_nothing() {
     let (during_outage, summaries) = redis_restart(false);
     assert_eq!(during_outage, 0, "requests sent while Redis was down");
     assert_eq!(figure(&summaries, "fallback"), 0, "{summaries}");
+    assert!(
+        summaries.contains("admissions wait and retry"),
+        "{summaries}"
+    );
 }
 
 #[test]
@@ -305,6 +318,7 @@ fn redis_restart_fail_open_keeps_going_at_its_share() {
     // The requests a worker holds (read before the outage) that had no token yet went out
     // through the local limiter at its share. (New ones cannot be read without Redis.)
     assert!(figure(&summaries, "fallback") > 0, "{summaries}");
+    assert!(summaries.contains("local fallback at 0.5"), "{summaries}");
 }
 
 #[test]

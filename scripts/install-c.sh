@@ -23,8 +23,12 @@ cd "$root"
 features="${HTTPBATCH_FEATURES:-}"
 [ "${HTTPBATCH_NO_BUILD:-0}" = 1 ] || cargo build --release --lib --quiet ${features:+--features "$features"}
 cflags='-I${includedir}'
+defines=""
 case ",$features," in
-*,redis,*) cflags="$cflags -DHTTPBATCH_REDIS" ;;
+*,redis,*)
+    cflags="$cflags -DHTTPBATCH_REDIS"
+    defines="HTTPBATCH_REDIS"
+    ;;
 esac
 target="${CARGO_TARGET_DIR:-$root/target}/release"
 mkdir -p "$prefix"
@@ -76,7 +80,8 @@ Cflags: $cflags
 Libs: \${libdir}/libhttpbatch.a $static_libs
 PC
 
-sed -e "s|@STATIC_LIBS@|$static_libs|" -e "s|@MAJOR@|$major|" cmake/httpbatch-config.cmake \
+sed -e "s|@STATIC_LIBS@|$static_libs|" -e "s|@MAJOR@|$major|" -e "s|@DEFINES@|$defines|" \
+    cmake/httpbatch-config.cmake \
     >"$libdir/cmake/httpbatch/httpbatch-config.cmake"
 sed -e "s|@VERSION@|$version|" cmake/httpbatch-config-version.cmake \
     >"$libdir/cmake/httpbatch/httpbatch-config-version.cmake"

@@ -100,6 +100,11 @@ fi
 # --- the library's ABI -----------------------------------------------------------------------
 run "abi/soname" bash -c "readelf -d '$lib/libhttpbatch.so' | grep -q 'SONAME.*\[libhttpbatch\.so\.0\]'"
 run "abi/symbols" scripts/check-symbols.sh "$lib/libhttpbatch.so"
+if [ -n "$redis_prefix" ]; then
+    run "abi/symbols(redis)" \
+        env HTTPBATCH_SYMBOLS="$root/include/httpbatch.symbols $root/include/httpbatch-redis.symbols" \
+        scripts/check-symbols.sh "$redis_prefix/lib/libhttpbatch.so"
+fi
 
 # --- the install step: pkg-config files and the CMake package, in a temporary prefix -----------
 prefix="$build/prefix"

@@ -105,6 +105,10 @@ func (l *RedisLimiter) Acquire(ctx context.Context) (time.Duration, error) {
 	err := l.do(func(p *C.httpbatch_redis_limiter) C.httpbatch_result {
 		return C.httpbatch_redis_limiter_acquire(p, timeout, token, &waited)
 	})
+	// The context ended first (its deadline passing cancels the token too): say which way.
+	if cerr := ctx.Err(); err != nil && cerr != nil {
+		return 0, cerr
+	}
 	return time.Duration(waited) * time.Microsecond, err
 }
 

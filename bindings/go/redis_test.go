@@ -89,11 +89,24 @@ func TestRedisLimiterSharedByTwoExecutors(t *testing.T) {
 			t.Fatalf("%v %+v", err, s)
 		}
 	}
-	// The next slot is 50 ms away: a 10 ms deadline refuses at once, as Go's own deadlines do.
+	// One per 10 s: after the first, a 10 ms deadline refuses at once, as Go's own deadlines do.
+	slow, err := NewRedisLimiter(url, 1, 10*time.Second, 1, RedisLimiterConfig{Key: "go-slow"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	if _, err := slow.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
-	if _, err := limiters[0].Acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := slow.Acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("want a deadline error, got %v", err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	if _, err := slow.Acquire(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("want a cancelled error, got %v", err)
 	}
 	limiters[0].Close()
 	if _, err := limiters[0].Stats(); err != ErrClosed {

@@ -57,9 +57,11 @@ int main() {
         // 8 slots, burst 2, 50 ms apart: the 8th is 300 ms after the first (load only delays).
         CHECK(std::chrono::steady_clock::now() - start >= 290ms);
         CHECK(la.stats().limiter.admitted == 4 && lb.stats().limiter.admitted == 4);
-        // The burst is used up: a 10 ms deadline cannot reach the next slot.
+        // One per 10 s: after the first, a 10 ms deadline cannot reach the next slot.
+        httpbatch::RedisLimiter slow(url, "cpp-slow", 1, 10s, 1);
+        slow.acquire();
         try {
-            la.acquire(10ms);
+            slow.acquire(10ms);
             CHECK(false);
         } catch (const httpbatch::Error &e) {
             CHECK(e.code() == HTTPBATCH_RESULT_DEADLINE_EXCEEDED);

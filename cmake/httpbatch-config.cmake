@@ -5,7 +5,8 @@
 #   target_link_libraries(app PRIVATE httpbatch::httpbatch)          # shared library
 #   target_link_libraries(app PRIVATE httpbatch::httpbatch_static)   # static library
 #
-# Both targets carry the include directory (httpbatch.h, and httpbatch.hpp for C++17).
+# Both targets carry the include directory (httpbatch.h, and httpbatch.hpp for C++17), and
+# HTTPBATCH_REDIS when the library was built with the redis feature.
 get_filename_component(_httpbatch_prefix "${CMAKE_CURRENT_LIST_DIR}/../../.." ABSOLUTE)
 
 if(NOT TARGET httpbatch::httpbatch)
@@ -13,7 +14,8 @@ if(NOT TARGET httpbatch::httpbatch)
   set_target_properties(httpbatch::httpbatch PROPERTIES
     IMPORTED_LOCATION "${_httpbatch_prefix}/lib/libhttpbatch.so"
     IMPORTED_SONAME "libhttpbatch.so.@MAJOR@"
-    INTERFACE_INCLUDE_DIRECTORIES "${_httpbatch_prefix}/include")
+    INTERFACE_INCLUDE_DIRECTORIES "${_httpbatch_prefix}/include"
+    INTERFACE_COMPILE_DEFINITIONS "@DEFINES@")
 endif()
 
 if(NOT TARGET httpbatch::httpbatch_static)
@@ -23,6 +25,7 @@ if(NOT TARGET httpbatch::httpbatch_static)
     IMPORTED_LOCATION "${_httpbatch_prefix}/lib/libhttpbatch.a"
     IMPORTED_LINK_INTERFACE_LANGUAGES "C"
     INTERFACE_INCLUDE_DIRECTORIES "${_httpbatch_prefix}/include"
+    INTERFACE_COMPILE_DEFINITIONS "@DEFINES@"
     INTERFACE_LINK_LIBRARIES "${_httpbatch_static_libs}")
   unset(_httpbatch_static_libs)
 endif()

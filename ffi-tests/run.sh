@@ -81,9 +81,30 @@ fi
 export HTTPBATCH_BIN="$lib/httpbatch"
 static_libs="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
 
+# --- the library with the `redis` feature, for the Redis tests of C, C++ and Go --------------
+# Installed into a prefix of its own (its .pc files define HTTPBATCH_REDIS); then the default
+# library is built again (cargo keeps both builds: that is a copy), which everything else links.
+# Each Redis test starts its own redis-server on a free loopback port (ffi-tests/c/redis_server.h,
+# bindings/go/redis_test.go); scripts/setup.sh installs it.
+redis_prefix=""
+if command -v redis-server >/dev/null; then
+    rm -rf "$build/prefix-redis"
+    run "install-c(redis)" bash -c "HTTPBATCH_FEATURES=redis scripts/install-c.sh '$build/prefix-redis' &&
+        cargo build --release --lib --quiet &&
+        ! nm -D --defined-only '$lib/libhttpbatch.so' | grep -q httpbatch_redis_"
+    [ -f "$build/prefix-redis/lib/libhttpbatch.a" ] && redis_prefix="$build/prefix-redis"
+else
+    echo "ffi: redis-server is not installed (scripts/setup.sh installs it): skipping the Redis tests of C, C++ and Go"
+fi
+
 # --- the library's ABI -----------------------------------------------------------------------
 run "abi/soname" bash -c "readelf -d '$lib/libhttpbatch.so' | grep -q 'SONAME.*\[libhttpbatch\.so\.0\]'"
 run "abi/symbols" scripts/check-symbols.sh "$lib/libhttpbatch.so"
+if [ -n "$redis_prefix" ]; then
+    run "abi/symbols(redis)" \
+        env HTTPBATCH_SYMBOLS="$root/include/httpbatch.symbols $root/include/httpbatch-redis.symbols" \
+        scripts/check-symbols.sh "$redis_prefix/lib/libhttpbatch.so"
+fi
 
 # --- the install step: pkg-config files and the CMake package, in a temporary prefix -----------
 prefix="$build/prefix"
@@ -102,11 +123,26 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 valgrind_flags=(--error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect
     --show-leak-kinds=definite,indirect --suppressions="$root/ffi-tests/valgrind.supp")
 
+# redis_lib NAME: sets `archive` and `defines` for test NAME (test_redis*: the redis-enabled
+# library); false when it is a Redis test and redis-server is not installed.
+redis_lib() {
+    archive="$lib/libhttpbatch.a"
+    defines=""
+    case "$1" in
+    *test_redis*)
+        [ -n "$redis_prefix" ] || return 1
+        archive="$redis_prefix/lib/libhttpbatch.a"
+        defines="-DHTTPBATCH_REDIS"
+        ;;
+    esac
+}
+
 for src in ffi-tests/c/*.c; do
     t="$(basename "$src" .c)"
-    run "c/$t:build" gcc "${cflags[@]}" "$src" "$lib/libhttpbatch.a" $static_libs -o "$build/$t"
+    redis_lib "$t" || continue
+    run "c/$t:build" gcc "${cflags[@]}" $defines "$src" "$archive" $static_libs -o "$build/$t"
     run "c/$t" "$build/$t"
-    run "c/$t:asan+ubsan" bash -c "gcc ${cflags[*]} ${san[*]} '$src' '$lib/libhttpbatch.a' $static_libs -o '$build/$t.asan' && '$build/$t.asan'"
+    run "c/$t:asan+ubsan" bash -c "gcc ${cflags[*]} $defines ${san[*]} '$src' '$archive' $static_libs -o '$build/$t.asan' && '$build/$t.asan'"
     if [ "${FFI_SKIP_VALGRIND:-0}" != 1 ]; then
         run "c/$t:valgrind" valgrind -q "${valgrind_flags[@]}" "$build/$t"
     fi
@@ -144,14 +180,15 @@ if [ -d ffi-tests/cpp ]; then
     cxxflags=(-std=c++17 -Wall -Wextra -Werror -pedantic -g -I"$root/include" -I"$root/ffi-tests/c")
     for src in ffi-tests/cpp/*.cpp; do
         t="cpp_$(basename "$src" .cpp)"
-        run "cpp/$t:build" g++ "${cxxflags[@]}" "$src" "$lib/libhttpbatch.a" $static_libs -o "$build/$t"
+        redis_lib "$t" || continue
+        run "cpp/$t:build" g++ "${cxxflags[@]}" $defines "$src" "$archive" $static_libs -o "$build/$t"
         run "cpp/$t" "$build/$t"
-        run "cpp/$t:asan+ubsan" bash -c "g++ ${cxxflags[*]} ${san[*]} '$src' '$lib/libhttpbatch.a' $static_libs -o '$build/$t.asan' && '$build/$t.asan'"
+        run "cpp/$t:asan+ubsan" bash -c "g++ ${cxxflags[*]} $defines ${san[*]} '$src' '$archive' $static_libs -o '$build/$t.asan' && '$build/$t.asan'"
         if [ "${FFI_SKIP_VALGRIND:-0}" != 1 ]; then
             run "cpp/$t:valgrind" valgrind -q "${valgrind_flags[@]}" "$build/$t"
         fi
         # C++20 too: the ranges and iterator concepts the wrapper promises there.
-        run "cpp/$t:c++20" bash -c "g++ ${cxxflags[*]/-std=c++17/-std=c++20} '$src' '$lib/libhttpbatch.a' $static_libs -o '$build/$t.20' && '$build/$t.20'"
+        run "cpp/$t:c++20" bash -c "g++ ${cxxflags[*]/-std=c++17/-std=c++20} $defines '$src' '$archive' $static_libs -o '$build/$t.20' && '$build/$t.20'"
     done
 fi
 # The C++ example as a CMake user builds it: find_package(httpbatch CONFIG REQUIRED) in the prefix.
@@ -184,6 +221,12 @@ if [ -f bindings/go/go.mod ]; then
             test -z \"\$(gofmt -l . ../../ffi-tests/goproxy ../../ffi-tests/go-consumer)\""
         run "go/test-race(static)" bash -c "cd bindings/go && go test -tags httpbatch_static -race -count=1 -v ./..."
         run "go/test(shared)" env LD_LIBRARY_PATH="$prefix/lib" bash -c "cd bindings/go && go test -count=1 ./..."
+        # The Redis wrappers (tag httpbatch_redis) against the redis-enabled library.
+        if [ -n "$redis_prefix" ]; then
+            run "go/test-race(static, redis)" env PKG_CONFIG_PATH="$redis_prefix/lib/pkgconfig" bash -c "cd bindings/go &&
+                go vet -tags httpbatch_static,httpbatch_redis ./... &&
+                go test -tags httpbatch_static,httpbatch_redis -race -count=1 -run Redis -v ./..."
+        fi
         # A module outside the repository: `go get` from a file-based module proxy (no replace
         # line, no network), the library through pkg-config, a build and a run.
         # A fresh directory each run: the go command indexes a module-cache directory once per

@@ -484,6 +484,24 @@ typedef struct httpbatch_pool_builder httpbatch_pool_builder;
 typedef struct httpbatch_redis_limiter httpbatch_redis_limiter;
 #endif
 
+#if defined(HTTPBATCH_REDIS)
+/**
+ * A work list in Redis (opaque): submit requests, read where it stands and its outcomes.
+ * Thread-safe.
+ */
+typedef struct httpbatch_redis_list httpbatch_redis_list;
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * A worker of a work list (opaque): `httpbatch_redis_worker_run` reads the list's requests
+ * through its consumer group under the worker's name, runs them through an executor and
+ * records one outcome per request id. `_run`, `_stop` and `_cancel` may be called from any
+ * thread; the setters only before `_run`.
+ */
+typedef struct httpbatch_redis_worker httpbatch_redis_worker;
+#endif
+
 /**
  * One HTTP request under construction (opaque). Not thread-safe: use it from one thread at a
  * time. Adding it to a batch copies it, so it may be changed, reused or freed afterwards.
@@ -1236,7 +1254,8 @@ typedef struct httpbatch_pool_host_stats {
 
 #if defined(HTTPBATCH_REDIS)
 /**
- * A shared limiter's statistics, for this handle. Set `struct_size` before the call.
+ * A shared limiter's statistics, for this handle. Set `struct_size` before the call (the
+ * library sets `limiter.struct_size`).
  */
 typedef struct httpbatch_redis_limiter_stats {
   /**
@@ -1244,17 +1263,10 @@ typedef struct httpbatch_redis_limiter_stats {
    */
   size_t struct_size;
   /**
-   * Admissions granted (fallback ones included).
+   * Admissions, waits, rate and burst, as for a local limiter (fallback admissions
+   * included; `current_waiters` is always 0).
    */
-  uint64_t admitted;
-  /**
-   * Admissions that failed (cancelled, deadline).
-   */
-  uint64_t rejected;
-  /**
-   * Total microseconds admitted requests waited.
-   */
-  uint64_t total_wait_us;
+  struct httpbatch_limiter_stats limiter;
   /**
    * Commands sent to Redis.
    */
@@ -1263,6 +1275,10 @@ typedef struct httpbatch_redis_limiter_stats {
    * Admissions served from a lease, without a round trip.
    */
   uint64_t from_lease;
+  /**
+   * Leased slots dropped unused after the lease TTL.
+   */
+  uint64_t lease_expired;
   /**
    * Calls to Redis that failed because it was unreachable.
    */
@@ -1284,6 +1300,90 @@ typedef struct httpbatch_redis_limiter_stats {
    */
   bool degraded;
 } httpbatch_redis_limiter_stats;
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * Where a work list stands. Set `struct_size` before the call.
+ */
+typedef struct httpbatch_redis_list_status {
+  /**
+   * Set by the caller to `sizeof(httpbatch_redis_list_status)`.
+   */
+  size_t struct_size;
+  /**
+   * Requests submitted.
+   */
+  uint64_t total;
+  /**
+   * Not yet read by any worker.
+   */
+  uint64_t queued;
+  /**
+   * Read and not yet acknowledged (in flight, or held by a dead worker until reclaimed).
+   */
+  uint64_t pending;
+  /**
+   * Requests with a recorded outcome (dead-lettered ones included).
+   */
+  uint64_t recorded;
+  /**
+   * Recorded as failures (dead-lettered ones included).
+   */
+  uint64_t failed;
+  /**
+   * Dead-lettered: delivered too often without an outcome.
+   */
+  uint64_t dead;
+  /**
+   * Workers that have read or recorded anything.
+   */
+  uint64_t workers;
+} httpbatch_redis_list_status;
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * What one `httpbatch_redis_worker_run` did. Set `struct_size` before the call.
+ */
+typedef struct httpbatch_redis_worker_summary {
+  /**
+   * Set by the caller to `sizeof(httpbatch_redis_worker_summary)`.
+   */
+  size_t struct_size;
+  /**
+   * Entries handed to the executor.
+   */
+  uint64_t started;
+  /**
+   * Outcomes this worker recorded first.
+   */
+  uint64_t recorded;
+  /**
+   * Outcomes that found one already recorded (a duplicate delivery).
+   */
+  uint64_t duplicates;
+  /**
+   * Entries acknowledged without running: their id already had an outcome.
+   */
+  uint64_t skipped;
+  /**
+   * Entries claimed from other workers after the visibility timeout.
+   */
+  uint64_t reclaimed;
+  /**
+   * Entries dead-lettered by this worker.
+   */
+  uint64_t dead;
+  /**
+   * Entries left pending (cancelled or not run) for another worker.
+   */
+  uint64_t released;
+  /**
+   * Redis calls that failed (each retried).
+   */
+  uint64_t redis_errors;
+} httpbatch_redis_worker_summary;
 #endif
 
 /**
@@ -2586,9 +2686,207 @@ httpbatch_result httpbatch_redis_limiter_last_error(const struct httpbatch_redis
 
 #if defined(HTTPBATCH_REDIS)
 /**
- * Frees the limiter (NULL is ignored). No other thread may be using it.
+ * Rate-limits the executor built by `builder` with the shared `limiter` (NULL: none), where
+ * a local limiter goes: every request it writes on the wire (retries and redirect hops
+ * included) takes a slot of the limit shared through Redis. With a local limiter too
+ * (`httpbatch_executor_builder_set_limiter`), a request passes the local one first. The
+ * executor keeps its own reference: the limiter handle may be freed first, and its statistics
+ * (`httpbatch_redis_limiter_stats_get`) and rate changes cover the executor's requests.
+ */
+httpbatch_result httpbatch_executor_builder_set_redis_limiter(struct httpbatch_executor_builder *builder,
+                                                              const struct httpbatch_redis_limiter *limiter);
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * Frees the limiter (NULL is ignored). Executors built with it keep their own reference. No
+ * other thread may be using this handle.
  */
 void httpbatch_redis_limiter_free(struct httpbatch_redis_limiter *limiter);
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * Opens the work list `name` (`name_len` bytes; its keys in Redis start with it) on the Redis
+ * at `url` (`redis://[user:pass@]HOST:PORT/DB`, `url_len` bytes). Connects lazily: an
+ * unreachable server is not an error here.
+ *
+ * Ownership: the caller frees the list with `httpbatch_redis_list_free`.
+ */
+httpbatch_result httpbatch_redis_list_new(const char *url,
+                                          size_t url_len,
+                                          const char *name,
+                                          size_t name_len,
+                                          struct httpbatch_redis_list **list_out);
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * Appends `n` requests, in order: request `i` has the id `ids[i]` (`id_lens[i]` bytes; it
+ * names its outcome, and should be unique in the list) and the payload `payloads[i]`
+ * (`payload_lens[i]` bytes): a URL, or a JSON request spec as `httpbatch submit` reads it.
+ * Writes how many were appended to `*submitted_out` (may be NULL). All strings are UTF-8 and
+ * copied; nothing is appended when one is invalid.
+ */
+httpbatch_result httpbatch_redis_list_submit(const struct httpbatch_redis_list *list,
+                                             const char *const *ids,
+                                             const size_t *id_lens,
+                                             const char *const *payloads,
+                                             const size_t *payload_lens,
+                                             size_t n,
+                                             uint64_t *submitted_out);
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * Writes where the list stands into `*status_out` (set its `struct_size` first).
+ */
+httpbatch_result httpbatch_redis_list_status_get(const struct httpbatch_redis_list *list,
+                                                 struct httpbatch_redis_list_status *status_out);
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * Copies the outcome recorded for the request `id` (`id_len` bytes) — one JSON object — into
+ * `buf` with the buffer rules of `httpbatch_request_last_error` (`BUFFER_TOO_SMALL` with the
+ * length needed in `*len_out`). Fails with `HTTPBATCH_RESULT_NOT_FOUND` while it has none.
+ */
+httpbatch_result httpbatch_redis_list_outcome(const struct httpbatch_redis_list *list,
+                                              const char *id,
+                                              size_t id_len,
+                                              char *buf,
+                                              size_t buf_len,
+                                              size_t *len_out);
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * Copies the message of the most recent failed call on `list`; see
+ * `httpbatch_request_last_error` for the buffer rules.
+ */
+httpbatch_result httpbatch_redis_list_last_error(const struct httpbatch_redis_list *list,
+                                                 char *buf,
+                                                 size_t buf_len,
+                                                 size_t *len_out);
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * Frees the list handle (NULL is ignored); the list stays in Redis. No other thread may be
+ * using it.
+ */
+void httpbatch_redis_list_free(struct httpbatch_redis_list *list);
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * Creates a worker of the list `list` (`list_len` bytes) on the Redis at `url` (`url_len`
+ * bytes) named `name` (`name_len` bytes, not empty; unique among the list's workers: it names
+ * the consumer, and a worker restarted under the same name takes back what it left pending).
+ * Defaults: a visibility timeout of 30 s, 5 deliveries before dead-lettering, 16 entries read
+ * per round trip, running until stopped.
+ *
+ * Ownership: the caller frees the worker with `httpbatch_redis_worker_free`.
+ */
+httpbatch_result httpbatch_redis_worker_new(const char *url,
+                                            size_t url_len,
+                                            const char *list,
+                                            size_t list_len,
+                                            const char *name,
+                                            size_t name_len,
+                                            struct httpbatch_redis_worker **worker_out);
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * Sets how long another worker's entry may stay unacknowledged before this worker claims it, in
+ * milliseconds (above 0). Defaults to 30000.
+ */
+httpbatch_result httpbatch_redis_worker_set_visibility_timeout_ms(struct httpbatch_redis_worker *worker,
+                                                                  uint64_t ms);
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * Sets the deliveries after which an entry without an outcome is dead-lettered (at least 1).
+ * Defaults to 5.
+ */
+httpbatch_result httpbatch_redis_worker_set_max_deliveries(struct httpbatch_redis_worker *worker,
+                                                           uint64_t deliveries);
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * Sets the entries read per round trip and held ahead of the executor (1 to 65536; the
+ * executor's worker count is a good value). Defaults to 16. Out-of-range values (here and in
+ * the other setters) fail with `HTTPBATCH_RESULT_INVALID_CONFIG`.
+ */
+httpbatch_result httpbatch_redis_worker_set_read_batch(struct httpbatch_redis_worker *worker,
+                                                       size_t entries);
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * With `yes`, `_run` returns once every request submitted to the list has an outcome. Defaults
+ * to false (run until `_stop` or `_cancel`).
+ */
+httpbatch_result httpbatch_redis_worker_set_exit_when_complete(struct httpbatch_redis_worker *worker,
+                                                               bool yes);
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * Runs the worker loop on this thread through `executor`'s stack (its limiters, the shared one
+ * included, its pool and retries): reads entries, runs each payload (a URL or a JSON request
+ * spec) and records its outcome (a JSON object: `id`, `index`, `outcome`, `status`, `error`,
+ * `attempts`, `bytes`, `worker`), until `httpbatch_redis_worker_stop` or `_cancel` is called
+ * from another thread (or, with `_set_exit_when_complete`, the list is done). Redis errors
+ * never end the loop: it retries with backoff. Writes what it did to `*summary_out` (may be
+ * NULL; set its `struct_size` first).
+ *
+ * A worker runs one loop at a time (`HTTPBATCH_RESULT_INVALID_ARGUMENT` otherwise), and a
+ * stopped worker stays stopped: make a new one (with the same name, to take back what it left
+ * pending) to run again. To stop on SIGTERM, call `_stop` from a thread that waits for the
+ * signal (`sigwait`), not from a signal handler.
+ */
+httpbatch_result httpbatch_redis_worker_run(const struct httpbatch_redis_worker *worker,
+                                            const struct httpbatch_executor *executor,
+                                            struct httpbatch_redis_worker_summary *summary_out);
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * Stops the worker gracefully: it reads no more entries; those it has read finish and are
+ * recorded, then `_run` returns. Thread-safe; idempotent; may come before `_run`.
+ */
+httpbatch_result httpbatch_redis_worker_stop(const struct httpbatch_redis_worker *worker);
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * Stops the worker at once: requests in flight are cancelled and left pending for another
+ * worker (claimed after the visibility timeout), then `_run` returns. Thread-safe; idempotent.
+ */
+httpbatch_result httpbatch_redis_worker_cancel(const struct httpbatch_redis_worker *worker);
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * Copies the message of the most recent failed call on `worker`; see
+ * `httpbatch_request_last_error` for the buffer rules.
+ */
+httpbatch_result httpbatch_redis_worker_last_error(const struct httpbatch_redis_worker *worker,
+                                                   char *buf,
+                                                   size_t buf_len,
+                                                   size_t *len_out);
+#endif
+
+#if defined(HTTPBATCH_REDIS)
+/**
+ * Frees the worker (NULL is ignored). Its `_run` must have returned; no other thread may be
+ * using it.
+ */
+void httpbatch_redis_worker_free(struct httpbatch_redis_worker *worker);
 #endif
 
 /**

@@ -6,6 +6,9 @@
 #     `scripts/check-symbols.sh --update` (which only ever appends, and keeps the list sorted).
 # Usage: scripts/check-symbols.sh [--update] [LIBRARY]   (default: target/release/libhttpbatch.so,
 # built with `cargo build --release --lib`)
+# HTTPBATCH_SYMBOLS names the lists to check against, separated by spaces (their union; --update
+# appends to the last): for the library built with the redis feature, include/httpbatch.symbols
+# and include/httpbatch-redis.symbols, which holds only what that feature adds.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 update=0
@@ -14,10 +17,11 @@ if [ "${1:-}" = --update ]; then
     shift
 fi
 lib="${1:-${CARGO_TARGET_DIR:-$root/target}/release/libhttpbatch.so}"
-list="$root/include/httpbatch.symbols"
+read -r -a lists <<<"${HTTPBATCH_SYMBOLS:-$root/include/httpbatch.symbols}"
+list="${lists[${#lists[@]}-1]}"
 [ -f "$lib" ] || { echo "check-symbols: $lib not found (cargo build --release --lib)" >&2; exit 2; }
 exported="$(nm -D --defined-only "$lib" | awk '{print $NF}' | LC_ALL=C sort -u)"
-listed="$( [ -f "$list" ] && LC_ALL=C sort -u "$list" || true)"
+listed="$(for l in "${lists[@]}"; do [ ! -f "$l" ] || cat "$l"; done | LC_ALL=C sort -u)"
 removed="$(LC_ALL=C comm -23 <(echo "$listed") <(echo "$exported") | sed '/^$/d')"
 added="$(LC_ALL=C comm -13 <(echo "$listed") <(echo "$exported") | sed '/^$/d')"
 if [ -n "$removed" ]; then
@@ -27,11 +31,13 @@ if [ -n "$removed" ]; then
 fi
 if [ -n "$added" ]; then
     if [ $update = 1 ]; then
-        printf '%s\n%s\n' "$listed" "$added" | sed '/^$/d' | LC_ALL=C sort -u >"$list"
-        echo "check-symbols: added $(echo "$added" | wc -l) symbols to include/httpbatch.symbols"
+        own="$( [ -f "$list" ] && cat "$list" || true)"
+        printf '%s\n%s\n' "$own" "$added" | sed '/^$/d' | LC_ALL=C sort -u >"$list.new"
+        mv "$list.new" "$list"
+        echo "check-symbols: added $(echo "$added" | wc -l) symbols to $list"
         exit 0
     fi
-    echo "check-symbols: new exported symbols, not in include/httpbatch.symbols" >&2
+    echo "check-symbols: new exported symbols, not in ${lists[*]}" >&2
     echo "(add them with scripts/check-symbols.sh --update and commit the list):" >&2
     echo "$added" | sed 's/^/  /' >&2
     exit 1

@@ -13,12 +13,23 @@
 # Then:  cc app.c $(pkg-config --cflags --libs httpbatch)           (shared; PKG_CONFIG_PATH=PREFIX/lib/pkgconfig
 #                                                                  if PREFIX is not a system prefix)
 #        cc app.c $(pkg-config --static --cflags --libs httpbatch-static)   (static)
-# Environment: CARGO_TARGET_DIR (default ./target); HTTPBATCH_NO_BUILD=1 installs what is built.
+# Environment: CARGO_TARGET_DIR (default ./target); HTTPBATCH_NO_BUILD=1 installs what is built;
+# HTTPBATCH_FEATURES=redis builds the library with the shared Redis limiter and work list, and
+# the .pc files then define HTTPBATCH_REDIS (which shows their declarations in the header).
 set -euo pipefail
 prefix="${1:?usage: scripts/install-c.sh PREFIX}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-[ "${HTTPBATCH_NO_BUILD:-0}" = 1 ] || cargo build --release --lib --quiet
+features="${HTTPBATCH_FEATURES:-}"
+[ "${HTTPBATCH_NO_BUILD:-0}" = 1 ] || cargo build --release --lib --quiet ${features:+--features "$features"}
+cflags='-I${includedir}'
+defines=""
+case ",$features," in
+*,redis,*)
+    cflags="$cflags -DHTTPBATCH_REDIS"
+    defines="HTTPBATCH_REDIS"
+    ;;
+esac
 target="${CARGO_TARGET_DIR:-$root/target}/release"
 mkdir -p "$prefix"
 prefix="$(cd "$prefix" && pwd)"
@@ -49,7 +60,7 @@ static_libs=$static_libs
 Name: httpbatch
 Description: Synchronous, thread-based HTTP batch client (C ABI, shared library)
 Version: $version
-Cflags: -I\${includedir}
+Cflags: $cflags
 Libs: -L\${libdir} -lhttpbatch
 Libs.private: \${static_libs}
 PC
@@ -65,11 +76,12 @@ includedir=\${prefix}/include
 Name: httpbatch-static
 Description: Synchronous, thread-based HTTP batch client (C ABI, static library)
 Version: $version
-Cflags: -I\${includedir}
+Cflags: $cflags
 Libs: \${libdir}/libhttpbatch.a $static_libs
 PC
 
-sed -e "s|@STATIC_LIBS@|$static_libs|" -e "s|@MAJOR@|$major|" cmake/httpbatch-config.cmake \
+sed -e "s|@STATIC_LIBS@|$static_libs|" -e "s|@MAJOR@|$major|" -e "s|@DEFINES@|$defines|" \
+    cmake/httpbatch-config.cmake \
     >"$libdir/cmake/httpbatch/httpbatch-config.cmake"
 sed -e "s|@VERSION@|$version|" cmake/httpbatch-config-version.cmake \
     >"$libdir/cmake/httpbatch/httpbatch-config-version.cmake"

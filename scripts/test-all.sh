@@ -15,7 +15,8 @@ echo "== cargo test (unit, integration, doc)"
 cargo test --workspace --no-fail-fast --features json
 
 echo "== shared limiter and work list on a real redis-server (feature redis)"
-cargo test --features redis --no-fail-fast --lib ffi::redis
+cargo test --features redis --no-fail-fast --lib -- ffi::redis distributed::
+cargo test --features redis --no-fail-fast --doc -- distributed shared_rate_limiter
 cargo test --features redis --no-fail-fast --test distributed --test distributed_cli
 
 if [ -d examples ] && ls examples/*.rs >/dev/null 2>&1; then

@@ -11,6 +11,8 @@ use crate::cache::{CacheStats, CachedExecutor, HttpCache};
 use crate::coalesce::{CoalesceStats, CoalescingExecutor, Codec};
 use crate::compress::{BodyCompression, CompressBody};
 use crate::dedup::{DedupConfig, DedupExecutor, DedupStats};
+#[cfg(feature = "redis")]
+use crate::distributed::{RedisLimitStats, RedisRateLimitedExecutor, RedisRateLimiter};
 use crate::error::{Error, ErrorKind};
 use crate::execute::{Context, Execute};
 use crate::pool::{ConnectionPool, PoolStats, WarmupReport};
@@ -41,6 +43,8 @@ pub struct StackBuilder {
     lower: Lower,
     cache: Option<HttpCache>,
     compress: Option<BodyCompression>,
+    #[cfg(feature = "redis")]
+    shared: Option<RedisRateLimiter>,
 }
 
 impl fmt::Debug for StackBuilder {
@@ -50,6 +54,7 @@ impl fmt::Debug for StackBuilder {
             .field("thread_name", &self.thread_name)
             .field("limiter", &self.limiter.is_some())
             .field("per_host_rate", &self.per_host_rate)
+            .field("shared_limiter", &self.shared_is_set())
             .field("pool", &matches!(self.lower, Lower::Pool(_)))
             .finish()
     }
@@ -69,11 +74,20 @@ impl Default for StackBuilder {
             lower: Lower::Client(Box::default()),
             cache: None,
             compress: None,
+            #[cfg(feature = "redis")]
+            shared: None,
         }
     }
 }
 
 impl StackBuilder {
+    fn shared_is_set(&self) -> bool {
+        #[cfg(feature = "redis")]
+        return self.shared.is_some();
+        #[cfg(not(feature = "redis"))]
+        false
+    }
+
     /// Sets the number of worker threads: the most requests in flight at once. Defaults to `32`.
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n;
@@ -91,6 +105,29 @@ impl StackBuilder {
     /// request on the wire pays one token: first attempts, retries and redirect hops.
     pub fn rate_limiter(mut self, limiter: RateLimiter) -> Self {
         self.limiter = Some(limiter);
+        self
+    }
+
+    /// Puts a rate limiter shared through Redis in the stack (feature `redis`), where the local
+    /// one goes: every request on the wire (retries and redirect hops included) takes a slot
+    /// from the limit every process with the same Redis key shares. With a local
+    /// [`rate_limiter`](Self::rate_limiter) too, a request passes the local one first, then
+    /// takes its shared slot. The limiter is a shared handle: keep a clone to change the rate
+    /// or read its statistics (also in [`StackStats::shared_limiter`]).
+    ///
+    /// ```no_run
+    /// use httpbatch::distributed::RedisRateLimiter;
+    /// use httpbatch::{Rate, Stack};
+    ///
+    /// let shared = RedisRateLimiter::builder("redis://127.0.0.1:6379/0", Rate::parse("200/s")?, 10)
+    ///     .key("my-api")
+    ///     .build()?;
+    /// let stack = Stack::builder().shared_rate_limiter(shared.clone()).build()?;
+    /// # Ok::<(), httpbatch::Error>(())
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn shared_rate_limiter(mut self, limiter: RedisRateLimiter) -> Self {
+        self.shared = Some(limiter);
         self
     }
 
@@ -212,6 +249,12 @@ impl StackBuilder {
             Some(l) => l.clone(),
             None => bottom,
         };
+        // Above the local limiter: `Context::admit` runs the lowest layer's admission first, so
+        // a shared slot is reserved only once the local limiter lets the request through.
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &self.shared {
+            top = Arc::new(RedisRateLimitedExecutor::new(top, shared.clone()));
+        }
         if let Some(options) = self.compress {
             top = Arc::new(CompressBody::new(top, options));
         }
@@ -245,6 +288,8 @@ impl StackBuilder {
             coalescing,
             dedup,
             cache: self.cache,
+            #[cfg(feature = "redis")]
+            shared: self.shared,
         })
     }
 }
@@ -293,6 +338,8 @@ pub struct Stack {
     coalescing: Option<Arc<CoalescingExecutor<StackTop, Box<dyn Codec>>>>,
     dedup: Option<DedupExecutor<StackTop>>,
     cache: Option<HttpCache>,
+    #[cfg(feature = "redis")]
+    shared: Option<RedisRateLimiter>,
 }
 
 impl fmt::Debug for Stack {
@@ -327,6 +374,9 @@ pub struct StackStats {
     pub dedup: Option<DedupStats>,
     /// The response cache's, when the stack has one.
     pub cache: Option<CacheStats>,
+    /// The Redis-shared limiter's (this process's handle), when the stack has one.
+    #[cfg(feature = "redis")]
+    pub shared_limiter: Option<RedisLimitStats>,
 }
 
 impl Stack {
@@ -354,6 +404,12 @@ impl Stack {
     /// `try_execute`).
     pub fn rate_limited(&self) -> Option<&RateLimitedExecutor<StackTop>> {
         self.limited.as_deref()
+    }
+
+    /// The limiter shared through Redis, when the stack has one (feature `redis`).
+    #[cfg(feature = "redis")]
+    pub fn shared_rate_limiter(&self) -> Option<&RedisRateLimiter> {
+        self.shared.as_ref()
     }
 
     /// The dedup layer, when the stack has one.
@@ -397,10 +453,15 @@ impl Stack {
         let pool = self.pool.as_ref().ok_or_else(|| {
             Error::new(ErrorKind::InvalidConfig, "warmup needs a pool in the stack")
         })?;
-        let ctx = match &self.limited {
-            Some(l) => Context::new().with_admission(l.admission()),
-            None => Context::new(),
-        };
+        #[allow(unused_mut)]
+        let mut ctx = Context::new();
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &self.shared {
+            ctx = ctx.with_admission(Arc::new(shared.clone()));
+        }
+        if let Some(l) = &self.limited {
+            ctx = ctx.with_admission(l.admission());
+        }
         Ok(pool.warmup_with(hosts, n, &ctx))
     }
 
@@ -415,6 +476,8 @@ impl Stack {
             coalesce: self.coalescing.as_ref().map(|c| c.stats()),
             dedup: self.dedup.as_ref().map(DedupExecutor::stats),
             cache: self.cache.as_ref().map(HttpCache::stats),
+            #[cfg(feature = "redis")]
+            shared_limiter: self.shared.as_ref().map(RedisRateLimiter::stats),
         }
     }
 

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use httpbatch::distributed::{OnUnreachable, RedisRateLimiter, WorkList, Worker};
 use httpbatch::{
-    BatchExecutor, BatchOptions, CancelToken, Context, ErrorKind, HttpClient, Rate, Request,
+    BatchExecutor, BatchOptions, CancelToken, Context, ErrorKind, HttpClient, Rate, RateLimiter,
+    Request, Stack,
 };
 use redis_server::RedisServer;
 
@@ -308,4 +309,58 @@ fn entries_of_a_dead_worker_are_reclaimed_then_dead_lettered() {
     assert_eq!(server.requests_for("/ok"), 2);
     let c = &list.in_order(2, 1).unwrap()[0];
     assert!(c.1.as_deref().unwrap().contains("dead_letter"), "{c:?}");
+}
+
+/// Two stacks (as two processes would build them) with the shared limiter in the stack's
+/// limiter place: every request on the wire takes a shared slot, one stack's local limiter
+/// passes first, and the shared statistics are in `StackStats`.
+#[test]
+fn stacks_share_one_limit_through_the_stack_builder() {
+    let redis = RedisServer::start();
+    let server = support::Server::builder()
+        .record_arrivals(true)
+        .start()
+        .unwrap();
+    let (la, lb) = (
+        limiter(&redis.url(), "stack", "50/s", 5),
+        limiter(&redis.url(), "stack", "50/s", 5),
+    );
+    let a = Stack::builder()
+        .workers(4)
+        .shared_rate_limiter(la.clone())
+        .build()
+        .unwrap();
+    let local = RateLimiter::new(Rate::parse("1000/s").unwrap(), 100).unwrap();
+    let b = Stack::builder()
+        .workers(4)
+        .rate_limiter(local.clone())
+        .shared_rate_limiter(lb)
+        .build()
+        .unwrap();
+    assert!(a.shared_rate_limiter().is_some() && a.rate_limited().is_none());
+    let n = 15;
+    std::thread::scope(|s| {
+        for stack in [&a, &b] {
+            s.spawn(|| {
+                let requests = (0..n).map(|i| Request::get(&server.url(&format!("/ok?i={i}"))));
+                let r = stack.execute_batch(requests, BatchOptions::new());
+                assert_eq!(r.summary.succeeded, n);
+            });
+        }
+    });
+    let (sa, sb) = (a.stats(), b.stats());
+    let (shared_a, shared_b) = (sa.shared_limiter.unwrap(), sb.shared_limiter.unwrap());
+    assert_eq!(shared_a, la.stats());
+    assert_eq!(
+        shared_a.limiter.admitted + shared_b.limiter.admitted,
+        2 * n as u64
+    );
+    assert_eq!(sb.limiter.unwrap().admitted, n as u64);
+    // 30 requests under one 50/s limit with a burst of 5: the 30th slot is 25 intervals (500 ms)
+    // after the first. Load only delays arrivals, so the span is at least that, less the one
+    // interval the bucket may refill while the burst goes out.
+    let t: Vec<Instant> = server.arrivals().iter().map(|x| x.at).collect();
+    assert_eq!(t.len(), 2 * n);
+    let span = *t.iter().max().unwrap() - *t.iter().min().unwrap();
+    assert!(span >= Duration::from_millis(480), "{span:?}");
 }

@@ -2,8 +2,11 @@
 //! server: a shared rate measured at the target, `kill -9` of a worker, Redis restarted and
 //! connections dropped mid-run.
 //!
-//! Pass/fail bounds hold on a loaded 2-core machine (a late wake-up only spreads arrivals, and
-//! the tolerances below cover a few of them); benches/distributed.rs reports the exact figures.
+//! The shared rate is held to the issue's bounds, measured so that a loaded 2-core machine does
+//! not move them: the rate at the target within 1 %, from the moment every worker is warm and
+//! read over the admitted span with robust ends (see `span_rate`); no one-second window over
+//! rate + burst on the schedule the limiter decided (each slot on the Redis server's clock). The other tests' bounds cover a few late wake-ups; benches/distributed.rs
+//! reports the exact figures.
 
 #[path = "support/redis.rs"]
 mod redis_server;
@@ -36,6 +39,17 @@ fn submit(redis: &RedisServer, list: &str, lines: &[String]) {
 }
 
 fn worker(redis: &RedisServer, list: &str, name: &str, extra: &[&str]) -> Child {
+    // The switch, the recovery and reclaims are logged at `info` (on stderr, collected).
+    worker_logging(redis, list, name, extra, "httpbatch::redis=info")
+}
+
+fn worker_logging(
+    redis: &RedisServer,
+    list: &str,
+    name: &str,
+    extra: &[&str],
+    rust_log: &str,
+) -> Child {
     Command::new(BIN)
         .args([
             "worker",
@@ -48,6 +62,7 @@ fn worker(redis: &RedisServer, list: &str, name: &str, extra: &[&str]) -> Child 
         ])
         .args(["--exit-when-done", "-c", "8"])
         .args(extra)
+        .env("RUST_LOG", rust_log)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -96,24 +111,38 @@ fn assert_one_outcome_each(list: &WorkList, n: u64) {
     assert_eq!(list.completed(0, n + 10).unwrap().len() as u64, n);
 }
 
-/// Arrival times at the target, in seconds from the first.
-fn arrivals(server: &Server) -> Vec<f64> {
-    let a = server.arrivals();
-    let t0 = a[0].at;
+/// Arrival times at the target of the requests whose path starts with `prefix`, in seconds from
+/// the first.
+fn arrivals(server: &Server, prefix: &str) -> Vec<f64> {
+    let a: Vec<_> = server
+        .arrivals()
+        .into_iter()
+        .filter(|a| a.path.starts_with(prefix))
+        .collect();
+    let Some(t0) = a.first().map(|a| a.at) else {
+        return Vec::new();
+    };
     a.iter().map(|x| (x.at - t0).as_secs_f64()).collect()
 }
 
-/// Least-squares slope of the index against `times`: arrivals per second.
-fn slope(times: &[f64]) -> f64 {
-    let n = times.len() as f64;
-    let mean_t = times.iter().sum::<f64>() / n;
-    let mean_i = (n - 1.0) / 2.0;
-    let (mut cov, mut var) = (0.0, 0.0);
-    for (i, t) in times.iter().enumerate() {
-        cov += (t - mean_t) * (i as f64 - mean_i);
-        var += (t - mean_t) * (t - mean_t);
-    }
-    cov / var
+/// The rate over the admitted span, `(last − first) / (t_last − t_first)` in arrivals, where
+/// `first` and `last` are the first paced arrival and the last one. Each end's time is the
+/// median of its `m` neighbours' times, each moved along the nominal spacing `1/nominal` to that
+/// end's index: a late wake-up or a cold connection at an end moves a median not at all, while
+/// any error of the rate shows in full as drift between the two ends (moving a neighbour by at
+/// most `m` spacings adds an error of `m / span` of the rate error itself).
+fn span_rate(times: &[f64], first: usize, nominal: f64, m: usize) -> f64 {
+    let last = times.len() - 1;
+    let anchor = |end: usize, range: std::ops::Range<usize>| {
+        let mut at: Vec<f64> = range
+            .map(|k| times[k] + (end as f64 - k as f64) / nominal)
+            .collect();
+        at.sort_by(f64::total_cmp);
+        at[at.len() / 2]
+    };
+    let t_first = anchor(first, first..first + m);
+    let t_last = anchor(last, last + 1 - m..last + 1);
+    (last - first) as f64 / (t_last - t_first)
 }
 
 fn max_in_window(times: &[f64], window: f64) -> usize {
@@ -132,31 +161,87 @@ fn urls(server: &Server, n: usize) -> Vec<String> {
     (0..n).map(|i| server.url(&format!("/ok?i={i}"))).collect()
 }
 
+fn sigterm(child: &Child) {
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+}
+
 #[test]
 fn four_workers_share_one_rate() {
     let redis = RedisServer::start();
     let server = Server::builder().record_arrivals(true).start().unwrap();
-    let (n, burst) = (400, 10);
+    let list = WorkList::open(&redis.url(), "rate").unwrap();
+    let (n, burst) = (800, 10);
     submit(&redis, "rate", &urls(&server, n));
     let args = ["--rate", "200/s", "--burst", "10"];
-    let workers = (0..4)
-        .map(|i| worker(&redis, "rate", &format!("w{i}"), &args))
+    // Each admission logs its slot on the Redis server's clock (trace).
+    let log = "httpbatch::redis=info,httpbatch::redis::slot=trace";
+    let workers: Vec<Child> = (0..4)
+        .map(|i| worker_logging(&redis, "rate", &format!("w{i}"), &args, log))
         .collect();
-    wait_all(workers);
-    assert_one_outcome_each(&WorkList::open(&redis.url(), "rate").unwrap(), n as u64);
-    let t = arrivals(&server);
-    assert_eq!(t.len(), n);
-    // Slots: `burst` at once, then one per 5 ms: 200/s exactly on the server's slots. The rate
-    // is the least-squares slope of the paced arrivals (request number against time), so a
-    // late first request of a freshly started process or a late wake-up moves it little; a
-    // moment when no worker had a request ready (a lost slot) lowers it. 3 % holds under load;
-    // the benchmark measures the error itself.
-    let rate = slope(&t[burst..]);
-    assert!((rate - 200.0).abs() <= 6.0, "rate {rate:.2}/s");
-    // No one-second window above 200 + burst: the slots never allow more, but under load a
-    // request can reach the server late and bunch with the next ones, so allow 50 ms of them.
-    let most = max_in_window(&t, 1.0);
-    assert!(most <= 200 + burst + 10, "{most} in one second");
+    // The measured part starts once every worker is warm (its process up, connected to Redis
+    // and holding open connections to the target, seen as 8 outcomes recorded by each): a
+    // process that starts late sends its first requests on cold connections, behind requests
+    // admitted after them, and that start-up is not the shared rate.
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let st = list.status().unwrap();
+        if st.workers.len() == 4 && st.workers.iter().all(|w| w.done >= 8) {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the workers never all started: {st:?}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let warm = server.arrivals().len();
+    let logs = wait_all(workers);
+    assert_one_outcome_each(&list, n as u64);
+    let all = arrivals(&server, "/ok");
+    assert_eq!(all.len(), n);
+    let t = &all[warm..];
+    assert!(
+        t.len() >= 500,
+        "only {} arrivals after the warm-up",
+        t.len()
+    );
+    // Four busy workers ask for more than 200/s, so the slots (on the Redis server's clock)
+    // follow one another every 5 ms: 500 arrivals span 2.5 s at least, so 1 % is 25 ms of drift.
+    // Each end is read from 50 arrivals (250 ms), so a stall of a process there moves it little.
+    let rate = span_rate(t, 0, 200.0, 50);
+    // The windows, on the schedule the limiter decided: every slot the four processes took,
+    // on the Redis server's clock, from the first (burst included). At the target each
+    // request also carries its own process's delay (a thread scheduled late on a loaded
+    // machine sends a slot late, bunched with later ones), which no limiter in the client
+    // controls; the benchmark reports the windows at the target.
+    let mut slots: Vec<f64> = logs
+        .lines()
+        .filter(|l| l.contains("[httpbatch::redis::slot]"))
+        .filter_map(|l| {
+            l.split("slot at ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .map(|us| us as f64 / 1e6)
+        .collect();
+    slots.sort_by(f64::total_cmp);
+    assert_eq!(slots.len(), n, "one slot per request");
+    let most = max_in_window(&slots, 1.0);
+    eprintln!(
+        "{} arrivals measured: {rate:.3}/s; at most {most} slots in one second of the schedule, \
+         {} arrivals in one second at the target",
+        t.len(),
+        max_in_window(t, 1.0)
+    );
+    assert!((rate - 200.0).abs() <= 2.0, "rate {rate:.3}/s");
+    assert!(most <= 200 + burst, "{most} slots in one second");
 }
 
 #[test]
@@ -187,7 +272,11 @@ fn kill_9_of_a_worker_loses_nothing_and_duplicates_at_most_its_in_flight() {
     }
     victim.kill().unwrap(); // SIGKILL
     victim.wait().unwrap();
-    wait_all(others);
+    let logs = wait_all(others);
+    assert!(
+        logs.contains("entries of other workers"),
+        "no reclaim logged: {logs}"
+    );
     assert_one_outcome_each(&list, n as u64);
     // Requests sent twice: only those the victim had on the wire (at most its -c 8).
     let sent = server.requests_for("/ok");
@@ -240,6 +329,9 @@ fn redis_restart(fail_open: bool) -> (usize, String) {
     // Each worker saw Redis go and come back (the limiter's switch and recovery, counted).
     assert!(figure(&summaries, "switches") >= 1, "{summaries}");
     assert!(figure(&summaries, "recoveries") >= 1, "{summaries}");
+    // And logged them.
+    assert!(summaries.contains("Redis unreachable"), "{summaries}");
+    assert!(summaries.contains("Redis answers again"), "{summaries}");
     (quiet, summaries)
 }
 
@@ -248,6 +340,10 @@ fn redis_restart_fail_closed_waits_and_loses_nothing() {
     let (during_outage, summaries) = redis_restart(false);
     assert_eq!(during_outage, 0, "requests sent while Redis was down");
     assert_eq!(figure(&summaries, "fallback"), 0, "{summaries}");
+    assert!(
+        summaries.contains("admissions wait and retry"),
+        "{summaries}"
+    );
 }
 
 #[test]
@@ -256,6 +352,7 @@ fn redis_restart_fail_open_keeps_going_at_its_share() {
     // The requests a worker holds (read before the outage) that had no token yet went out
     // through the local limiter at its share. (New ones cannot be read without Redis.)
     assert!(figure(&summaries, "fallback") > 0, "{summaries}");
+    assert!(summaries.contains("local fallback at 0.5"), "{summaries}");
 }
 
 #[test]
@@ -310,11 +407,7 @@ fn sigterm_finishes_in_flight_work_and_exits_cleanly() {
     while list.status().unwrap().recorded < 4 {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let kill = Command::new("kill")
-        .args(["-TERM", &w.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    sigterm(&w);
     let out = w.wait_with_output().unwrap();
     assert!(
         out.status.success(),

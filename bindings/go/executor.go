@@ -28,6 +28,9 @@ type Config struct {
 	Pool *Pool
 	// Limiter, if set, rate-limits every attempt (retries included): pool -> limiter -> executor.
 	Limiter *Limiter
+	// SharedLimiter, if set, rate-limits every attempt with a limit shared by other processes
+	// (a *RedisLimiter, with -tags httpbatch_redis), after Limiter's token.
+	SharedLimiter SharedLimiter
 	// Net, if set, configures TLS and proxies (a client setting: with Pool, set PoolConfig.Net).
 	Net *Net
 	// Cache, if set, answers requests from a response cache (cache.go).
@@ -127,6 +130,11 @@ func NewExecutor(cfg Config) (*Executor, error) {
 				return ErrClosed
 			}
 			if err := set(C.httpbatch_executor_builder_set_limiter(b, cfg.Limiter.ptr)); err != nil {
+				return err
+			}
+		}
+		if cfg.SharedLimiter != nil {
+			if err := cfg.SharedLimiter.attach(b, set); err != nil {
 				return err
 			}
 		}

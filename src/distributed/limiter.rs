@@ -200,7 +200,7 @@ struct Inner {
     config: Mutex<(Rate, u32)>,
     fallback: Option<RateLimiter>,
     /// Leased slots per bucket set ("" = global only), earliest first.
-    leases: Mutex<HashMap<String, VecDeque<Instant>>>,
+    leases: Mutex<HashMap<String, VecDeque<Slot>>>,
     /// Held while a lease is fetched: the other threads of the process wait for its slots
     /// instead of fetching leases of their own.
     fetch: Mutex<()>,
@@ -257,9 +257,16 @@ fn us(d: Duration) -> f64 {
     d.as_nanos() as f64 / 1000.0
 }
 
+/// A slot taken: when it is due here, and on the Redis server's clock (µs since the epoch).
+#[derive(Clone, Copy)]
+struct Slot {
+    at: Instant,
+    server_us: u64,
+}
+
 enum Reply {
-    /// Offsets (from the reply) of the slots taken.
-    Slots(Vec<Duration>),
+    /// The server's clock at the call (µs) and the offsets from it of the slots taken.
+    Slots(u64, Vec<Duration>),
     /// The first slot would come after the caller's deadline: this long from now.
     TooLate(Duration),
 }
@@ -427,18 +434,21 @@ impl RedisRateLimiter {
             };
             let reply = self.call(origin.as_deref(), ctx);
             let now = Instant::now();
-            if let Ok(Reply::Slots(slots)) = &reply {
-                let rest: Vec<Instant> = slots.iter().skip(1).map(|d| now + *d).collect();
+            let slot = |server: u64, d: Duration| Slot {
+                at: now + d,
+                server_us: server + d.as_micros() as u64,
+            };
+            if let Ok(Reply::Slots(server, offsets)) = &reply {
+                let rest: Vec<Slot> = offsets.iter().skip(1).map(|d| slot(*server, *d)).collect();
                 if !rest.is_empty() {
                     i.leases.lock().entry(set.clone()).or_default().extend(rest);
                 }
             }
             drop(fetch);
             match reply {
-                Ok(Reply::Slots(slots)) => {
+                Ok(Reply::Slots(server, offsets)) => {
                     self.note_up();
-                    let first = now + slots[0];
-                    return self.wait_slot(&set, first, ctx);
+                    return self.wait_slot(&set, slot(server, offsets[0]), ctx);
                 }
                 Ok(Reply::TooLate(wait)) => {
                     return Err(Error::new(
@@ -447,7 +457,7 @@ impl RedisRateLimiter {
                     ));
                 }
                 Err(e) if conn::is_unreachable(&e) => {
-                    let backoff = self.note_down();
+                    let backoff = self.note_down(&e);
                     if let Some(f) = &i.fallback {
                         f.acquire(ctx)?;
                         i.c.fallback_admitted.fetch_add(1, Ordering::Relaxed);
@@ -479,13 +489,21 @@ impl RedisRateLimiter {
     }
 
     /// Records a failed call; returns the backoff before the next try.
-    fn note_down(&self) -> Duration {
+    fn note_down(&self, e: &redis::RedisError) -> Duration {
         let i = &*self.inner;
         i.c.redis_errors.fetch_add(1, Ordering::Relaxed);
         let mut down = i.down.lock();
         if !i.degraded.swap(true, Ordering::Relaxed) {
             i.c.switches.fetch_add(1, Ordering::Relaxed);
             down.backoff = Duration::ZERO;
+            match i.b.on_unreachable {
+                OnUnreachable::LocalShare(share) => {
+                    log::warn!(target: "httpbatch::redis", "shared limiter {}: Redis unreachable ({e}); admitting through the local fallback at {share} of the rate until it answers", i.b.key)
+                }
+                OnUnreachable::WaitAndRetry => {
+                    log::warn!(target: "httpbatch::redis", "shared limiter {}: Redis unreachable ({e}); admissions wait and retry until it answers", i.b.key)
+                }
+            }
         }
         down.backoff = (down.backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
         down.next_try = Some(Instant::now() + down.backoff);
@@ -496,37 +514,41 @@ impl RedisRateLimiter {
         let i = &*self.inner;
         if i.degraded.swap(false, Ordering::Relaxed) {
             i.c.recoveries.fetch_add(1, Ordering::Relaxed);
+            log::info!(target: "httpbatch::redis", "shared limiter {}: Redis answers again; admissions are shared again", i.b.key);
             *i.down.lock() = Down::default();
         }
     }
 
     /// The earliest leased slot of `set` still usable, if the deadline allows it.
-    fn take_leased(&self, set: &str, ctx: &Context) -> Result<Option<Instant>, Error> {
+    fn take_leased(&self, set: &str, ctx: &Context) -> Result<Option<Slot>, Error> {
         let i = &*self.inner;
         let mut leases = i.leases.lock();
         let Some(q) = leases.get_mut(set) else {
             return Ok(None);
         };
         let now = Instant::now();
-        while q.front().is_some_and(|s| *s + i.b.lease_ttl < now) {
+        while q.front().is_some_and(|s| s.at + i.b.lease_ttl < now) {
             q.pop_front();
             i.c.lease_expired.fetch_add(1, Ordering::Relaxed);
         }
         match (q.front(), ctx.deadline()) {
-            (Some(s), Some(d)) if *s > d => Err(Error::deadline_exceeded()),
+            (Some(s), Some(d)) if s.at > d => Err(Error::deadline_exceeded()),
             (Some(_), _) => Ok(q.pop_front()),
             (None, _) => Ok(None),
         }
     }
 
     /// Waits until `slot`; on cancel or deadline the slot goes back to the lease store.
-    fn wait_slot(&self, set: &str, slot: Instant, ctx: &Context) -> Result<(), Error> {
-        let out = ctx.wait_until(slot);
+    fn wait_slot(&self, set: &str, slot: Slot, ctx: &Context) -> Result<(), Error> {
+        let out = ctx.wait_until(slot.at);
         if out.is_err() {
             let mut leases = self.inner.leases.lock();
             let q = leases.entry(set.to_owned()).or_default();
-            let at = q.partition_point(|s| *s <= slot);
+            let at = q.partition_point(|s| s.at <= slot.at);
             q.insert(at, slot);
+        } else {
+            // The schedule the server decided, free of this process's scheduling delays.
+            log::trace!(target: "httpbatch::redis::slot", "admitted in the slot at {} us on the Redis server's clock", slot.server_us);
         }
         out
     }
@@ -553,9 +575,10 @@ impl RedisRateLimiter {
         let reply: Vec<i64> = redis::from_redis_value(i.redis.eval(&i.admit, &keys, &args)?)?;
         let micros = |v: i64| Duration::from_micros(u64::try_from(v).unwrap_or(0));
         match reply.split_first() {
-            Some((1, slots)) if !slots.is_empty() => {
-                Ok(Reply::Slots(slots.iter().map(|v| micros(*v)).collect()))
-            }
+            Some((1, [server, slots @ ..])) if !slots.is_empty() => Ok(Reply::Slots(
+                u64::try_from(*server).unwrap_or(0),
+                slots.iter().map(|v| micros(*v)).collect(),
+            )),
             Some((0, [wait])) => Ok(Reply::TooLate(micros(*wait))),
             _ => Err(redis::RedisError::from((
                 redis::ErrorKind::UnexpectedReturnType,

@@ -15,6 +15,7 @@
 mod conn;
 mod executor;
 mod limiter;
+mod payload;
 mod script;
 mod status;
 mod worker;
@@ -22,6 +23,7 @@ mod worklist;
 
 pub use executor::RedisRateLimitedExecutor;
 pub use limiter::{OnUnreachable, RedisLimitStats, RedisRateLimiter, RedisRateLimiterBuilder};
+pub use payload::{outcome_line, request_from_payload};
 pub use status::{WorkListStatus, WorkerStatus};
 pub use worker::{Worker, WorkerSummary};
 pub use worklist::{Entry, Record, WorkList};

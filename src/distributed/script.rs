@@ -14,9 +14,9 @@
 ///
 /// Token `j` is admitted at `a = max(now, max_i(tat_i - tau_i))`, after which every bucket
 /// moves to `max(tat_i, a) + t_i`: exactly the bound of the local limiter, for all buckets at
-/// once. Returns `{1, offset_1, ..., offset_k}` (µs from the server's now at which each token
-/// may be used) or `{0, wait}` when the first token would come later than the caller accepts
-/// (nothing taken).
+/// once. Returns `{1, now, offset_1, ..., offset_k}` (the server's now in µs since the epoch,
+/// and the µs from it at which each token may be used) or `{0, wait}` when the first token
+/// would come later than the caller accepts (nothing taken).
 pub(crate) const ADMIT: &str = r#"
 local tm = redis.call('TIME')
 local now = tonumber(tm[1]) * 1000000 + tonumber(tm[2])
@@ -42,7 +42,7 @@ end
 if max_wait >= 0 and first - now > max_wait then
   return {0, math.ceil(first - now)}
 end
-local out = {1}
+local out = {1, now}
 for j = 1, want do
   local a = now
   for i = 1, #b do
@@ -53,7 +53,7 @@ for j = 1, want do
     if a > tat then tat = a end
     b[i][2] = tat + b[i][3]
   end
-  out[j + 1] = math.ceil(a - now)
+  out[j + 2] = math.ceil(a - now)
 end
 for i = 1, #b do
   redis.call('HSET', b[i][1], 'tat', string.format('%.3f', b[i][2]))

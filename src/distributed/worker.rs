@@ -309,6 +309,12 @@ impl Feed<'_, '_> {
                     &holds,
                 )?
             };
+            if !claimed.is_empty() {
+                log::info!(target: "httpbatch::redis", "worker {}: reclaimed {} entries {}", w.name, claimed.len(), if first { "this worker's name left pending".to_owned() } else { format!("of other workers, unacknowledged for over {:?}", w.visibility) });
+            }
+            if dead > 0 {
+                log::warn!(target: "httpbatch::redis", "worker {}: dead-lettered {dead} entries delivered {} times without an outcome", w.name, w.max_deliveries);
+            }
             let mut s = self.summary.borrow_mut();
             s.dead += dead;
             for e in claimed {

@@ -406,6 +406,13 @@ impl WorkList {
             .map_err(|e| conn::error("reading results", e))
     }
 
+    /// The outcome recorded for `id`, if it has one.
+    pub fn outcome(&self, id: &str) -> Result<Option<String>, Error> {
+        self.redis
+            .query(redis::cmd("HGET").arg(self.key("results")).arg(id))
+            .map_err(|e| conn::error("reading results", e))
+    }
+
     /// Acknowledges `entry` without recording anything (its id already has an outcome).
     pub fn ack(&self, entry: &Entry) -> Result<(), Error> {
         self.redis

@@ -42,6 +42,9 @@ pub struct httpbatch_executor_builder {
     pub(super) dedup: Option<DedupConfig>,
     /// The response cache and body compression (src/ffi/cache.rs).
     pub(super) cache: super::cache::CacheSpec,
+    /// `httpbatch_executor_builder_set_redis_limiter` (src/ffi/redis.rs).
+    #[cfg(feature = "redis")]
+    pub(super) redis_limiter: Option<crate::distributed::RedisRateLimiter>,
     last_error: LastError,
 }
 
@@ -109,6 +112,8 @@ pub extern "C" fn httpbatch_executor_builder_new(
             extras: Extras::default(),
             dedup: None,
             cache: Default::default(),
+            #[cfg(feature = "redis")]
+            redis_limiter: None,
             last_error: LastError::default(),
         }));
         Ok(())
@@ -314,6 +319,10 @@ pub extern "C" fn httpbatch_executor_builder_build(
             if let Some((rate, burst)) = spec.per_host {
                 builder = builder.per_host_rate(rate, burst);
             }
+        }
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &b.redis_limiter {
+            builder = builder.shared_rate_limiter(shared.clone());
         }
         let builder = b.cache.apply(builder)?;
         let builder = b.extras.apply(builder, b.limiter.is_some(), b.workers)?;

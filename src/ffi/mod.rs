@@ -34,6 +34,10 @@ mod paginate;
 mod pool;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis")]
+mod redis_list;
+#[cfg(feature = "redis")]
+mod redis_worker;
 mod request;
 mod result;
 // After result: cbindgen follows this order.

@@ -8,17 +8,20 @@ use crate::distributed::{OnUnreachable, RedisLimitStats, RedisRateLimiter};
 use crate::request::Request;
 
 use super::base::{
-    HasLastError, LastError, StructSize, free_raw, guard, guard_on, guard_or, into_raw,
-    last_error_into, try_out, try_str, write_sized,
+    HasLastError, LastError, StructSize, free_raw, guard, guard_on, guard_on_mut, guard_or,
+    into_raw, last_error_into, try_out, try_str, write_sized,
 };
 use super::cancel::httpbatch_cancel_token;
-use super::executor::micros;
+use super::executor::{httpbatch_executor_builder, micros};
 use super::httpbatch_result;
-use super::limiter::rate;
+use super::limiter::{httpbatch_limiter_stats, rate};
 
 /// A rate limiter whose buckets live in Redis (opaque). Thread-safe.
 pub struct httpbatch_redis_limiter {
     limiter: RedisRateLimiter,
+    /// What `_acquire` admits: without per-host buckets a request only names the admission, so
+    /// one is made once rather than parsed on every call.
+    request: Request,
     last_error: LastError,
 }
 
@@ -67,6 +70,7 @@ pub extern "C" fn httpbatch_redis_limiter_new(
         }
         out.write(into_raw(httpbatch_redis_limiter {
             limiter: b.build()?,
+            request: Request::get("http://127.0.0.1/")?,
             last_error: LastError::default(),
         }));
         Ok(())
@@ -96,9 +100,7 @@ pub extern "C" fn httpbatch_redis_limiter_acquire(
                 ctx = ctx.with_deadline(at);
             }
         }
-        // Without per-host buckets the request only names the admission.
-        let req = Request::get("http://127.0.0.1/")?;
-        let waited = l.limiter.acquire(&req, &ctx)?;
+        let waited = l.limiter.acquire(&l.request, &ctx)?;
         // SAFETY: `waited_us_out` is NULL or writable, per the header.
         if let Some(out) = unsafe { waited_us_out.as_mut() } {
             *out = micros(waited);
@@ -120,22 +122,22 @@ pub extern "C" fn httpbatch_redis_limiter_set_rate(
     })
 }
 
-/// A shared limiter's statistics, for this handle. Set `struct_size` before the call.
+/// A shared limiter's statistics, for this handle. Set `struct_size` before the call (the
+/// library sets `limiter.struct_size`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct httpbatch_redis_limiter_stats {
     /// Set by the caller to `sizeof(httpbatch_redis_limiter_stats)`.
     pub struct_size: usize,
-    /// Admissions granted (fallback ones included).
-    pub admitted: u64,
-    /// Admissions that failed (cancelled, deadline).
-    pub rejected: u64,
-    /// Total microseconds admitted requests waited.
-    pub total_wait_us: u64,
+    /// Admissions, waits, rate and burst, as for a local limiter (fallback admissions
+    /// included; `current_waiters` is always 0).
+    pub limiter: httpbatch_limiter_stats,
     /// Commands sent to Redis.
     pub round_trips: u64,
     /// Admissions served from a lease, without a round trip.
     pub from_lease: u64,
+    /// Leased slots dropped unused after the lease TTL.
+    pub lease_expired: u64,
     /// Calls to Redis that failed because it was unreachable.
     pub redis_errors: u64,
     /// Times Redis became unreachable.
@@ -157,11 +159,10 @@ impl From<RedisLimitStats> for httpbatch_redis_limiter_stats {
     fn from(s: RedisLimitStats) -> Self {
         httpbatch_redis_limiter_stats {
             struct_size: std::mem::size_of::<Self>(),
-            admitted: s.limiter.admitted,
-            rejected: s.limiter.rejected,
-            total_wait_us: micros(s.limiter.total_wait),
+            limiter: httpbatch_limiter_stats::from(s.limiter),
             round_trips: s.round_trips,
             from_lease: s.from_lease,
+            lease_expired: s.lease_expired,
             redis_errors: s.redis_errors,
             switches: s.switches,
             recoveries: s.recoveries,
@@ -196,7 +197,26 @@ pub extern "C" fn httpbatch_redis_limiter_last_error(
     last_error_into(limiter, buf, buf_len, len_out)
 }
 
-/// Frees the limiter (NULL is ignored). No other thread may be using it.
+/// Rate-limits the executor built by `builder` with the shared `limiter` (NULL: none), where
+/// a local limiter goes: every request it writes on the wire (retries and redirect hops
+/// included) takes a slot of the limit shared through Redis. With a local limiter too
+/// (`httpbatch_executor_builder_set_limiter`), a request passes the local one first. The
+/// executor keeps its own reference: the limiter handle may be freed first, and its statistics
+/// (`httpbatch_redis_limiter_stats_get`) and rate changes cover the executor's requests.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_executor_builder_set_redis_limiter(
+    builder: *mut httpbatch_executor_builder,
+    limiter: *const httpbatch_redis_limiter,
+) -> httpbatch_result {
+    guard_on_mut(builder, "builder", |b| {
+        // SAFETY: `limiter` is NULL or live, per the header.
+        b.redis_limiter = unsafe { limiter.as_ref() }.map(|l| l.limiter.clone());
+        Ok(())
+    })
+}
+
+/// Frees the limiter (NULL is ignored). Executors built with it keep their own reference. No
+/// other thread may be using this handle.
 #[unsafe(no_mangle)]
 pub extern "C" fn httpbatch_redis_limiter_free(limiter: *mut httpbatch_redis_limiter) {
     guard_or((), || {
@@ -281,9 +301,14 @@ mod tests {
             httpbatch_result::Ok
         );
         assert_eq!(
-            (stats.admitted, stats.rejected, stats.degraded),
+            (
+                stats.limiter.admitted,
+                stats.limiter.rejected,
+                stats.degraded
+            ),
             (2, 0, false)
         );
+        assert_eq!((stats.limiter.burst, stats.limiter.rate_per_sec), (2, 10.0));
         for h in handles {
             httpbatch_redis_limiter_free(h);
         }

@@ -1715,6 +1715,16 @@ httpbatch_result httpbatch_executor_builder_set_coalesce(struct httpbatch_execut
                                                          uint64_t max_delay_ms);
 
 /**
+ * Bounds how many requests coalescing holds while their batches fill (default 10,000): one more
+ * ends at once with `HTTPBATCH_RESULT_QUEUE_FULL` in its own item. Only a bound below `workers`
+ * can fill, since at most `workers` requests are in flight. Fails with
+ * `HTTPBATCH_RESULT_INVALID_CONFIG` for 0; has no effect without
+ * `httpbatch_executor_builder_set_coalesce`.
+ */
+httpbatch_result httpbatch_executor_builder_set_coalesce_max_queued(struct httpbatch_executor_builder *builder,
+                                                                    size_t max_queued);
+
+/**
  * Turns adaptive limits on (`on != 0`) or off: each host's rate follows its server's
  * `Retry-After` (on 429/503), `RateLimit`/`RateLimit-Policy` and `X-RateLimit-*` headers, never
  * above the limiter's rate (without a limiter, only the headers limit). Defaults to off.

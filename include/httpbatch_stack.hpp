@@ -399,6 +399,11 @@ public:
         return check(httpbatch_executor_builder_set_coalesce(h_.get(), static_cast<uint32_t>(codec), max_batch,
                                                              detail::to_ms(max_delay)));
     }
+    // Bounds the requests coalescing holds while their batches fill (default 10,000); one more
+    // ends at once as an item with HTTPBATCH_RESULT_QUEUE_FULL. Throws for 0.
+    ExecutorBuilder &coalesce_max_queued(size_t max_queued) {
+        return check(httpbatch_executor_builder_set_coalesce_max_queued(h_.get(), max_queued));
+    }
     // Adaptive limits: each host's rate follows its server's Retry-After (429/503), RateLimit
     // and X-RateLimit-* headers, never above the limiter's rate.
     ExecutorBuilder &adaptive(bool on = true) {

@@ -38,6 +38,7 @@ pub struct StackBuilder {
     per_host_rate: Option<(Rate, u32)>,
     adaptive: Option<AdaptiveLimits>,
     coalesce: Option<(Box<dyn Codec>, usize, Duration)>,
+    coalesce_max_queued: Option<usize>,
     dedup: Option<DedupConfig>,
     client_set: bool,
     lower: Lower,
@@ -69,6 +70,7 @@ impl Default for StackBuilder {
             per_host_rate: None,
             adaptive: None,
             coalesce: None,
+            coalesce_max_queued: None,
             dedup: None,
             client_set: false,
             lower: Lower::Client(Box::default()),
@@ -156,6 +158,16 @@ impl StackBuilder {
         max_delay: Duration,
     ) -> Self {
         self.coalesce = Some((Box::new(codec), max_batch_size, max_delay));
+        self
+    }
+
+    /// Bounds how many requests coalescing holds while their batches fill (default 10,000, see
+    /// [`CoalescingExecutorBuilder::max_queued`](crate::coalesce::CoalescingExecutorBuilder::max_queued)):
+    /// one more ends at once with [`ErrorKind::QueueFull`]. Zero is refused at
+    /// [`build`](Self::build) with [`ErrorKind::InvalidConfig`]; without
+    /// [`coalesce`](Self::coalesce) it has no effect.
+    pub fn coalesce_max_queued(mut self, max_queued: usize) -> Self {
+        self.coalesce_max_queued = Some(max_queued);
         self
     }
 
@@ -260,12 +272,13 @@ impl StackBuilder {
         }
         let mut coalescing = None;
         if let Some((codec, max_batch_size, max_delay)) = self.coalesce {
-            let layer = Arc::new(
-                CoalescingExecutor::builder(top, codec)
-                    .max_batch_size(max_batch_size)
-                    .max_delay(max_delay)
-                    .build()?,
-            );
+            let mut builder = CoalescingExecutor::builder(top, codec)
+                .max_batch_size(max_batch_size)
+                .max_delay(max_delay);
+            if let Some(max_queued) = self.coalesce_max_queued {
+                builder = builder.max_queued(max_queued);
+            }
+            let layer = Arc::new(builder.build()?);
             coalescing = Some(layer.clone());
             top = layer;
         }

@@ -42,6 +42,9 @@ type CoalesceConfig struct {
 	Codec    Codec
 	MaxBatch int           // most requests per HTTP request (required, above 0)
 	MaxDelay time.Duration // longest a request waits for others (0: sent as soon as a worker frees)
+	// MaxQueued bounds the requests held while their batches fill (0: the default, 10,000); one
+	// more ends at once with ErrQueueFull. Only a bound below Config.Workers can fill.
+	MaxQueued int
 }
 
 // DedupStats are the dedup layer's counters (Executor.DedupStats).
@@ -87,9 +90,17 @@ func applyFeatures(b *C.httpbatch_executor_builder, cfg Config, set func(C.httpb
 		if c.MaxBatch <= 0 {
 			return &Error{Code: CodeInvalidConfig, Message: "coalescing: MaxBatch must be above 0"}
 		}
+		if c.MaxQueued < 0 {
+			return &Error{Code: CodeInvalidConfig, Message: "coalescing: MaxQueued must not be negative"}
+		}
 		rc := C.httpbatch_executor_builder_set_coalesce(b, C.uint32_t(c.Codec), C.size_t(c.MaxBatch), millis(c.MaxDelay))
 		if err := set(rc); err != nil {
 			return err
+		}
+		if c.MaxQueued > 0 {
+			if err := set(C.httpbatch_executor_builder_set_coalesce_max_queued(b, C.size_t(c.MaxQueued))); err != nil {
+				return err
+			}
 		}
 	}
 	if cfg.Adaptive {

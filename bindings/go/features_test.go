@@ -135,6 +135,66 @@ func TestCoalesceJSONRPCSendsOneRequestAndKeepsItemErrors(t *testing.T) {
 	}
 }
 
+func TestCoalesceQueueFullEndsItsOwnItems(t *testing.T) {
+	srv := startServer(t)
+	// Ten workers and a batch that waits a minute for ten: only four may be held, so the other
+	// six end at once with ErrQueueFull; once the stats show them, cancelling ends the four held.
+	ex := newExecutor(t, Config{Workers: 10, Coalesce: &CoalesceConfig{Codec: CodecJSONRPC, MaxBatch: 10, MaxDelay: time.Minute, MaxQueued: 4}})
+	reqs := make([]Request, 10)
+	for i := range reqs {
+		reqs[i] = Request{Method: "POST", URL: srv.URL("/jsonrpc"), Body: rpcCall("echo", i)}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan []Item)
+	go func() {
+		// Cancelled on purpose: the partial result comes with ctx.Err().
+		res, err := ex.Execute(ctx, reqs, nil)
+		if res == nil || !errors.Is(err, context.Canceled) {
+			t.Errorf("Execute: %v", err)
+			done <- nil
+			return
+		}
+		defer res.Close()
+		items, err := res.Items()
+		if err != nil {
+			t.Error(err)
+		}
+		done <- items
+	}()
+	for waited := time.Now(); ; {
+		s, err := ex.CoalesceStats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Rejected == 6 {
+			break
+		}
+		if time.Since(waited) > 30*time.Second {
+			t.Fatalf("never six rejected: %+v", s)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	full, cancelled := 0, 0
+	for i, it := range <-done {
+		switch {
+		case errors.Is(it.Err, ErrQueueFull) && !errors.Is(it.Err, ErrNotRun):
+			full++
+		case it.Outcome == OutcomeCancelled || errors.Is(it.Err, ErrCancelled):
+			cancelled++
+		default:
+			t.Fatalf("item %d: %v %v", i, it.Outcome, it.Err)
+		}
+	}
+	if full != 6 || cancelled != 4 || requestsFor(t, srv, "/jsonrpc") != 0 {
+		t.Fatalf("%d queue full, %d cancelled, %d sent", full, cancelled, requestsFor(t, srv, "/jsonrpc"))
+	}
+	if _, err := NewExecutor(Config{Coalesce: &CoalesceConfig{Codec: CodecJSONRPC, MaxBatch: 1, MaxQueued: -1}}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("MaxQueued -1: %v", err)
+	}
+}
+
 func TestCoalesceJSONArraySplitsTheAnswer(t *testing.T) {
 	srv := startServer(t)
 	ex := newExecutor(t, Config{Workers: 5, Coalesce: &CoalesceConfig{Codec: CodecJSONArray, MaxBatch: 5, MaxDelay: 10 * time.Second}})

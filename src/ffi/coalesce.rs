@@ -24,6 +24,7 @@ pub const HTTPBATCH_COALESCE_JSON_ARRAY: u32 = 2;
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Extras {
     coalesce: Option<(u32, usize, Duration)>,
+    max_queued: Option<usize>,
     adaptive: bool,
 }
 
@@ -42,6 +43,9 @@ impl Extras {
                 builder = builder.rate_limiter(RateLimiter::new(Rate::per_second(1e6)?, burst)?);
             }
             builder = builder.adaptive(AdaptiveLimits::new());
+        }
+        if let Some(max_queued) = self.max_queued {
+            builder = builder.coalesce_max_queued(max_queued);
         }
         Ok(match self.coalesce {
             None => builder,
@@ -80,6 +84,29 @@ pub extern "C" fn httpbatch_executor_builder_set_coalesce(
                 .into());
             }
         };
+        Ok(())
+    })
+}
+
+/// Bounds how many requests coalescing holds while their batches fill (default 10,000): one more
+/// ends at once with `HTTPBATCH_RESULT_QUEUE_FULL` in its own item. Only a bound below `workers`
+/// can fill, since at most `workers` requests are in flight. Fails with
+/// `HTTPBATCH_RESULT_INVALID_CONFIG` for 0; has no effect without
+/// `httpbatch_executor_builder_set_coalesce`.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_executor_builder_set_coalesce_max_queued(
+    builder: *mut httpbatch_executor_builder,
+    max_queued: usize,
+) -> httpbatch_result {
+    guard_on_mut(builder, "builder", |b| {
+        if max_queued == 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "coalescing: max_queued must be at least 1",
+            )
+            .into());
+        }
+        b.extras.max_queued = Some(max_queued);
         Ok(())
     })
 }

@@ -17,7 +17,7 @@ use std::fmt;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use ureq::unversioned::transport::{
@@ -88,6 +88,8 @@ thread_local! {
     /// Whether a connector chain is connecting on this thread: a CONNECT proxy connector runs
     /// the whole chain again, inside, for its connection to the proxy.
     static CONNECTING: Cell<bool> = const { Cell::new(false) };
+    /// When the current request's whole-exchange timeout (or its batch deadline) runs out.
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
 /// Marks this thread as connecting until dropped (on error too).
@@ -108,11 +110,16 @@ impl Drop for Connecting {
 
 /// Publishes `slot` as this thread's current request until dropped; then detaches the socket, so
 /// a later cancel of a reused slot never shuts a connection that went back to the pool.
+///
+/// The request's `deadline` bounds every connect, read and write of the exchange (see
+/// [`bound`]): the leaf enforces its timeouts here rather than through ureq's timeout
+/// bookkeeping, which costs a scan of every configured timeout at each I/O call.
 pub(crate) struct CurrentSlot(Arc<InflightSlot>);
 
 impl CurrentSlot {
-    pub(crate) fn enter(slot: &Arc<InflightSlot>) -> CurrentSlot {
+    pub(crate) fn enter(slot: &Arc<InflightSlot>, deadline: Option<Instant>) -> CurrentSlot {
         CURRENT.with(|c| *c.borrow_mut() = Some(slot.clone()));
+        DEADLINE.set(deadline);
         SENT.set(false);
         REUSED.set(false);
         ANSWERED.set(false);
@@ -123,6 +130,7 @@ impl CurrentSlot {
 impl Drop for CurrentSlot {
     fn drop(&mut self) {
         CURRENT.with(|c| *c.borrow_mut() = None);
+        DEADLINE.set(None);
         self.0.detach();
     }
 }
@@ -269,6 +277,7 @@ impl<C: Connector<()>> Connector<()> for CountingConnector<C> {
                     registered: None,
                     id: 0,
                     served: 0,
+                    pooled: false,
                 }));
         };
         // Capture the socket's shutdown handle as the TCP connector registers it with the agent,
@@ -285,7 +294,7 @@ impl<C: Connector<()>> Connector<()> for CountingConnector<C> {
             request_level: details.request_level,
             resolver: details.resolver,
             now: details.now,
-            timeout: details.timeout,
+            timeout: bound(details.timeout)?,
             current_time: details.current_time.clone(),
             run_connector: details.run_connector.clone(),
             register_shutdown: Arc::new(move |handle: Weak<dyn ShutdownHandle>| {
@@ -320,6 +329,7 @@ impl<C: Connector<()>> Connector<()> for CountingConnector<C> {
             registered,
             id,
             served: 0,
+            pooled: false,
         };
         transport.attach_current()?;
         Ok(Some(transport))
@@ -338,6 +348,8 @@ pub(crate) struct CountedTransport<T> {
     id: u64,
     /// Requests written on this connection.
     served: u64,
+    /// In ureq's idle pool: between its probe on return and its probe on checkout.
+    pooled: bool,
 }
 
 static NEXT_TRANSPORT_ID: AtomicU64 = AtomicU64::new(1);
@@ -399,6 +411,22 @@ fn coarse(mut timeout: NextTimeout) -> NextTimeout {
     timeout
 }
 
+/// `timeout` cut to what is left of the current request's deadline; the timeout error once
+/// nothing is (a socket cannot wait for zero time: it would wait forever or not at all).
+fn bound(mut timeout: NextTimeout) -> Result<NextTimeout, ureq::Error> {
+    if let Some(deadline) = DEADLINE.get() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left < *timeout.after {
+            timeout.after = ureq::unversioned::transport::time::Duration::Exact(left);
+            timeout.reason = ureq::Timeout::Global;
+        }
+    }
+    if timeout.after.is_zero() {
+        return Err(ureq::Error::Timeout(timeout.reason));
+    }
+    Ok(timeout)
+}
+
 impl<T: Transport> CountedTransport<T> {
     /// ureq asks for more input only when what it holds cannot be used; with the input buffer
     /// already full, a read could only return nothing, which ureq would report as the peer
@@ -427,7 +455,7 @@ impl<T: Transport> Transport for CountedTransport<T> {
             REUSED.set(self.served > 0);
             self.served += 1;
         }
-        self.inner.transmit_output(amount, coarse(timeout))
+        self.inner.transmit_output(amount, coarse(bound(timeout)?))
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
@@ -435,7 +463,7 @@ impl<T: Transport> Transport for CountedTransport<T> {
         if let Some(e) = self.overflowed() {
             return Err(e);
         }
-        let got = self.inner.await_input(coarse(timeout))?;
+        let got = self.inner.await_input(coarse(bound(timeout)?))?;
         if got {
             ANSWERED.set(true);
         }
@@ -447,7 +475,7 @@ impl<T: Transport> Transport for CountedTransport<T> {
         if let Some(e) = self.overflowed() {
             return Err(e);
         }
-        let got = self.inner.maybe_await_input(coarse(timeout))?;
+        let got = self.inner.maybe_await_input(coarse(bound(timeout)?))?;
         if got {
             ANSWERED.set(true);
         }
@@ -455,13 +483,16 @@ impl<T: Transport> Transport for CountedTransport<T> {
     }
 
     /// ureq probes a connection when it returns to the idle pool and when it is checked out
-    /// again: the first probe makes the socket idle for [`ConnCounters::sweep`], the second
-    /// (or any I/O) busy.
+    /// again. Only the checkout probes the socket (one non-blocking peek): it sees everything
+    /// the return probe would (bytes after the body, a peer that closed) and more, so probing
+    /// twice costs a syscall per request for nothing. Returning marks the socket idle for
+    /// [`ConnCounters::sweep`]; a checkout (or any I/O) marks it busy.
     fn is_open(&mut self) -> bool {
-        let open = self.inner.is_open();
+        let returning = !self.pooled;
+        self.pooled = returning;
+        let open = returning || self.inner.is_open();
         if let Some(s) = &self.registered {
-            let idle = s.idle.load(Ordering::Acquire);
-            s.idle.store(open && !idle, Ordering::Release);
+            s.idle.store(returning, Ordering::Release);
         }
         open
     }

@@ -214,7 +214,9 @@ impl HttpClient {
             .proxy(tunnel)
             .http_status_as_error(false)
             .timeout_connect(limit(c.connect_timeout))
-            .timeout_global(limit(c.timeout))
+            // No `timeout_global`: the leaf bounds every I/O call by the request's own deadline
+            // (`CurrentSlot`), which costs ureq no timeout bookkeeping and no request-level
+            // config when a request sets its own timeout.
             .max_idle_connections(c.max_idle_per_origin)
             .max_idle_connections_per_host(c.max_idle_per_origin)
             .max_idle_age(c.idle_timeout)
@@ -238,14 +240,13 @@ impl HttpClient {
         Origin { agent, counters }
     }
 
-    /// Writes `req` and reads its answer. `hold` runs once the head has arrived, unless the
-    /// answer is a redirect about to be followed (`follow`); a redirect's body is drained and
-    /// not kept.
+    /// Writes `req` and reads its answer, within the deadline the caller published with
+    /// `CurrentSlot`. `hold` runs once the head has arrived, unless the answer is a redirect
+    /// about to be followed (`follow`); a redirect's body is drained and not kept.
     fn send<'h>(
         &self,
         origin: &Origin,
         req: &Request,
-        timeout: Option<Duration>,
         follow: bool,
         hold: Option<&mut (dyn FnMut() + 'h)>,
     ) -> Result<(http::response::Parts, Vec<u8>), ureq::Error> {
@@ -256,27 +257,11 @@ impl HttpClient {
             b = b.header(n, v);
         }
         let agent = &origin.agent;
-        // A request-level config clones the agent's whole config, so only build one when this
-        // request's timeout differs from the agent's. (A batch deadline needs none: the batch
-        // cancels its token at the deadline, which shuts the socket down.)
-        let own_timeout = (timeout != limit(self.inner.config.timeout)).then_some(timeout);
         let has_body =
             !req.body().is_empty() || matches!(req.method().as_str(), "POST" | "PUT" | "PATCH");
-        let res = match (has_body, own_timeout) {
-            (false, None) => agent.run(b.body(())?)?,
-            (true, None) => agent.run(b.body(req.body())?)?,
-            (false, Some(t)) => agent.run(
-                agent
-                    .configure_request(b.body(())?)
-                    .timeout_global(t)
-                    .build(),
-            )?,
-            (true, Some(t)) => agent.run(
-                agent
-                    .configure_request(b.body(req.body())?)
-                    .timeout_global(t)
-                    .build(),
-            )?,
+        let res = match has_body {
+            false => agent.run(b.body(())?)?,
+            true => agent.run(b.body(req.body())?)?,
         };
         let (parts, body) = res.into_parts();
         let limit = self.inner.config.max_body_size;

@@ -77,9 +77,10 @@ impl HttpClient {
             let follow = (chain.len() as u32) < max;
             let origin = self.origin(req.url());
             let start = Instant::now();
+            let deadline = timeout.and_then(|t| start.checked_add(t));
             let mut sent = {
-                let _current = CurrentSlot::enter(slot);
-                self.send(&origin, &req, timeout, follow, hold.as_deref_mut())
+                let _current = CurrentSlot::enter(slot, deadline);
+                self.send(&origin, &req, follow, hold.as_deref_mut())
             };
             if sent.as_ref().is_err_and(is_disconnect)
                 && connector::was_stale()
@@ -92,9 +93,8 @@ impl HttpClient {
                 waited += ctx
                     .admit(&req)
                     .map_err(|e| blame(e, &chain).with_attempts(1))?;
-                let timeout = timeout.map(|t| t.saturating_sub(start.elapsed()));
-                let _current = CurrentSlot::enter(slot);
-                sent = self.send(&origin, &req, timeout, follow, hold.as_deref_mut());
+                let _current = CurrentSlot::enter(slot, deadline);
+                sent = self.send(&origin, &req, follow, hold.as_deref_mut());
             }
             wire += start.elapsed();
             let (parts, body) = match sent {

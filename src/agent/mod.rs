@@ -30,13 +30,13 @@ use ureq::unversioned::transport::{ConnectProxyConnector, Connector, SocksConnec
 
 use crate::error::{Error, ErrorKind};
 use crate::execute::{Context, Execute};
-use crate::request::{Request, Url};
+use crate::request::{Method, Request, Url};
 use crate::response::Response;
 
 pub use self::config::HttpClientConfig;
 use self::connector::{ConnCounters, CountingConnector};
 use self::proxy::{ForwardConnector, ForwardResolver, ProxyRules};
-use self::resolver::CachingResolver;
+use self::resolver::{CachingResolver, OriginResolver, SharedResolver};
 pub(crate) use self::slot::InflightSlot;
 // RFC 3986 reference resolution, shared with pagination (`Link` targets are relative too).
 pub(crate) use self::redirect::resolve as resolve_reference;
@@ -188,12 +188,12 @@ impl HttpClient {
 
     fn origin(&self, url: &Url) -> Arc<Origin> {
         let key = url.origin();
-        if let Some(o) = self.inner.origins.read().get(&key) {
+        if let Some(o) = self.inner.origins.read().get(key) {
             return o.clone();
         }
         let mut origins = self.inner.origins.write();
         origins
-            .entry(key)
+            .entry(key.to_owned())
             .or_insert_with(|| Arc::new(self.new_origin(url)))
             .clone()
     }
@@ -233,7 +233,7 @@ impl HttpClient {
             config,
             CountingConnector::new(chain, counters.clone()).via(via),
             ForwardResolver {
-                inner: SharedResolver(self.inner.resolver.clone()),
+                inner: OriginResolver::new(SharedResolver(self.inner.resolver.clone()), c.dns_ttl),
                 forward_to,
             },
         );
@@ -251,7 +251,7 @@ impl HttpClient {
         hold: Option<&mut (dyn FnMut() + 'h)>,
     ) -> Result<(http::response::Parts, Vec<u8>), ureq::Error> {
         let mut b = http::Request::builder()
-            .method(req.method().as_str())
+            .method(http_method(req.method()))
             .uri(req.url().as_str());
         for (n, v) in req.headers() {
             b = b.header(n, v);
@@ -348,6 +348,20 @@ impl Execute for HttpClient {
     }
 }
 
+/// The `http` crate's constant for `m` (no parse).
+fn http_method(m: Method) -> http::Method {
+    match m {
+        Method::Get => http::Method::GET,
+        Method::Head => http::Method::HEAD,
+        Method::Post => http::Method::POST,
+        Method::Put => http::Method::PUT,
+        Method::Delete => http::Method::DELETE,
+        Method::Patch => http::Method::PATCH,
+        Method::Options => http::Method::OPTIONS,
+        Method::Trace => http::Method::TRACE,
+    }
+}
+
 /// Most bytes of a redirect's body read (and dropped) to keep its connection.
 const REDIRECT_DRAIN: u64 = 64 * 1024;
 
@@ -358,21 +372,6 @@ const NO_LIMIT_FROM: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// [`Duration::MAX`]), mean no limit.
 pub(crate) fn limit(d: Duration) -> Option<Duration> {
     (!d.is_zero() && d < NO_LIMIT_FROM).then_some(d)
-}
-
-/// Lets every origin's agent share one DNS cache.
-#[derive(Debug)]
-struct SharedResolver(Arc<CachingResolver>);
-
-impl ureq::unversioned::resolver::Resolver for SharedResolver {
-    fn resolve(
-        &self,
-        uri: &http::Uri,
-        config: &ureq::config::Config,
-        timeout: ureq::unversioned::transport::NextTimeout,
-    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
-        self.0.resolve(uri, config, timeout)
-    }
 }
 
 fn map_error(e: ureq::Error, req: &Request, limit: u64) -> Error {

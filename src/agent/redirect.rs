@@ -110,7 +110,7 @@ impl HttpClient {
                 if !follow {
                     if max == 0 {
                         // Following is off: the redirect is the answer.
-                        return Ok(response(parts, body, &req, chain, waited, wire));
+                        return Ok(response(parts, body, req, chain, waited, wire));
                     }
                     return Err(Error::new(
                         ErrorKind::Redirect,
@@ -128,7 +128,7 @@ impl HttpClient {
                 req = next;
                 continue;
             }
-            return Ok(response(parts, body, &req, chain, waited, wire));
+            return Ok(response(parts, body, req, chain, waited, wire));
         }
     }
 
@@ -183,7 +183,7 @@ fn blame(err: Error, chain: &[String]) -> Error {
 fn response(
     parts: http::response::Parts,
     body: Vec<u8>,
-    req: &Request,
+    req: Request,
     chain: Vec<String>,
     waited: Duration,
     wire: Duration,
@@ -202,9 +202,9 @@ fn response(
         status: parts.status.as_u16(),
         headers,
         body,
-        url: req.url().as_str().to_owned(),
-        redirects: chain,
         tag: req.tag(),
+        url: req.into_url().into_string(),
+        redirects: chain,
         attempts: 1,
         timings: Timings {
             wire,

@@ -396,11 +396,11 @@ impl RedisRateLimiter {
         let i = &*self.inner;
         ctx.check()?;
         let origin = i.b.per_host.map(|_| request.url().origin());
-        let set = origin.clone().unwrap_or_default();
+        let set = origin.unwrap_or_default();
         loop {
-            if let Some(slot) = self.take_leased(&set, ctx)? {
+            if let Some(slot) = self.take_leased(set, ctx)? {
                 i.c.from_lease.fetch_add(1, Ordering::Relaxed);
-                return self.wait_slot(&set, slot, ctx);
+                return self.wait_slot(set, slot, ctx);
             }
             if let Some(f) = self.fallback_now() {
                 f.acquire(ctx)?;
@@ -416,21 +416,25 @@ impl RedisRateLimiter {
                         break g;
                     }
                 };
-                if let Some(slot) = self.take_leased(&set, ctx)? {
+                if let Some(slot) = self.take_leased(set, ctx)? {
                     drop(guard);
                     i.c.from_lease.fetch_add(1, Ordering::Relaxed);
-                    return self.wait_slot(&set, slot, ctx);
+                    return self.wait_slot(set, slot, ctx);
                 }
                 Some(guard)
             } else {
                 None
             };
-            let reply = self.call(origin.as_deref(), ctx);
+            let reply = self.call(origin, ctx);
             let now = Instant::now();
             if let Ok(Reply::Slots(slots)) = &reply {
                 let rest: Vec<Instant> = slots.iter().skip(1).map(|d| now + *d).collect();
                 if !rest.is_empty() {
-                    i.leases.lock().entry(set.clone()).or_default().extend(rest);
+                    i.leases
+                        .lock()
+                        .entry(set.to_owned())
+                        .or_default()
+                        .extend(rest);
                 }
             }
             drop(fetch);
@@ -438,7 +442,7 @@ impl RedisRateLimiter {
                 Ok(Reply::Slots(slots)) => {
                     self.note_up();
                     let first = now + slots[0];
-                    return self.wait_slot(&set, first, ctx);
+                    return self.wait_slot(set, first, ctx);
                 }
                 Ok(Reply::TooLate(wait)) => {
                     return Err(Error::new(

@@ -15,7 +15,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,7 @@ use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, NextTimeout, ShutdownHandle, Transport,
 };
 
+use super::gate::{self, Gate};
 pub(crate) use super::slot::InflightSlot;
 use super::tcp;
 use crate::error::ErrorKind;
@@ -37,6 +38,16 @@ pub(crate) struct ConnCounters {
     pub(crate) requests: AtomicU64,
     /// The open sockets by transport id, for [`sweep`](Self::sweep).
     sockets: Mutex<HashMap<u64, Arc<Socket>>>,
+    /// Connections in the agent's idle pool now. A return is counted once ureq has put the
+    /// connection in the pool (when the request that used it is over), a checkout at once, so
+    /// the count can be one below zero for a moment.
+    idle: AtomicIsize,
+    /// Requests on their way to take one of those (see the gate).
+    pub(crate) claims: AtomicUsize,
+    /// Connections reserved by requests on their way to open them (see the gate).
+    pub(crate) opening: AtomicUsize,
+    /// The client's connection gate, told of every open, close and return.
+    gate: Arc<Gate>,
 }
 
 /// One open socket as the origin's registry sees it.
@@ -50,6 +61,24 @@ struct Socket {
 }
 
 impl ConnCounters {
+    pub(crate) fn new(gate: Arc<Gate>) -> ConnCounters {
+        ConnCounters {
+            gate,
+            ..ConnCounters::default()
+        }
+    }
+
+    /// Connections open now.
+    pub(crate) fn live(&self) -> u64 {
+        let closed = self.closed.load(Ordering::Acquire);
+        self.opened.load(Ordering::Acquire).saturating_sub(closed)
+    }
+
+    /// Connections in the idle pool now.
+    pub(crate) fn idle(&self) -> usize {
+        usize::try_from(self.idle.load(Ordering::SeqCst)).unwrap_or(0)
+    }
+
     /// Counts the idle sockets the peer has closed (`CLOSE_WAIT`) as closed: one `poll` each,
     /// nothing read. ureq drops them at its next checkout, without counting them twice.
     pub(crate) fn sweep(&self) {
@@ -73,6 +102,7 @@ impl ConnCounters {
     fn close(&self, socket: &Socket) {
         if !socket.closed.swap(true, Ordering::AcqRel) {
             self.closed.fetch_add(1, Ordering::Release);
+            self.gate.closed();
         }
     }
 }
@@ -90,6 +120,8 @@ thread_local! {
     static CONNECTING: Cell<bool> = const { Cell::new(false) };
     /// When the current request's whole-exchange timeout (or its batch deadline) runs out.
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The origin whose idle pool the current request's connection went back to.
+    static RETURNED: RefCell<Option<Arc<ConnCounters>>> = const { RefCell::new(None) };
 }
 
 /// Marks this thread as connecting until dropped (on error too).
@@ -132,6 +164,10 @@ impl Drop for CurrentSlot {
         CURRENT.with(|c| *c.borrow_mut() = None);
         DEADLINE.set(None);
         self.0.detach();
+        if let Some(c) = RETURNED.with(|r| r.borrow_mut().take()) {
+            c.idle.fetch_add(1, Ordering::SeqCst);
+            c.gate.returned();
+        }
     }
 }
 
@@ -312,6 +348,11 @@ impl<C: Connector<()>> Connector<()> for CountingConnector<C> {
             return Ok(None);
         };
         self.counters.opened.fetch_add(1, Ordering::Relaxed);
+        if gate::take_reservation() {
+            self.counters.opening.fetch_sub(1, Ordering::SeqCst);
+        } else {
+            self.counters.gate.opened();
+        }
         let socket = captured.lock().take();
         let registered = tcp::take_opened().map(|stream| {
             let s = Arc::new(Socket {
@@ -380,6 +421,9 @@ impl<T> Drop for CountedTransport<T> {
         let Some(c) = &self.counters else {
             return;
         };
+        if self.pooled {
+            c.idle.fetch_sub(1, Ordering::SeqCst);
+        }
         match &self.registered {
             Some(s) => {
                 c.sockets.lock().remove(&self.id);
@@ -387,6 +431,7 @@ impl<T> Drop for CountedTransport<T> {
             }
             None => {
                 c.closed.fetch_add(1, Ordering::Relaxed);
+                c.gate.closed();
             }
         }
     }
@@ -493,6 +538,18 @@ impl<T: Transport> Transport for CountedTransport<T> {
         let open = returning || self.inner.is_open();
         if let Some(s) = &self.registered {
             s.idle.store(returning, Ordering::Release);
+        }
+        if let Some(c) = &self.counters {
+            if returning {
+                // ureq adds the connection to its pool after this probe: a request let through
+                // the gate for it now could miss it. Counted when this request is over.
+                RETURNED.with(|r| *r.borrow_mut() = Some(c.clone()));
+            } else {
+                c.idle.fetch_sub(1, Ordering::SeqCst);
+                if gate::take_claim() {
+                    c.claims.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
         }
         open
     }

@@ -10,6 +10,7 @@
 mod config;
 mod connector;
 mod decode;
+mod gate;
 mod no_proxy;
 mod proxy;
 mod redirect;
@@ -35,6 +36,7 @@ use crate::response::Response;
 
 pub use self::config::HttpClientConfig;
 use self::connector::{ConnCounters, CountingConnector};
+use self::gate::Gate;
 use self::proxy::{ForwardConnector, ForwardResolver, ProxyRules};
 use self::resolver::{CachingResolver, OriginResolver, SharedResolver};
 pub(crate) use self::slot::InflightSlot;
@@ -68,6 +70,7 @@ struct ClientInner {
     tls: TlsConnector,
     /// The proxy rules, or why the proxy options cannot be used.
     proxies: Result<ProxyRules, String>,
+    gate: Arc<Gate>,
 }
 
 /// The leaf [`Execute`]: sends each request with ureq over per-origin agents.
@@ -129,6 +132,7 @@ impl HttpClient {
                 proxies,
                 config,
                 origins: RwLock::new(HashMap::new()),
+                gate: Arc::default(),
             }),
         }
     }
@@ -200,7 +204,8 @@ impl HttpClient {
 
     fn new_origin(&self, url: &Url) -> Origin {
         let c = &self.inner.config;
-        let counters = Arc::new(ConnCounters::default());
+        let counters = Arc::new(ConnCounters::new(self.inner.gate.clone()));
+        self.inner.gate.add_origin();
         let (forward, tunnel) = proxy::route_parts(&self.inner.proxies, url);
         let forward_to = forward.as_ref().map(|f| f.proxy_uri().clone());
         let via = proxy::proxy_label(&forward, &tunnel);
@@ -338,6 +343,7 @@ impl HttpClient {
                 (slot, guard)
             }
         };
+        let _in_flight = self.inner.gate.enter();
         self.exchange(request, ctx, hold, &slot)
     }
 }

@@ -78,10 +78,12 @@ impl HttpClient {
             let origin = self.origin(req.url());
             let start = Instant::now();
             let deadline = timeout.and_then(|t| start.checked_add(t));
+            let pass = self.inner.gate.pass(&origin.counters, ctx, deadline);
             let mut sent = {
                 let _current = CurrentSlot::enter(slot, deadline);
                 self.send(&origin, &req, follow, hold.as_deref_mut())
             };
+            drop(pass);
             if sent.as_ref().is_err_and(is_disconnect)
                 && connector::was_stale()
                 && req.method().is_idempotent()

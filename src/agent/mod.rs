@@ -7,6 +7,7 @@
 //! - Connection counters belong to the origin's connector and are only ever incremented; figures
 //!   are derived from them when read (`live = opened - closed`, `reused = requests - opened`).
 
+mod buffers;
 mod config;
 mod connector;
 mod decode;
@@ -226,8 +227,8 @@ impl HttpClient {
             .max_idle_connections_per_host(c.max_idle_per_origin)
             .max_idle_age(c.idle_timeout)
             .input_buffer_size(c.buffer_size)
-            // The buffer bounds the response head; ureq's own check then agrees with it.
-            .max_response_header_size(c.buffer_size)
+            // The leaf's transports grow the input buffer up to this for a large head only.
+            .max_response_header_size(c.max_response_head.max(c.buffer_size))
             .output_buffer_size(c.buffer_size)
             // The leaf follows redirects itself (src/agent/redirect.rs).
             .max_redirects(0)
@@ -404,7 +405,7 @@ fn map_error(e: ureq::Error, req: &Request, limit: u64) -> Error {
             ErrorKind::Protocol,
             format!(
                 "response head from {url} larger than {limit} bytes \
-                 (raise HttpClientConfig::buffer_size to accept it)"
+                 (raise HttpClientConfig::max_response_head to accept it)"
             ),
         ),
         ureq::Error::ConnectionFailed => (

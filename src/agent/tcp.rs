@@ -17,9 +17,10 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, ShutdownHandle,
-    Transport,
+    Buffers, ConnectionDetails, Connector, Either, NextTimeout, ShutdownHandle, Transport,
 };
+
+use super::buffers::GrowBuffers;
 
 thread_local! {
     /// The socket the innermost TCP connect of this thread opened last.
@@ -55,7 +56,11 @@ impl<In: Transport> Connector<In> for TcpConnector {
         let config = details.config;
         let transport = TcpTransport {
             stream: stream.clone(),
-            buffers: LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size()),
+            buffers: GrowBuffers::new(
+                config.input_buffer_size(),
+                config.output_buffer_size(),
+                config.max_response_header_size(),
+            ),
             timeout_read: None,
             timeout_write: None,
         };
@@ -118,7 +123,7 @@ fn connect(addrs: &[SocketAddr], timeout: NextTimeout) -> Result<TcpStream, ureq
 /// A TCP connection as ureq's `TcpTransport` runs it, its socket shared.
 pub(crate) struct TcpTransport {
     stream: Arc<TcpStream>,
-    buffers: LazyBuffers,
+    buffers: GrowBuffers,
     /// The socket timeouts last set, so an unchanged one costs no syscall.
     timeout_read: Option<Duration>,
     timeout_write: Option<Duration>,

@@ -1,5 +1,6 @@
 //! The leaf's configuration.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use super::proxy::ProxyOptions;
@@ -32,6 +33,7 @@ pub struct HttpClientConfig {
     pub(super) max_redirects: u32,
     pub(super) redirect_https_to_http: bool,
     pub(super) dns_ttl: Duration,
+    pub(super) resolve: Vec<(String, u16, IpAddr)>,
     pub(super) user_agent: String,
     pub(super) tls: TlsOptions,
     pub(super) proxy: ProxyOptions,
@@ -52,6 +54,7 @@ impl Default for HttpClientConfig {
             max_redirects: 10,
             redirect_https_to_http: false,
             dns_ttl: Duration::from_secs(60),
+            resolve: Vec::new(),
             user_agent: concat!("httpbatch/", env!("CARGO_PKG_VERSION")).into(),
             tls: TlsOptions::default(),
             proxy: ProxyOptions::default(),
@@ -173,6 +176,32 @@ impl HttpClientConfig {
     /// for the client's life). Defaults to `60 s`.
     pub fn get_dns_ttl(&self) -> Duration {
         self.dns_ttl
+    }
+    /// Sends requests for `host` on `port` to `ip` without resolving `host` (curl's
+    /// `--resolve host:port:ip`); the URL, its `Host` header and TLS keep the name. `host` may
+    /// be an internationalised name or its `xn--` form; later entries for the same host and port
+    /// replace earlier ones.
+    ///
+    /// ```
+    /// use httpbatch::HttpClientConfig;
+    /// let config =
+    ///     HttpClientConfig::default().resolve("bücher.example", 8080, [127, 0, 0, 1].into());
+    /// let (host, port, ip) = &config.get_resolve()[0];
+    /// assert_eq!((host.as_str(), *port), ("xn--bcher-kva.example", 8080));
+    /// assert!(ip.is_loopback());
+    /// ```
+    pub fn resolve(mut self, host: &str, port: u16, ip: IpAddr) -> Self {
+        let host = crate::request::Url::parse(&format!("http://{host}/"))
+            .map(|u| u.host().to_owned())
+            .unwrap_or_else(|_| host.to_ascii_lowercase());
+        self.resolve.retain(|(h, p, _)| !(*h == host && *p == port));
+        self.resolve.push((host, port, ip));
+        self
+    }
+    /// The fixed addresses set by [`resolve`](Self::resolve): host (lower-cased ASCII form),
+    /// port, address. Defaults to none.
+    pub fn get_resolve(&self) -> &[(String, u16, IpAddr)] {
+        &self.resolve
     }
     /// Sets the `User-Agent` header.
     pub fn user_agent(mut self, ua: impl Into<String>) -> Self {

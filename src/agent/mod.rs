@@ -127,7 +127,7 @@ impl HttpClient {
             .map_err(|e| e.message().to_owned());
         HttpClient {
             inner: Arc::new(ClientInner {
-                resolver: Arc::new(CachingResolver::new(config.dns_ttl)),
+                resolver: Arc::new(CachingResolver::new(config.dns_ttl, config.resolve.clone())),
                 invalid: config.validate().err().map(|e| e.message().to_owned()),
                 tls: TlsConnector::new(&config.tls),
                 proxies,

@@ -23,17 +23,27 @@ type Cache = HashMap<(String, u16), (Instant, Vec<SocketAddr>)>;
 pub(crate) struct CachingResolver {
     ttl: Duration,
     cache: RwLock<Cache>,
+    /// Fixed answers (`HttpClientConfig::resolve`): host (lower-cased), port, address.
+    fixed: Vec<(String, u16, IpAddr)>,
 }
 
 impl CachingResolver {
-    pub(crate) fn new(ttl: Duration) -> CachingResolver {
+    pub(crate) fn new(ttl: Duration, fixed: Vec<(String, u16, IpAddr)>) -> CachingResolver {
         CachingResolver {
             ttl,
             cache: RwLock::new(HashMap::new()),
+            fixed,
         }
     }
 
     fn lookup(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, ureq::Error> {
+        if let Some((_, _, ip)) = self
+            .fixed
+            .iter()
+            .find(|(h, p, _)| *p == port && h.eq_ignore_ascii_case(host))
+        {
+            return Ok(vec![SocketAddr::new(*ip, port)]);
+        }
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = bare.parse::<IpAddr>() {
             return Ok(vec![SocketAddr::new(ip, port)]);

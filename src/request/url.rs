@@ -72,13 +72,21 @@ impl Url {
     /// Bytes that may not appear in a request target — anything outside ASCII, and
     /// `"` `<` `>` `\` `^` `` ` `` `{` `|` `}` — are percent-encoded in the path and query, as
     /// browsers and curl do (UTF-8 bytes, so `/ü` becomes `/%C3%BC`); existing `%XX` escapes are
-    /// kept. Whitespace and control characters are refused, and so is a host outside ASCII (give
-    /// an internationalised name in its `xn--` form).
+    /// kept. Whitespace and control characters are refused. An internationalised host name is
+    /// converted to its ASCII (`xn--`) form by UTS 46, as browsers and curl do; one that UTS 46
+    /// refuses is an [`ErrorKind::InvalidUrl`].
     ///
     /// ```
     /// use httpbatch::Url;
     /// let url = Url::parse("http://127.0.0.1:8080/anything/ü?q=\"x\"").unwrap();
     /// assert_eq!(url.as_str(), "http://127.0.0.1:8080/anything/%C3%BC?q=%22x%22");
+    /// ```
+    ///
+    /// ```
+    /// use httpbatch::Url;
+    /// let url = Url::parse("http://Bücher.example/ü").unwrap();
+    /// assert_eq!(url.as_str(), "http://xn--bcher-kva.example/%C3%BC");
+    /// assert_eq!(url.host(), "xn--bcher-kva.example");
     /// ```
     ///
     /// ```
@@ -143,9 +151,20 @@ impl Url {
             return Err(bad("missing host"));
         }
         if !host.is_ascii() {
-            return Err(bad(
-                "non-ASCII host (give an internationalised name in its xn-- form)",
-            ));
+            // An internationalised name: its UTS 46 ASCII form (`bücher.example` is
+            // `xn--bcher-kva.example`), as browsers and curl send it; then the URL with it.
+            let ascii = idna::domain_to_ascii_cow(host.as_bytes(), idna::AsciiDenyList::URL)
+                .map_err(|_| bad("invalid internationalised host name"))?;
+            if !ascii.is_ascii() || ascii.is_empty() {
+                return Err(bad("invalid internationalised host name"));
+            }
+            let host_at = rest_at;
+            let rebuilt = format!(
+                "{}{ascii}{}",
+                &text[..host_at],
+                &text[host_at + host.len()..]
+            );
+            return Url::parse(&rebuilt);
         }
         if !host.starts_with('[')
             && !host
@@ -377,6 +396,26 @@ mod tests {
             assert_eq!(u, u.clone());
         }
         assert_eq!(std::mem::size_of::<Url>(), 24);
+        // Internationalised names in their UTS 46 ASCII form, the rest of the URL kept.
+        for (given, sent, host) in [
+            (
+                "http://bücher.example/",
+                "http://xn--bcher-kva.example/",
+                "xn--bcher-kva.example",
+            ),
+            (
+                "https://BÜCHER.example:8443/ü?q=ß",
+                "https://xn--bcher-kva.example:8443/%C3%BC?q=%C3%9F",
+                "xn--bcher-kva.example",
+            ),
+            ("http://日本.jp", "http://xn--wgv71a.jp", "xn--wgv71a.jp"),
+            ("http://faß.de/", "http://xn--fa-hia.de/", "xn--fa-hia.de"),
+        ] {
+            let u = Url::parse(given).unwrap();
+            assert_eq!(u.as_str(), sent, "{given:?}");
+            assert_eq!(u.host(), host, "{given:?}");
+            assert_eq!(Url::parse(sent).unwrap(), u, "{given:?}: the same URL");
+        }
         let u = Url::parse("http://[::1]:9/x").unwrap();
         assert_eq!(u.host(), "[::1]");
         assert_eq!(u.port(), 9);
@@ -392,7 +431,12 @@ mod tests {
             "http://a/\r\n",
             "http://[::1/",
             "localhost:80",
-            "http://bücher.example/",
+            // Internationalised names UTS 46 refuses: a disallowed code point, a label mixing
+            // right-to-left and left-to-right letters, a deny-listed ASCII byte.
+            "http://a\u{FFFD}b.example/",
+            "http://aא.example/",
+            "http://ü<.example/",
+            "http://[ü]/",
             "http://a/\u{7f}",
             "http://a/x\ty",
         ] {

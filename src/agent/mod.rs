@@ -17,6 +17,7 @@ mod proxy;
 mod redirect;
 mod resolver;
 mod slot;
+mod socks;
 mod stats;
 mod tcp;
 mod tls;
@@ -28,7 +29,7 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 use ureq::http;
-use ureq::unversioned::transport::{ConnectProxyConnector, Connector, SocksConnector};
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector};
 
 use crate::error::{Error, ErrorKind};
 use crate::execute::{Context, Execute};
@@ -43,6 +44,7 @@ use self::resolver::{CachingResolver, OriginResolver, SharedResolver};
 pub(crate) use self::slot::InflightSlot;
 // RFC 3986 reference resolution, shared with pagination (`Link` targets are relative too).
 pub(crate) use self::redirect::resolve as resolve_reference;
+use self::socks::SocksConnector;
 pub use self::stats::ConnectionStats;
 use self::tcp::TcpConnector;
 use self::tls::TlsConnector;
@@ -211,7 +213,7 @@ impl HttpClient {
         let forward_to = forward.as_ref().map(|f| f.proxy_uri().clone());
         let via = proxy::proxy_label(&forward, &tunnel);
         let chain =
-            ().chain(SocksConnector::default())
+            ().chain(SocksConnector)
                 .chain(ConnectProxyConnector::default())
                 .chain(TcpConnector)
                 .chain(ForwardConnector(forward))

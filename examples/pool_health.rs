@@ -52,7 +52,10 @@ fn wait_for(pool: &ConnectionPool, host: &str, want: HealthState) -> Result<Dura
 
 /// Attempts the pool sent on the wire to `base_url`'s origin.
 fn attempts_to(pool: &ConnectionPool, base_url: &str) -> u64 {
-    let origin = Url::parse(base_url).expect("a server URL").origin();
+    let origin = Url::parse(base_url)
+        .expect("a server URL")
+        .origin()
+        .to_owned();
     pool.host_stats()
         .iter()
         .find(|h| h.origin == origin)

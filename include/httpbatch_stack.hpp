@@ -129,6 +129,17 @@ public:
     NetOptions &proxy_from_env(bool yes) {
         return check(httpbatch_net_options_set_proxy_from_env(h_.get(), yes));
     }
+    // Whether gzip, deflate and br bodies are decoded (default true; the body limit then applies
+    // to the decoded size). False: bodies as sent, Content-Encoding kept (curl without
+    // --compressed).
+    NetOptions &decompress(bool yes) {
+        return check(httpbatch_net_options_set_decompress(h_.get(), yes));
+    }
+    // The Accept-Encoding sent by requests that set none; "" sends none. Defaults to
+    // "gzip, deflate, br" when decoding, else none.
+    NetOptions &accept_encoding(std::string_view value) {
+        return check(httpbatch_net_options_set_accept_encoding(h_.get(), value.data(), value.size()));
+    }
     const httpbatch_net_options *get() const noexcept { return h_.get(); }
 
 private:

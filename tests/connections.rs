@@ -14,7 +14,7 @@ use httpbatch::{
     BatchEvent, BatchExecutor, BatchOptions, Context, Execute, HttpClient, Jitter, Method, Outcome,
     Request, RetryExecutor, RetryPolicy,
 };
-use support::eventually;
+use support::{Server, eventually};
 
 fn keep_alive(mut c: Conn) {
     while c.read_request().is_some() {
@@ -150,4 +150,28 @@ fn credentials_stay_with_their_origin_across_a_redirect() {
     assert!(head.starts_with("get /landing "), "{head}");
     assert!(head.contains("x-keep: kept"), "{head}");
     assert!(!head.contains("secret"), "credentials forwarded: {head}");
+}
+
+#[test]
+fn many_origins_open_at_most_concurrency_plus_origins_connections() {
+    // W7's shape: 64 origins (64 listeners on loopback), 64 requests in flight, requests
+    // round-robin over the origins. Each socket the client opens is one the servers accept.
+    const ORIGINS: usize = 64;
+    const CONCURRENCY: usize = 64;
+    let servers: Vec<Server> = (0..ORIGINS).map(|_| Server::start().unwrap()).collect();
+    let client = HttpClient::new();
+    let batch = BatchExecutor::new(client.clone(), CONCURRENCY).unwrap();
+    for round in 0..3 {
+        let requests = (0..ORIGINS * 16)
+            .map(|i| Request::get(&servers[i % ORIGINS].url("/bytes/64")).unwrap());
+        let result = batch.execute_batch(requests, BatchOptions::default());
+        assert_eq!(result.summary.succeeded, ORIGINS * 16, "round {round}");
+    }
+    let accepted: u64 = servers.iter().map(|s| s.accepted()).sum();
+    let stats = client.connection_stats();
+    assert_eq!(stats.opened, accepted, "{stats:?}");
+    assert!(
+        accepted <= (CONCURRENCY + ORIGINS) as u64,
+        "{accepted} connections opened for {CONCURRENCY} in flight over {ORIGINS} origins: {stats:?}"
+    );
 }

@@ -148,6 +148,8 @@ fn scenarios() -> Vec<Scenario> {
     let refused = closed_port();
     let big = |n: usize| format!("HTTP/1.1 200 OK\r\nX-Big: {}\r\n", "x".repeat(n));
     let big20 = big(20 * 1024);
+    let big60 = big(60 * 1024);
+    let big70 = big(70 * 1024);
     let big200 = big(200 * 1024);
     let many: String = std::iter::once("HTTP/1.1 200 OK\r\n".to_owned())
         .chain((0..10_000).map(|i| format!("h{i}: v\r\n")))
@@ -223,8 +225,29 @@ fn scenarios() -> Vec<Scenario> {
             once("HTTP/1.1 200 OK\r\nno colon here\r\nContent-Length: 0\r\n\r\n"),
         )
         .kind(Protocol, 1),
-        sc("20 KiB header, connection held", move |c: Conn| {
-            answer_and_hold(c, big20.as_bytes())
+        // Heads up to 64 KiB parse by default (the connection's buffer grows for them only).
+        sc("20 KiB header", move |mut c: Conn| {
+            while c.read_request().is_some() {
+                c.write(&big20);
+                c.write("Content-Length: 2\r\n\r\nok");
+            }
+        })
+        .requests(2)
+        .accepted(1)
+        .status(200, 1)
+        .cli(),
+        sc("60 KiB header", move |mut c: Conn| {
+            while c.read_request().is_some() {
+                c.write(&big60);
+                c.write("Content-Length: 2\r\n\r\nok");
+            }
+        })
+        .requests(2)
+        .accepted(1)
+        .status(200, 1),
+        // Over the limit, the client stops without waiting for the rest of the head.
+        sc("70 KiB header, connection held", move |c: Conn| {
+            answer_and_hold(c, big70.as_bytes())
         })
         .kind(Protocol, 1)
         .cli(),

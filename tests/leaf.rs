@@ -238,10 +238,11 @@ fn credentials_are_dropped_when_the_origin_changes_and_kept_when_not() {
 }
 
 #[test]
-fn a_response_head_over_the_buffer_is_a_protocol_error_not_a_reset() {
+fn a_response_head_over_the_limit_is_a_protocol_error_not_a_reset() {
     let server = Server::start().unwrap();
     let client = HttpClient::new();
-    for n in [15 * 1024, 8 * 1024] {
+    // Up to 64 KiB of head parse by default, over the 16 KiB buffer too, on one connection.
+    for n in [15 * 1024, 8 * 1024, 17 * 1024, 40 * 1024, 60 * 1024, 100] {
         let res = client
             .execute(
                 Request::get(&server.url(&format!("/big-header/{n}"))).unwrap(),
@@ -250,7 +251,8 @@ fn a_response_head_over_the_buffer_is_a_protocol_error_not_a_reset() {
             .unwrap();
         assert_eq!(res.header("x-big").map(str::len), Some(n));
     }
-    for n in [17 * 1024, 40 * 1024, 64 * 1024, 200 * 1024] {
+    assert_eq!(client.connection_stats().opened, 1);
+    for n in [64 * 1024, 200 * 1024] {
         let err = client
             .execute(
                 Request::get(&server.url(&format!("/big-header/{n}"))).unwrap(),
@@ -259,10 +261,10 @@ fn a_response_head_over_the_buffer_is_a_protocol_error_not_a_reset() {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Protocol, "{n}: {err}");
         assert!(!err.is_retryable(), "{n}: {err}");
-        assert!(err.to_string().contains("larger than 16384 bytes"), "{err}");
+        assert!(err.to_string().contains("larger than 65536 bytes"), "{err}");
     }
-    // A bigger buffer accepts it.
-    let big = HttpClient::with_config(HttpClientConfig::default().buffer_size(128 * 1024));
+    // A bigger limit accepts it.
+    let big = HttpClient::with_config(HttpClientConfig::default().max_response_head(128 * 1024));
     let res = big
         .execute(
             Request::get(&server.url("/big-header/65536")).unwrap(),
@@ -270,16 +272,25 @@ fn a_response_head_over_the_buffer_is_a_protocol_error_not_a_reset() {
         )
         .unwrap();
     assert_eq!(res.header("x-big").map(str::len), Some(65536));
+    // A smaller one refuses less.
+    let small = HttpClient::with_config(HttpClientConfig::default().max_response_head(16 * 1024));
+    let err = small
+        .execute(
+            Request::get(&server.url("/big-header/17408")).unwrap(),
+            &Context::new(),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
     // Through a pool with retries it is one attempt.
     let pool = httpbatch::ConnectionPool::new();
     let err = pool
         .execute(
-            Request::get(&server.url("/big-header/30000")).unwrap(),
+            Request::get(&server.url("/big-header/70000")).unwrap(),
             &Context::new(),
         )
         .unwrap_err();
     assert_eq!((err.kind(), err.attempts()), (ErrorKind::Protocol, 1));
-    assert_eq!(server.requests_for("/big-header/30000"), 1);
+    assert_eq!(server.requests_for("/big-header/70000"), 1);
 }
 
 #[test]
@@ -486,4 +497,43 @@ fn a_redirect_loop_stops_at_the_limit_and_a_3xx_without_location_is_the_answer()
         .unwrap();
     assert_eq!(res.status(), 302);
     assert!(res.redirects().is_empty());
+}
+
+#[test]
+fn internationalised_hosts_go_out_in_their_ascii_form() {
+    let server = Server::start().unwrap();
+    let port = server.addr().port();
+    let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
+    let client = HttpClient::with_config(HttpClientConfig::default().resolve(
+        "bücher.example",
+        port,
+        loopback,
+    ));
+    let res = client
+        .execute(
+            Request::get(&format!("http://Bücher.example:{port}/echo")).unwrap(),
+            &Context::new(),
+        )
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let ascii = format!("xn--bcher-kva.example:{port}");
+    assert_eq!(res.header("x-echo-h-host"), Some(ascii.as_str()));
+    assert_eq!(res.url(), format!("http://{ascii}/echo"));
+    // The xn-- form names the same origin: its connection is reused.
+    let res = client
+        .execute(
+            Request::get(&format!("http://XN--BCHER-KVA.example:{port}/echo")).unwrap(),
+            &Context::new(),
+        )
+        .unwrap();
+    let host = res.header("x-echo-h-host").unwrap();
+    assert!(host.eq_ignore_ascii_case(&ascii), "{host}");
+    let stats = client.connection_stats();
+    assert_eq!((stats.opened, stats.reused), (1, 1), "{stats:?}");
+    assert_eq!(server.accepted(), 1);
+    // Names UTS 46 refuses are typed errors, before anything is sent.
+    for bad in ["http://a\u{FFFD}b.example/", "http://aא.example/"] {
+        let e = Request::get(bad).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidUrl, "{bad:?}: {e}");
+    }
 }

@@ -4,6 +4,8 @@
 //! so the target servers (on 127.0.0.1) tell a proxied request from a direct one by its peer
 //! address alone.
 
+#[path = "support/faults.rs"]
+mod faults;
 #[path = "support/proxies.rs"]
 mod proxies;
 #[path = "support/tls_server.rs"]
@@ -300,4 +302,44 @@ fn tinyproxys_silently_closed_connections_are_resent_inside_the_leaf() {
     all_via_proxy(&target, 10);
     let stats = client.connection_stats();
     assert_eq!(stats.opened, stats.closed + stats.live, "{stats:?}");
+}
+
+#[test]
+fn socks_sockets_the_peer_closed_are_not_counted_live() {
+    use std::sync::{Arc, Barrier};
+    use std::time::{Duration, Instant};
+    // The target closes its side once the client holds its answer (without `Connection:
+    // close`); microsocks passes the close on, so the client's socket to the proxy sits in its
+    // idle pool in CLOSE_WAIT.
+    let proxy = microsocks(None);
+    let answered = Arc::new(Barrier::new(2));
+    let target = faults::RawServer::start({
+        let answered = answered.clone();
+        move |mut c: faults::Conn| {
+            if c.read_request().is_some() {
+                c.ok("ok");
+                if c.index == 0 {
+                    answered.wait();
+                    c.close();
+                }
+            }
+        }
+    });
+    let client = client(HttpClientConfig::default().proxy(proxy.url("socks5", "")));
+    assert_eq!(get(&client, &target.url("/")).unwrap().status(), 200);
+    let before = client.connection_stats();
+    assert_eq!((before.opened, before.live), (1, 1), "{before:?}");
+    answered.wait();
+    let end = Instant::now() + Duration::from_secs(5);
+    while client.connection_stats().live != 0 {
+        assert!(Instant::now() < end, "{:?}", client.connection_stats());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let after = client.connection_stats();
+    assert_eq!((after.opened, after.closed), (1, 1), "{after:?}");
+    // The next request drops the dead socket and opens another through the proxy.
+    assert_eq!(get(&client, &target.url("/")).unwrap().status(), 200);
+    let s = client.connection_stats();
+    assert_eq!((s.opened, s.requests), (2, 2), "{s:?}");
+    assert_eq!(s.live, s.opened - s.closed, "{s:?}");
 }

@@ -41,6 +41,16 @@ type Net struct {
 	NoProxy string
 	// IgnoreProxyEnvironment stops reading proxies from the environment.
 	IgnoreProxyEnvironment bool
+	// RawBodies turns content decoding off: bodies come as sent, Content-Encoding kept, and no
+	// Accept-Encoding is sent unless AcceptEncoding sets one (curl without --compressed). By
+	// default gzip, deflate and br bodies are decoded, the body limit applying to the decoded
+	// size, and a decoded answer loses its Content-Encoding and Content-Length.
+	RawBodies bool
+	// AcceptEncoding replaces the Accept-Encoding sent by requests that set none. Empty: the
+	// default ("gzip, deflate, br" when decoding, else none); NoAcceptEncoding sends none.
+	AcceptEncoding string
+	// NoAcceptEncoding sends no Accept-Encoding (unless a request sets one).
+	NoAcceptEncoding bool
 }
 
 // bytesArg points C at b for the duration of a call (C copies it), as cstr does for text.
@@ -127,6 +137,20 @@ func (n *Net) build() (*C.httpbatch_net_options, error) {
 		steps = append(steps, func() C.httpbatch_result {
 			return text(n.NoProxy, func(p *C.char, l C.size_t) C.httpbatch_result {
 				return C.httpbatch_net_options_set_no_proxy(o, p, l)
+			})
+		})
+	}
+	if n.RawBodies {
+		steps = append(steps, func() C.httpbatch_result { return C.httpbatch_net_options_set_decompress(o, false) })
+	}
+	if n.AcceptEncoding != "" && n.NoAcceptEncoding {
+		C.httpbatch_net_options_free(o)
+		return nil, &Error{Code: CodeInvalidConfig, Message: "AcceptEncoding and NoAcceptEncoding are both set"}
+	}
+	if n.AcceptEncoding != "" || n.NoAcceptEncoding {
+		steps = append(steps, func() C.httpbatch_result {
+			return text(n.AcceptEncoding, func(p *C.char, l C.size_t) C.httpbatch_result {
+				return C.httpbatch_net_options_set_accept_encoding(o, p, l)
 			})
 		})
 	}

@@ -195,3 +195,44 @@ func TestProxyOptions(t *testing.T) {
 		t.Fatalf("bad proxy: %v", err)
 	}
 }
+
+func TestDecodeOptions(t *testing.T) {
+	target := startServer(t)
+	gz, echo := target.URL("/encoded/gzip"), target.URL("/echo")
+	get := func(opts Net, url string) Item {
+		opts.IgnoreProxyEnvironment = true
+		return getOne(t, newExecutor(t, Config{Workers: 1, Net: &opts}), url)
+	}
+
+	// Decoded by default: the text, without Content-Encoding; the default Accept-Encoding.
+	if it := get(Net{}, gz); it.Status != 200 || len(it.Body) != 900 || it.HeaderValue("Content-Encoding") != "" {
+		t.Fatalf("decoded: %d, %d bytes, %v", it.Status, len(it.Body), it.Header())
+	}
+	sent := func(opts Net) string {
+		it := get(opts, echo)
+		return it.HeaderValue("X-Echo-H-Accept-Encoding")
+	}
+	if ae := sent(Net{}); ae != "gzip, deflate, br" {
+		t.Fatalf("default Accept-Encoding: %q", ae)
+	}
+
+	// Raw: the body as sent, Content-Encoding kept, no Accept-Encoding unless set.
+	if it := get(Net{RawBodies: true}, gz); it.HeaderValue("Content-Encoding") != "gzip" || len(it.Body) == 900 {
+		t.Fatalf("raw: %d bytes, %v", len(it.Body), it.Header())
+	}
+	if ae := sent(Net{RawBodies: true}); ae != "" {
+		t.Fatalf("raw sends Accept-Encoding %q", ae)
+	}
+	if ae := sent(Net{RawBodies: true, AcceptEncoding: "br"}); ae != "br" {
+		t.Fatalf("AcceptEncoding: %q", ae)
+	}
+	if ae := sent(Net{NoAcceptEncoding: true}); ae != "" {
+		t.Fatalf("NoAcceptEncoding sends %q", ae)
+	}
+
+	for _, bad := range []Net{{AcceptEncoding: "gzip\r\nx: 1"}, {AcceptEncoding: "gzip", NoAcceptEncoding: true}} {
+		if _, err := NewExecutor(Config{Workers: 1, Net: &bad}); !errors.Is(err, ErrInvalidConfig) {
+			t.Fatalf("%+v: %v", bad, err)
+		}
+	}
+}

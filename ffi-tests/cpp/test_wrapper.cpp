@@ -351,6 +351,43 @@ int main() {
         CHECK(direct.execute(b2)[0].status() == 200);
     });
 
+    run("net_options_decoding", [&] {
+        // Decoded by default: the body is the text, without Content-Encoding.
+        httpbatch::NetOptions plain;
+        plain.proxy_from_env(false);
+        httpbatch::Executor dec = httpbatch::ExecutorBuilder().workers(1).net_options(plain).build();
+        httpbatch::Batch b1;
+        b1.add_get(server.url("/encoded/gzip"));
+        b1.add_get(server.url("/echo"));
+        httpbatch::BatchResult r1 = dec.execute(b1);
+        CHECK(r1[0].status() == 200);
+        CHECK(r1[0].body().size() == 900);
+        CHECK(!r1[0].header("content-encoding").has_value());
+        CHECK(r1[1].header("x-echo-h-accept-encoding").value_or("") == "gzip, deflate, br");
+        // Raw: the body as sent, and no Accept-Encoding unless set.
+        httpbatch::NetOptions raw;
+        raw.proxy_from_env(false).decompress(false);
+        httpbatch::Executor rex = httpbatch::ExecutorBuilder().workers(1).net_options(raw).build();
+        httpbatch::Batch b2;
+        b2.add_get(server.url("/encoded/gzip"));
+        b2.add_get(server.url("/echo"));
+        httpbatch::BatchResult r2 = rex.execute(b2);
+        CHECK(r2[0].header("content-encoding").value_or("") == "gzip");
+        CHECK(r2[0].body().size() != 900);
+        CHECK(!r2[1].header("x-echo-h-accept-encoding").has_value());
+        raw.accept_encoding("br");
+        httpbatch::Executor br = httpbatch::ExecutorBuilder().workers(1).net_options(raw).build();
+        httpbatch::Batch b3;
+        b3.add_get(server.url("/echo"));
+        CHECK(br.execute(b3)[0].header("x-echo-h-accept-encoding").value_or("") == "br");
+        try {
+            httpbatch::NetOptions().accept_encoding("gzip\r\nx: 1");
+            CHECK(false);
+        } catch (const httpbatch::Error &e) {
+            CHECK(e.code() == HTTPBATCH_RESULT_INVALID_CONFIG);
+        }
+    });
+
     CHECK(server.stop());
     std::printf("test_wrapper: %d tests, %d failed checks\n", tests, failures);
     return failures == 0 ? 0 : 1;

@@ -1,5 +1,6 @@
 //! The leaf's configuration.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use super::proxy::ProxyOptions;
@@ -28,9 +29,11 @@ pub struct HttpClientConfig {
     pub(super) max_idle_per_origin: usize,
     pub(super) idle_timeout: Duration,
     pub(super) buffer_size: usize,
+    pub(super) max_response_head: usize,
     pub(super) max_redirects: u32,
     pub(super) redirect_https_to_http: bool,
     pub(super) dns_ttl: Duration,
+    pub(super) resolve: Vec<(String, u16, IpAddr)>,
     pub(super) user_agent: String,
     pub(super) tls: TlsOptions,
     pub(super) proxy: ProxyOptions,
@@ -47,9 +50,11 @@ impl Default for HttpClientConfig {
             max_idle_per_origin: 128,
             idle_timeout: Duration::from_secs(15),
             buffer_size: 16 * 1024,
+            max_response_head: 64 * 1024,
             max_redirects: 10,
             redirect_https_to_http: false,
             dns_ttl: Duration::from_secs(60),
+            resolve: Vec::new(),
             user_agent: concat!("httpbatch/", env!("CARGO_PKG_VERSION")).into(),
             tls: TlsOptions::default(),
             proxy: ProxyOptions::default(),
@@ -117,12 +122,25 @@ impl HttpClientConfig {
         self
     }
     /// Input and output buffer of each connection (16 KiB ≈ 73 KiB per pooled connection in
-    /// all, against ≈ 305 KiB at ureq's defaults). It is also the largest response head (status
-    /// line and headers) accepted: a larger one fails with [`ErrorKind::Protocol`], which is not
-    /// retried. Values are clamped to `1 KiB ..= 4 MiB` (each connection allocates it twice).
-    /// Defaults to `16 KiB`.
+    /// all, against ≈ 305 KiB at ureq's defaults). A response head that does not fit grows the
+    /// input buffer of its connection, up to
+    /// [`max_response_head`](Self::get_max_response_head), until it is read. Values are clamped
+    /// to `1 KiB ..= 4 MiB` (each connection allocates it twice). Defaults to `16 KiB`.
     pub fn get_buffer_size(&self) -> usize {
         self.buffer_size
+    }
+    /// Sets the largest response head accepted.
+    pub fn max_response_head(mut self, bytes: usize) -> Self {
+        self.max_response_head = bytes.clamp(1024, MAX_BUFFER);
+        self
+    }
+    /// The largest response head (status line and headers) accepted; a larger one fails with
+    /// [`ErrorKind::Protocol`], which is not retried. Only a connection reading a head larger
+    /// than [`buffer_size`](Self::get_buffer_size) holds a buffer that large, and only until
+    /// it is read. Never less than `buffer_size`; values are clamped to `1 KiB ..= 4 MiB`.
+    /// Defaults to `64 KiB` (as browsers and curl accept at least).
+    pub fn get_max_response_head(&self) -> usize {
+        self.max_response_head.max(self.buffer_size)
     }
     /// Sets the redirect limit (0: do not follow; the 3xx response is the answer).
     pub fn max_redirects(mut self, n: u32) -> Self {
@@ -158,6 +176,32 @@ impl HttpClientConfig {
     /// for the client's life). Defaults to `60 s`.
     pub fn get_dns_ttl(&self) -> Duration {
         self.dns_ttl
+    }
+    /// Sends requests for `host` on `port` to `ip` without resolving `host` (curl's
+    /// `--resolve host:port:ip`); the URL, its `Host` header and TLS keep the name. `host` may
+    /// be an internationalised name or its `xn--` form; later entries for the same host and port
+    /// replace earlier ones.
+    ///
+    /// ```
+    /// use httpbatch::HttpClientConfig;
+    /// let config =
+    ///     HttpClientConfig::default().resolve("bücher.example", 8080, [127, 0, 0, 1].into());
+    /// let (host, port, ip) = &config.get_resolve()[0];
+    /// assert_eq!((host.as_str(), *port), ("xn--bcher-kva.example", 8080));
+    /// assert!(ip.is_loopback());
+    /// ```
+    pub fn resolve(mut self, host: &str, port: u16, ip: IpAddr) -> Self {
+        let host = crate::request::Url::parse(&format!("http://{host}/"))
+            .map(|u| u.host().to_owned())
+            .unwrap_or_else(|_| host.to_ascii_lowercase());
+        self.resolve.retain(|(h, p, _)| !(*h == host && *p == port));
+        self.resolve.push((host, port, ip));
+        self
+    }
+    /// The fixed addresses set by [`resolve`](Self::resolve): host (lower-cased ASCII form),
+    /// port, address. Defaults to none.
+    pub fn get_resolve(&self) -> &[(String, u16, IpAddr)] {
+        &self.resolve
     }
     /// Sets the `User-Agent` header.
     pub fn user_agent(mut self, ua: impl Into<String>) -> Self {

@@ -15,15 +15,16 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, NextTimeout, ShutdownHandle, Transport,
 };
 
+use super::gate::{self, Gate};
 pub(crate) use super::slot::InflightSlot;
 use super::tcp;
 use crate::error::ErrorKind;
@@ -37,6 +38,16 @@ pub(crate) struct ConnCounters {
     pub(crate) requests: AtomicU64,
     /// The open sockets by transport id, for [`sweep`](Self::sweep).
     sockets: Mutex<HashMap<u64, Arc<Socket>>>,
+    /// Connections in the agent's idle pool now. A return is counted once ureq has put the
+    /// connection in the pool (when the request that used it is over), a checkout at once, so
+    /// the count can be one below zero for a moment.
+    idle: AtomicIsize,
+    /// Requests on their way to take one of those (see the gate).
+    pub(crate) claims: AtomicUsize,
+    /// Connections reserved by requests on their way to open them (see the gate).
+    pub(crate) opening: AtomicUsize,
+    /// The client's connection gate, told of every open, close and return.
+    gate: Arc<Gate>,
 }
 
 /// One open socket as the origin's registry sees it.
@@ -50,6 +61,24 @@ struct Socket {
 }
 
 impl ConnCounters {
+    pub(crate) fn new(gate: Arc<Gate>) -> ConnCounters {
+        ConnCounters {
+            gate,
+            ..ConnCounters::default()
+        }
+    }
+
+    /// Connections open now.
+    pub(crate) fn live(&self) -> u64 {
+        let closed = self.closed.load(Ordering::Acquire);
+        self.opened.load(Ordering::Acquire).saturating_sub(closed)
+    }
+
+    /// Connections in the idle pool now.
+    pub(crate) fn idle(&self) -> usize {
+        usize::try_from(self.idle.load(Ordering::SeqCst)).unwrap_or(0)
+    }
+
     /// Counts the idle sockets the peer has closed (`CLOSE_WAIT`) as closed: one `poll` each,
     /// nothing read. ureq drops them at its next checkout, without counting them twice.
     pub(crate) fn sweep(&self) {
@@ -73,6 +102,7 @@ impl ConnCounters {
     fn close(&self, socket: &Socket) {
         if !socket.closed.swap(true, Ordering::AcqRel) {
             self.closed.fetch_add(1, Ordering::Release);
+            self.gate.closed();
         }
     }
 }
@@ -88,6 +118,10 @@ thread_local! {
     /// Whether a connector chain is connecting on this thread: a CONNECT proxy connector runs
     /// the whole chain again, inside, for its connection to the proxy.
     static CONNECTING: Cell<bool> = const { Cell::new(false) };
+    /// When the current request's whole-exchange timeout (or its batch deadline) runs out.
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The origin whose idle pool the current request's connection went back to.
+    static RETURNED: RefCell<Option<Arc<ConnCounters>>> = const { RefCell::new(None) };
 }
 
 /// Marks this thread as connecting until dropped (on error too).
@@ -108,11 +142,16 @@ impl Drop for Connecting {
 
 /// Publishes `slot` as this thread's current request until dropped; then detaches the socket, so
 /// a later cancel of a reused slot never shuts a connection that went back to the pool.
+///
+/// The request's `deadline` bounds every connect, read and write of the exchange (see
+/// [`bound`]): the leaf enforces its timeouts here rather than through ureq's timeout
+/// bookkeeping, which costs a scan of every configured timeout at each I/O call.
 pub(crate) struct CurrentSlot(Arc<InflightSlot>);
 
 impl CurrentSlot {
-    pub(crate) fn enter(slot: &Arc<InflightSlot>) -> CurrentSlot {
+    pub(crate) fn enter(slot: &Arc<InflightSlot>, deadline: Option<Instant>) -> CurrentSlot {
         CURRENT.with(|c| *c.borrow_mut() = Some(slot.clone()));
+        DEADLINE.set(deadline);
         SENT.set(false);
         REUSED.set(false);
         ANSWERED.set(false);
@@ -123,7 +162,12 @@ impl CurrentSlot {
 impl Drop for CurrentSlot {
     fn drop(&mut self) {
         CURRENT.with(|c| *c.borrow_mut() = None);
+        DEADLINE.set(None);
         self.0.detach();
+        if let Some(c) = RETURNED.with(|r| r.borrow_mut().take()) {
+            c.idle.fetch_add(1, Ordering::SeqCst);
+            c.gate.returned();
+        }
     }
 }
 
@@ -269,6 +313,7 @@ impl<C: Connector<()>> Connector<()> for CountingConnector<C> {
                     registered: None,
                     id: 0,
                     served: 0,
+                    pooled: false,
                 }));
         };
         // Capture the socket's shutdown handle as the TCP connector registers it with the agent,
@@ -285,7 +330,7 @@ impl<C: Connector<()>> Connector<()> for CountingConnector<C> {
             request_level: details.request_level,
             resolver: details.resolver,
             now: details.now,
-            timeout: details.timeout,
+            timeout: bound(details.timeout)?,
             current_time: details.current_time.clone(),
             run_connector: details.run_connector.clone(),
             register_shutdown: Arc::new(move |handle: Weak<dyn ShutdownHandle>| {
@@ -303,6 +348,11 @@ impl<C: Connector<()>> Connector<()> for CountingConnector<C> {
             return Ok(None);
         };
         self.counters.opened.fetch_add(1, Ordering::Relaxed);
+        if gate::take_reservation() {
+            self.counters.opening.fetch_sub(1, Ordering::SeqCst);
+        } else {
+            self.counters.gate.opened();
+        }
         let socket = captured.lock().take();
         let registered = tcp::take_opened().map(|stream| {
             let s = Arc::new(Socket {
@@ -320,6 +370,7 @@ impl<C: Connector<()>> Connector<()> for CountingConnector<C> {
             registered,
             id,
             served: 0,
+            pooled: false,
         };
         transport.attach_current()?;
         Ok(Some(transport))
@@ -338,6 +389,8 @@ pub(crate) struct CountedTransport<T> {
     id: u64,
     /// Requests written on this connection.
     served: u64,
+    /// In ureq's idle pool: between its probe on return and its probe on checkout.
+    pooled: bool,
 }
 
 static NEXT_TRANSPORT_ID: AtomicU64 = AtomicU64::new(1);
@@ -368,6 +421,9 @@ impl<T> Drop for CountedTransport<T> {
         let Some(c) = &self.counters else {
             return;
         };
+        if self.pooled {
+            c.idle.fetch_sub(1, Ordering::SeqCst);
+        }
         match &self.registered {
             Some(s) => {
                 c.sockets.lock().remove(&self.id);
@@ -375,6 +431,7 @@ impl<T> Drop for CountedTransport<T> {
             }
             None => {
                 c.closed.fetch_add(1, Ordering::Relaxed);
+                c.gate.closed();
             }
         }
     }
@@ -397,6 +454,22 @@ fn coarse(mut timeout: NextTimeout) -> NextTimeout {
         }
     }
     timeout
+}
+
+/// `timeout` cut to what is left of the current request's deadline; the timeout error once
+/// nothing is (a socket cannot wait for zero time: it would wait forever or not at all).
+fn bound(mut timeout: NextTimeout) -> Result<NextTimeout, ureq::Error> {
+    if let Some(deadline) = DEADLINE.get() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left < *timeout.after {
+            timeout.after = ureq::unversioned::transport::time::Duration::Exact(left);
+            timeout.reason = ureq::Timeout::Global;
+        }
+    }
+    if timeout.after.is_zero() {
+        return Err(ureq::Error::Timeout(timeout.reason));
+    }
+    Ok(timeout)
 }
 
 impl<T: Transport> CountedTransport<T> {
@@ -427,7 +500,7 @@ impl<T: Transport> Transport for CountedTransport<T> {
             REUSED.set(self.served > 0);
             self.served += 1;
         }
-        self.inner.transmit_output(amount, coarse(timeout))
+        self.inner.transmit_output(amount, coarse(bound(timeout)?))
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
@@ -435,7 +508,7 @@ impl<T: Transport> Transport for CountedTransport<T> {
         if let Some(e) = self.overflowed() {
             return Err(e);
         }
-        let got = self.inner.await_input(coarse(timeout))?;
+        let got = self.inner.await_input(coarse(bound(timeout)?))?;
         if got {
             ANSWERED.set(true);
         }
@@ -447,7 +520,7 @@ impl<T: Transport> Transport for CountedTransport<T> {
         if let Some(e) = self.overflowed() {
             return Err(e);
         }
-        let got = self.inner.maybe_await_input(coarse(timeout))?;
+        let got = self.inner.maybe_await_input(coarse(bound(timeout)?))?;
         if got {
             ANSWERED.set(true);
         }
@@ -455,13 +528,28 @@ impl<T: Transport> Transport for CountedTransport<T> {
     }
 
     /// ureq probes a connection when it returns to the idle pool and when it is checked out
-    /// again: the first probe makes the socket idle for [`ConnCounters::sweep`], the second
-    /// (or any I/O) busy.
+    /// again. Only the checkout probes the socket (one non-blocking peek): it sees everything
+    /// the return probe would (bytes after the body, a peer that closed) and more, so probing
+    /// twice costs a syscall per request for nothing. Returning marks the socket idle for
+    /// [`ConnCounters::sweep`]; a checkout (or any I/O) marks it busy.
     fn is_open(&mut self) -> bool {
-        let open = self.inner.is_open();
+        let returning = !self.pooled;
+        self.pooled = returning;
+        let open = returning || self.inner.is_open();
         if let Some(s) = &self.registered {
-            let idle = s.idle.load(Ordering::Acquire);
-            s.idle.store(open && !idle, Ordering::Release);
+            s.idle.store(returning, Ordering::Release);
+        }
+        if let Some(c) = &self.counters {
+            if returning {
+                // ureq adds the connection to its pool after this probe: a request let through
+                // the gate for it now could miss it. Counted when this request is over.
+                RETURNED.with(|r| *r.borrow_mut() = Some(c.clone()));
+            } else {
+                c.idle.fetch_sub(1, Ordering::SeqCst);
+                if gate::take_claim() {
+                    c.claims.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
         }
         open
     }

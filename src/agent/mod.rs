@@ -7,14 +7,17 @@
 //! - Connection counters belong to the origin's connector and are only ever incremented; figures
 //!   are derived from them when read (`live = opened - closed`, `reused = requests - opened`).
 
+mod buffers;
 mod config;
 mod connector;
 mod decode;
+mod gate;
 mod no_proxy;
 mod proxy;
 mod redirect;
 mod resolver;
 mod slot;
+mod socks;
 mod stats;
 mod tcp;
 mod tls;
@@ -26,20 +29,22 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 use ureq::http;
-use ureq::unversioned::transport::{ConnectProxyConnector, Connector, SocksConnector};
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector};
 
 use crate::error::{Error, ErrorKind};
 use crate::execute::{Context, Execute};
-use crate::request::{Request, Url};
+use crate::request::{Method, Request, Url};
 use crate::response::Response;
 
 pub use self::config::HttpClientConfig;
 use self::connector::{ConnCounters, CountingConnector};
+use self::gate::Gate;
 use self::proxy::{ForwardConnector, ForwardResolver, ProxyRules};
-use self::resolver::CachingResolver;
+use self::resolver::{CachingResolver, OriginResolver, SharedResolver};
 pub(crate) use self::slot::InflightSlot;
 // RFC 3986 reference resolution, shared with pagination (`Link` targets are relative too).
 pub(crate) use self::redirect::resolve as resolve_reference;
+use self::socks::SocksConnector;
 pub use self::stats::ConnectionStats;
 use self::tcp::TcpConnector;
 use self::tls::TlsConnector;
@@ -68,6 +73,7 @@ struct ClientInner {
     tls: TlsConnector,
     /// The proxy rules, or why the proxy options cannot be used.
     proxies: Result<ProxyRules, String>,
+    gate: Arc<Gate>,
 }
 
 /// The leaf [`Execute`]: sends each request with ureq over per-origin agents.
@@ -123,12 +129,13 @@ impl HttpClient {
             .map_err(|e| e.message().to_owned());
         HttpClient {
             inner: Arc::new(ClientInner {
-                resolver: Arc::new(CachingResolver::new(config.dns_ttl)),
+                resolver: Arc::new(CachingResolver::new(config.dns_ttl, config.resolve.clone())),
                 invalid: config.validate().err().map(|e| e.message().to_owned()),
                 tls: TlsConnector::new(&config.tls),
                 proxies,
                 config,
                 origins: RwLock::new(HashMap::new()),
+                gate: Arc::default(),
             }),
         }
     }
@@ -188,24 +195,25 @@ impl HttpClient {
 
     fn origin(&self, url: &Url) -> Arc<Origin> {
         let key = url.origin();
-        if let Some(o) = self.inner.origins.read().get(&key) {
+        if let Some(o) = self.inner.origins.read().get(key) {
             return o.clone();
         }
         let mut origins = self.inner.origins.write();
         origins
-            .entry(key)
+            .entry(key.to_owned())
             .or_insert_with(|| Arc::new(self.new_origin(url)))
             .clone()
     }
 
     fn new_origin(&self, url: &Url) -> Origin {
         let c = &self.inner.config;
-        let counters = Arc::new(ConnCounters::default());
+        let counters = Arc::new(ConnCounters::new(self.inner.gate.clone()));
+        self.inner.gate.add_origin();
         let (forward, tunnel) = proxy::route_parts(&self.inner.proxies, url);
         let forward_to = forward.as_ref().map(|f| f.proxy_uri().clone());
         let via = proxy::proxy_label(&forward, &tunnel);
         let chain =
-            ().chain(SocksConnector::default())
+            ().chain(SocksConnector)
                 .chain(ConnectProxyConnector::default())
                 .chain(TcpConnector)
                 .chain(ForwardConnector(forward))
@@ -214,13 +222,15 @@ impl HttpClient {
             .proxy(tunnel)
             .http_status_as_error(false)
             .timeout_connect(limit(c.connect_timeout))
-            .timeout_global(limit(c.timeout))
+            // No `timeout_global`: the leaf bounds every I/O call by the request's own deadline
+            // (`CurrentSlot`), which costs ureq no timeout bookkeeping and no request-level
+            // config when a request sets its own timeout.
             .max_idle_connections(c.max_idle_per_origin)
             .max_idle_connections_per_host(c.max_idle_per_origin)
             .max_idle_age(c.idle_timeout)
             .input_buffer_size(c.buffer_size)
-            // The buffer bounds the response head; ureq's own check then agrees with it.
-            .max_response_header_size(c.buffer_size)
+            // The leaf's transports grow the input buffer up to this for a large head only.
+            .max_response_header_size(c.max_response_head.max(c.buffer_size))
             .output_buffer_size(c.buffer_size)
             // The leaf follows redirects itself (src/agent/redirect.rs).
             .max_redirects(0)
@@ -231,52 +241,35 @@ impl HttpClient {
             config,
             CountingConnector::new(chain, counters.clone()).via(via),
             ForwardResolver {
-                inner: SharedResolver(self.inner.resolver.clone()),
+                inner: OriginResolver::new(SharedResolver(self.inner.resolver.clone()), c.dns_ttl),
                 forward_to,
             },
         );
         Origin { agent, counters }
     }
 
-    /// Writes `req` and reads its answer. `hold` runs once the head has arrived, unless the
-    /// answer is a redirect about to be followed (`follow`); a redirect's body is drained and
-    /// not kept.
+    /// Writes `req` and reads its answer, within the deadline the caller published with
+    /// `CurrentSlot`. `hold` runs once the head has arrived, unless the answer is a redirect
+    /// about to be followed (`follow`); a redirect's body is drained and not kept.
     fn send<'h>(
         &self,
         origin: &Origin,
         req: &Request,
-        timeout: Option<Duration>,
         follow: bool,
         hold: Option<&mut (dyn FnMut() + 'h)>,
     ) -> Result<(http::response::Parts, Vec<u8>), ureq::Error> {
         let mut b = http::Request::builder()
-            .method(req.method().as_str())
+            .method(http_method(req.method()))
             .uri(req.url().as_str());
         for (n, v) in req.headers() {
             b = b.header(n, v);
         }
         let agent = &origin.agent;
-        // A request-level config clones the agent's whole config, so only build one when this
-        // request's timeout differs from the agent's. (A batch deadline needs none: the batch
-        // cancels its token at the deadline, which shuts the socket down.)
-        let own_timeout = (timeout != limit(self.inner.config.timeout)).then_some(timeout);
         let has_body =
             !req.body().is_empty() || matches!(req.method().as_str(), "POST" | "PUT" | "PATCH");
-        let res = match (has_body, own_timeout) {
-            (false, None) => agent.run(b.body(())?)?,
-            (true, None) => agent.run(b.body(req.body())?)?,
-            (false, Some(t)) => agent.run(
-                agent
-                    .configure_request(b.body(())?)
-                    .timeout_global(t)
-                    .build(),
-            )?,
-            (true, Some(t)) => agent.run(
-                agent
-                    .configure_request(b.body(req.body())?)
-                    .timeout_global(t)
-                    .build(),
-            )?,
+        let res = match has_body {
+            false => agent.run(b.body(())?)?,
+            true => agent.run(b.body(req.body())?)?,
         };
         let (parts, body) = res.into_parts();
         let limit = self.inner.config.max_body_size;
@@ -353,6 +346,7 @@ impl HttpClient {
                 (slot, guard)
             }
         };
+        let _in_flight = self.inner.gate.enter();
         self.exchange(request, ctx, hold, &slot)
     }
 }
@@ -360,6 +354,20 @@ impl HttpClient {
 impl Execute for HttpClient {
     fn execute(&self, request: Request, ctx: &Context) -> Result<Response, Error> {
         self.run(request, ctx, None)
+    }
+}
+
+/// The `http` crate's constant for `m` (no parse).
+fn http_method(m: Method) -> http::Method {
+    match m {
+        Method::Get => http::Method::GET,
+        Method::Head => http::Method::HEAD,
+        Method::Post => http::Method::POST,
+        Method::Put => http::Method::PUT,
+        Method::Delete => http::Method::DELETE,
+        Method::Patch => http::Method::PATCH,
+        Method::Options => http::Method::OPTIONS,
+        Method::Trace => http::Method::TRACE,
     }
 }
 
@@ -373,21 +381,6 @@ const NO_LIMIT_FROM: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// [`Duration::MAX`]), mean no limit.
 pub(crate) fn limit(d: Duration) -> Option<Duration> {
     (!d.is_zero() && d < NO_LIMIT_FROM).then_some(d)
-}
-
-/// Lets every origin's agent share one DNS cache.
-#[derive(Debug)]
-struct SharedResolver(Arc<CachingResolver>);
-
-impl ureq::unversioned::resolver::Resolver for SharedResolver {
-    fn resolve(
-        &self,
-        uri: &http::Uri,
-        config: &ureq::config::Config,
-        timeout: ureq::unversioned::transport::NextTimeout,
-    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
-        self.0.resolve(uri, config, timeout)
-    }
 }
 
 fn map_error(e: ureq::Error, req: &Request, limit: u64) -> Error {
@@ -414,7 +407,7 @@ fn map_error(e: ureq::Error, req: &Request, limit: u64) -> Error {
             ErrorKind::Protocol,
             format!(
                 "response head from {url} larger than {limit} bytes \
-                 (raise HttpClientConfig::buffer_size to accept it)"
+                 (raise HttpClientConfig::max_response_head to accept it)"
             ),
         ),
         ureq::Error::ConnectionFailed => (

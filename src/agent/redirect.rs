@@ -77,10 +77,13 @@ impl HttpClient {
             let follow = (chain.len() as u32) < max;
             let origin = self.origin(req.url());
             let start = Instant::now();
+            let deadline = timeout.and_then(|t| start.checked_add(t));
+            let pass = self.inner.gate.pass(&origin.counters, ctx, deadline);
             let mut sent = {
-                let _current = CurrentSlot::enter(slot);
-                self.send(&origin, &req, timeout, follow, hold.as_deref_mut())
+                let _current = CurrentSlot::enter(slot, deadline);
+                self.send(&origin, &req, follow, hold.as_deref_mut())
             };
+            drop(pass);
             if sent.as_ref().is_err_and(is_disconnect)
                 && connector::was_stale()
                 && req.method().is_idempotent()
@@ -92,9 +95,8 @@ impl HttpClient {
                 waited += ctx
                     .admit(&req)
                     .map_err(|e| blame(e, &chain).with_attempts(1))?;
-                let timeout = timeout.map(|t| t.saturating_sub(start.elapsed()));
-                let _current = CurrentSlot::enter(slot);
-                sent = self.send(&origin, &req, timeout, follow, hold.as_deref_mut());
+                let _current = CurrentSlot::enter(slot, deadline);
+                sent = self.send(&origin, &req, follow, hold.as_deref_mut());
             }
             wire += start.elapsed();
             let (parts, body) = match sent {
@@ -110,7 +112,7 @@ impl HttpClient {
                 if !follow {
                     if max == 0 {
                         // Following is off: the redirect is the answer.
-                        return Ok(response(parts, body, &req, chain, waited, wire));
+                        return Ok(response(parts, body, req, chain, waited, wire));
                     }
                     return Err(Error::new(
                         ErrorKind::Redirect,
@@ -128,7 +130,7 @@ impl HttpClient {
                 req = next;
                 continue;
             }
-            return Ok(response(parts, body, &req, chain, waited, wire));
+            return Ok(response(parts, body, req, chain, waited, wire));
         }
     }
 
@@ -183,7 +185,7 @@ fn blame(err: Error, chain: &[String]) -> Error {
 fn response(
     parts: http::response::Parts,
     body: Vec<u8>,
-    req: &Request,
+    req: Request,
     chain: Vec<String>,
     waited: Duration,
     wire: Duration,
@@ -202,9 +204,9 @@ fn response(
         status: parts.status.as_u16(),
         headers,
         body,
-        url: req.url().as_str().to_owned(),
-        redirects: chain,
         tag: req.tag(),
+        url: req.into_url().into_string(),
+        redirects: chain,
         attempts: 1,
         timings: Timings {
             wire,

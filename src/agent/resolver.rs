@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
@@ -22,17 +23,27 @@ type Cache = HashMap<(String, u16), (Instant, Vec<SocketAddr>)>;
 pub(crate) struct CachingResolver {
     ttl: Duration,
     cache: RwLock<Cache>,
+    /// Fixed answers (`HttpClientConfig::resolve`): host (lower-cased), port, address.
+    fixed: Vec<(String, u16, IpAddr)>,
 }
 
 impl CachingResolver {
-    pub(crate) fn new(ttl: Duration) -> CachingResolver {
+    pub(crate) fn new(ttl: Duration, fixed: Vec<(String, u16, IpAddr)>) -> CachingResolver {
         CachingResolver {
             ttl,
             cache: RwLock::new(HashMap::new()),
+            fixed,
         }
     }
 
     fn lookup(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, ureq::Error> {
+        if let Some((_, _, ip)) = self
+            .fixed
+            .iter()
+            .find(|(h, p, _)| *p == port && h.eq_ignore_ascii_case(host))
+        {
+            return Ok(vec![SocketAddr::new(*ip, port)]);
+        }
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = bare.parse::<IpAddr>() {
             return Ok(vec![SocketAddr::new(ip, port)]);
@@ -80,5 +91,74 @@ impl Resolver for CachingResolver {
             return Err(ureq::Error::HostNotFound);
         }
         Ok(out)
+    }
+}
+
+/// One origin's resolver: the shared cache, with the last answer kept at hand (for good when
+/// the host is an IP address, else for the TTL), so a request on a pooled connection costs no
+/// parse, no lower-cased key and no map lookup.
+#[derive(Debug)]
+pub(crate) struct OriginResolver<R> {
+    inner: R,
+    ttl: Duration,
+    /// The last answer: the authority asked for (a proxy's, through the same resolver, differs
+    /// from the origin's), until when (`None`: for good), and the addresses.
+    last: RwLock<Option<(String, Option<Instant>, ResolvedSocketAddrs)>>,
+}
+
+impl<R: Resolver> OriginResolver<R> {
+    pub(crate) fn new(inner: R, ttl: Duration) -> OriginResolver<R> {
+        OriginResolver {
+            inner,
+            ttl,
+            last: RwLock::new(None),
+        }
+    }
+}
+
+impl<R: Resolver> Resolver for OriginResolver<R> {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        if self.ttl.is_zero() {
+            return self.inner.resolve(uri, config, timeout);
+        }
+        let authority = uri.authority().map_or("", |a| a.as_str());
+        if let Some((of, until, addrs)) = &*self.last.read() {
+            if of == authority && until.is_none_or(|t| Instant::now() < t) {
+                return Ok(addrs.clone());
+            }
+        }
+        let addrs = self.inner.resolve(uri, config, timeout)?;
+        let host = uri.host().unwrap_or_default();
+        let literal = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok();
+        let until = match literal {
+            true => None,
+            false => Instant::now().checked_add(self.ttl),
+        };
+        *self.last.write() = Some((authority.to_owned(), until, addrs.clone()));
+        Ok(addrs)
+    }
+}
+
+/// Lets every origin's resolver share one DNS cache.
+#[derive(Debug)]
+pub(crate) struct SharedResolver(pub(crate) Arc<CachingResolver>);
+
+impl Resolver for SharedResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        self.0.resolve(uri, config, timeout)
     }
 }

@@ -17,9 +17,10 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, ShutdownHandle,
-    Transport,
+    Buffers, ConnectionDetails, Connector, Either, NextTimeout, ShutdownHandle, Transport,
 };
+
+use super::buffers::GrowBuffers;
 
 thread_local! {
     /// The socket the innermost TCP connect of this thread opened last.
@@ -48,20 +49,8 @@ impl<In: Transport> Connector<In> for TcpConnector {
             // A SOCKS connection made before us is the connection.
             return Ok(chained.map(Either::A));
         }
-        let stream = Arc::new(connect(&details.addrs, details.timeout)?);
-        if details.config.no_delay() {
-            stream.set_nodelay(true)?;
-        }
-        let config = details.config;
-        let transport = TcpTransport {
-            stream: stream.clone(),
-            buffers: LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size()),
-            timeout_read: None,
-            timeout_write: None,
-        };
-        (details.register_shutdown)(Arc::downgrade(&stream) as Weak<dyn ShutdownHandle>)?;
-        OPENED.with(|o| *o.borrow_mut() = Some(Arc::downgrade(&stream)));
-        Ok(Some(Either::B(transport)))
+        let stream = connect(&details.addrs, details.timeout)?;
+        Ok(Some(Either::B(TcpTransport::open(stream, details)?)))
     }
 }
 
@@ -77,7 +66,10 @@ fn is_addr_specific(e: &io::Error) -> bool {
     )
 }
 
-fn connect(addrs: &[SocketAddr], timeout: NextTimeout) -> Result<TcpStream, ureq::Error> {
+pub(crate) fn connect(
+    addrs: &[SocketAddr],
+    timeout: NextTimeout,
+) -> Result<TcpStream, ureq::Error> {
     // Each address gets a share of the budget from a geometric series summing to the whole
     // (1/2, 1/4, … of it), at least 10 ms: as ureq and curl share it.
     let start = Instant::now();
@@ -118,7 +110,7 @@ fn connect(addrs: &[SocketAddr], timeout: NextTimeout) -> Result<TcpStream, ureq
 /// A TCP connection as ureq's `TcpTransport` runs it, its socket shared.
 pub(crate) struct TcpTransport {
     stream: Arc<TcpStream>,
-    buffers: LazyBuffers,
+    buffers: GrowBuffers,
     /// The socket timeouts last set, so an unchanged one costs no syscall.
     timeout_read: Option<Duration>,
     timeout_write: Option<Duration>,
@@ -129,6 +121,52 @@ impl std::fmt::Debug for TcpTransport {
         f.debug_struct("TcpTransport")
             .field("peer", &self.stream.peer_addr().ok())
             .finish()
+    }
+}
+
+impl TcpTransport {
+    /// The transport of a socket just connected for `details`: registered for shutdown (so a
+    /// cancel reaches it from now on) and published for the counting connector.
+    pub(crate) fn open(
+        stream: TcpStream,
+        details: &ConnectionDetails,
+    ) -> Result<TcpTransport, ureq::Error> {
+        let config = details.config;
+        if config.no_delay() {
+            stream.set_nodelay(true)?;
+        }
+        let stream = Arc::new(stream);
+        (details.register_shutdown)(Arc::downgrade(&stream) as Weak<dyn ShutdownHandle>)?;
+        OPENED.with(|o| *o.borrow_mut() = Some(Arc::downgrade(&stream)));
+        Ok(TcpTransport {
+            stream,
+            buffers: GrowBuffers::new(
+                config.input_buffer_size(),
+                config.output_buffer_size(),
+                config.max_response_header_size(),
+            ),
+            timeout_read: None,
+            timeout_write: None,
+        })
+    }
+
+    /// Runs `exchange` on the socket itself (a proxy handshake before any HTTP), within
+    /// `timeout`.
+    pub(crate) fn handshake<R>(
+        &mut self,
+        timeout: NextTimeout,
+        exchange: impl FnOnce(&TcpStream) -> io::Result<R>,
+    ) -> Result<R, ureq::Error> {
+        let t = left(timeout)?;
+        if t != self.timeout_read {
+            self.stream.set_read_timeout(t)?;
+            self.timeout_read = t;
+        }
+        if t != self.timeout_write {
+            self.stream.set_write_timeout(t)?;
+            self.timeout_write = t;
+        }
+        exchange(&self.stream).map_err(|e| io_error(e, timeout))
     }
 }
 

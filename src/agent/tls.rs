@@ -23,11 +23,11 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, StreamOwned};
 use ureq::unversioned::transport::time::Duration as UDuration;
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
-    TransportAdapter,
+    Buffers, ConnectionDetails, Connector, Either, NextTimeout, Transport, TransportAdapter,
 };
 
 use super::HttpClientConfig;
+use super::buffers::GrowBuffers;
 use super::connector::LeafFailure;
 use crate::error::{Error, ErrorKind};
 
@@ -447,9 +447,10 @@ impl<In: Transport> Connector<In> for TlsConnector {
         sock.set_timeout(remaining(details));
         conn.complete_io(&mut sock)
             .map_err(|e| tls_error(e, &host, true))?;
-        let buffers = LazyBuffers::new(
+        let buffers = GrowBuffers::new(
             details.config.input_buffer_size(),
             details.config.output_buffer_size(),
+            details.config.max_response_header_size(),
         );
         Ok(Some(Either::B(TlsTransport {
             buffers,
@@ -461,7 +462,7 @@ impl<In: Transport> Connector<In> for TlsConnector {
 
 /// An established TLS connection over the chained transport.
 pub(crate) struct TlsTransport {
-    buffers: LazyBuffers,
+    buffers: GrowBuffers,
     stream: StreamOwned<ClientConnection, TransportAdapter>,
     host: String,
 }

@@ -403,11 +403,11 @@ impl RedisRateLimiter {
         let i = &*self.inner;
         ctx.check()?;
         let origin = i.b.per_host.map(|_| request.url().origin());
-        let set = origin.clone().unwrap_or_default();
+        let set = origin.unwrap_or_default();
         loop {
-            if let Some(slot) = self.take_leased(&set, ctx)? {
+            if let Some(slot) = self.take_leased(set, ctx)? {
                 i.c.from_lease.fetch_add(1, Ordering::Relaxed);
-                return self.wait_slot(&set, slot, ctx);
+                return self.wait_slot(set, slot, ctx);
             }
             if let Some(f) = self.fallback_now() {
                 f.acquire(ctx)?;
@@ -423,16 +423,16 @@ impl RedisRateLimiter {
                         break g;
                     }
                 };
-                if let Some(slot) = self.take_leased(&set, ctx)? {
+                if let Some(slot) = self.take_leased(set, ctx)? {
                     drop(guard);
                     i.c.from_lease.fetch_add(1, Ordering::Relaxed);
-                    return self.wait_slot(&set, slot, ctx);
+                    return self.wait_slot(set, slot, ctx);
                 }
                 Some(guard)
             } else {
                 None
             };
-            let reply = self.call(origin.as_deref(), ctx);
+            let reply = self.call(origin, ctx);
             let now = Instant::now();
             let slot = |server: u64, d: Duration| Slot {
                 at: now + d,
@@ -441,14 +441,18 @@ impl RedisRateLimiter {
             if let Ok(Reply::Slots(server, offsets)) = &reply {
                 let rest: Vec<Slot> = offsets.iter().skip(1).map(|d| slot(*server, *d)).collect();
                 if !rest.is_empty() {
-                    i.leases.lock().entry(set.clone()).or_default().extend(rest);
+                    i.leases
+                        .lock()
+                        .entry(set.to_owned())
+                        .or_default()
+                        .extend(rest);
                 }
             }
             drop(fetch);
             match reply {
                 Ok(Reply::Slots(server, offsets)) => {
                     self.note_up();
-                    return self.wait_slot(&set, slot(server, offsets[0]), ctx);
+                    return self.wait_slot(set, slot(server, offsets[0]), ctx);
                 }
                 Ok(Reply::TooLate(wait)) => {
                     return Err(Error::new(

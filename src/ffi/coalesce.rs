@@ -237,11 +237,12 @@ pub extern "C" fn httpbatch_executor_adaptive_host_stats(
     guard_on(executor, "executor", |exec| {
         // SAFETY: `host` is valid for `host_len` bytes, per the header.
         let host = unsafe { try_str(host, host_len, "host") }?;
-        let origin = crate::request::Url::parse(host)?.origin();
+        let url = crate::request::Url::parse(host)?;
+        let origin = url.origin();
         let stats = exec
             .stack
             .rate_limited()
-            .and_then(|l| l.adaptive_stats(&origin))
+            .and_then(|l| l.adaptive_stats(origin))
             .ok_or_else(|| {
                 Fail::new(
                     httpbatch_result::NotFound,

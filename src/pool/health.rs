@@ -340,7 +340,7 @@ impl Health {
         };
         let mut targets = Vec::with_capacity(hosts.len());
         for h in hosts {
-            let origin = Url::parse(h)?.origin();
+            let origin = Url::parse(h)?.origin().to_owned();
             let url = format!("{origin}{path}");
             // Validate the probe URL now rather than fail every probe later.
             Request::get(&url)?;

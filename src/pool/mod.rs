@@ -280,12 +280,12 @@ impl ConnectionPool {
     /// One attempt: circuit, in-flight slot (unless the caller brings one), wire.
     fn attempt(
         &self,
-        origin: &str,
         host: &HostEntry,
         slot: Option<(Permit, Duration)>,
         request: Request,
         ctx: &Context,
     ) -> Result<Response, Error> {
+        let origin = request.url().origin();
         let (_permit, waited) = match slot {
             Some(slot) => slot,
             None => {
@@ -422,8 +422,8 @@ impl ConnectionPool {
 
     /// The health of `host` (a base URL or an origin), if it is health-checked.
     pub fn host_health(&self, host: &str) -> Option<HostHealth> {
-        let origin = crate::request::Url::parse(host).ok()?.origin();
-        self.inner.health.host(&origin)
+        let url = crate::request::Url::parse(host).ok()?;
+        self.inner.health.host(url.origin())
     }
 
     /// The health of every health-checked origin, sorted by origin.
@@ -434,8 +434,7 @@ impl ConnectionPool {
 
 impl Execute for ConnectionPool {
     fn execute(&self, request: Request, ctx: &Context) -> Result<Response, Error> {
-        let origin = request.url().origin();
-        let host = self.host(&origin);
+        let host = self.host(request.url().origin());
         let pool = &self.inner.counters;
         pool.requests.fetch_add(1, Relaxed);
         host.counters.requests.fetch_add(1, Relaxed);
@@ -443,7 +442,7 @@ impl Execute for ConnectionPool {
 
         // The circuit and the first slot are settled before the retry loop, so a request that
         // fails fast or is cancelled while it waits for a slot reports 0 attempts.
-        let first_slot = match self.circuit_open(&origin, &host) {
+        let first_slot = match self.circuit_open(request.url().origin(), &host) {
             Some(e) => Err(e),
             None => Self::slot(&host, ctx),
         };
@@ -463,7 +462,7 @@ impl Execute for ConnectionPool {
                         if calls > 1 {
                             pool.retries.fetch_add(1, Relaxed);
                         }
-                        self.attempt(&origin, &host, first.take(), req, ctx)
+                        self.attempt(&host, first.take(), req, ctx)
                     },
                 )
             }

@@ -253,7 +253,7 @@ fn warm_host_staggered(
         elapsed: Duration::ZERO,
     };
     let origin = match Url::parse(host) {
-        Ok(u) => u.origin(),
+        Ok(u) => u.origin().to_owned(),
         Err(e) => {
             report.errors.push(e);
             report.elapsed = start.elapsed();

@@ -44,11 +44,11 @@ impl Shared {
     fn host(&self, request: &Request) -> Option<RateLimiter> {
         let ph = self.per_host.as_ref()?;
         let origin = request.url().origin();
-        if let Some(l) = ph.limiters.read().get(&origin) {
+        if let Some(l) = ph.limiters.read().get(origin) {
             return Some(l.clone());
         }
         let mut map = ph.limiters.write();
-        let l = map.entry(origin).or_insert_with(|| {
+        let l = map.entry(origin.to_owned()).or_insert_with(|| {
             RateLimiter::with_parts(ph.rate, ph.burst, self.global.clock().clone())
                 .expect("the per-host configuration was validated by per_host")
         });
@@ -61,7 +61,7 @@ impl Shared {
             return self.global.acquire(ctx);
         };
         let held = match &self.adaptive {
-            Some(a) => a.wait(&request.url().origin(), &**host.clock(), ctx)?,
+            Some(a) => a.wait(request.url().origin(), &**host.clock(), ctx)?,
             None => Duration::ZERO,
         };
         let ready = held + host.wait_ready(ctx)?;
@@ -77,7 +77,7 @@ impl Shared {
         let host = self.host(request);
         if let Some(h) = &host {
             if let Some(a) = &self.adaptive {
-                if let Some(wait) = a.held_for(&request.url().origin(), &**h.clock()) {
+                if let Some(wait) = a.held_for(request.url().origin(), &**h.clock()) {
                     return Err(wait);
                 }
             }
@@ -111,7 +111,7 @@ impl Admission for Shared {
             return;
         };
         if let Some(host) = self.host(request) {
-            adaptive.observe(&request.url().origin(), answer, &host, ph.rate);
+            adaptive.observe(request.url().origin(), answer, &host, ph.rate);
         }
     }
 }

@@ -198,6 +198,11 @@ impl Request {
         &self.url
     }
 
+    /// The URL, without copying it.
+    pub(crate) fn into_url(self) -> Url {
+        self.url
+    }
+
     /// The headers, in the order they were added.
     pub fn headers(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
         self.headers.iter().map(|h| (&*h.name, &*h.value))

@@ -191,5 +191,5 @@ impl Stack {
 }
 
 fn origins<'r>(requests: impl Iterator<Item = &'r Request>) -> BTreeSet<String> {
-    requests.map(|r| r.url().origin()).collect()
+    requests.map(|r| r.url().origin().to_owned()).collect()
 }

@@ -129,7 +129,8 @@ pub extern "C" fn httpbatch_pool_host_stats_get(
     guard_on(pool, "pool", |p| {
         // SAFETY: `host` is valid for `host_len` bytes, per the header.
         let host = unsafe { try_str(host, host_len, "host") }?;
-        let origin = crate::request::Url::parse(host)?.origin();
+        let url = crate::request::Url::parse(host)?;
+        let origin = url.origin();
         let h = p
             .pool
             .host_stats()

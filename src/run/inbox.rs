@@ -4,9 +4,12 @@
 //! - Runners append to `msgs` under the mutex; the caller takes everything at once (one lock per
 //!   batch of outcomes, not per outcome) by swapping in its own emptied vector.
 //! - The caller sleeps only in [`Inbox::wait`]: it marks itself `waiting` under the same lock in
-//!   which it found `msgs` empty, then parks. A runner that appends while `waiting` is set clears
-//!   it and unparks the caller, so one wake-up serves every outcome that arrives before the caller
-//!   runs again, and a runner makes no syscall while the caller is awake.
+//!   which it found `msgs` empty, with `wake_at`, the number of messages it needs before it has
+//!   anything to do (1 when every outcome must be delivered promptly; otherwise as many as end
+//!   the run or make a refill of the input due), then parks. A runner that brings `msgs` to
+//!   `wake_at`, or sends a message that must not wait (one that stops the run), clears
+//!   `waiting` and unparks the caller. So one wake-up serves a batch of outcomes, and a runner
+//!   makes no syscall while the caller is awake or does not yet need it.
 //! - Anything else that must wake the caller (a cancel, a pause, a resume) calls
 //!   [`Bell::ring`], which unparks it. A thread's park token survives until its next park, so a
 //!   wake-up between the caller's last check and its park is never lost; a spurious one only
@@ -20,6 +23,7 @@ use std::time::Instant;
 struct State<M> {
     msgs: Vec<M>,
     waiting: bool,
+    wake_at: usize,
 }
 
 pub(super) struct Inbox<M> {
@@ -44,6 +48,7 @@ impl<M> Inbox<M> {
             state: Mutex::new(State {
                 msgs: Vec::new(),
                 waiting: false,
+                wake_at: 1,
             }),
             caller: thread::current(),
         }
@@ -58,11 +63,15 @@ impl<M> Inbox<M> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Hands `msg` to the caller (from a runner).
-    pub(super) fn send(&self, msg: M) {
+    /// Hands `msg` to the caller (from a runner); `urgent` wakes the caller whatever it waits
+    /// for (a message that stops the run).
+    pub(super) fn send(&self, msg: M, urgent: bool) {
         let mut st = self.lock();
         st.msgs.push(msg);
-        let wake = std::mem::take(&mut st.waiting);
+        let wake = st.waiting && (urgent || st.msgs.len() >= st.wake_at);
+        if wake {
+            st.waiting = false;
+        }
         drop(st);
         if wake {
             self.caller.unpark();
@@ -77,18 +86,19 @@ impl<M> Inbox<M> {
         std::mem::swap(&mut st.msgs, into);
     }
 
-    /// Like [`take`](Self::take), but when nothing has arrived, sleeps until a message arrives,
-    /// the bell rings, or `until` passes (`None`: no timer), then takes what arrived. May return
-    /// with nothing (a bell, the timer, a spurious wake-up): the caller then looks at its state
-    /// again.
-    pub(super) fn wait(&self, into: &mut Vec<M>, until: Option<Instant>) {
+    /// Like [`take`](Self::take), but when fewer than `need` messages have arrived, sleeps until
+    /// they have (or an urgent one), the bell rings, or `until` passes (`None`: no timer), then
+    /// takes what arrived. May return with less (a bell, the timer, a spurious wake-up): the
+    /// caller then looks at its state again.
+    pub(super) fn wait(&self, into: &mut Vec<M>, until: Option<Instant>, need: usize) {
         {
             let mut st = self.lock();
-            if !st.msgs.is_empty() {
+            if st.msgs.len() >= need.max(1) {
                 std::mem::swap(&mut st.msgs, into);
                 return;
             }
             st.waiting = true;
+            st.wake_at = need.max(1);
         }
         match until {
             None => thread::park(),
@@ -102,5 +112,56 @@ impl<M> Inbox<M> {
         let mut st = self.lock();
         st.waiting = false;
         std::mem::swap(&mut st.msgs, into);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Takes from `inbox` until `n` messages have arrived, waiting for `need` at a time.
+    fn take_all(inbox: &Inbox<u32>, n: usize, need: usize) -> Vec<u32> {
+        let mut got = Vec::new();
+        let mut buf = Vec::new();
+        while got.len() < n {
+            inbox.wait(&mut buf, None, need);
+            got.append(&mut buf);
+        }
+        got
+    }
+
+    #[test]
+    fn a_caller_waiting_for_a_batch_gets_every_message_in_order() {
+        for _ in 0..200 {
+            let inbox = Inbox::new();
+            std::thread::scope(|s| {
+                s.spawn(|| (0..50).for_each(|i| inbox.send(i, false)));
+                assert_eq!(take_all(&inbox, 50, 50), (0..50).collect::<Vec<_>>());
+            });
+        }
+    }
+
+    #[test]
+    fn an_urgent_message_wakes_a_caller_waiting_for_more() {
+        for _ in 0..200 {
+            let inbox = Inbox::new();
+            std::thread::scope(|s| {
+                s.spawn(|| inbox.send(7, true));
+                // Waits for 1,000: only the urgent send can end this wait.
+                assert_eq!(take_all(&inbox, 1, 1000), [7]);
+            });
+        }
+    }
+
+    #[test]
+    fn the_bell_wakes_a_waiting_caller() {
+        let inbox: Inbox<u32> = Inbox::new();
+        let bell = inbox.bell();
+        std::thread::scope(|s| {
+            s.spawn(move || bell.ring());
+            let mut buf = Vec::new();
+            inbox.wait(&mut buf, None, 1);
+            assert!(buf.is_empty());
+        });
     }
 }

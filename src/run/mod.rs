@@ -10,8 +10,11 @@
 //!   `ThreadPool::in_place_scope`, which joins every runner, none runs after the call returns.
 //! - The caller sleeps only in [`Inbox::wait`], parked in the kernel (never spinning or
 //!   yielding), and only after checking, since its last callback, that no cancel, pause, resume
-//!   or panic is pending; runners unpark it only when it sleeps, so one wake-up carries every
-//!   outcome that arrived meanwhile.
+//!   or panic is pending. Runners unpark it only when it sleeps and has something to do: at
+//!   once when each outcome must be delivered as it settles (events, a streaming consumer, a
+//!   zero progress interval), else once [`SETTLE_SLICE`] outcomes, a refill's worth, or the
+//!   last outcome of the run have arrived, or at once for an outcome that stops the run
+//!   (fail-fast, a panic). Progress ticks, the deadline and the bell wake it on their own.
 //! - Runners are long-lived tasks on the executor's threads, at most one per item fed and at most
 //!   the run's concurrency; each loops on the [`queue`]: pop, work, send the outcome. A slow item
 //!   holds up only its own runner.
@@ -37,6 +40,7 @@ mod inbox;
 mod item;
 mod options;
 mod queue;
+mod runner;
 mod sink;
 #[cfg(test)]
 mod tests;
@@ -49,15 +53,12 @@ pub use self::options::{BatchOptions, ParOptions};
 pub(crate) use self::sink::{Hooks, Ran, Sink};
 pub(crate) use self::workers::Workers;
 
-use std::any::Any;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::resume_unwind;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-
-use crate::agent::InflightSlot;
 
 use crate::execute::{CancelReason, CancelToken, Context};
 
@@ -65,6 +66,10 @@ use self::event::Counts;
 use self::inbox::Inbox;
 use self::options::DEFAULT_QUEUE_AHEAD;
 use self::queue::Queue;
+use self::runner::{Msg, Shared, runner};
+
+/// Outcomes a caller that needs none promptly lets accumulate before it wakes to settle them.
+const SETTLE_SLICE: usize = 128;
 
 /// How often a run whose input had nothing ready asks again ([`BatchOptions::input_ready`]).
 const INPUT_POLL: Duration = Duration::from_millis(2);
@@ -103,74 +108,6 @@ pub(crate) struct Plan<'p> {
     pub(crate) max_runners: usize,
     /// Tokens whose cancel stops the run as a shutdown.
     pub(crate) shutdown: Option<&'p CancelToken>,
-}
-
-enum Msg<O> {
-    Started(usize),
-    Done {
-        index: usize,
-        out: O,
-        class: Class,
-        ran: Duration,
-    },
-    Panicked,
-}
-
-struct Shared<'s, T, O> {
-    queue: Queue<T>,
-    stop: CancelToken,
-    ctx: Context,
-    start: Instant,
-    fail_fast: bool,
-    send_started: bool,
-    work: &'s Work<'s, T, O>,
-    inbox: Inbox<Msg<O>>,
-    panic: Mutex<Option<Box<dyn Any + Send>>>,
-    /// Set with `panic`, for a lock-free check on every turn of the caller's loop.
-    panicked: AtomicBool,
-}
-
-fn runner<T, O>(sh: &Shared<'_, T, O>) {
-    let slot = Arc::new(InflightSlot::default());
-    let canceller = slot.clone();
-    let _registered = sh.stop.on_cancel(Arc::new(move || canceller.cancel()));
-    let ctx = sh.ctx.clone().with_slot(slot);
-    while let Some((index, priority, item)) = sh.queue.pop() {
-        if sh.send_started {
-            sh.inbox.send(Msg::Started(index));
-        }
-        let began = Instant::now();
-        let worker = Worker {
-            ctx: &ctx,
-            index,
-            priority,
-            start: sh.start,
-            began,
-            stop: &sh.stop,
-        };
-        let msg = match catch_unwind(AssertUnwindSafe(|| (sh.work)(&worker, item))) {
-            Ok((out, class)) => {
-                if sh.fail_fast && class == Class::Error {
-                    sh.queue.close();
-                }
-                Msg::Done {
-                    index,
-                    out,
-                    class,
-                    ran: began.elapsed(),
-                }
-            }
-            Err(payload) => {
-                sh.queue.close();
-                sh.panic.lock().get_or_insert(payload);
-                sh.panicked.store(true, Ordering::Relaxed);
-                // The run is lost: interrupt what is in flight so the panic surfaces promptly.
-                sh.stop.cancel_with(CancelReason::User);
-                Msg::Panicked
-            }
-        };
-        sh.inbox.send(msg);
-    }
 }
 
 /// Runs `input` through `work` on `plan`'s workers; see the module invariants.
@@ -307,6 +244,9 @@ pub(crate) fn run<T: Send, O: Send>(
         let mut msgs: Vec<Msg<O>> = Vec::new();
         // A zero progress interval reports after each message, not once per batch of them.
         let every_message = progress.as_ref().is_some_and(|(every, _)| every.is_zero());
+        // Whether each outcome must reach the caller as it settles (events, a consumer that
+        // streams, a progress report per message); if not, the caller sleeps through batches.
+        let prompt = every_message || hooks.wants_events() || sink.prompt();
         let mut input_ready = options.input_ready.take();
         // Whether the last read stopped because the input had nothing ready.
         let mut starved_input = false;
@@ -449,7 +389,23 @@ pub(crate) fn run<T: Send, O: Send>(
                 if changed {
                     sh.inbox.take(&mut msgs);
                 } else {
-                    sh.inbox.wait(&mut msgs, wait_until);
+                    // How many outcomes the caller needs before it has anything to do: every one
+                    // when each is delivered as it settles; otherwise those that end the run, or
+                    // that make a refill of the input due.
+                    let need = if prompt {
+                        1
+                    } else {
+                        let open = expected.unwrap_or(fed).saturating_sub(done_fed);
+                        let due = if expected.is_none() && !input_done {
+                            open.min((fed - done_fed).saturating_sub(window / 2))
+                        } else {
+                            open
+                        };
+                        // Settle in slices meanwhile, so the caller's share overlaps the runners'
+                        // instead of all coming at the end.
+                        due.min(SETTLE_SLICE)
+                    };
+                    sh.inbox.wait(&mut msgs, wait_until, need);
                 }
             }
             // Settle the batch taken in; the loop's checks run again after it.

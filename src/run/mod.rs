@@ -410,6 +410,8 @@ pub(crate) fn run<T: Send, O: Send>(
             }
             // Settle the batch taken in; the loop's checks run again after it.
             for msg in msgs.drain(..) {
+                // A lost run (see below) counts the rest of the batch but runs no user code on it.
+                let lost = sh.panicked.load(Ordering::Relaxed);
                 match msg {
                     Msg::Done {
                         index,
@@ -420,9 +422,12 @@ pub(crate) fn run<T: Send, O: Send>(
                         done_fed += 1;
                         counts.completed += 1;
                         counts.succeeded += usize::from(class == Class::Success);
-                        sink.settled(index, out, class, Some(ran), &mut hooks);
+                        if !lost {
+                            sink.settled(index, out, class, Some(ran), &mut hooks);
+                        }
                     }
-                    Msg::Started(index) => hooks.event(&BatchEvent::Started { index }),
+                    Msg::Started(index) if !lost => hooks.event(&BatchEvent::Started { index }),
+                    Msg::Started(_) => {}
                     Msg::Panicked => {
                         done_fed += 1;
                         counts.completed += 1;

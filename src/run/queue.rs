@@ -184,7 +184,13 @@ impl<T> Queue<T> {
 
     /// The next item to run, blocking while the input may still bring one; `None` once the run
     /// is over for runners (closed, past the deadline, or input done and drained).
+    #[cfg(test)]
     pub(crate) fn pop(&self) -> Option<(usize, i32, T)> {
+        self.pop_waited(&mut false)
+    }
+
+    /// Like `pop`; sets `waited` if it blocked.
+    pub(crate) fn pop_waited(&self, waited: &mut bool) -> Option<(usize, i32, T)> {
         let mut st = self.lock();
         loop {
             if st.closed || self.stop.is_cancelled() {
@@ -213,6 +219,7 @@ impl<T> Queue<T> {
                 }
             }
             st.waiting += 1;
+            *waited = true;
             self.starving.store(true, AtomicOrdering::Relaxed);
             st = match self.deadline {
                 Some(d) => {

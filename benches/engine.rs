@@ -3,7 +3,9 @@
 //! 1. Peak memory of a 1,000,000-request `execute_streaming` fed by a lazy iterator: peak RSS
 //!    (`VmHWM` from `/proc/self/status`, measured first, so nothing else has raised it) and the
 //!    peak of live heap bytes (a counting allocator).
-//! 2. The time `execute_batch` adds for 10,000 requests to an executor that answers at once.
+//! 2. The time `execute_batch` adds for 10,000 requests to an executor that answers at once
+//!    (`OVERHEAD_N` changes the count, `ROUNDS` the rounds), beside the same calls made in a loop
+//!    on one thread.
 //! 3. Cancel-to-return: 10,000 requests queued and 32 in flight (blocked until cancelled); the
 //!    time from `cancel()` to `execute_batch` returning with every slot settled.
 //!
@@ -108,7 +110,11 @@ fn streaming_million() {
 }
 
 fn overhead() {
-    const N: usize = 10_000;
+    // `OVERHEAD_N` changes the count (10,000 by default), to tell the fixed cost of a run apart.
+    let n = std::env::var("OVERHEAD_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
     let ex = BatchExecutor::new(Immediate, 32).unwrap();
     let mut times = Vec::new();
     let rounds = std::env::var("ROUNDS")
@@ -116,20 +122,20 @@ fn overhead() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
     for _ in 0..rounds {
-        let requests: Vec<_> = (0..N)
+        let requests: Vec<_> = (0..n)
             .map(|_| Request::get("http://127.0.0.1/").unwrap())
             .collect();
         let t = Instant::now();
         let r = ex.execute_batch(requests, BatchOptions::new());
         times.push(t.elapsed());
-        assert_eq!(r.summary.succeeded, N);
+        assert_eq!(r.summary.succeeded, n);
     }
     // The same work without the engine, for scale: one thread calls the executor in a loop and
     // keeps the outcomes.
     let mut floor = Vec::new();
     let ctx = Context::new();
     for _ in 0..rounds {
-        let requests: Vec<_> = (0..N)
+        let requests: Vec<_> = (0..n)
             .map(|_| Request::get("http://127.0.0.1/").unwrap())
             .collect();
         let t = Instant::now();
@@ -138,12 +144,12 @@ fn overhead() {
             .map(|r| Immediate.execute(r, &ctx))
             .collect();
         floor.push(t.elapsed());
-        assert_eq!(outcomes.len(), N);
+        assert_eq!(outcomes.len(), n);
     }
     times.sort();
     floor.sort();
     println!(
-        "overhead: execute_batch of {N} requests to an immediate executor: best {:?}, median {:?} \
+        "overhead: execute_batch of {n} requests to an immediate executor: best {:?}, median {:?} \
          (the same calls in a loop on one thread: best {:?}, median {:?})",
         times[0],
         times[times.len() / 2],

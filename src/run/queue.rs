@@ -129,6 +129,10 @@ impl<T> Queue<T> {
             return Err(());
         }
         let n = items.len();
+        if let Items::Fifo(fifo) = &mut st.items {
+            // One allocation for the whole push rather than a copy per doubling.
+            fifo.reserve(n);
+        }
         for (index, priority, item) in items.drain(..) {
             if priority != 0 {
                 if let Items::Fifo(fifo) = &mut st.items {

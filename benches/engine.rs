@@ -3,7 +3,9 @@
 //! 1. Peak memory of a 1,000,000-request `execute_streaming` fed by a lazy iterator: peak RSS
 //!    (`VmHWM` from `/proc/self/status`, measured first, so nothing else has raised it) and the
 //!    peak of live heap bytes (a counting allocator).
-//! 2. The time `execute_batch` adds for 10,000 requests to an executor that answers at once.
+//! 2. The time `execute_batch` adds for 10,000 requests to an executor that answers at once
+//!    (`OVERHEAD_N` changes the count, `ROUNDS` the rounds), beside the same calls made in a loop
+//!    on one thread.
 //! 3. Cancel-to-return: 10,000 requests queued and 32 in flight (blocked until cancelled); the
 //!    time from `cancel()` to `execute_batch` returning with every slot settled.
 //!
@@ -12,6 +14,12 @@
 //!    server in another process, for instruction counts with callgrind: the marginal cost per
 //!    request is (instructions at N=2000 − instructions at N=500) / 1500. See
 //!    `scripts/bench-engine-callgrind.sh`.
+//!
+//! 5. `ENGINE_ONLY=memory`: bytes per queued request on a 100,000-request batch and the engine's
+//!    peak while it takes the batch in; bytes per kept 64-byte response on a 1,000,000-request
+//!    `execute_batch` (issue 11). `W1_C` sets the W1 client's concurrency (default 8);
+//!    `W1_VERBOSE` also prints its connection counts and peak RSS; `W1_STREAM` runs it as
+//!    `execute_streaming` from a lazy iterator (responses dropped once counted).
 //!
 //! Run: `cargo bench --bench engine`. Every load is in-process or on loopback, bounded in count.
 
@@ -102,7 +110,11 @@ fn streaming_million() {
 }
 
 fn overhead() {
-    const N: usize = 10_000;
+    // `OVERHEAD_N` changes the count (10,000 by default), to tell the fixed cost of a run apart.
+    let n = std::env::var("OVERHEAD_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
     let ex = BatchExecutor::new(Immediate, 32).unwrap();
     let mut times = Vec::new();
     let rounds = std::env::var("ROUNDS")
@@ -110,19 +122,39 @@ fn overhead() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
     for _ in 0..rounds {
-        let requests: Vec<_> = (0..N)
+        let requests: Vec<_> = (0..n)
             .map(|_| Request::get("http://127.0.0.1/").unwrap())
             .collect();
         let t = Instant::now();
         let r = ex.execute_batch(requests, BatchOptions::new());
         times.push(t.elapsed());
-        assert_eq!(r.summary.succeeded, N);
+        assert_eq!(r.summary.succeeded, n);
+    }
+    // The same work without the engine, for scale: one thread calls the executor in a loop and
+    // keeps the outcomes.
+    let mut floor = Vec::new();
+    let ctx = Context::new();
+    for _ in 0..rounds {
+        let requests: Vec<_> = (0..n)
+            .map(|_| Request::get("http://127.0.0.1/").unwrap())
+            .collect();
+        let t = Instant::now();
+        let outcomes: Vec<_> = requests
+            .into_iter()
+            .map(|r| Immediate.execute(r, &ctx))
+            .collect();
+        floor.push(t.elapsed());
+        assert_eq!(outcomes.len(), n);
     }
     times.sort();
+    floor.sort();
     println!(
-        "overhead: execute_batch of {N} requests to an immediate executor: best {:?}, median {:?}",
+        "overhead: execute_batch of {n} requests to an immediate executor: best {:?}, median {:?} \
+         (the same calls in a loop on one thread: best {:?}, median {:?})",
         times[0],
-        times[times.len() / 2]
+        times[times.len() / 2],
+        floor[0],
+        floor[floor.len() / 2]
     );
 }
 
@@ -163,13 +195,114 @@ fn cancel_to_return() {
     );
 }
 
-fn w1_client(url: &str, n: usize) {
-    let ex = BatchExecutor::new(httpbatch::HttpClient::new(), 8).unwrap();
-    let requests: Vec<_> = (0..n).map(|_| Request::get(url)).collect();
+/// Answers with a 64-byte body and two headers, as W1's server does.
+struct Sized64;
+
+impl Execute for Sized64 {
+    fn execute(&self, req: Request, _ctx: &Context) -> Result<Response, Error> {
+        Ok(Response::new(200, vec![b'x'; 64])
+            .with_header("content-type", "application/octet-stream")
+            .with_header("content-length", "64")
+            .with_tag(req.tag()))
+    }
+}
+
+/// Heap bytes above `base` now and at their peak since `reset_peak`.
+fn heap_above(base: usize) -> (usize, usize) {
+    let live = LIVE.load(Ordering::Relaxed);
+    (
+        live.saturating_sub(base),
+        PEAK.load(Ordering::Relaxed).saturating_sub(base),
+    )
+}
+
+fn reset_peak() {
+    PEAK.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
+}
+
+/// Issue 11's memory figures: bytes per queued request (beyond the URL) on a 100,000-request
+/// batch, and the peak while the engine takes it in; bytes per kept 64-byte response (beyond
+/// body and header bytes) on a 1,000,000-request `execute_batch`.
+fn memory() {
+    const URL: &str = "http://127.0.0.1:8080/some/path?with=query";
+    const QUEUED: usize = 100_000;
+    let ex = BatchExecutor::new(Immediate, 32).unwrap();
+    let base = LIVE.load(Ordering::Relaxed);
+    let requests: Vec<_> = (0..QUEUED).map(|_| Request::get(URL).unwrap()).collect();
+    let (held, _) = heap_above(base);
+    let url_bytes = requests[0].url().as_str().len();
+    reset_peak();
+    let before_run = LIVE.load(Ordering::Relaxed);
     let r = ex.execute_batch(requests, BatchOptions::new());
-    assert_eq!(r.summary.succeeded, n);
+    let (_, peak) = heap_above(before_run);
+    let outcomes_bytes = LIVE.load(Ordering::Relaxed).saturating_sub(base);
+    assert_eq!(r.summary.succeeded, QUEUED);
+    println!(
+        "memory: {QUEUED} queued requests hold {:.0} B each ({:.0} B beyond a {url_bytes}-byte \
+         URL); execute_batch's peak above them {:.0} B per request (its {QUEUED} outcomes keep \
+         {:.0} B each)",
+        held as f64 / QUEUED as f64,
+        held as f64 / QUEUED as f64 - url_bytes as f64,
+        peak as f64 / QUEUED as f64,
+        outcomes_bytes as f64 / QUEUED as f64,
+    );
+    drop(r);
+
+    const KEPT: usize = 1_000_000;
+    let ex = BatchExecutor::new(Sized64, 32).unwrap();
+    let base = LIVE.load(Ordering::Relaxed);
+    reset_peak();
+    let requests = (0..KEPT).map(|i| {
+        Request::builder(httpbatch::Method::Get, URL)
+            .tag(i as u64)
+            .build()
+    });
+    let r = ex.execute_batch(requests, BatchOptions::new());
+    let (kept, peak) = heap_above(base);
+    assert_eq!(r.summary.succeeded, KEPT);
+    let res = r.outcomes[0].response().unwrap();
+    let payload = res.body().len()
+        + res
+            .headers()
+            .iter()
+            .map(|(n, v)| n.len() + v.len())
+            .sum::<usize>();
+    println!(
+        "memory: {KEPT} kept responses of 64 B: {:.0} B each ({:.0} B beyond {payload} B of \
+         body and header bytes), peak {:.0} B each; peak RSS {:.1} MiB",
+        kept as f64 / KEPT as f64,
+        kept as f64 / KEPT as f64 - payload as f64,
+        peak as f64 / KEPT as f64,
+        peak_rss_kib() as f64 / 1024.0
+    );
+}
+
+fn w1_client(url: &str, n: usize) {
+    let c = std::env::var("W1_C")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let ex = BatchExecutor::new(httpbatch::HttpClient::new(), c).unwrap();
+    if std::env::var_os("W1_STREAM").is_some() {
+        // The streaming form from a lazy iterator: bodies read, checked and dropped.
+        let mut bytes = 0;
+        let summary = ex.execute_streaming(
+            (0..n).map(|_| Request::get(url)),
+            BatchOptions::new(),
+            |_, o| bytes += o.response().map_or(0, |r| r.body().len()),
+        );
+        assert_eq!((summary.succeeded, bytes), (n, 64 * n));
+    } else {
+        let requests: Vec<_> = (0..n).map(|_| Request::get(url)).collect();
+        let r = ex.execute_batch(requests, BatchOptions::new());
+        assert_eq!(r.summary.succeeded, n);
+    }
     if std::env::var_os("W1_VERBOSE").is_some() {
-        eprintln!("{:?}", ex.get_ref().connection_stats());
+        eprintln!(
+            "{:?}; peak RSS {:.1} MiB",
+            ex.get_ref().connection_stats(),
+            peak_rss_kib() as f64 / 1024.0
+        );
     }
 }
 
@@ -186,6 +319,7 @@ fn main() {
         Ok("streaming") => streaming_million(),
         Ok("overhead") => overhead(),
         Ok("cancel") => cancel_to_return(),
+        Ok("memory") => memory(),
         _ => {
             streaming_million();
             overhead();

@@ -1,5 +1,12 @@
 //! Time, injectable: the rate limiter and retry backoff read time and sleep through [`Clock`], so
 //! tests drive them with a [`FakeClock`] and never sleep.
+//!
+//! Every type that reads time takes its clock one way: `.with_clock(Arc<dyn Clock>)`, which
+//! consumes the value (or its builder) and returns it on that clock, and reports it with
+//! `clock()`. That covers [`RateLimiter`](crate::RateLimiter),
+//! [`RetryExecutor`](crate::RetryExecutor), [`RetryBudget`](crate::RetryBudget),
+//! [`ConnectionPoolBuilder`](crate::ConnectionPoolBuilder) and
+//! [`HttpCacheBuilder`](crate::HttpCacheBuilder). Each defaults to [`SystemClock`].
 
 use std::fmt;
 use std::sync::Arc;

@@ -74,7 +74,7 @@ fn max_age_expires_on_the_cache_clock_and_s_maxage_counts_when_shared() {
     let clock = Arc::new(FakeClock::new());
     let cache = HttpCache::builder()
         .memory(1 << 20, 100)
-        .clock(clock.clone())
+        .with_clock(clock.clone())
         .build()
         .unwrap();
     let e = CachedExecutor::new(HttpClient::new(), cache);

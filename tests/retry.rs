@@ -353,7 +353,9 @@ fn transient_transport_errors_are_retried_others_are_not() {
 #[test]
 fn budget_caps_retries_on_a_failing_host() {
     let clock = FakeClock::new();
-    let budget = RetryBudget::with_clock(0.1, 0.0, Arc::new(clock.clone())).unwrap();
+    let budget = RetryBudget::new(0.1, 0.0)
+        .unwrap()
+        .with_clock(Arc::new(clock.clone()));
     let policy = RetryPolicy::builder().budget(budget).build().unwrap();
     let r = retry(&clock, policy, [Status(503)]);
     for _ in 0..100 {
@@ -373,7 +375,9 @@ fn budget_caps_retries_on_a_failing_host() {
 fn budget_is_shared_across_clones_and_threads_with_a_reserve() {
     let clock = FakeClock::new();
     // 10% of traffic plus 1 retry/s: within a 10 s window, at most 10 + 10.
-    let budget = RetryBudget::with_clock(0.1, 1.0, Arc::new(clock.clone())).unwrap();
+    let budget = RetryBudget::new(0.1, 1.0)
+        .unwrap()
+        .with_clock(Arc::new(clock.clone()));
     let policy = RetryPolicy::builder()
         .budget(budget)
         .jitter(Jitter::None)
@@ -448,7 +452,9 @@ fn a_backoff_past_the_deadline_returns_the_last_outcome_at_once() {
     // The same with an error outcome, and with a Retry-After that would overrun.
     // A retry the deadline stops does not spend a budget token (a reserve of exactly one here).
     let clock = FakeClock::new();
-    let budget = RetryBudget::with_clock(0.0, 0.1, Arc::new(clock.clone())).unwrap();
+    let budget = RetryBudget::new(0.0, 0.1)
+        .unwrap()
+        .with_clock(Arc::new(clock.clone()));
     let with_budget = policy.to_builder().budget(budget.clone()).build().unwrap();
     let r = retry(&clock, with_budget, [Fail(ErrorKind::Timeout)]);
     let ctx = Context::new().with_deadline(Instant::now() + Duration::from_secs(1));

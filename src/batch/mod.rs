@@ -171,6 +171,8 @@ struct BatchSink<'c, E: Execute> {
     shared: &'c Shared<E>,
     settle: Settle,
     consumer: &'c mut dyn FnMut(usize, Outcome),
+    /// Whether the consumer streams (each outcome as it settles) or only collects.
+    prompt: bool,
 }
 
 impl<E: Execute> Sink<Request, Outcome> for BatchSink<'_, E> {
@@ -209,6 +211,10 @@ impl<E: Execute> Sink<Request, Outcome> for BatchSink<'_, E> {
 
     fn not_run(&mut self, index: usize, _request: Request, why: NotRun, hooks: &mut Hooks) {
         self.settled(index, never_ran(why), Class::Failure, None, hooks);
+    }
+
+    fn prompt(&self) -> bool {
+        self.prompt
     }
 }
 
@@ -286,7 +292,7 @@ impl<E: Execute> BatchExecutor<E> {
         let requests = requests.into_iter();
         let mut slots: Vec<Option<Outcome>> = Vec::new();
         slots.resize_with(requests.size_hint().0, || None);
-        let summary = self.run(requests, options, &mut |index, outcome| {
+        let summary = self.run(requests, options, false, &mut |index, outcome| {
             if index >= slots.len() {
                 slots.resize_with(index + 1, || None);
             }
@@ -330,13 +336,14 @@ impl<E: Execute> BatchExecutor<E> {
         I: IntoIterator,
         I::Item: IntoBatchItem,
     {
-        self.run(requests, options, &mut consumer)
+        self.run(requests, options, true, &mut consumer)
     }
 
     fn run<I>(
         &self,
         requests: I,
         mut options: BatchOptions<'_>,
+        prompt: bool,
         consumer: &mut dyn FnMut(usize, Outcome),
     ) -> BatchSummary
     where
@@ -414,6 +421,7 @@ impl<E: Execute> BatchExecutor<E> {
             shared,
             settle: Settle::new(Instant::now()),
             consumer,
+            prompt,
         };
         let mut ran = run::run(&plan, input, &mut options, &work, &mut sink);
         shared.latency.lock().merge(&sink.settle.latency);

@@ -389,7 +389,7 @@ impl HttpCacheBuilder {
 
     /// The clock that ages entries (a [`FakeClock`](crate::FakeClock) in tests). Defaults to
     /// the system clock.
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self
     }

@@ -315,6 +315,11 @@ impl<T, O> Sink<T, O> for ParSink<'_, O> {
         self.put(index, out);
     }
 
+    fn prompt(&self) -> bool {
+        // Outputs are collected and returned at the end.
+        false
+    }
+
     fn not_run(&mut self, index: usize, _item: T, why: NotRun, _: &mut Hooks) {
         let first = self.got.first_unrun.get_or_insert(index);
         *first = (*first).min(index);

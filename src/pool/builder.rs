@@ -127,7 +127,7 @@ impl ConnectionPoolBuilder {
     /// The clock the retry backoff reads and sleeps on (tests use a
     /// [`FakeClock`](crate::FakeClock)). Health checks and I/O timeouts use real time.
     /// Defaults to [`SystemClock`].
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
@@ -216,7 +216,7 @@ mod tests {
             .max_in_flight_per_host(usize::MAX)
             .retry_policy(RetryPolicy::none())
             .health_check(health)
-            .clock(clock.clone())
+            .with_clock(clock.clone())
             .warmup_path("ready")
             .warmup_timeout(Duration::MAX)
             .build()

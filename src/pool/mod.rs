@@ -205,7 +205,7 @@ impl ConnectionPool {
         self.inner.health_config
     }
 
-    /// The clock of the retry backoff. Set with [`ConnectionPoolBuilder::clock`].
+    /// The clock of the retry backoff. Set with [`ConnectionPoolBuilder::with_clock`].
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.inner.clock
     }

@@ -202,7 +202,7 @@ impl RateLimiter {
 
     /// The same configuration on `clock` (a [`FakeClock`](crate::FakeClock) in tests), as a new,
     /// full bucket with fresh statistics. Call it while building, before cloning the handle:
-    /// existing clones keep the old bucket.
+    /// existing clones keep the old bucket. Defaults to [`SystemClock`](crate::SystemClock).
     pub fn with_clock(self, clock: Arc<dyn Clock>) -> RateLimiter {
         RateLimiter::with_parts(self.rate(), self.burst(), clock)
             .expect("the configuration was validated when the limiter was made")

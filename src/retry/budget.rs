@@ -39,7 +39,9 @@ const SLOTS: usize = 10;
 /// use std::sync::Arc;
 ///
 /// // Retries up to 10% of requests, no reserve.
-/// let budget = RetryBudget::with_clock(0.1, 0.0, Arc::new(FakeClock::new())).unwrap();
+/// let budget = RetryBudget::new(0.1, 0.0)
+///     .unwrap()
+///     .with_clock(Arc::new(FakeClock::new()));
 /// for _ in 0..9 {
 ///     budget.deposit();
 /// }
@@ -87,12 +89,23 @@ impl RetryBudget {
     /// Both must be finite and non-negative, and `ratio` at most 1000; otherwise the error is
     /// of kind [`ErrorKind::InvalidConfig`]. `RetryBudget::new(0.0, 0.0)` allows no retries.
     pub fn new(ratio: f64, min_per_sec: f64) -> Result<RetryBudget, Error> {
-        RetryBudget::with_clock(ratio, min_per_sec, Arc::new(SystemClock))
+        RetryBudget::with_parts(ratio, min_per_sec, Arc::new(SystemClock))
     }
 
-    /// Like [`new`](Self::new), reading time from `clock` (a
-    /// [`FakeClock`](crate::FakeClock) in tests).
-    pub fn with_clock(
+    /// The same configuration reading time from `clock` (a [`FakeClock`](crate::FakeClock) in
+    /// tests), as a new, empty budget. Call it while building, before cloning the handle:
+    /// existing clones keep the old budget. Defaults to [`SystemClock`].
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> RetryBudget {
+        RetryBudget::with_parts(self.ratio(), self.min_per_sec(), clock)
+            .expect("the configuration was validated when the budget was made")
+    }
+
+    /// The clock this budget reads time from.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    fn with_parts(
         ratio: f64,
         min_per_sec: f64,
         clock: Arc<dyn Clock>,
@@ -210,7 +223,7 @@ mod tests {
             ops in proptest::collection::vec((0u8..3, 0u64..100_000_000_000), 0..200),
         ) {
             let clock = FakeClock::new();
-            match RetryBudget::with_clock(ratio, min_per_sec, Arc::new(clock.clone())) {
+            match RetryBudget::new(ratio, min_per_sec).map(|b| b.with_clock(Arc::new(clock.clone()))) {
                 Err(e) => prop_assert_eq!(e.kind(), ErrorKind::InvalidConfig),
                 Ok(b) => {
                     for (op, ms) in ops {
@@ -230,7 +243,9 @@ mod tests {
 
     #[test]
     fn saturated_slots_do_not_overflow() {
-        let b = RetryBudget::with_clock(1000.0, 1e9, Arc::new(FakeClock::new())).unwrap();
+        let b = RetryBudget::new(1000.0, 1e9)
+            .unwrap()
+            .with_clock(Arc::new(FakeClock::new()));
         // Fill every slot to the brim, then sum them: saturates instead of overflowing.
         b.inner.window.lock().slots = [i64::MAX; SLOTS];
         assert!(b.balance() > 0.0);
@@ -259,7 +274,9 @@ mod tests {
     #[test]
     fn reserve_refills_over_time() {
         let clock = FakeClock::new();
-        let b = RetryBudget::with_clock(0.0, 1.0, Arc::new(clock.clone())).unwrap();
+        let b = RetryBudget::new(0.0, 1.0)
+            .unwrap()
+            .with_clock(Arc::new(clock.clone()));
         // 1/s over a 10 s window: ten retries at once, then one more per second.
         for _ in 0..10 {
             assert!(b.try_withdraw());
@@ -274,7 +291,9 @@ mod tests {
     #[test]
     fn deposits_expire() {
         let clock = FakeClock::new();
-        let b = RetryBudget::with_clock(0.5, 0.0, Arc::new(clock.clone())).unwrap();
+        let b = RetryBudget::new(0.5, 0.0)
+            .unwrap()
+            .with_clock(Arc::new(clock.clone()));
         b.deposit();
         b.deposit();
         assert!((b.balance() - 1.0).abs() < 1e-9);
@@ -285,7 +304,9 @@ mod tests {
 
     #[test]
     fn clones_share_one_budget_across_threads() {
-        let b = RetryBudget::with_clock(1.0, 0.0, Arc::new(FakeClock::new())).unwrap();
+        let b = RetryBudget::new(1.0, 0.0)
+            .unwrap()
+            .with_clock(Arc::new(FakeClock::new()));
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let b = b.clone();

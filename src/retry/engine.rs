@@ -132,6 +132,10 @@ impl RetryState {
         self.clock = clock;
     }
 
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     pub(crate) fn stats(&self) -> RetryStats {
         let c = &*self.counters;
         RetryStats {

@@ -84,10 +84,15 @@ impl<E: Execute> RetryExecutor<E> {
     }
 
     /// The same executor reading time and sleeping through `clock` (a
-    /// [`FakeClock`](crate::FakeClock) in tests). Defaults to the system clock.
+    /// [`FakeClock`](crate::FakeClock) in tests). Defaults to [`SystemClock`](crate::SystemClock).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> RetryExecutor<E> {
         self.state.set_clock(clock);
         self
+    }
+
+    /// The clock the backoff reads and sleeps on.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        self.state.clock()
     }
 
     /// The inner layer.

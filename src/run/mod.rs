@@ -3,9 +3,18 @@
 //!
 //! How a run goes (invariants):
 //! - The caller's thread owns the run. It reads the input lazily, keeping at most `queue_ahead`
-//!   items queued or in flight beyond the runners (topped up in one push once half have gone); it receives every outcome over a channel and
-//!   runs every callback itself. So callbacks need not be `Send`, and since the run happens inside
+//!   items queued or in flight beyond the runners (topped up in one push once half have gone;
+//!   while runners starve it hands over what it read at once, in doubling pushes when the input
+//!   says more is ready); it takes outcomes from the [`inbox`] a batch at a time and runs every
+//!   callback itself. So callbacks need not be `Send`, and since the run happens inside
 //!   `ThreadPool::in_place_scope`, which joins every runner, none runs after the call returns.
+//! - The caller sleeps only in [`Inbox::wait`], parked in the kernel (never spinning or
+//!   yielding), and only after checking, since its last callback, that no cancel, pause, resume
+//!   or panic is pending. Runners unpark it only when it sleeps and has something to do: at
+//!   once when each outcome must be delivered as it settles (events, a streaming consumer, a
+//!   zero progress interval), else once [`SETTLE_SLICE`] outcomes, a refill's worth, or the
+//!   last outcome of the run have arrived, or at once for an outcome that stops the run
+//!   (fail-fast, a panic). Progress ticks, the deadline and the bell wake it on their own.
 //! - Runners are long-lived tasks on the executor's threads, at most one per item fed and at most
 //!   the run's concurrency; each loops on the [`queue`]: pop, work, send the outcome. A slow item
 //!   holds up only its own runner.
@@ -16,9 +25,10 @@
 //!   one outcome.
 //! - The run's deadline is on every runner's [`Context`], and `pop` checks it, so nothing starts
 //!   once it has passed, whether or not the caller has noticed yet.
-//! - Cancel and pause listeners only set flags and wake the caller (through a `'static` wake
-//!   channel); the caller then closes or wakes the queue. `pop` reads the stop token and the
-//!   control's paused flag itself, so a pause or cancel takes effect before the caller wakes.
+//! - Cancel and pause listeners only set flags and ring the caller's [`Bell`](inbox::Bell) (a
+//!   `'static` unpark); the caller then closes or wakes the queue. `pop` reads the stop token
+//!   and the control's paused flag itself, so a pause or cancel takes effect before the caller
+//!   wakes.
 //! - A runner closes the queue *before* it sends a fail-fast outcome, so the caller sees the queue
 //!   closed when it handles that outcome.
 //! - A panic escaping `work` stops the run and is re-raised on the caller once everything has
@@ -26,9 +36,11 @@
 
 mod control;
 mod event;
+mod inbox;
 mod item;
 mod options;
 mod queue;
+mod runner;
 mod sink;
 #[cfg(test)]
 mod tests;
@@ -41,22 +53,23 @@ pub use self::options::{BatchOptions, ParOptions};
 pub(crate) use self::sink::{Hooks, Ran, Sink};
 pub(crate) use self::workers::Workers;
 
-use std::any::Any;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::resume_unwind;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, bounded, select_biased, unbounded};
 use parking_lot::Mutex;
-
-use crate::agent::InflightSlot;
 
 use crate::execute::{CancelReason, CancelToken, Context};
 
 use self::event::Counts;
+use self::inbox::Inbox;
 use self::options::DEFAULT_QUEUE_AHEAD;
 use self::queue::Queue;
+use self::runner::{Msg, Shared, runner};
+
+/// Outcomes a caller that needs none promptly lets accumulate before it wakes to settle them.
+const SETTLE_SLICE: usize = 128;
 
 /// How often a run whose input had nothing ready asks again ([`BatchOptions::input_ready`]).
 const INPUT_POLL: Duration = Duration::from_millis(2);
@@ -97,74 +110,6 @@ pub(crate) struct Plan<'p> {
     pub(crate) shutdown: Option<&'p CancelToken>,
 }
 
-enum Msg<O> {
-    Started(usize),
-    Done {
-        index: usize,
-        out: O,
-        class: Class,
-        ran: Duration,
-    },
-    Panicked,
-}
-
-struct Shared<'s, T, O> {
-    queue: Queue<T>,
-    stop: CancelToken,
-    ctx: Context,
-    start: Instant,
-    fail_fast: bool,
-    send_started: bool,
-    work: &'s Work<'s, T, O>,
-    tx: Sender<Msg<O>>,
-    panic: Mutex<Option<Box<dyn Any + Send>>>,
-    /// Set with `panic`, for a lock-free check on every turn of the caller's loop.
-    panicked: AtomicBool,
-}
-
-fn runner<T, O>(sh: &Shared<'_, T, O>) {
-    let slot = Arc::new(InflightSlot::default());
-    let canceller = slot.clone();
-    let _registered = sh.stop.on_cancel(Arc::new(move || canceller.cancel()));
-    let ctx = sh.ctx.clone().with_slot(slot);
-    while let Some((index, priority, item)) = sh.queue.pop() {
-        if sh.send_started {
-            let _ = sh.tx.send(Msg::Started(index));
-        }
-        let began = Instant::now();
-        let worker = Worker {
-            ctx: &ctx,
-            index,
-            priority,
-            start: sh.start,
-            began,
-            stop: &sh.stop,
-        };
-        let msg = match catch_unwind(AssertUnwindSafe(|| (sh.work)(&worker, item))) {
-            Ok((out, class)) => {
-                if sh.fail_fast && class == Class::Error {
-                    sh.queue.close();
-                }
-                Msg::Done {
-                    index,
-                    out,
-                    class,
-                    ran: began.elapsed(),
-                }
-            }
-            Err(payload) => {
-                sh.queue.close();
-                sh.panic.lock().get_or_insert(payload);
-                sh.panicked.store(true, Ordering::Relaxed);
-                // The run is lost: interrupt what is in flight so the panic surfaces promptly.
-                sh.stop.cancel_with(CancelReason::User);
-                Msg::Panicked
-            }
-        };
-        let _ = sh.tx.send(msg);
-    }
-}
-
 /// Runs `input` through `work` on `plan`'s workers; see the module invariants.
 ///
 /// # Panics
@@ -203,13 +148,11 @@ pub(crate) fn run<T: Send, O: Send>(
     let control = options.control.clone();
 
     let stop = CancelToken::new();
-    let (wake_tx, wake_rx) = bounded::<()>(1);
-    let wake = move || {
-        let _ = wake_tx.try_send(());
-    };
+    let inbox = Inbox::new();
+    let bell = inbox.bell();
     let _guards = {
-        let w = wake.clone();
-        let on_stop = stop.on_cancel(Arc::new(w));
+        let b = bell.clone();
+        let on_stop = stop.on_cancel(Arc::new(move || b.ring()));
         let relay = |t: &CancelToken, why: CancelReason| {
             let stop = stop.clone();
             t.on_cancel(Arc::new(move || {
@@ -225,8 +168,8 @@ pub(crate) fn run<T: Send, O: Send>(
             .map(|c| relay(c.cancel_token(), CancelReason::User));
         let shutdown = plan.shutdown.map(|t| relay(t, CancelReason::Shutdown));
         let paused = control.as_ref().map(|c| {
-            let w = wake.clone();
-            c.on_change(Arc::new(move |_| w()))
+            let b = bell.clone();
+            c.on_change(Arc::new(move |_| b.ring()))
         });
         (on_stop, user, by_control, shutdown, paused)
     };
@@ -255,7 +198,6 @@ pub(crate) fn run<T: Send, O: Send>(
     if let Some(d) = deadline {
         ctx = ctx.with_deadline(d);
     }
-    let (tx, rx): (Sender<Msg<O>>, Receiver<Msg<O>>) = unbounded();
     let shared = Shared {
         queue: Queue::new(deadline, stop.clone(), control.clone()),
         stop: stop.clone(),
@@ -264,7 +206,7 @@ pub(crate) fn run<T: Send, O: Send>(
         fail_fast: options.fail_fast,
         send_started: hooks.wants_events(),
         work,
-        tx,
+        inbox,
         panic: Mutex::new(None),
         panicked: AtomicBool::new(false),
     };
@@ -295,7 +237,16 @@ pub(crate) fn run<T: Send, O: Send>(
         let mut in_chunk = 0usize;
         let mut chunk_wait: Option<Option<Instant>> = None;
         let window = ahead.saturating_add(target);
-        let mut batch: Vec<(usize, i32, T)> = Vec::new();
+        // Sized once for the first refill (at most the window), not grown by copying.
+        let mut batch: Vec<(usize, i32, T)> =
+            Vec::with_capacity(window.min(input.size_hint().0).min(DEFAULT_QUEUE_AHEAD * 2));
+        // Outcomes taken from the inbox and not yet settled.
+        let mut msgs: Vec<Msg<O>> = Vec::new();
+        // A zero progress interval reports after each message, not once per batch of them.
+        let every_message = progress.as_ref().is_some_and(|(every, _)| every.is_zero());
+        // Whether each outcome must reach the caller as it settles (events, a consumer that
+        // streams, a progress report per message); if not, the caller sleeps through batches.
+        let prompt = every_message || hooks.wants_events() || sink.prompt();
         let mut input_ready = options.input_ready.take();
         // Whether the last read stopped because the input had nothing ready.
         let mut starved_input = false;
@@ -310,6 +261,7 @@ pub(crate) fn run<T: Send, O: Send>(
                 && !stop.is_cancelled()
             {
                 starved_input = false;
+                let mut early = 1usize;
                 while in_chunk < chunk && fed + batch.len() - done_fed < window {
                     // An input that would block waits while there is other work to do.
                     if fed + batch.len() > done_fed {
@@ -346,8 +298,13 @@ pub(crate) fn run<T: Send, O: Send>(
                             in_chunk += 1;
                             counts.total = counts.total.max(pulled);
                             // Runners idle for want of work get what was read at once, before
-                            // the next read (which may block on a slow producer).
-                            if sh.queue.is_starving() {
+                            // the next read (which may block on a slow producer). An input that
+                            // says more is ready (a lower size bound) is read on in doubling
+                            // pushes, so a fast input is not handed over one wake-up per item.
+                            if sh.queue.is_starving() && batch.len() >= early {
+                                if input.size_hint().0 > 0 {
+                                    early = early.saturating_mul(2);
+                                }
                                 push(
                                     &sh.queue,
                                     &mut batch,
@@ -423,36 +380,69 @@ pub(crate) fn run<T: Send, O: Send>(
                     wait_until = Some(wait_until.map_or(tick, |d| d.min(tick)));
                 }
             }
-            let msg = match rx.try_recv() {
-                Ok(m) => Some(m),
-                Err(_) => {
-                    let timeout =
-                        wait_until.map_or(crossbeam_channel::never(), crossbeam_channel::at);
-                    select_biased! {
-                        recv(rx) -> m => m.ok(),
-                        recv(wake_rx) -> _ => None,
-                        recv(timeout) -> _ => None,
+            if msgs.is_empty() {
+                // Nothing left from the last batch: sleep only if nothing changed meanwhile (a
+                // cancel or pause rang the bell before this check is caught by the park token).
+                let changed = (expected.is_none() && stop.is_cancelled())
+                    || sh.panicked.load(Ordering::Relaxed)
+                    || control.as_ref().is_some_and(BatchControl::is_paused) != paused;
+                if changed {
+                    sh.inbox.take(&mut msgs);
+                } else {
+                    // How many outcomes the caller needs before it has anything to do: every one
+                    // when each is delivered as it settles; otherwise those that end the run, or
+                    // that make a refill of the input due.
+                    let need = if prompt {
+                        1
+                    } else {
+                        let open = expected.unwrap_or(fed).saturating_sub(done_fed);
+                        let due = if expected.is_none() && !input_done {
+                            open.min((fed - done_fed).saturating_sub(window / 2))
+                        } else {
+                            open
+                        };
+                        // Settle in slices meanwhile, so the caller's share overlaps the runners'
+                        // instead of all coming at the end.
+                        due.min(SETTLE_SLICE)
+                    };
+                    sh.inbox.wait(&mut msgs, wait_until, need);
+                }
+            }
+            // Settle the batch taken in; the loop's checks run again after it.
+            for msg in msgs.drain(..) {
+                // A lost run (see below) counts the rest of the batch but runs no user code on it.
+                let lost = sh.panicked.load(Ordering::Relaxed);
+                match msg {
+                    Msg::Done {
+                        index,
+                        out,
+                        class,
+                        ran,
+                    } => {
+                        done_fed += 1;
+                        counts.completed += 1;
+                        counts.succeeded += usize::from(class == Class::Success);
+                        if !lost {
+                            sink.settled(index, out, class, Some(ran), &mut hooks);
+                        }
+                    }
+                    Msg::Started(index) if !lost => hooks.event(&BatchEvent::Started { index }),
+                    Msg::Started(_) => {}
+                    Msg::Panicked => {
+                        done_fed += 1;
+                        counts.completed += 1;
                     }
                 }
-            };
-            match msg {
-                Some(Msg::Done {
-                    index,
-                    out,
-                    class,
-                    ran,
-                }) => {
-                    done_fed += 1;
-                    counts.completed += 1;
-                    counts.succeeded += usize::from(class == Class::Success);
-                    sink.settled(index, out, class, Some(ran), &mut hooks);
+                if every_message {
+                    report(
+                        &mut progress,
+                        &mut hooks,
+                        &mut last_progress,
+                        start,
+                        &counts,
+                        false,
+                    );
                 }
-                Some(Msg::Started(index)) => hooks.event(&BatchEvent::Started { index }),
-                Some(Msg::Panicked) => {
-                    done_fed += 1;
-                    counts.completed += 1;
-                }
-                None => {}
             }
             let now_paused = control.as_ref().is_some_and(BatchControl::is_paused);
             let mut force_progress = false;
@@ -471,15 +461,15 @@ pub(crate) fn run<T: Send, O: Send>(
                 }
                 force_progress = true;
             }
-            if let Some((every, f)) = progress.as_mut() {
-                let now = Instant::now();
-                if hooks.panic.is_none()
-                    && (force_progress || now.saturating_duration_since(last_progress) >= *every)
-                {
-                    last_progress = now;
-                    let snap = ProgressSnapshot::compute(start, now, &counts);
-                    hooks.guard(|| f(&snap));
-                }
+            if !every_message || force_progress {
+                report(
+                    &mut progress,
+                    &mut hooks,
+                    &mut last_progress,
+                    start,
+                    &counts,
+                    force_progress,
+                );
             }
         }
 
@@ -517,6 +507,25 @@ pub(crate) fn run<T: Send, O: Send>(
         resume_unwind(p);
     }
     finish(start, &counts, &mut progress, hooks)
+}
+
+/// A progress call, if one is due (or `force`d).
+fn report(
+    progress: &mut Option<&mut (Duration, options::ProgressFn<'_>)>,
+    hooks: &mut Hooks<'_, '_>,
+    last: &mut Instant,
+    start: Instant,
+    counts: &Counts,
+    force: bool,
+) {
+    if let Some((every, f)) = progress.as_mut() {
+        let now = Instant::now();
+        if hooks.panic.is_none() && (force || now.saturating_duration_since(*last) >= *every) {
+            *last = now;
+            let snap = ProgressSnapshot::compute(start, now, counts);
+            hooks.guard(|| f(&snap));
+        }
+    }
 }
 
 /// The last progress call (100 %).

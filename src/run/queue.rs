@@ -8,18 +8,25 @@
 //! - `pop` hands out nothing once the queue is closed or the run's stop token is cancelled, while
 //!   the run's control is paused, or once the deadline has passed (then it closes the queue
 //!   itself). It reads the token and the control itself, so nothing starts even before the
-//!   caller's thread notices. `popped` counts what it handed out; once closed that count is final and the
-//!   caller waits for exactly that many outcomes.
+//!   caller's thread notices. `popped` counts what it handed out; once closed that count is
+//!   final and the caller waits for exactly that many outcomes.
 //! - Runners block in `pop` only while the input may still bring items (`input_done` false) and
 //!   the queue is open; every change that could end that wait (push, close, resume, input end)
-//!   notifies under the lock (a resume through [`Queue::wake`], called by the caller's thread). `waiting` counts blocked runners so a push without waiters makes no syscall.
+//!   notifies under the lock (a resume through [`Queue::wake`], called by the caller's thread).
+//! - Wake-ups chain: a push wakes one blocked runner, and a runner that takes an item while more
+//!   are queued wakes the next, so only as many runners wake as keep up with the queue (all of
+//!   them when items are slow, few when items take no time). `woken` counts runners notified
+//!   and not yet running, so nobody is notified twice and a push without waiters makes no
+//!   syscall; close, input end and resume wake everyone.
+//! - `starving` is set when a runner blocks on an empty queue and cleared by a push: the
+//!   caller's hint to hand over what it read at once.
+//! - The lock is `std`'s: it parks in the kernel after a short spin and never yields.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
-
-use parking_lot::{Condvar, Mutex};
 
 use crate::execute::CancelToken;
 
@@ -68,13 +75,15 @@ struct State<T> {
     closed: bool,
     input_done: bool,
     waiting: usize,
+    /// Of the `waiting`, how many were notified and have not run yet.
+    woken: usize,
 }
 
 pub(crate) struct Queue<T> {
     state: Mutex<State<T>>,
     /// Mirrors `state.closed` (set under the lock) for lock-free reads by the caller's loop.
     closed: AtomicBool,
-    /// Mirrors `state.waiting` (runners blocked for want of an item), for the same reason.
+    /// Set when a runner blocks for want of an item, cleared by a push (see the invariants).
     starving: AtomicBool,
     ready: Condvar,
     deadline: Option<Instant>,
@@ -95,6 +104,7 @@ impl<T> Queue<T> {
                 closed: false,
                 input_done: false,
                 waiting: 0,
+                woken: 0,
             }),
             closed: AtomicBool::new(false),
             starving: AtomicBool::new(false),
@@ -105,14 +115,24 @@ impl<T> Queue<T> {
         }
     }
 
-    /// Queues `items` (`(index, priority, item)`, in input order) under one lock and wakes as
-    /// many waiting runners as there are new items. If the queue is closed, hands them back.
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // Nothing panics while holding the lock; a poisoned lock still holds consistent data.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `items` (`(index, priority, item)`, in input order) under one lock and wakes one
+    /// waiting runner (which wakes the next while items remain). If the queue is closed, hands
+    /// them back.
     pub(crate) fn push_many(&self, items: &mut Vec<(usize, i32, T)>) -> Result<(), ()> {
-        let mut st = self.state.lock();
+        let mut st = self.lock();
         if st.closed {
             return Err(());
         }
         let n = items.len();
+        if let Items::Fifo(fifo) = &mut st.items {
+            // One allocation for the whole push rather than a copy per doubling.
+            fifo.reserve(n);
+        }
         for (index, priority, item) in items.drain(..) {
             if priority != 0 {
                 if let Items::Fifo(fifo) = &mut st.items {
@@ -136,22 +156,46 @@ impl<T> Queue<T> {
                 }),
             }
         }
-        if st.waiting > 0 {
-            if n >= st.waiting {
-                self.ready.notify_all();
-            } else {
-                for _ in 0..n {
-                    self.ready.notify_one();
-                }
-            }
+        if n > 0 {
+            self.wake_one(&mut st);
         }
+        self.starving.store(false, AtomicOrdering::Relaxed);
         Ok(())
+    }
+
+    /// Wakes one blocked runner not already woken. Runners wake in a chain (each that takes an
+    /// item while more are queued wakes the next), so a push wakes only as many as keep up with
+    /// the queue: all of them for slow items, a few for items that take no time.
+    fn wake_one(&self, st: &mut State<T>) {
+        if st.waiting > st.woken {
+            st.woken += 1;
+            self.ready.notify_one();
+        }
+    }
+
+    /// Wakes every blocked runner.
+    fn wake_all(&self, st: &mut State<T>) {
+        st.woken = st.waiting;
+        self.ready.notify_all();
+    }
+
+    fn is_empty(st: &State<T>) -> bool {
+        match &st.items {
+            Items::Fifo(f) => f.is_empty(),
+            Items::Heap(h) => h.is_empty(),
+        }
     }
 
     /// The next item to run, blocking while the input may still bring one; `None` once the run
     /// is over for runners (closed, past the deadline, or input done and drained).
+    #[cfg(test)]
     pub(crate) fn pop(&self) -> Option<(usize, i32, T)> {
-        let mut st = self.state.lock();
+        self.pop_waited(&mut false)
+    }
+
+    /// Like `pop`; sets `waited` if it blocked.
+    pub(crate) fn pop_waited(&self, waited: &mut bool) -> Option<(usize, i32, T)> {
+        let mut st = self.lock();
         loop {
             if st.closed || self.stop.is_cancelled() {
                 return None;
@@ -159,7 +203,7 @@ impl<T> Queue<T> {
             if self.deadline.is_some_and(|d| Instant::now() >= d) {
                 st.closed = true;
                 self.closed.store(true, AtomicOrdering::Release);
-                self.ready.notify_all();
+                self.wake_all(&mut st);
                 return None;
             }
             if !self.control.as_ref().is_some_and(BatchControl::is_paused) {
@@ -169,6 +213,9 @@ impl<T> Queue<T> {
                 };
                 if let Some(next) = next {
                     st.popped += 1;
+                    if !Self::is_empty(&st) {
+                        self.wake_one(&mut st);
+                    }
                     return Some(next);
                 }
                 if st.input_done {
@@ -176,14 +223,22 @@ impl<T> Queue<T> {
                 }
             }
             st.waiting += 1;
+            *waited = true;
             self.starving.store(true, AtomicOrdering::Relaxed);
-            match self.deadline {
+            st = match self.deadline {
                 Some(d) => {
-                    self.ready.wait_until(&mut st, d);
+                    let left = d.saturating_duration_since(Instant::now());
+                    self.ready
+                        .wait_timeout(st, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
                 }
-                None => self.ready.wait(&mut st),
-            }
+                None => self.ready.wait(st).unwrap_or_else(PoisonError::into_inner),
+            };
             st.waiting -= 1;
+            // Woken, timed out or spurious: either way no longer a wake-up in flight (a wrong
+            // guess only costs a spare notification later).
+            st.woken = st.woken.saturating_sub(1).min(st.waiting);
             if st.waiting == 0 {
                 self.starving.store(false, AtomicOrdering::Relaxed);
             }
@@ -198,7 +253,7 @@ impl<T> Queue<T> {
     /// Items queued and not yet popped.
     #[cfg(test)]
     fn len(&self) -> usize {
-        match &self.state.lock().items {
+        match &self.lock().items {
             Items::Fifo(f) => f.len(),
             Items::Heap(h) => h.len(),
         }
@@ -206,14 +261,15 @@ impl<T> Queue<T> {
 
     /// Wakes every blocked runner to look again (after a resume).
     pub(crate) fn wake(&self) {
-        let _st = self.state.lock();
-        self.ready.notify_all();
+        let mut st = self.lock();
+        self.wake_all(&mut st);
     }
 
     /// No more items will be pushed: runners finding the queue empty leave.
     pub(crate) fn input_done(&self) {
-        self.state.lock().input_done = true;
-        self.ready.notify_all();
+        let mut st = self.lock();
+        st.input_done = true;
+        self.wake_all(&mut st);
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -222,19 +278,19 @@ impl<T> Queue<T> {
 
     /// Closes the queue; returns how many items were ever popped (final from now on).
     pub(crate) fn close(&self) -> usize {
-        let mut st = self.state.lock();
+        let mut st = self.lock();
         st.closed = true;
         self.closed.store(true, AtomicOrdering::Release);
-        self.ready.notify_all();
+        self.wake_all(&mut st);
         st.popped
     }
 
     /// Closes the queue and takes what was never popped, in dispatch order.
     pub(crate) fn drain(&self) -> Vec<(usize, T)> {
-        let mut st = self.state.lock();
+        let mut st = self.lock();
         st.closed = true;
         self.closed.store(true, AtomicOrdering::Release);
-        self.ready.notify_all();
+        self.wake_all(&mut st);
         match std::mem::replace(&mut st.items, Items::Fifo(VecDeque::new())) {
             Items::Fifo(f) => f.into_iter().collect(),
             Items::Heap(h) => h
@@ -294,7 +350,7 @@ mod tests {
             let q = q.clone();
             std::thread::spawn(move || q.pop())
         };
-        while q.state.lock().waiting == 0 {
+        while q.lock().waiting == 0 {
             std::thread::yield_now();
         }
         assert_eq!(q.len(), 1, "nothing is popped while paused");

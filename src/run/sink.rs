@@ -54,6 +54,12 @@ pub(crate) trait Sink<T, O> {
     );
     /// Item `index` never started; settle it.
     fn not_run(&mut self, index: usize, item: T, why: NotRun, hooks: &mut Hooks<'_, '_>);
+
+    /// Whether each outcome must be delivered as it settles (a consumer that streams). If not,
+    /// outcomes may reach the sink in batches, as late as the run needs them.
+    fn prompt(&self) -> bool {
+        true
+    }
 }
 
 /// How a run ended.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the fuzz targets of tests/fuzz.rs (property tests over arbitrary bytes: URL parser,
-# header validation, Retry-After parser, query builder, the test server's request parser) with
+# header validation, Retry-After parser, query builder, the test server's request parser) and of
+# src/bin/httpbatch/input/fuzz.rs (the CLI's input lines: URLs and JSON request specs) with
 # many more cases than CI does. Not run by CI; bounded by CASES.
 #
 #   scripts/fuzz.sh [CASES]   (default 20000 per target; the test-server target runs CASES/10,
@@ -17,5 +18,6 @@ export PROPTEST_MAX_SHRINK_ITERS=10000
 start=$(date +%s)
 cargo test --release --quiet --test fuzz -- --skip the_test_server_survives
 PROPTEST_CASES="$server_cases" cargo test --release --quiet --test fuzz the_test_server_survives
-echo "fuzz: 4 targets x $cases cases + 1 x $server_cases = $(( 4 * cases + server_cases ))" \
+cargo test --release --quiet --bin httpbatch input::fuzz
+echo "fuzz: 6 targets x $cases cases + 1 x $server_cases = $(( 6 * cases + server_cases ))" \
     "executions in $(( $(date +%s) - start )) s"

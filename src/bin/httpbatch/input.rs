@@ -299,6 +299,9 @@ fn default_method(has_body: bool) -> Method {
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -80,7 +80,18 @@ fn check(defaults: &Defaults, line: &str) -> usize {
             }
             1
         }
-        Parsed::Glob(g) => g.take(3).map(|u| p.url_item("line 1".into(), &u)).count(),
+        Parsed::Glob(g) => {
+            let mut n = 0;
+            for url in g.take(3) {
+                let item = p.url_item("line 1".into(), &url);
+                assert!(
+                    item.meta.url.is_some(),
+                    "{line:?}: {url:?} has no URL to report"
+                );
+                n += 1;
+            }
+            n
+        }
     }
 }
 

@@ -180,7 +180,7 @@ fn usage_and_unreadable_input_exit_2() {
         assert_eq!(r.code(), 2, "{args:?}: {}", r.stderr);
         assert!(r.stdout.is_empty());
     }
-    let r = run(&["-i", "/nonexistent/urls.txt"]);
+    let r = run(&["-a", "/nonexistent/urls.txt"]);
     assert_eq!(r.code(), 2);
     assert!(r.stderr.contains("/nonexistent/urls.txt"), "{}", r.stderr);
     let r = run(&["-d", "@/nonexistent/body", "http://127.0.0.1/"]);

@@ -208,7 +208,7 @@ fn methods_are_case_insensitive_and_unknown_ones_are_a_usage_error() {
 fn schemeless_urls_get_http_and_include_adds_headers() {
     let server = Server::start().unwrap();
     let bare = server.url("/bytes/3").replacen("http://", "", 1);
-    let r = run(&["-q", "--include", &bare]);
+    let r = run(&["-q", "-i", &bare]);
     let line = &r.lines()[0];
     assert_eq!(line["url"], server.url("/bytes/3"));
     assert_eq!(line["status"], 200);
@@ -236,7 +236,7 @@ fn resume_finishes_a_half_done_list_with_one_line_per_input() {
             .map(|s| s.to_string())
             .chain([
                 out.display().to_string(),
-                "-i".into(),
+                "-a".into(),
                 list.display().to_string(),
             ])
             .collect()

@@ -12,12 +12,12 @@ const EXAMPLES: &str = "\
 Examples:
   httpbatch demo                                   see it work against a built-in test server
   httpbatch https://example.com/a https://example.com/b
-  httpbatch -i urls.txt -c 32 --rate 100/s --retries 3 > results.jsonl
+  httpbatch -a urls.txt -c 32 --rate 100/s --retries 3 > results.jsonl
   cat urls.txt | httpbatch --rate 5000/h --burst 20 --body text
   httpbatch -X POST -H 'content-type: application/json' -d '{\"id\":1}' http://127.0.0.1:8080/items
-  httpbatch --jsonl -i requests.jsonl --order completed
+  httpbatch --jsonl -a requests.jsonl --order completed
   httpbatch 'http://127.0.0.1:8080/items/[001-100]' 'example.com/{a,b,c}'   globs; http:// implied
-  httpbatch -i urls.txt --resume results.jsonl     run again after Ctrl-C or a crash: finishes the rest
+  httpbatch -a urls.txt --resume results.jsonl     run again after Ctrl-C or a crash: finishes the rest
   httpbatch serve --port 8080 --for 5m             a local test server to try things by hand
 
 Input: one URL per line (blank lines and lines starting with # are skipped), or JSON lines:
@@ -237,8 +237,9 @@ pub struct RunArgs {
     #[arg(value_name = "URL")]
     pub urls: Vec<String>,
 
-    /// Read requests from FILE: one URL per line, or JSON lines (see --jsonl).
-    #[arg(short, long, value_name = "FILE", help_heading = "Input")]
+    /// Read requests from FILE: one URL per line, or JSON lines (see --jsonl). `-a` as in xargs
+    /// and GNU parallel (`-i` adds response headers, as in curl).
+    #[arg(short = 'a', long, value_name = "FILE", help_heading = "Input")]
     pub input: Option<PathBuf>,
 
     /// Read every input line as a JSON request spec (lines starting with `{` always are).
@@ -351,7 +352,12 @@ pub struct RunArgs {
 
     /// Add each response's headers to its line (`"headers": {"name": "value"}`, names
     /// lowercased, repeated headers joined by ", ").
-    #[arg(long, visible_alias = "include-headers", help_heading = "Output")]
+    #[arg(
+        short = 'i',
+        long,
+        visible_alias = "include-headers",
+        help_heading = "Output"
+    )]
     pub include: bool,
 
     /// Also write the summary as JSON: `--summary-json=FILE` to FILE, `--summary-json` to

@@ -42,7 +42,7 @@ pub struct SubmitArgs {
     pub list: ListArgs,
     /// Read requests from FILE instead of stdin: URLs or JSON lines, as `httpbatch` reads them;
     /// a JSON line's `id` (string or number) names its outcome, else its position does.
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short = 'a', long, value_name = "FILE")]
     pub input: Option<PathBuf>,
 }
 

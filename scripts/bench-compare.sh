@@ -8,9 +8,11 @@
 #
 # Usage: scripts/bench-compare.sh [--quick] [--rounds N] [--only W1,W1L,W2,W3,W7,CG,ST]
 #                                 [--clients httpbatch,ureq,reqwest,c-abi,go-httpbatch,go-nethttp,cli,wrk]
-#                                 [--no-install]
-#   --quick       3 rounds of W1 and W7, one of W1L, W2 and W3, fewer clients under callgrind:
+#                                 [--profile dist|release] [--no-install]
+#   --quick       3 rounds of W1 and W7, one of W1L, W2 and W3 (callgrind and strace as in full):
 #                 a few minutes on 2 cores. Default: 7 rounds (3 of W3), every client.
+#   --profile     the Cargo profile of everything built (default dist: what scripts/install-c.sh
+#                 ships, fat LTO; `release` is what CI and `cargo install` build).
 #   --no-install  do not try `apt-get install wrk` when wrk is missing (the run goes on without it).
 # Environment: CARGO_TARGET_DIR (default ./target): the harness's own workspace builds there too
 # (same profile, so the dependencies both share are built once); the C and Go clients go to
@@ -20,13 +22,15 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 quick=0
 install=1
+profile=dist
 runner_args=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick=1; runner_args+=(--quick) ;;
         --rounds|--only|--clients) runner_args+=("$1" "${2:?$1 wants a value}"); shift ;;
+        --profile) profile="${2:?--profile wants a value}"; shift ;;
         --no-install) install=0 ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench-compare: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -38,12 +42,12 @@ mkdir -p "$build"
 say() { echo "bench-compare: $*" >&2; }
 
 # The libraries and the CLI, with the profile the libraries ship with.
-say "building the checkout (release: libhttpbatch.a/.so, the httpbatch CLI)"
-cargo build --release --lib --bin httpbatch --quiet
-lib="$CARGO_TARGET_DIR/release"
-say "building the harness (benches/compare)"
-cargo build --release --manifest-path "$cmp/Cargo.toml" --bins --quiet
-bins="$CARGO_TARGET_DIR/release"
+say "building the checkout (profile $profile: libhttpbatch.a/.so, the httpbatch CLI)"
+cargo build --profile "$profile" --lib --bin httpbatch --quiet
+lib="$CARGO_TARGET_DIR/$profile"
+say "building the harness (benches/compare, profile $profile)"
+cargo build --profile "$profile" --manifest-path "$cmp/Cargo.toml" --bins --quiet
+bins="$CARGO_TARGET_DIR/$profile"
 
 say "building the C client"
 gcc -std=c11 -O2 -Wall -Wextra -Werror -I"$root/include" "$cmp/c/client.c" "$lib/libhttpbatch.a" \
@@ -51,7 +55,7 @@ gcc -std=c11 -O2 -Wall -Wextra -Werror -I"$root/include" "$cmp/c/client.c" "$lib
 
 if command -v go >/dev/null; then
     say "building the Go clients"
-    HTTPBATCH_NO_BUILD=1 scripts/install-c.sh "$build/prefix" >/dev/null
+    HTTPBATCH_NO_BUILD=1 HTTPBATCH_PROFILE="$profile" scripts/install-c.sh "$build/prefix" >/dev/null
     (cd "$cmp/go" &&
         PKG_CONFIG_PATH="$build/prefix/lib/pkgconfig" go build -tags httpbatch_static \
             -o "$build/client-go-httpbatch" ./httpbatch &&
@@ -71,7 +75,7 @@ done
 
 say "running (progress below; the table follows on stdout)"
 bound=$([ $quick = 1 ] && echo 1800 || echo 7200)
-echo "Checkout: $(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown); libraries built with the \`release\` profile."
+echo "Checkout: $(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown); everything built with the \`$profile\` profile."
 echo
 timeout --kill-after=10 "$bound" "$bins/compare" --bins "$bins" --build "$build" \
     --cli "$lib/httpbatch" "${runner_args[@]}"

@@ -13,13 +13,20 @@
 # Then:  cc app.c $(pkg-config --cflags --libs httpbatch)           (shared; PKG_CONFIG_PATH=PREFIX/lib/pkgconfig
 #                                                                  if PREFIX is not a system prefix)
 #        cc app.c $(pkg-config --static --cflags --libs httpbatch-static)   (static)
-# Environment: CARGO_TARGET_DIR (default ./target); HTTPBATCH_NO_BUILD=1 installs what is built.
+# Environment: CARGO_TARGET_DIR (default ./target); HTTPBATCH_PROFILE, the Cargo profile built
+# and installed (default `dist`: fat LTO, one codegen unit, stripped; see Cargo.toml);
+# HTTPBATCH_NO_BUILD=1 installs what is built, by default from `release` (what the tests build).
 set -euo pipefail
 prefix="${1:?usage: scripts/install-c.sh PREFIX}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-[ "${HTTPBATCH_NO_BUILD:-0}" = 1 ] || cargo build --release --lib --quiet
-target="${CARGO_TARGET_DIR:-$root/target}/release"
+if [ "${HTTPBATCH_NO_BUILD:-0}" = 1 ]; then
+    profile="${HTTPBATCH_PROFILE:-release}"
+else
+    profile="${HTTPBATCH_PROFILE:-dist}"
+    cargo build --profile "$profile" --lib --quiet
+fi
+target="${CARGO_TARGET_DIR:-$root/target}/$profile"
 mkdir -p "$prefix"
 prefix="$(cd "$prefix" && pwd)"
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"

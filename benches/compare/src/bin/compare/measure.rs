@@ -32,13 +32,17 @@ pub fn instructions(
         ));
     }
     let text = std::fs::read_to_string(out).map_err(|e| e.to_string())?;
+    callgrind_total(&text).ok_or_else(|| format!("no totals in {}", out.display()))
+}
+
+/// The instruction total of a callgrind output file.
+fn callgrind_total(text: &str) -> Option<u64> {
     text.lines()
         .find_map(|l| {
             l.strip_prefix("totals:")
                 .or_else(|| l.strip_prefix("summary:"))
         })
         .and_then(|t| t.split_whitespace().next()?.parse().ok())
-        .ok_or_else(|| format!("no totals in {}", out.display()))
 }
 
 /// System calls by name (with `"total"`), from `strace -f -c` of the client.
@@ -64,6 +68,15 @@ pub fn syscalls(
         ));
     }
     let text = std::fs::read_to_string(out).map_err(|e| e.to_string())?;
+    let calls = strace_counts(&text);
+    if !calls.contains_key("total") {
+        return Err(format!("no total in {}", out.display()));
+    }
+    Ok(calls)
+}
+
+/// Calls by system call name (and `"total"`) from `strace -c`'s summary.
+fn strace_counts(text: &str) -> BTreeMap<String, u64> {
     let mut calls = BTreeMap::new();
     for line in text.lines() {
         let t: Vec<&str> = line.split_whitespace().collect();
@@ -74,10 +87,7 @@ pub fn syscalls(
             }
         }
     }
-    if !calls.contains_key("total") {
-        return Err(format!("no total in {}", out.display()));
-    }
-    Ok(calls)
+    calls
 }
 
 /// wrk's rate on `url` at `c` connections for `secs` seconds (bodies read by wrk); an error if
@@ -107,4 +117,32 @@ pub fn wrk(url: &str, c: usize, secs: u64, log: &Path) -> Result<f64, String> {
         .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
         .and_then(|r| r.trim().parse().ok())
         .ok_or_else(|| format!("no rate in wrk's output: {}", exit.stdout))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_strace_summaries_with_and_without_errors() {
+        let text = "% time     seconds  usecs/call     calls    errors syscall\n\
+            ------ ----------- ----------- --------- --------- ----------------\n\
+             45.10    0.001000           1      3000           recvfrom\n\
+             20.00    0.000500           2      1200       600 futex\n\
+            ------ ----------- ----------- --------- --------- ----------------\n\
+            100.00    0.001500           1      4200       600 total\n";
+        let c = strace_counts(text);
+        assert_eq!(c.get("recvfrom"), Some(&3000));
+        assert_eq!(c.get("futex"), Some(&1200));
+        assert_eq!(c.get("total"), Some(&4200));
+        assert_eq!(c.len(), 3);
+    }
+
+    #[test]
+    fn reads_callgrind_totals() {
+        let out = "events: Ir\nfn=main\n1 5\ntotals: 1076930\n";
+        assert_eq!(callgrind_total(out), Some(1076930));
+        assert_eq!(callgrind_total("events: Ir\nsummary: 42\n"), Some(42));
+        assert_eq!(callgrind_total("events: Ir\n"), None);
+    }
 }

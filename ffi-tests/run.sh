@@ -89,7 +89,7 @@ static_libs="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
 redis_prefix=""
 if command -v redis-server >/dev/null; then
     rm -rf "$build/prefix-redis"
-    run "install-c(redis)" bash -c "HTTPBATCH_FEATURES=redis scripts/install-c.sh '$build/prefix-redis' &&
+    run "install-c(redis)" bash -c "HTTPBATCH_FEATURES=redis HTTPBATCH_PROFILE=release scripts/install-c.sh '$build/prefix-redis' &&
         cargo build --release --lib --quiet &&
         ! nm -D --defined-only '$lib/libhttpbatch.so' | grep -q httpbatch_redis_"
     [ -f "$build/prefix-redis/lib/libhttpbatch.a" ] && redis_prefix="$build/prefix-redis"

@@ -13,7 +13,9 @@
 # Then:  cc app.c $(pkg-config --cflags --libs httpbatch)           (shared; PKG_CONFIG_PATH=PREFIX/lib/pkgconfig
 #                                                                  if PREFIX is not a system prefix)
 #        cc app.c $(pkg-config --static --cflags --libs httpbatch-static)   (static)
-# Environment: CARGO_TARGET_DIR (default ./target); HTTPBATCH_NO_BUILD=1 installs what is built;
+# Environment: CARGO_TARGET_DIR (default ./target); HTTPBATCH_PROFILE, the Cargo profile built
+# and installed (default `dist`: fat LTO, one codegen unit, stripped; see Cargo.toml);
+# HTTPBATCH_NO_BUILD=1 installs what is built, by default from `release` (what the tests build);
 # HTTPBATCH_FEATURES=redis builds the library with the shared Redis limiter and work list, and
 # the .pc files then define HTTPBATCH_REDIS (which shows their declarations in the header).
 set -euo pipefail
@@ -21,7 +23,12 @@ prefix="${1:?usage: scripts/install-c.sh PREFIX}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 features="${HTTPBATCH_FEATURES:-}"
-[ "${HTTPBATCH_NO_BUILD:-0}" = 1 ] || cargo build --release --lib --quiet ${features:+--features "$features"}
+if [ "${HTTPBATCH_NO_BUILD:-0}" = 1 ]; then
+    profile="${HTTPBATCH_PROFILE:-release}"
+else
+    profile="${HTTPBATCH_PROFILE:-dist}"
+    cargo build --profile "$profile" --lib --quiet ${features:+--features "$features"}
+fi
 cflags='-I${includedir}'
 defines=""
 case ",$features," in
@@ -30,7 +37,7 @@ case ",$features," in
     defines="HTTPBATCH_REDIS"
     ;;
 esac
-target="${CARGO_TARGET_DIR:-$root/target}/release"
+target="${CARGO_TARGET_DIR:-$root/target}/$profile"
 mkdir -p "$prefix"
 prefix="$(cd "$prefix" && pwd)"
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"

@@ -4,7 +4,9 @@
 use std::ffi::c_char;
 use std::time::Duration;
 
-use crate::coalesce::{CoalesceStats, JsonArrayCodec, JsonRpcCodec};
+use crate::coalesce::CoalesceStats;
+#[cfg(feature = "coalesce-json")]
+use crate::coalesce::{JsonArrayCodec, JsonRpcCodec};
 use crate::error::{Error, ErrorKind};
 use crate::rate_limit::{AdaptiveHostStats, AdaptiveLimits, Rate, RateLimiter};
 use crate::stack::StackBuilder;
@@ -47,11 +49,22 @@ impl Extras {
         if let Some(max_queued) = self.max_queued {
             builder = builder.coalesce_max_queued(max_queued);
         }
-        Ok(match self.coalesce {
+        #[cfg(feature = "coalesce-json")]
+        return Ok(match self.coalesce {
             None => builder,
             Some((HTTPBATCH_COALESCE_JSONRPC, n, d)) => builder.coalesce(JsonRpcCodec::new(), n, d),
             Some((_, n, d)) => builder.coalesce(JsonArrayCodec::new(), n, d),
-        })
+        });
+        // The built-in codecs need the `coalesce-json` feature (on by default).
+        #[cfg(not(feature = "coalesce-json"))]
+        match self.coalesce {
+            None => Ok(builder),
+            Some(_) => Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "coalescing: this library was built without the coalesce-json feature, which \
+                 the built-in codecs need",
+            )),
+        }
     }
 }
 

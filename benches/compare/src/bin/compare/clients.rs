@@ -101,7 +101,7 @@ impl Client {
                     "-g".into(),
                     "-c".into(),
                     job.c.to_string(),
-                    "-i".into(),
+                    "-a".into(),
                     list.display().to_string(),
                 ];
                 if job.rate > 0.0 {

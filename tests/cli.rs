@@ -4,6 +4,8 @@
 
 mod support;
 
+#[path = "cli/limits.rs"]
+mod limits;
 #[path = "cli/streaming.rs"]
 mod streaming;
 

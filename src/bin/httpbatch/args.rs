@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use httpbatch::Rate;
 
-use crate::units::{parse_duration, parse_size};
+use crate::units::{parse_duration, parse_head_size, parse_size};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -332,6 +332,11 @@ pub struct RunArgs {
     /// Largest response body accepted (e.g. 64KiB, 10MiB); larger ones fail with body_too_large.
     #[arg(long, value_name = "SIZE", default_value = "10MiB", value_parser = parse_size, help_heading = "Limits")]
     pub max_body: u64,
+
+    /// Largest response head (status line and headers) accepted, from 16KiB to 4MiB; a larger
+    /// one fails with protocol and is not retried.
+    #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = parse_head_size, help_heading = "Limits")]
+    pub max_head_size: usize,
 
     /// Stop the whole batch after this long: requests not started end not_run.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Limits")]

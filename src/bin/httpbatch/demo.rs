@@ -62,6 +62,7 @@ fn demo_settings(quiet: bool) -> Settings {
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(2),
             max_body: 1 << 20,
+            max_head: 64 << 10,
             health_check: None,
             health_path: "/".into(),
             net: Default::default(),

@@ -206,6 +206,7 @@ pub fn worker(a: &WorkerArgs, interrupt: &Interrupt) -> Result<ExitCode, Fatal> 
         timeout: a.timeout,
         connect_timeout: Duration::from_secs(10),
         max_body: 10 << 20,
+        max_head: 64 << 10,
         health_check: None,
         health_path: "/".into(),
         net: a.net.clone(),

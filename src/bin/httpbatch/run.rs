@@ -72,6 +72,7 @@ impl Settings {
                 timeout: args.timeout,
                 connect_timeout: args.connect_timeout,
                 max_body: args.max_body,
+                max_head: args.max_head_size,
                 health_check: args.health_check,
                 health_path: args.health_path.clone(),
                 net: args.net.clone(),

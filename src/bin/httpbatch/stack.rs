@@ -39,6 +39,8 @@ pub struct StackConfig {
     pub connect_timeout: Duration,
     /// Response body limit.
     pub max_body: u64,
+    /// Response head limit (status line and headers).
+    pub max_head: usize,
     /// Probe every host this often and fail fast while one is down.
     pub health_check: Option<Duration>,
     /// The path probes ask for (and warmup requests).
@@ -101,7 +103,8 @@ impl Stack {
             HttpClientConfig::default()
                 .timeout(config.timeout)
                 .connect_timeout(config.connect_timeout)
-                .max_body_size(config.max_body),
+                .max_body_size(config.max_body)
+                .max_response_head(config.max_head),
         );
         // An unreadable --cacert or a bad --proxy is a usage error, not one error per request.
         HttpClient::try_with_config(client.clone())?;

@@ -54,6 +54,19 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
+/// A response head limit: a size from 16 KiB (the connection's read buffer, which always takes
+/// a head that fits) to 4 MiB. The client would clamp anything else, and a flag the tool
+/// silently changes is worse than an error.
+pub fn parse_head_size(text: &str) -> Result<usize, String> {
+    let bytes = parse_size(text)?;
+    if !(16 << 10..=4 << 20).contains(&bytes) {
+        return Err(format!(
+            "response head limit {text:?} is out of range: from 16KiB to 4MiB"
+        ));
+    }
+    Ok(bytes as usize)
+}
+
 /// Formats a duration for people: `850 µs`, `12.3 ms`, `2.41 s`, `3m05s`.
 pub fn human_duration(d: Duration) -> String {
     let s = d.as_secs_f64();

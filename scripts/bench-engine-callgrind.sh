@@ -9,25 +9,11 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 tree="${1:-$here}"
+# shellcheck source=lib/callgrind.sh
+. "$here/scripts/lib/callgrind.sh"
 cd "$tree"
-cargo build --release --quiet --bin httpbatch
-cargo bench --no-run --quiet --bench engine 2>/dev/null
-bench=$(ls -t target/release/deps/engine-* | grep -v '\.d$' | head -1)
-log=$(mktemp)
-target/release/httpbatch serve --port 0 >"$log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null; rm -f "$log"' EXIT
-for _ in $(seq 100); do grep -q http "$log" && break; sleep 0.1; done
-url="$(grep -o 'http://[^ ]*' "$log" | head -1 | sed 's:/*$::')/bytes/64"
-count() {
-    local out
-    out=$(mktemp)
-    W1_URL="$url" W1_N="$1" valgrind --tool=callgrind --callgrind-out-file="$out" "$bench" \
-        >/dev/null 2>&1
-    callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
-    rm -f "$out"
-}
-small=$(count 500)
-big=$(count 2000)
+callgrind_start engine
+small=$(callgrind_count W1_URL="$url/bytes/64" W1_N=500)
+big=$(callgrind_count W1_URL="$url/bytes/64" W1_N=2000)
 echo "W1 through BatchExecutor (C=8) in $tree: $small instructions at N=500, $big at N=2000," \
     "marginal $(( (big - small) / 1500 )) per request"

@@ -13,29 +13,8 @@
 #endif
 
 #include "httpbatch.hpp"
+#include "check.hpp"
 #include "test_server.hpp"
-
-static int failures = 0;
-
-#define CHECK(cond)                                                                     \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                                 \
-        }                                                                               \
-    } while (0)
-
-template <class F>
-static void run(const char *name, F f) {
-    int before = failures;
-    try {
-        f();
-    } catch (const std::exception &e) {
-        std::fprintf(stderr, "%s: unexpected exception: %s\n", name, e.what());
-        failures++;
-    }
-    std::printf("%s %s\n", failures == before ? "ok" : "FAILED", name);
-}
 
 using ItemIt = httpbatch::Paginator::ItemIterator;
 static_assert(std::is_same_v<std::iterator_traits<ItemIt>::value_type, std::string_view>);

@@ -22,9 +22,11 @@ mod stats;
 mod tcp;
 mod tls;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::RwLock;
@@ -51,9 +53,23 @@ use self::tls::TlsConnector;
 pub use self::tls::TlsVersion;
 
 struct Origin {
+    /// `scheme://host:port`, as [`Url::origin`] spells it: its key in the client's map.
+    key: Box<str>,
     agent: ureq::Agent,
     counters: Arc<ConnCounters>,
 }
+
+thread_local! {
+    /// The client (by [`ClientInner::id`]) and origin of this thread's last request: a worker
+    /// sends most requests to the origin of its last one, and finds it here with a string
+    /// compare instead of the map's lock and hash. Weak, so it never keeps an origin (and its
+    /// idle connections) alive.
+    static LAST_ORIGIN: RefCell<Option<(u64, Weak<Origin>)>> = const { RefCell::new(None) };
+}
+
+/// The next [`ClientInner::id`]: never reused, so a new client at a freed client's address is
+/// not mistaken for it.
+static NEXT_CLIENT: AtomicU64 = AtomicU64::new(1);
 
 impl Origin {
     /// The figures, idle sockets the peer closed counted as closed.
@@ -64,6 +80,8 @@ impl Origin {
 }
 
 struct ClientInner {
+    /// Tells this client's origins from another's in [`LAST_ORIGIN`].
+    id: u64,
     config: HttpClientConfig,
     /// Why the configuration cannot be used ([`HttpClientConfig::validate`]); every request
     /// then fails with it instead of reaching ureq, which would panic on it.
@@ -129,6 +147,7 @@ impl HttpClient {
             .map_err(|e| e.message().to_owned());
         HttpClient {
             inner: Arc::new(ClientInner {
+                id: NEXT_CLIENT.fetch_add(1, Ordering::Relaxed),
                 resolver: Arc::new(CachingResolver::new(config.dns_ttl, config.resolve.clone())),
                 invalid: config.validate().err().map(|e| e.message().to_owned()),
                 tls: TlsConnector::new(&config.tls),
@@ -195,6 +214,21 @@ impl HttpClient {
 
     fn origin(&self, url: &Url) -> Arc<Origin> {
         let key = url.origin();
+        let id = self.inner.id;
+        let last = LAST_ORIGIN.with_borrow(|last| match last {
+            Some((client, o)) if *client == id => o.upgrade().filter(|o| &*o.key == key),
+            _ => None,
+        });
+        if let Some(o) = last {
+            return o;
+        }
+        let o = self.find_origin(url);
+        LAST_ORIGIN.with_borrow_mut(|last| *last = Some((id, Arc::downgrade(&o))));
+        o
+    }
+
+    fn find_origin(&self, url: &Url) -> Arc<Origin> {
+        let key = url.origin();
         if let Some(o) = self.inner.origins.read().get(key) {
             return o.clone();
         }
@@ -245,7 +279,11 @@ impl HttpClient {
                 forward_to,
             },
         );
-        Origin { agent, counters }
+        Origin {
+            key: url.origin().into(),
+            agent,
+            counters,
+        }
     }
 
     /// Writes `req` and reads its answer, within the deadline the caller published with
@@ -292,7 +330,7 @@ impl HttpClient {
             false => None,
         };
         let bytes = match codings {
-            None => body.into_with_config().limit(limit).read_to_vec()?,
+            None => read_body(body, limit)?,
             Some(codings) => {
                 let bytes = decode::decode(
                     body.into_with_config().limit(limit).reader(),
@@ -371,6 +409,26 @@ fn http_method(m: Method) -> http::Method {
     }
 }
 
+/// Reads `body` to its end, within `limit`, into a vector sized from its `Content-Length` (but
+/// never more than [`PREALLOCATE_MAX`] ahead of the bytes that came): a small body then costs
+/// one exact allocation and one read, where growing from empty costs a reallocation and a
+/// probing read or two. ureq knows when there is no body at all (`HEAD`, 204, 304).
+fn read_body(body: ureq::Body, limit: u64) -> Result<Vec<u8>, ureq::Error> {
+    use std::io::Read;
+    let expected = body
+        .content_length()
+        .map_or(0, |n| n.min(limit).min(PREALLOCATE_MAX));
+    let mut bytes = Vec::with_capacity(expected as usize);
+    body.into_with_config()
+        .limit(limit)
+        .reader()
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Most bytes of a body allocated on the word of its `Content-Length` alone.
+const PREALLOCATE_MAX: u64 = 64 * 1024;
+
 /// Most bytes of a redirect's body read (and dropped) to keep its connection.
 const REDIRECT_DRAIN: u64 = 64 * 1024;
 
@@ -439,29 +497,4 @@ fn map_error(e: ureq::Error, req: &Request, limit: u64) -> Error {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn _assert_send_sync() {
-        fn is<T: Send + Sync>() {}
-        is::<HttpClient>();
-    }
-
-    #[test]
-    fn refused_is_typed() {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let client = HttpClient::new();
-        let err = client
-            .execute(
-                Request::get(&format!("http://127.0.0.1:{port}/")).unwrap(),
-                &Context::new(),
-            )
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::ConnectRefused, "{err:?}");
-        // No connection, so no request went out and nothing was reused.
-        assert_eq!(client.connection_stats(), ConnectionStats::default());
-    }
-}
+mod tests;

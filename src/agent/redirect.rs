@@ -190,23 +190,19 @@ fn response(
     waited: Duration,
     wire: Duration,
 ) -> Response {
-    let headers = parts
-        .headers
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    // Exactly the room the headers need (`len` counts every value): kept responses add up.
+    let mut headers = Vec::with_capacity(parts.headers.len());
+    for (n, v) in &parts.headers {
+        let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+        headers.push((n.as_str().to_owned(), value));
+    }
     Response {
         status: parts.status.as_u16(),
         headers,
-        body,
+        body: body.into_boxed_slice(),
         tag: req.tag(),
-        url: req.into_url().into_string(),
-        redirects: chain,
+        url: req.into_url().into_boxed_str(),
+        redirects: (!chain.is_empty()).then(|| Box::new(chain)),
         attempts: 1,
         timings: Timings {
             wire,

@@ -271,11 +271,15 @@ impl Url {
         &self.text[..self.url_len as usize]
     }
 
-    /// The URL's text ([`as_str`](Self::as_str)) without a copy.
-    pub(crate) fn into_string(self) -> String {
+    /// The URL's text ([`as_str`](Self::as_str)), exact-sized: without a copy when the origin
+    /// is the URL's prefix, else the allocation cut to the URL.
+    pub(crate) fn into_boxed_str(self) -> Box<str> {
+        if usize::from(self.url_len) == self.text.len() {
+            return self.text;
+        }
         let mut s = String::from(self.text);
         s.truncate(self.url_len as usize);
-        s
+        s.into_boxed_str()
     }
 
     /// `http` or `https`.

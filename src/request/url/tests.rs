@@ -211,3 +211,12 @@ fn the_one_pass_takes_the_common_urls_and_leaves_the_rest() {
     let long = format!("http://A/{}", "x".repeat(usize::from(u16::MAX) - 20));
     check_agree(&long);
 }
+
+#[test]
+fn the_kept_text_is_the_url_alone() {
+    for text in ["http://a:80/x", "http://a/x", "HTTP://A/ü", "http://[::1]/"] {
+        let u = Url::parse(text).unwrap();
+        let want = u.as_str().to_owned();
+        assert_eq!(&*u.into_boxed_str(), want, "{text:?}");
+    }
+}

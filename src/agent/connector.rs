@@ -120,6 +120,9 @@ thread_local! {
     static CONNECTING: Cell<bool> = const { Cell::new(false) };
     /// When the current request's whole-exchange timeout (or its batch deadline) runs out.
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// When the I/O call under way started, as [`bound`] read the clock for it: the transport
+    /// beneath takes it instead of reading the clock again. `None` outside such a call.
+    static IO_START: Cell<Option<Instant>> = const { Cell::new(None) };
     /// The origin whose idle pool the current request's connection went back to.
     static RETURNED: RefCell<Option<Arc<ConnCounters>>> = const { RefCell::new(None) };
 }
@@ -456,11 +459,27 @@ fn coarse(mut timeout: NextTimeout) -> NextTimeout {
     timeout
 }
 
+/// When the I/O call under way started, if the counting transport above already read the
+/// clock for it.
+pub(super) fn io_start() -> Option<Instant> {
+    IO_START.get()
+}
+
+/// Runs one I/O call of the transport beneath, then forgets its start (a transport used
+/// outside a counted call, as in a proxy handshake, reads the clock itself).
+fn io<R>(call: impl FnOnce() -> R) -> R {
+    let r = call();
+    IO_START.set(None);
+    r
+}
+
 /// `timeout` cut to what is left of the current request's deadline; the timeout error once
 /// nothing is (a socket cannot wait for zero time: it would wait forever or not at all).
 fn bound(mut timeout: NextTimeout) -> Result<NextTimeout, ureq::Error> {
     if let Some(deadline) = DEADLINE.get() {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let now = Instant::now();
+        IO_START.set(Some(now));
+        let left = deadline.saturating_duration_since(now);
         if left < *timeout.after {
             timeout.after = ureq::unversioned::transport::time::Duration::Exact(left);
             timeout.reason = ureq::Timeout::Global;
@@ -500,7 +519,8 @@ impl<T: Transport> Transport for CountedTransport<T> {
             REUSED.set(self.served > 0);
             self.served += 1;
         }
-        self.inner.transmit_output(amount, coarse(bound(timeout)?))
+        let timeout = coarse(bound(timeout)?);
+        io(|| self.inner.transmit_output(amount, timeout))
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
@@ -508,7 +528,8 @@ impl<T: Transport> Transport for CountedTransport<T> {
         if let Some(e) = self.overflowed() {
             return Err(e);
         }
-        let got = self.inner.await_input(coarse(bound(timeout)?))?;
+        let timeout = coarse(bound(timeout)?);
+        let got = io(|| self.inner.await_input(timeout))?;
         if got {
             ANSWERED.set(true);
         }
@@ -520,7 +541,8 @@ impl<T: Transport> Transport for CountedTransport<T> {
         if let Some(e) = self.overflowed() {
             return Err(e);
         }
-        let got = self.inner.maybe_await_input(coarse(bound(timeout)?))?;
+        let timeout = coarse(bound(timeout)?);
+        let got = io(|| self.inner.maybe_await_input(timeout))?;
         if got {
             ANSWERED.set(true);
         }

@@ -325,7 +325,9 @@ impl HttpClient {
             hold();
         }
         let mut parts = parts;
-        let codings = match self.inner.config.decompress {
+        let codings = match self.inner.config.decompress
+            && has_header(&parts.headers, &http::header::CONTENT_ENCODING)
+        {
             true => decode::codings(&parts.headers).filter(|c| !c.is_empty()),
             false => None,
         };
@@ -406,6 +408,15 @@ fn http_method(m: Method) -> http::Method {
         Method::Patch => http::Method::PATCH,
         Method::Options => http::Method::OPTIONS,
         Method::Trace => http::Method::TRACE,
+    }
+}
+
+/// Whether `headers` hold `name`: a look at each entry of a short map (most answers have a
+/// handful of headers), which costs less than hashing the name.
+fn has_header(headers: &http::HeaderMap, name: &http::HeaderName) -> bool {
+    match headers.keys_len() <= 8 {
+        true => headers.keys().any(|n| n == name),
+        false => headers.contains_key(name),
     }
 }
 

@@ -447,13 +447,16 @@ impl<T> Drop for CountedTransport<T> {
 /// request, so the syscall is skipped. Only timeouts of a second or more are rounded, so a
 /// timeout fires at most 250 ms (and at most a quarter) late; shorter ones stay exact.
 fn coarse(mut timeout: NextTimeout) -> NextTimeout {
-    const GRID_NS: u128 = 250_000_000;
+    const GRID_NS: u32 = 250_000_000;
     if let ureq::unversioned::transport::time::Duration::Exact(d) = timeout.after {
         if d >= Duration::from_secs(1) {
-            let ns = d.as_nanos().div_ceil(GRID_NS) * GRID_NS;
-            let ns = u64::try_from(ns).unwrap_or(u64::MAX);
-            timeout.after =
-                ureq::unversioned::transport::time::Duration::Exact(Duration::from_nanos(ns));
+            // A second is a whole number of grid steps: only the fraction is rounded (no
+            // 128-bit division on every I/O call).
+            let fraction = d.subsec_nanos().div_ceil(GRID_NS) * GRID_NS;
+            let rounded = Duration::from_secs(d.as_secs())
+                .saturating_add(Duration::from_nanos(u64::from(fraction)))
+                .min(Duration::from_nanos(u64::MAX));
+            timeout.after = ureq::unversioned::transport::time::Duration::Exact(rounded);
         }
     }
     timeout
@@ -606,6 +609,14 @@ mod tests {
         );
         assert_eq!(coarse(after(ms(1_001))).after, UDuration::Exact(ms(1_250)));
         assert_eq!(coarse(after(ms(999))).after, UDuration::Exact(ms(999)));
+        assert_eq!(coarse(after(ms(2_000))).after, UDuration::Exact(ms(2_000)));
+        assert_eq!(
+            coarse(after(ms(2_000) + Duration::from_nanos(1))).after,
+            UDuration::Exact(ms(2_250))
+        );
+        let huge = Duration::from_nanos(u64::MAX);
+        assert_eq!(coarse(after(Duration::MAX)).after, UDuration::Exact(huge));
+        assert_eq!(coarse(after(huge)).after, UDuration::Exact(huge));
         assert_eq!(coarse(after(ms(0))).after, UDuration::Exact(ms(0)));
         let never = NextTimeout::default();
         assert_eq!(coarse(never), never);

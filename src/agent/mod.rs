@@ -26,7 +26,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use parking_lot::RwLock;
@@ -35,7 +35,7 @@ use ureq::unversioned::transport::{ConnectProxyConnector, Connector};
 
 use crate::error::{Error, ErrorKind};
 use crate::execute::{Context, Execute};
-use crate::request::{Method, Request, Url};
+use crate::request::{Method, Request, Scheme, Url};
 use crate::response::Response;
 
 pub use self::config::HttpClientConfig;
@@ -57,6 +57,10 @@ struct Origin {
     key: Box<str>,
     agent: ureq::Agent,
     counters: Arc<ConnCounters>,
+    /// The authority of the first URI sent to this origin, as `http` parsed it: a request whose
+    /// URL spells its authority the same way reuses it (a reference count) instead of parsing
+    /// it again and copying its bytes apart from the path's.
+    authority: OnceLock<http::uri::Authority>,
 }
 
 thread_local! {
@@ -72,6 +76,34 @@ thread_local! {
 static NEXT_CLIENT: AtomicU64 = AtomicU64::new(1);
 
 impl Origin {
+    /// `url` as the URI ureq takes, built from its parts when its authority is the one this
+    /// origin has seen (only the path and query are parsed); `None` when it is not, or not known
+    /// yet: then the whole URL is parsed, as it always could be.
+    fn uri(&self, url: &Url) -> Option<http::Uri> {
+        let authority = self.authority.get()?;
+        let text = url.as_str();
+        let rest = &text[url.scheme().as_str().len() + 3..];
+        let end = rest
+            .bytes()
+            .position(|b| matches!(b, b'/' | b'?' | b'#'))
+            .unwrap_or(rest.len());
+        if rest[..end] != *authority.as_str() {
+            return None;
+        }
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(match url.scheme() {
+            Scheme::Http => http::uri::Scheme::HTTP,
+            Scheme::Https => http::uri::Scheme::HTTPS,
+        });
+        parts.authority = Some(authority.clone());
+        // What `http` makes of an absolute URI's path: `/` when there is none.
+        parts.path_and_query = Some(match &rest[end..] {
+            "" => http::uri::PathAndQuery::from_static("/"),
+            path => http::uri::PathAndQuery::try_from(path).ok()?,
+        });
+        http::Uri::from_parts(parts).ok()
+    }
+
     /// The figures, idle sockets the peer closed counted as closed.
     fn stats(&self) -> ConnectionStats {
         self.counters.sweep();
@@ -283,6 +315,7 @@ impl HttpClient {
             key: url.origin().into(),
             agent,
             counters,
+            authority: OnceLock::new(),
         }
     }
 
@@ -296,9 +329,17 @@ impl HttpClient {
         follow: bool,
         hold: Option<&mut (dyn FnMut() + 'h)>,
     ) -> Result<(http::response::Parts, Vec<u8>), ureq::Error> {
-        let mut b = http::Request::builder()
-            .method(http_method(req.method()))
-            .uri(req.url().as_str());
+        let b = http::Request::builder().method(http_method(req.method()));
+        let mut b = match origin.uri(req.url()) {
+            Some(uri) => b.uri(uri),
+            None => {
+                let b = b.uri(req.url().as_str());
+                if let Some(a) = b.uri_ref().and_then(http::Uri::authority) {
+                    let _ = origin.authority.set(a.clone());
+                }
+                b
+            }
+        };
         for (n, v) in req.headers() {
             b = b.header(n, v);
         }

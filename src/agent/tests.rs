@@ -142,3 +142,58 @@ fn refused_is_typed() {
     // No connection, so no request went out and nothing was reused.
     assert_eq!(client.connection_stats(), ConnectionStats::default());
 }
+
+#[test]
+fn a_uri_built_on_a_known_authority_is_the_parsed_one() {
+    let origin = |first: &str| {
+        let o = Origin {
+            key: Url::parse(first).unwrap().origin().into(),
+            agent: ureq::Agent::new_with_defaults(),
+            counters: Arc::new(ConnCounters::new(Arc::default())),
+            authority: OnceLock::new(),
+        };
+        let parsed = http::Uri::try_from(Url::parse(first).unwrap().as_str()).unwrap();
+        o.authority
+            .set(parsed.authority().unwrap().clone())
+            .unwrap();
+        o
+    };
+    for (first, urls) in [
+        (
+            "http://127.0.0.1:8080/",
+            &[
+                "http://127.0.0.1:8080/bytes/64",
+                "http://127.0.0.1:8080",
+                "http://127.0.0.1:8080?q=1",
+                "http://127.0.0.1:8080#top",
+                "http://127.0.0.1:8080/a/b?c=d&e=%20#frag",
+                "HTTP://127.0.0.1:8080/x",
+                "http://127.0.0.1:8080/ü?ß",
+                "http://127.0.0.1:8080/a%2Fb/../c",
+            ][..],
+        ),
+        (
+            "https://[::1]:8443/",
+            &["https://[::1]:8443/x?y", "https://[::1]:8443"][..],
+        ),
+    ] {
+        let o = origin(first);
+        for text in urls {
+            let url = Url::parse(text).unwrap();
+            let parsed = http::Uri::try_from(url.as_str()).unwrap();
+            let built = o.uri(&url).expect(text);
+            assert_eq!(built, parsed, "{text:?}");
+            assert_eq!(built.to_string(), parsed.to_string(), "{text:?}");
+            assert_eq!(built.path_and_query(), parsed.path_and_query(), "{text:?}");
+        }
+    }
+    // Another spelling of the authority is parsed whole, not matched.
+    let o = origin("http://127.0.0.1:8080/");
+    for text in [
+        "http://127.0.0.1/x",
+        "http://localhost:8080/x",
+        "http://127.0.0.1:08080/",
+    ] {
+        assert!(o.uri(&Url::parse(text).unwrap()).is_none(), "{text:?}");
+    }
+}

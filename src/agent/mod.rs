@@ -329,26 +329,34 @@ impl HttpClient {
         follow: bool,
         hold: Option<&mut (dyn FnMut() + 'h)>,
     ) -> Result<(http::response::Parts, Vec<u8>), ureq::Error> {
-        let b = http::Request::builder().method(http_method(req.method()));
-        let mut b = match origin.uri(req.url()) {
-            Some(uri) => b.uri(uri),
+        let uri = match origin.uri(req.url()) {
+            Some(uri) => uri,
             None => {
-                let b = b.uri(req.url().as_str());
-                if let Some(a) = b.uri_ref().and_then(http::Uri::authority) {
+                let uri = http::Uri::try_from(req.url().as_str()).map_err(http::Error::from)?;
+                if let Some(a) = uri.authority() {
                     let _ = origin.authority.set(a.clone());
                 }
-                b
+                uri
             }
         };
+        // Set in place rather than through `http`'s builder, which moves the whole head at
+        // every step; the same conversions, so the same errors.
+        let mut head = http::Request::new(());
+        *head.method_mut() = http_method(req.method());
+        *head.uri_mut() = uri;
         for (n, v) in req.headers() {
-            b = b.header(n, v);
+            let name = http::HeaderName::try_from(n).map_err(http::Error::from)?;
+            let value = http::HeaderValue::try_from(v).map_err(http::Error::from)?;
+            head.headers_mut()
+                .try_append(name, value)
+                .map_err(http::Error::from)?;
         }
         let agent = &origin.agent;
         let has_body =
             !req.body().is_empty() || matches!(req.method().as_str(), "POST" | "PUT" | "PATCH");
         let res = match has_body {
-            false => agent.run(b.body(())?)?,
-            true => agent.run(b.body(req.body())?)?,
+            false => agent.run(head)?,
+            true => agent.run(head.map(|()| req.body()))?,
         };
         let (parts, body) = res.into_parts();
         let limit = self.inner.config.max_body_size;

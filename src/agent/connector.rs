@@ -120,6 +120,9 @@ thread_local! {
     static CONNECTING: Cell<bool> = const { Cell::new(false) };
     /// When the current request's whole-exchange timeout (or its batch deadline) runs out.
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// When the I/O call under way started, as [`bound`] read the clock for it: the transport
+    /// beneath takes it instead of reading the clock again. `None` outside such a call.
+    static IO_START: Cell<Option<Instant>> = const { Cell::new(None) };
     /// The origin whose idle pool the current request's connection went back to.
     static RETURNED: RefCell<Option<Arc<ConnCounters>>> = const { RefCell::new(None) };
 }
@@ -444,23 +447,42 @@ impl<T> Drop for CountedTransport<T> {
 /// request, so the syscall is skipped. Only timeouts of a second or more are rounded, so a
 /// timeout fires at most 250 ms (and at most a quarter) late; shorter ones stay exact.
 fn coarse(mut timeout: NextTimeout) -> NextTimeout {
-    const GRID_NS: u128 = 250_000_000;
+    const GRID_NS: u32 = 250_000_000;
     if let ureq::unversioned::transport::time::Duration::Exact(d) = timeout.after {
         if d >= Duration::from_secs(1) {
-            let ns = d.as_nanos().div_ceil(GRID_NS) * GRID_NS;
-            let ns = u64::try_from(ns).unwrap_or(u64::MAX);
-            timeout.after =
-                ureq::unversioned::transport::time::Duration::Exact(Duration::from_nanos(ns));
+            // A second is a whole number of grid steps: only the fraction is rounded (no
+            // 128-bit division on every I/O call).
+            let fraction = d.subsec_nanos().div_ceil(GRID_NS) * GRID_NS;
+            let rounded = Duration::from_secs(d.as_secs())
+                .saturating_add(Duration::from_nanos(u64::from(fraction)))
+                .min(Duration::from_nanos(u64::MAX));
+            timeout.after = ureq::unversioned::transport::time::Duration::Exact(rounded);
         }
     }
     timeout
+}
+
+/// When the I/O call under way started, if the counting transport above already read the
+/// clock for it.
+pub(super) fn io_start() -> Option<Instant> {
+    IO_START.get()
+}
+
+/// Runs one I/O call of the transport beneath, then forgets its start (a transport used
+/// outside a counted call, as in a proxy handshake, reads the clock itself).
+fn io<R>(call: impl FnOnce() -> R) -> R {
+    let r = call();
+    IO_START.set(None);
+    r
 }
 
 /// `timeout` cut to what is left of the current request's deadline; the timeout error once
 /// nothing is (a socket cannot wait for zero time: it would wait forever or not at all).
 fn bound(mut timeout: NextTimeout) -> Result<NextTimeout, ureq::Error> {
     if let Some(deadline) = DEADLINE.get() {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let now = Instant::now();
+        IO_START.set(Some(now));
+        let left = deadline.saturating_duration_since(now);
         if left < *timeout.after {
             timeout.after = ureq::unversioned::transport::time::Duration::Exact(left);
             timeout.reason = ureq::Timeout::Global;
@@ -500,7 +522,8 @@ impl<T: Transport> Transport for CountedTransport<T> {
             REUSED.set(self.served > 0);
             self.served += 1;
         }
-        self.inner.transmit_output(amount, coarse(bound(timeout)?))
+        let timeout = coarse(bound(timeout)?);
+        io(|| self.inner.transmit_output(amount, timeout))
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
@@ -508,7 +531,8 @@ impl<T: Transport> Transport for CountedTransport<T> {
         if let Some(e) = self.overflowed() {
             return Err(e);
         }
-        let got = self.inner.await_input(coarse(bound(timeout)?))?;
+        let timeout = coarse(bound(timeout)?);
+        let got = io(|| self.inner.await_input(timeout))?;
         if got {
             ANSWERED.set(true);
         }
@@ -520,7 +544,8 @@ impl<T: Transport> Transport for CountedTransport<T> {
         if let Some(e) = self.overflowed() {
             return Err(e);
         }
-        let got = self.inner.maybe_await_input(coarse(bound(timeout)?))?;
+        let timeout = coarse(bound(timeout)?);
+        let got = io(|| self.inner.maybe_await_input(timeout))?;
         if got {
             ANSWERED.set(true);
         }
@@ -584,6 +609,14 @@ mod tests {
         );
         assert_eq!(coarse(after(ms(1_001))).after, UDuration::Exact(ms(1_250)));
         assert_eq!(coarse(after(ms(999))).after, UDuration::Exact(ms(999)));
+        assert_eq!(coarse(after(ms(2_000))).after, UDuration::Exact(ms(2_000)));
+        assert_eq!(
+            coarse(after(ms(2_000) + Duration::from_nanos(1))).after,
+            UDuration::Exact(ms(2_250))
+        );
+        let huge = Duration::from_nanos(u64::MAX);
+        assert_eq!(coarse(after(Duration::MAX)).after, UDuration::Exact(huge));
+        assert_eq!(coarse(after(huge)).after, UDuration::Exact(huge));
         assert_eq!(coarse(after(ms(0))).after, UDuration::Exact(ms(0)));
         let never = NextTimeout::default();
         assert_eq!(coarse(never), never);

@@ -22,9 +22,11 @@ mod stats;
 mod tcp;
 mod tls;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use parking_lot::RwLock;
@@ -33,7 +35,7 @@ use ureq::unversioned::transport::{ConnectProxyConnector, Connector};
 
 use crate::error::{Error, ErrorKind};
 use crate::execute::{Context, Execute};
-use crate::request::{Method, Request, Url};
+use crate::request::{Method, Request, Scheme, Url};
 use crate::response::Response;
 
 pub use self::config::HttpClientConfig;
@@ -51,11 +53,57 @@ use self::tls::TlsConnector;
 pub use self::tls::TlsVersion;
 
 struct Origin {
+    /// `scheme://host:port`, as [`Url::origin`] spells it: its key in the client's map.
+    key: Box<str>,
     agent: ureq::Agent,
     counters: Arc<ConnCounters>,
+    /// The authority of the first URI sent to this origin, as `http` parsed it: a request whose
+    /// URL spells its authority the same way reuses it (a reference count) instead of parsing
+    /// it again and copying its bytes apart from the path's.
+    authority: OnceLock<http::uri::Authority>,
 }
 
+thread_local! {
+    /// The client (by [`ClientInner::id`]) and origin of this thread's last request: a worker
+    /// sends most requests to the origin of its last one, and finds it here with a string
+    /// compare instead of the map's lock and hash. Weak, so it never keeps an origin (and its
+    /// idle connections) alive.
+    static LAST_ORIGIN: RefCell<Option<(u64, Weak<Origin>)>> = const { RefCell::new(None) };
+}
+
+/// The next [`ClientInner::id`]: never reused, so a new client at a freed client's address is
+/// not mistaken for it.
+static NEXT_CLIENT: AtomicU64 = AtomicU64::new(1);
+
 impl Origin {
+    /// `url` as the URI ureq takes, built from its parts when its authority is the one this
+    /// origin has seen (only the path and query are parsed); `None` when it is not, or not known
+    /// yet: then the whole URL is parsed, as it always could be.
+    fn uri(&self, url: &Url) -> Option<http::Uri> {
+        let authority = self.authority.get()?;
+        let text = url.as_str();
+        let rest = &text[url.scheme().as_str().len() + 3..];
+        let end = rest
+            .bytes()
+            .position(|b| matches!(b, b'/' | b'?' | b'#'))
+            .unwrap_or(rest.len());
+        if rest[..end] != *authority.as_str() {
+            return None;
+        }
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(match url.scheme() {
+            Scheme::Http => http::uri::Scheme::HTTP,
+            Scheme::Https => http::uri::Scheme::HTTPS,
+        });
+        parts.authority = Some(authority.clone());
+        // What `http` makes of an absolute URI's path: `/` when there is none.
+        parts.path_and_query = Some(match &rest[end..] {
+            "" => http::uri::PathAndQuery::from_static("/"),
+            path => http::uri::PathAndQuery::try_from(path).ok()?,
+        });
+        http::Uri::from_parts(parts).ok()
+    }
+
     /// The figures, idle sockets the peer closed counted as closed.
     fn stats(&self) -> ConnectionStats {
         self.counters.sweep();
@@ -64,6 +112,8 @@ impl Origin {
 }
 
 struct ClientInner {
+    /// Tells this client's origins from another's in [`LAST_ORIGIN`].
+    id: u64,
     config: HttpClientConfig,
     /// Why the configuration cannot be used ([`HttpClientConfig::validate`]); every request
     /// then fails with it instead of reaching ureq, which would panic on it.
@@ -129,6 +179,7 @@ impl HttpClient {
             .map_err(|e| e.message().to_owned());
         HttpClient {
             inner: Arc::new(ClientInner {
+                id: NEXT_CLIENT.fetch_add(1, Ordering::Relaxed),
                 resolver: Arc::new(CachingResolver::new(config.dns_ttl, config.resolve.clone())),
                 invalid: config.validate().err().map(|e| e.message().to_owned()),
                 tls: TlsConnector::new(&config.tls),
@@ -195,6 +246,21 @@ impl HttpClient {
 
     fn origin(&self, url: &Url) -> Arc<Origin> {
         let key = url.origin();
+        let id = self.inner.id;
+        let last = LAST_ORIGIN.with_borrow(|last| match last {
+            Some((client, o)) if *client == id => o.upgrade().filter(|o| &*o.key == key),
+            _ => None,
+        });
+        if let Some(o) = last {
+            return o;
+        }
+        let o = self.find_origin(url);
+        LAST_ORIGIN.with_borrow_mut(|last| *last = Some((id, Arc::downgrade(&o))));
+        o
+    }
+
+    fn find_origin(&self, url: &Url) -> Arc<Origin> {
+        let key = url.origin();
         if let Some(o) = self.inner.origins.read().get(key) {
             return o.clone();
         }
@@ -245,7 +311,12 @@ impl HttpClient {
                 forward_to,
             },
         );
-        Origin { agent, counters }
+        Origin {
+            key: url.origin().into(),
+            agent,
+            counters,
+            authority: OnceLock::new(),
+        }
     }
 
     /// Writes `req` and reads its answer, within the deadline the caller published with
@@ -258,18 +329,34 @@ impl HttpClient {
         follow: bool,
         hold: Option<&mut (dyn FnMut() + 'h)>,
     ) -> Result<(http::response::Parts, Vec<u8>), ureq::Error> {
-        let mut b = http::Request::builder()
-            .method(http_method(req.method()))
-            .uri(req.url().as_str());
+        let uri = match origin.uri(req.url()) {
+            Some(uri) => uri,
+            None => {
+                let uri = http::Uri::try_from(req.url().as_str()).map_err(http::Error::from)?;
+                if let Some(a) = uri.authority() {
+                    let _ = origin.authority.set(a.clone());
+                }
+                uri
+            }
+        };
+        // Set in place rather than through `http`'s builder, which moves the whole head at
+        // every step; the same conversions, so the same errors.
+        let mut head = http::Request::new(());
+        *head.method_mut() = http_method(req.method());
+        *head.uri_mut() = uri;
         for (n, v) in req.headers() {
-            b = b.header(n, v);
+            let name = http::HeaderName::try_from(n).map_err(http::Error::from)?;
+            let value = http::HeaderValue::try_from(v).map_err(http::Error::from)?;
+            head.headers_mut()
+                .try_append(name, value)
+                .map_err(http::Error::from)?;
         }
         let agent = &origin.agent;
         let has_body =
             !req.body().is_empty() || matches!(req.method().as_str(), "POST" | "PUT" | "PATCH");
         let res = match has_body {
-            false => agent.run(b.body(())?)?,
-            true => agent.run(b.body(req.body())?)?,
+            false => agent.run(head)?,
+            true => agent.run(head.map(|()| req.body()))?,
         };
         let (parts, body) = res.into_parts();
         let limit = self.inner.config.max_body_size;
@@ -287,12 +374,14 @@ impl HttpClient {
             hold();
         }
         let mut parts = parts;
-        let codings = match self.inner.config.decompress {
+        let codings = match self.inner.config.decompress
+            && has_header(&parts.headers, &http::header::CONTENT_ENCODING)
+        {
             true => decode::codings(&parts.headers).filter(|c| !c.is_empty()),
             false => None,
         };
         let bytes = match codings {
-            None => body.into_with_config().limit(limit).read_to_vec()?,
+            None => read_body(body, limit)?,
             Some(codings) => {
                 let bytes = decode::decode(
                     body.into_with_config().limit(limit).reader(),
@@ -371,6 +460,35 @@ fn http_method(m: Method) -> http::Method {
     }
 }
 
+/// Whether `headers` hold `name`: a look at each entry of a short map (most answers have a
+/// handful of headers), which costs less than hashing the name.
+fn has_header(headers: &http::HeaderMap, name: &http::HeaderName) -> bool {
+    match headers.keys_len() <= 8 {
+        true => headers.keys().any(|n| n == name),
+        false => headers.contains_key(name),
+    }
+}
+
+/// Reads `body` to its end, within `limit`, into a vector sized from its `Content-Length` (but
+/// never more than [`PREALLOCATE_MAX`] ahead of the bytes that came): a small body then costs
+/// one exact allocation and one read, where growing from empty costs a reallocation and a
+/// probing read or two. ureq knows when there is no body at all (`HEAD`, 204, 304).
+fn read_body(body: ureq::Body, limit: u64) -> Result<Vec<u8>, ureq::Error> {
+    use std::io::Read;
+    let expected = body
+        .content_length()
+        .map_or(0, |n| n.min(limit).min(PREALLOCATE_MAX));
+    let mut bytes = Vec::with_capacity(expected as usize);
+    body.into_with_config()
+        .limit(limit)
+        .reader()
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Most bytes of a body allocated on the word of its `Content-Length` alone.
+const PREALLOCATE_MAX: u64 = 64 * 1024;
+
 /// Most bytes of a redirect's body read (and dropped) to keep its connection.
 const REDIRECT_DRAIN: u64 = 64 * 1024;
 
@@ -439,29 +557,4 @@ fn map_error(e: ureq::Error, req: &Request, limit: u64) -> Error {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn _assert_send_sync() {
-        fn is<T: Send + Sync>() {}
-        is::<HttpClient>();
-    }
-
-    #[test]
-    fn refused_is_typed() {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let client = HttpClient::new();
-        let err = client
-            .execute(
-                Request::get(&format!("http://127.0.0.1:{port}/")).unwrap(),
-                &Context::new(),
-            )
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::ConnectRefused, "{err:?}");
-        // No connection, so no request went out and nothing was reused.
-        assert_eq!(client.connection_stats(), ConnectionStats::default());
-    }
-}
+mod tests;

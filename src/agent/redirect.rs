@@ -106,8 +106,11 @@ impl HttpClient {
             let status = parts.status.as_u16();
             // Every answer read, hop or final, is reported to the admissions (adaptive limits).
             ctx.observe(&req, &Answer::from_map(status, &parts.headers));
-            let location = parts.headers.get(http::header::LOCATION);
-            if let (true, Some(location)) = (is_followed(status), location) {
+            let location = match is_followed(status) {
+                true => parts.headers.get(http::header::LOCATION),
+                false => None,
+            };
+            if let Some(location) = location {
                 let location = ascii_location(location.as_bytes());
                 if !follow {
                     if max == 0 {
@@ -190,23 +193,22 @@ fn response(
     waited: Duration,
     wire: Duration,
 ) -> Response {
-    let headers = parts
-        .headers
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    // Exactly the room the headers need (`len` counts every value): kept responses add up.
+    let mut headers = Vec::with_capacity(parts.headers.len());
+    for (n, v) in &parts.headers {
+        let value = match v.to_str() {
+            Ok(visible_ascii) => visible_ascii.to_owned(),
+            Err(_) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        };
+        headers.push((n.as_str().to_owned(), value));
+    }
     Response {
         status: parts.status.as_u16(),
         headers,
-        body,
+        body: body.into_boxed_slice(),
         tag: req.tag(),
-        url: req.into_url().into_string(),
-        redirects: chain,
+        url: req.into_url().into_boxed_str(),
+        redirects: (!chain.is_empty()).then(|| Box::new(chain)),
         attempts: 1,
         timings: Timings {
             wire,

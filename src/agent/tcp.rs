@@ -211,12 +211,14 @@ impl Transport for TcpTransport {
             self.timeout_read = t;
         }
         let input = self.buffers.input_append_buf();
-        let started = Instant::now();
+        // Only a signal needs it (to go on with the time left), but it has to be read now; the
+        // counting transport above has usually just read it.
+        let started = t.map(|_| super::connector::io_start().unwrap_or_else(Instant::now));
         let n = loop {
             match (&*self.stream).read(input) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {
                     // A signal: go on with the time that is left, not the whole timeout again.
-                    if let Some(t) = t {
+                    if let (Some(t), Some(started)) = (t, started) {
                         let rest = t.saturating_sub(started.elapsed());
                         if rest.is_zero() {
                             return Err(ureq::Error::Timeout(timeout.reason));

@@ -110,9 +110,9 @@ fn from_entry(entry: &Entry, head: bool, age: Option<&str>, status: CacheStatus)
         res.headers.push(("age".into(), age.into()));
     }
     if head {
-        res.body.clear();
+        res.body = Box::default();
     }
-    res.url = entry.url.clone();
+    res.url = entry.url.as_str().into();
     res.attempts = 0;
     res.cache = Some(status);
     res
@@ -121,7 +121,7 @@ fn from_entry(entry: &Entry, head: bool, age: Option<&str>, status: CacheStatus)
 fn only_if_cached_miss(req: &Request) -> Response {
     let mut res =
         Response::new(504, b"not in the cache (only-if-cached)".to_vec()).with_tag(req.tag());
-    res.url = req.url().as_str().to_owned();
+    res.url = req.url().as_str().into();
     res.attempts = 0;
     res.cache = Some(CacheStatus::Miss);
     res

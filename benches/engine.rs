@@ -115,6 +115,10 @@ fn overhead() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
+    // `OVERHEAD_C` caps the run's concurrency (the executor keeps 32 workers).
+    let c = std::env::var("OVERHEAD_C")
+        .ok()
+        .and_then(|v| v.parse().ok());
     let ex = BatchExecutor::new(Immediate, 32).unwrap();
     let mut times = Vec::new();
     let rounds = std::env::var("ROUNDS")
@@ -126,7 +130,11 @@ fn overhead() {
             .map(|_| Request::get("http://127.0.0.1/").unwrap())
             .collect();
         let t = Instant::now();
-        let r = ex.execute_batch(requests, BatchOptions::new());
+        let mut options = BatchOptions::new();
+        if let Some(c) = c {
+            options = options.concurrency(c);
+        }
+        let r = ex.execute_batch(requests, options);
         times.push(t.elapsed());
         assert_eq!(r.summary.succeeded, n);
     }

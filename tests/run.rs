@@ -218,3 +218,54 @@ fn a_stopped_run_settles_the_rest_of_a_lazy_input() {
     // The `/reset` on a reused connection is resent once by the leaf (stale keep-alive rule).
     assert_eq!(server.requests(), 5);
 }
+
+/// Holds each request until `want` requests have entered (at most 10 s; then answers 500).
+struct Gathering {
+    entered: std::sync::Mutex<usize>,
+    all_in: std::sync::Condvar,
+    want: usize,
+}
+
+impl httpbatch::Execute for Gathering {
+    fn execute(
+        &self,
+        req: Request,
+        _ctx: &httpbatch::Context,
+    ) -> Result<httpbatch::Response, httpbatch::Error> {
+        let mut n = self.entered.lock().unwrap();
+        *n += 1;
+        self.all_in.notify_all();
+        let (n, _) = self
+            .all_in
+            .wait_timeout_while(n, Duration::from_secs(10), |n| *n < self.want)
+            .unwrap();
+        let status = if *n >= self.want { 200 } else { 500 };
+        Ok(httpbatch::Response::new(status, Vec::new()).with_tag(req.tag()))
+    }
+}
+
+/// The engine starts as many runners as cores first, and the rest once items prove slow: items
+/// that each wait for the run's whole concurrency must all get it.
+#[test]
+fn slow_items_get_the_full_concurrency() {
+    for c in [3, 16, 48] {
+        let ex = BatchExecutor::new(
+            Gathering {
+                entered: std::sync::Mutex::new(0),
+                all_in: std::sync::Condvar::new(),
+                want: c,
+            },
+            64,
+        )
+        .unwrap();
+        let requests: Vec<_> = (0..4 * c as u64)
+            .map(|i| {
+                Request::builder(httpbatch::Method::Get, "http://127.0.0.1/")
+                    .tag(i)
+                    .build()
+            })
+            .collect();
+        let r = ex.execute_batch(requests, BatchOptions::new().concurrency(c));
+        assert_eq!(r.summary.succeeded, 4 * c, "concurrency {c}");
+    }
+}

@@ -17,7 +17,8 @@
 //!   (fail-fast, a panic). Progress ticks, the deadline and the bell wake it on their own.
 //! - Runners are long-lived tasks on the executor's threads, at most one per item fed and at most
 //!   the run's concurrency; each loops on the [`queue`]: pop, work, send the outcome. A slow item
-//!   holds up only its own runner.
+//!   holds up only its own runner. The [`ramp`] starts as many as there are cores first and the
+//!   rest once items prove slow, so items that take no time do not wake every thread.
 //! - Stopping (cancel, deadline, shutdown, fail-fast, a panic) closes the queue; from then on the
 //!   number popped is final and the caller waits for exactly that many outcomes (requests in
 //!   flight are interrupted through the run's cancel token). Whatever was never popped, and the
@@ -40,6 +41,7 @@ mod inbox;
 mod item;
 mod options;
 mod queue;
+mod ramp;
 mod runner;
 mod sink;
 #[cfg(test)]
@@ -66,6 +68,7 @@ use self::event::Counts;
 use self::inbox::Inbox;
 use self::options::DEFAULT_QUEUE_AHEAD;
 use self::queue::Queue;
+use self::ramp::Ramp;
 use self::runner::{Msg, Shared, runner};
 
 /// Outcomes a caller that needs none promptly lets accumulate before it wakes to settle them.
@@ -248,6 +251,7 @@ pub(crate) fn run<T: Send, O: Send>(
         // streams, a progress report per message); if not, the caller sleeps through batches.
         let prompt = every_message || hooks.wants_events() || sink.prompt();
         let mut input_ready = options.input_ready.take();
+        let mut ramp = Ramp::new(target);
         // Whether the last read stopped because the input had nothing ready.
         let mut starved_input = false;
         loop {
@@ -332,13 +336,19 @@ pub(crate) fn run<T: Send, O: Send>(
                     sh.queue.input_done();
                 }
             }
-            while spawned < target && spawned < fed {
+            // The clock only when something here is timed (a deadline, chunk pauses, the ramp).
+            let now =
+                (deadline.is_some() || chunk != usize::MAX || ramp.pending()).then(Instant::now);
+            if let Some(now) = now {
+                ramp.check(now, done_fed, fed, spawned);
+            }
+            while spawned < ramp.allowed && spawned < fed {
                 s.spawn(move |_| runner(sh));
                 spawned += 1;
             }
-
-            // The clock only when something here is timed (a deadline or chunk pauses).
-            let now = (deadline.is_some() || chunk != usize::MAX).then(Instant::now);
+            if spawned > 0 {
+                ramp.begin(done_fed);
+            }
             if deadline.is_some_and(|d| now.is_some_and(|n| n >= d)) {
                 stop.cancel_with(CancelReason::Deadline);
             }
@@ -374,6 +384,9 @@ pub(crate) fn run<T: Send, O: Send>(
             }
             if let Some(Some(u)) = chunk_wait {
                 wait_until = Some(wait_until.map_or(u, |d| d.min(u)));
+            }
+            if let Some(r) = ramp.next_check(fed - done_fed, spawned) {
+                wait_until = Some(wait_until.map_or(r, |d| d.min(r)));
             }
             if let Some((every, _)) = progress.as_ref().filter(|(every, _)| !every.is_zero()) {
                 if let Some(tick) = last_progress.checked_add(*every) {

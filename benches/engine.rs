@@ -63,6 +63,19 @@ fn peak_rss_kib() -> u64 {
         .expect("VmHWM in /proc/self/status")
 }
 
+/// CPU time of the whole process (every thread) so far.
+fn process_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 struct Immediate;
 
 impl Execute for Immediate {
@@ -121,6 +134,7 @@ fn overhead() {
         .and_then(|v| v.parse().ok());
     let ex = BatchExecutor::new(Immediate, 32).unwrap();
     let mut times = Vec::new();
+    let mut cpus = Vec::new();
     let rounds = std::env::var("ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -129,13 +143,15 @@ fn overhead() {
         let requests: Vec<_> = (0..n)
             .map(|_| Request::get("http://127.0.0.1/").unwrap())
             .collect();
-        let t = Instant::now();
         let mut options = BatchOptions::new();
         if let Some(c) = c {
             options = options.concurrency(c);
         }
+        let cpu = process_cpu();
+        let t = Instant::now();
         let r = ex.execute_batch(requests, options);
         times.push(t.elapsed());
+        cpus.push(process_cpu() - cpu);
         assert_eq!(r.summary.succeeded, n);
     }
     // The same work without the engine, for scale: one thread calls the executor in a loop and
@@ -156,11 +172,15 @@ fn overhead() {
     }
     times.sort();
     floor.sort();
+    cpus.sort();
     println!(
         "overhead: execute_batch of {n} requests to an immediate executor: best {:?}, median {:?} \
-         (the same calls in a loop on one thread: best {:?}, median {:?})",
+         (CPU of every thread: best {:?}, median {:?}; the same calls in a loop on one thread: \
+         best {:?}, median {:?})",
         times[0],
         times[times.len() / 2],
+        cpus[0],
+        cpus[cpus.len() / 2],
         floor[0],
         floor[floor.len() / 2]
     );

@@ -15,6 +15,11 @@
 //!   zero progress interval), else once [`SETTLE_SLICE`] outcomes, a refill's worth, or the
 //!   last outcome of the run have arrived, or at once for an outcome that stops the run
 //!   (fail-fast, a panic). Progress ticks, the deadline and the bell wake it on their own.
+//! - In such a batch-wise run (and only while a refill's half window exceeds what all runners
+//!   could hold), a runner may hold back up to [`runner::HOLD`] outcomes of quick items and
+//!   hand them over in one go; it hands them over with its next slow or urgent outcome, before
+//!   it would block on the queue (empty, paused) and when it leaves, so what the caller waits
+//!   for always arrives.
 //! - Runners are long-lived tasks on the executor's threads, at most one per item fed and at most
 //!   the run's concurrency; each loops on the [`queue`]: pop, work, send the outcome. A slow item
 //!   holds up only its own runner. The [`ramp`] starts as many as there are cores first and the
@@ -201,6 +206,18 @@ pub(crate) fn run<T: Send, O: Send>(
     if let Some(d) = deadline {
         ctx = ctx.with_deadline(d);
     }
+    let target = options
+        .concurrency
+        .unwrap_or(usize::MAX)
+        .min(plan.max_runners)
+        .max(1);
+    let ahead = options.queue_ahead.unwrap_or(DEFAULT_QUEUE_AHEAD);
+    let window = ahead.saturating_add(target);
+    // A zero progress interval reports after each message, not once per batch of them.
+    let every_message = progress.as_ref().is_some_and(|(every, _)| every.is_zero());
+    // Whether each outcome must reach the caller as it settles (events, a consumer that
+    // streams, a progress report per message); if not, the caller sleeps through batches.
+    let prompt = every_message || hooks.wants_events() || sink.prompt();
     let shared = Shared {
         queue: Queue::new(deadline, stop.clone(), control.clone()),
         stop: stop.clone(),
@@ -208,17 +225,14 @@ pub(crate) fn run<T: Send, O: Send>(
         start,
         fail_fast: options.fail_fast,
         send_started: hooks.wants_events(),
+        // Outcomes held back on runners must never hold up a refill: at most a hold's worth per
+        // runner, well under the half window a refill waits for.
+        hold: !prompt && window / 2 >= target.saturating_mul(runner::HOLD * 2),
         work,
         inbox,
         panic: Mutex::new(None),
         panicked: AtomicBool::new(false),
     };
-    let target = options
-        .concurrency
-        .unwrap_or(usize::MAX)
-        .min(plan.max_runners)
-        .max(1);
-    let ahead = options.queue_ahead.unwrap_or(DEFAULT_QUEUE_AHEAD);
     let (chunk, chunk_pause) = options.chunks.unwrap_or((usize::MAX, Duration::ZERO));
     let mut last_progress = start;
     // A first report as the run starts (0 settled; paused, if it starts paused): a run whose
@@ -239,17 +253,11 @@ pub(crate) fn run<T: Send, O: Send>(
         let mut expected: Option<usize> = None;
         let mut in_chunk = 0usize;
         let mut chunk_wait: Option<Option<Instant>> = None;
-        let window = ahead.saturating_add(target);
         // Sized once for the first refill (at most the window), not grown by copying.
         let mut batch: Vec<(usize, i32, T)> =
             Vec::with_capacity(window.min(input.size_hint().0).min(DEFAULT_QUEUE_AHEAD * 2));
         // Outcomes taken from the inbox and not yet settled.
         let mut msgs: Vec<Msg<O>> = Vec::new();
-        // A zero progress interval reports after each message, not once per batch of them.
-        let every_message = progress.as_ref().is_some_and(|(every, _)| every.is_zero());
-        // Whether each outcome must reach the caller as it settles (events, a consumer that
-        // streams, a progress report per message); if not, the caller sleeps through batches.
-        let prompt = every_message || hooks.wants_events() || sink.prompt();
         let mut input_ready = options.input_ready.take();
         let mut ramp = Ramp::new(target);
         // Whether the last read stopped because the input had nothing ready.
@@ -305,7 +313,11 @@ pub(crate) fn run<T: Send, O: Send>(
                             // the next read (which may block on a slow producer). An input that
                             // says more is ready (a lower size bound) is read on in doubling
                             // pushes, so a fast input is not handed over one wake-up per item.
-                            if sh.queue.is_starving() && batch.len() >= early {
+                            // Runners not started yet count as idle: the first items go out
+                            // at once, not after a whole window has been read.
+                            if (spawned < ramp.allowed || sh.queue.is_starving())
+                                && batch.len() >= early
+                            {
                                 if input.size_hint().0 > 0 {
                                     early = early.saturating_mul(2);
                                 }
@@ -318,6 +330,7 @@ pub(crate) fn run<T: Send, O: Send>(
                                     sink,
                                     &mut hooks,
                                 );
+                                spawn_runners(s, sh, &mut spawned, ramp.allowed.min(fed));
                             }
                         }
                     }
@@ -342,10 +355,7 @@ pub(crate) fn run<T: Send, O: Send>(
             if let Some(now) = now {
                 ramp.check(now, done_fed, fed, spawned);
             }
-            while spawned < ramp.allowed && spawned < fed {
-                s.spawn(move |_| runner(sh));
-                spawned += 1;
-            }
+            spawn_runners(s, sh, &mut spawned, ramp.allowed.min(fed));
             if spawned > 0 {
                 ramp.begin(done_fed);
             }
@@ -520,6 +530,19 @@ pub(crate) fn run<T: Send, O: Send>(
         resume_unwind(p);
     }
     finish(start, &counts, &mut progress, hooks)
+}
+
+/// Starts runners until `upto` run.
+fn spawn_runners<'s, T: Send, O: Send>(
+    s: &rayon::Scope<'s>,
+    sh: &'s Shared<'s, T, O>,
+    spawned: &mut usize,
+    upto: usize,
+) {
+    while *spawned < upto {
+        s.spawn(move |_| runner(sh));
+        *spawned += 1;
+    }
 }
 
 /// A progress call, if one is due (or `force`d).

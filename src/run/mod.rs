@@ -4,8 +4,9 @@
 //! How a run goes (invariants):
 //! - The caller's thread owns the run. It reads the input lazily, keeping at most `queue_ahead`
 //!   items queued or in flight beyond the runners (topped up in one push once half have gone;
-//!   while runners starve it hands over what it read at once, in doubling pushes when the input
-//!   says more is ready); it takes outcomes from the [`inbox`] a batch at a time and runs every
+//!   the first [`FIRST_PUSH`] go out before the rest of the first window is read; while runners
+//!   starve it hands over what it read at once, in doubling pushes when the input says more is
+//!   ready); it takes outcomes from the [`inbox`] a batch at a time and runs every
 //!   callback itself. So callbacks need not be `Send`, and since the run happens inside
 //!   `ThreadPool::in_place_scope`, which joins every runner, none runs after the call returns.
 //! - The caller sleeps only in [`Inbox::wait`], parked in the kernel (never spinning or
@@ -77,7 +78,11 @@ use self::ramp::Ramp;
 use self::runner::{Msg, Shared, runner};
 
 /// Outcomes a caller that needs none promptly lets accumulate before it wakes to settle them.
-const SETTLE_SLICE: usize = 128;
+const SETTLE_SLICE: usize = 1024;
+
+/// How many items a run reads before its first runners start (a shorter input is read whole
+/// first, so it is dispatched in priority order from its first item).
+const FIRST_PUSH: usize = 64;
 
 /// How often a run whose input had nothing ready asks again ([`BatchOptions::input_ready`]).
 const INPUT_POLL: Duration = Duration::from_millis(2);
@@ -314,10 +319,10 @@ pub(crate) fn run<T: Send, O: Send>(
                             // says more is ready (a lower size bound) is read on in doubling
                             // pushes, so a fast input is not handed over one wake-up per item.
                             // Runners not started yet count as idle: the first items go out
-                            // at once, not after a whole window has been read.
-                            if (spawned < ramp.allowed || sh.queue.is_starving())
-                                && batch.len() >= early
-                            {
+                            // once [`FIRST_PUSH`] are read, not after a whole window (so a
+                            // priority further in orders only what is queued by then).
+                            let first = spawned < ramp.allowed && batch.len() >= FIRST_PUSH;
+                            if first || (sh.queue.is_starving() && batch.len() >= early) {
                                 if input.size_hint().0 > 0 {
                                     early = early.saturating_mul(2);
                                 }

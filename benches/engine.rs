@@ -21,6 +21,9 @@
 //!    `W1_VERBOSE` also prints its connection counts and peak RSS; `W1_STREAM` runs it as
 //!    `execute_streaming` from a lazy iterator (responses dropped once counted).
 //!
+//! 6. `ENGINE_ONLY=slow`: W2's shape without a network (2,000 requests of 20 ms at concurrency
+//!    100), for how promptly every runner starts.
+//!
 //! Run: `cargo bench --bench engine`. Every load is in-process or on loopback, bounded in count.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -237,6 +240,40 @@ fn cancel_to_return() {
     );
 }
 
+/// Answers after 20 ms (cancel- and deadline-aware), as W2's server does.
+struct Slow20;
+
+impl Execute for Slow20 {
+    fn execute(&self, req: Request, ctx: &Context) -> Result<Response, Error> {
+        ctx.wait_until(Instant::now() + Duration::from_millis(20))?;
+        Ok(Response::new(200, Vec::new()).with_tag(req.tag()))
+    }
+}
+
+/// W2's shape without a network: 2,000 requests of 20 ms at concurrency 100. Efficiency is the
+/// ideal time (20 waves of 20 ms) over the time taken; it shows how promptly every runner starts.
+fn slow_items() {
+    const N: usize = 2000;
+    let ex = BatchExecutor::new(Slow20, 100).unwrap();
+    let ideal = Duration::from_millis(20) * (N / 100) as u32;
+    let mut eff = Vec::new();
+    for _ in 0..5 {
+        let requests: Vec<_> = (0..N)
+            .map(|_| Request::get("http://127.0.0.1/").unwrap())
+            .collect();
+        let t = Instant::now();
+        let r = ex.execute_batch(requests, BatchOptions::new().concurrency(100));
+        eff.push(ideal.as_secs_f64() / t.elapsed().as_secs_f64());
+        assert_eq!(r.summary.succeeded, N);
+    }
+    eff.sort_by(f64::total_cmp);
+    println!(
+        "slow: {N} requests of 20 ms at concurrency 100: efficiency best {:.4}, median {:.4}",
+        eff[eff.len() - 1],
+        eff[eff.len() / 2]
+    );
+}
+
 /// Answers with a 64-byte body and two headers, as W1's server does.
 struct Sized64;
 
@@ -362,6 +399,7 @@ fn main() {
         Ok("overhead") => overhead(),
         Ok("cancel") => cancel_to_return(),
         Ok("memory") => memory(),
+        Ok("slow") => slow_items(),
         _ => {
             streaming_million();
             overhead();

@@ -21,6 +21,9 @@
 //!    `W1_VERBOSE` also prints its connection counts and peak RSS; `W1_STREAM` runs it as
 //!    `execute_streaming` from a lazy iterator (responses dropped once counted).
 //!
+//! 6. `ENGINE_ONLY=slow`: W2's shape without a network (2,000 requests of 20 ms at concurrency
+//!    100), for how promptly every runner starts.
+//!
 //! Run: `cargo bench --bench engine`. Every load is in-process or on loopback, bounded in count.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -61,6 +64,27 @@ fn peak_rss_kib() -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmHWM in /proc/self/status")
+}
+
+/// CPU time so far of `clock`: the whole process (every thread) or the calling thread.
+fn cpu_time(clock: libc::clockid_t) -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime({clock})");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+fn process_cpu() -> Duration {
+    cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+fn thread_cpu() -> Duration {
+    cpu_time(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
 struct Immediate;
@@ -115,8 +139,14 @@ fn overhead() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
+    // `OVERHEAD_C` caps the run's concurrency (the executor keeps 32 workers).
+    let c = std::env::var("OVERHEAD_C")
+        .ok()
+        .and_then(|v| v.parse().ok());
     let ex = BatchExecutor::new(Immediate, 32).unwrap();
     let mut times = Vec::new();
+    let mut cpus = Vec::new();
+    let mut callers = Vec::new();
     let rounds = std::env::var("ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -125,9 +155,17 @@ fn overhead() {
         let requests: Vec<_> = (0..n)
             .map(|_| Request::get("http://127.0.0.1/").unwrap())
             .collect();
+        let mut options = BatchOptions::new();
+        if let Some(c) = c {
+            options = options.concurrency(c);
+        }
+        let cpu = process_cpu();
+        let mine = thread_cpu();
         let t = Instant::now();
-        let r = ex.execute_batch(requests, BatchOptions::new());
+        let r = ex.execute_batch(requests, options);
         times.push(t.elapsed());
+        callers.push(thread_cpu() - mine);
+        cpus.push(process_cpu() - cpu);
         assert_eq!(r.summary.succeeded, n);
     }
     // The same work without the engine, for scale: one thread calls the executor in a loop and
@@ -148,11 +186,18 @@ fn overhead() {
     }
     times.sort();
     floor.sort();
+    cpus.sort();
+    callers.sort();
     println!(
         "overhead: execute_batch of {n} requests to an immediate executor: best {:?}, median {:?} \
-         (the same calls in a loop on one thread: best {:?}, median {:?})",
+         (CPU of every thread: best {:?}, median {:?}; of the calling thread: best {:?}, median \
+         {:?}; the same calls in a loop on one thread: best {:?}, median {:?})",
         times[0],
         times[times.len() / 2],
+        cpus[0],
+        cpus[cpus.len() / 2],
+        callers[0],
+        callers[callers.len() / 2],
         floor[0],
         floor[floor.len() / 2]
     );
@@ -192,6 +237,40 @@ fn cancel_to_return() {
         times[0],
         times[times.len() / 2],
         times[times.len() - 1]
+    );
+}
+
+/// Answers after 20 ms (cancel- and deadline-aware), as W2's server does.
+struct Slow20;
+
+impl Execute for Slow20 {
+    fn execute(&self, req: Request, ctx: &Context) -> Result<Response, Error> {
+        ctx.wait_until(Instant::now() + Duration::from_millis(20))?;
+        Ok(Response::new(200, Vec::new()).with_tag(req.tag()))
+    }
+}
+
+/// W2's shape without a network: 2,000 requests of 20 ms at concurrency 100. Efficiency is the
+/// ideal time (20 waves of 20 ms) over the time taken; it shows how promptly every runner starts.
+fn slow_items() {
+    const N: usize = 2000;
+    let ex = BatchExecutor::new(Slow20, 100).unwrap();
+    let ideal = Duration::from_millis(20) * (N / 100) as u32;
+    let mut eff = Vec::new();
+    for _ in 0..5 {
+        let requests: Vec<_> = (0..N)
+            .map(|_| Request::get("http://127.0.0.1/").unwrap())
+            .collect();
+        let t = Instant::now();
+        let r = ex.execute_batch(requests, BatchOptions::new().concurrency(100));
+        eff.push(ideal.as_secs_f64() / t.elapsed().as_secs_f64());
+        assert_eq!(r.summary.succeeded, N);
+    }
+    eff.sort_by(f64::total_cmp);
+    println!(
+        "slow: {N} requests of 20 ms at concurrency 100: efficiency best {:.4}, median {:.4}",
+        eff[eff.len() - 1],
+        eff[eff.len() / 2]
     );
 }
 
@@ -320,6 +399,7 @@ fn main() {
         Ok("overhead") => overhead(),
         Ok("cancel") => cancel_to_return(),
         Ok("memory") => memory(),
+        Ok("slow") => slow_items(),
         _ => {
             streaming_million();
             overhead();

@@ -218,3 +218,113 @@ fn a_stopped_run_settles_the_rest_of_a_lazy_input() {
     // The `/reset` on a reused connection is resent once by the leaf (stale keep-alive rule).
     assert_eq!(server.requests(), 5);
 }
+
+/// Holds each request until `want` requests have entered (at most 10 s; then answers 500).
+struct Gathering {
+    entered: std::sync::Mutex<usize>,
+    all_in: std::sync::Condvar,
+    want: usize,
+}
+
+impl httpbatch::Execute for Gathering {
+    fn execute(
+        &self,
+        req: Request,
+        _ctx: &httpbatch::Context,
+    ) -> Result<httpbatch::Response, httpbatch::Error> {
+        let mut n = self.entered.lock().unwrap();
+        *n += 1;
+        self.all_in.notify_all();
+        let (n, _) = self
+            .all_in
+            .wait_timeout_while(n, Duration::from_secs(10), |n| *n < self.want)
+            .unwrap();
+        let status = if *n >= self.want { 200 } else { 500 };
+        Ok(httpbatch::Response::new(status, Vec::new()).with_tag(req.tag()))
+    }
+}
+
+/// The engine starts as many runners as cores first, and the rest once items prove slow: items
+/// that each wait for the run's whole concurrency must all get it.
+#[test]
+fn slow_items_get_the_full_concurrency() {
+    for c in [3, 16, 48] {
+        let ex = BatchExecutor::new(
+            Gathering {
+                entered: std::sync::Mutex::new(0),
+                all_in: std::sync::Condvar::new(),
+                want: c,
+            },
+            64,
+        )
+        .unwrap();
+        let requests: Vec<_> = (0..4 * c as u64)
+            .map(|i| {
+                Request::builder(httpbatch::Method::Get, "http://127.0.0.1/")
+                    .tag(i)
+                    .build()
+            })
+            .collect();
+        let r = ex.execute_batch(requests, BatchOptions::new().concurrency(c));
+        assert_eq!(r.summary.succeeded, 4 * c, "concurrency {c}");
+    }
+}
+
+/// Answers at once and pauses `control` when it sees tag `pause_at`; counts its calls.
+struct PausesAt {
+    control: BatchControl,
+    pause_at: u64,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl httpbatch::Execute for PausesAt {
+    fn execute(
+        &self,
+        req: Request,
+        _ctx: &httpbatch::Context,
+    ) -> Result<httpbatch::Response, httpbatch::Error> {
+        if req.tag() == self.pause_at {
+            self.control.pause();
+        }
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(httpbatch::Response::new(200, Vec::new()).with_tag(req.tag()))
+    }
+}
+
+/// Runners may hold back the outcomes of quick items; none may stay held once the run pauses:
+/// the caller must see every outcome of what started (it resumes only then), or the run would
+/// never end. A deadline turns a lost outcome into a failure rather than a hang.
+#[test]
+fn a_paused_run_reports_every_outcome_of_what_started() {
+    for round in 0..20u64 {
+        let control = BatchControl::new();
+        let ex = BatchExecutor::new(
+            PausesAt {
+                control: control.clone(),
+                pause_at: 3000 + round * 97,
+                calls: std::sync::atomic::AtomicUsize::new(0),
+            },
+            8,
+        )
+        .unwrap();
+        let requests = (0..10_000u64).map(|i| {
+            Request::builder(httpbatch::Method::Get, "http://127.0.0.1/")
+                .tag(i)
+                .build()
+        });
+        let resumed = Cell::new(false);
+        let options = BatchOptions::new()
+            .control(control.clone())
+            .deadline(Instant::now() + Duration::from_secs(20))
+            .on_progress(Duration::from_millis(1), |p| {
+                let calls = ex.get_ref().calls.load(Ordering::SeqCst);
+                if p.paused && p.completed == calls && !resumed.get() {
+                    resumed.set(true);
+                    control.resume();
+                }
+            });
+        let r = ex.execute_batch(requests, options);
+        assert!(resumed.get(), "round {round}: the pause saw every outcome");
+        assert_eq!(r.summary.succeeded, 10_000, "round {round}");
+    }
+}

@@ -1,8 +1,9 @@
 //! How runners hand outcomes to the run's calling thread, and how anything wakes that thread.
 //!
 //! Invariants:
-//! - Runners append to `msgs` under the mutex; the caller takes everything at once (one lock per
-//!   batch of outcomes, not per outcome) by swapping in its own emptied vector.
+//! - Runners append to `msgs` under the mutex, one message or a runner's held batch of them at a
+//!   time ([`Inbox::send_many`]); the caller takes everything at once (one lock per batch of
+//!   outcomes, not per outcome) by swapping in its own emptied vector.
 //! - The caller sleeps only in [`Inbox::wait`]: it marks itself `waiting` under the same lock in
 //!   which it found `msgs` empty, with `wake_at`, the number of messages it needs before it has
 //!   anything to do (1 when every outcome must be delivered promptly; otherwise as many as end
@@ -68,6 +69,20 @@ impl<M> Inbox<M> {
     pub(super) fn send(&self, msg: M, urgent: bool) {
         let mut st = self.lock();
         st.msgs.push(msg);
+        let wake = st.waiting && (urgent || st.msgs.len() >= st.wake_at);
+        if wake {
+            st.waiting = false;
+        }
+        drop(st);
+        if wake {
+            self.caller.unpark();
+        }
+    }
+
+    /// Hands every message of `msgs` (emptied) to the caller at once, like [`send`](Self::send).
+    pub(super) fn send_many(&self, msgs: &mut Vec<M>, urgent: bool) {
+        let mut st = self.lock();
+        st.msgs.append(msgs);
         let wake = st.waiting && (urgent || st.msgs.len() >= st.wake_at);
         if wake {
             st.waiting = false;

@@ -4,8 +4,9 @@
 //! How a run goes (invariants):
 //! - The caller's thread owns the run. It reads the input lazily, keeping at most `queue_ahead`
 //!   items queued or in flight beyond the runners (topped up in one push once half have gone;
-//!   while runners starve it hands over what it read at once, in doubling pushes when the input
-//!   says more is ready); it takes outcomes from the [`inbox`] a batch at a time and runs every
+//!   the first [`FIRST_PUSH`] go out before the rest of the first window is read; while runners
+//!   starve it hands over what it read at once, in doubling pushes when the input says more is
+//!   ready); it takes outcomes from the [`inbox`] a batch at a time and runs every
 //!   callback itself. So callbacks need not be `Send`, and since the run happens inside
 //!   `ThreadPool::in_place_scope`, which joins every runner, none runs after the call returns.
 //! - The caller sleeps only in [`Inbox::wait`], parked in the kernel (never spinning or
@@ -15,9 +16,15 @@
 //!   zero progress interval), else once [`SETTLE_SLICE`] outcomes, a refill's worth, or the
 //!   last outcome of the run have arrived, or at once for an outcome that stops the run
 //!   (fail-fast, a panic). Progress ticks, the deadline and the bell wake it on their own.
+//! - In such a batch-wise run (and only while a refill's half window exceeds what all runners
+//!   could hold), a runner may hold back up to [`runner::HOLD`] outcomes of quick items and
+//!   hand them over in one go; it hands them over with its next slow or urgent outcome, before
+//!   it would block on the queue (empty, paused) and when it leaves, so what the caller waits
+//!   for always arrives.
 //! - Runners are long-lived tasks on the executor's threads, at most one per item fed and at most
 //!   the run's concurrency; each loops on the [`queue`]: pop, work, send the outcome. A slow item
-//!   holds up only its own runner.
+//!   holds up only its own runner. The [`ramp`] starts as many as there are cores first and the
+//!   rest once items prove slow, so items that take no time do not wake every thread.
 //! - Stopping (cancel, deadline, shutdown, fail-fast, a panic) closes the queue; from then on the
 //!   number popped is final and the caller waits for exactly that many outcomes (requests in
 //!   flight are interrupted through the run's cancel token). Whatever was never popped, and the
@@ -40,6 +47,7 @@ mod inbox;
 mod item;
 mod options;
 mod queue;
+mod ramp;
 mod runner;
 mod sink;
 #[cfg(test)]
@@ -66,10 +74,15 @@ use self::event::Counts;
 use self::inbox::Inbox;
 use self::options::DEFAULT_QUEUE_AHEAD;
 use self::queue::Queue;
+use self::ramp::Ramp;
 use self::runner::{Msg, Shared, runner};
 
 /// Outcomes a caller that needs none promptly lets accumulate before it wakes to settle them.
-const SETTLE_SLICE: usize = 128;
+const SETTLE_SLICE: usize = 1024;
+
+/// How many items a run reads before its first runners start (a shorter input is read whole
+/// first, so it is dispatched in priority order from its first item).
+const FIRST_PUSH: usize = 64;
 
 /// How often a run whose input had nothing ready asks again ([`BatchOptions::input_ready`]).
 const INPUT_POLL: Duration = Duration::from_millis(2);
@@ -198,6 +211,18 @@ pub(crate) fn run<T: Send, O: Send>(
     if let Some(d) = deadline {
         ctx = ctx.with_deadline(d);
     }
+    let target = options
+        .concurrency
+        .unwrap_or(usize::MAX)
+        .min(plan.max_runners)
+        .max(1);
+    let ahead = options.queue_ahead.unwrap_or(DEFAULT_QUEUE_AHEAD);
+    let window = ahead.saturating_add(target);
+    // A zero progress interval reports after each message, not once per batch of them.
+    let every_message = progress.as_ref().is_some_and(|(every, _)| every.is_zero());
+    // Whether each outcome must reach the caller as it settles (events, a consumer that
+    // streams, a progress report per message); if not, the caller sleeps through batches.
+    let prompt = every_message || hooks.wants_events() || sink.prompt();
     let shared = Shared {
         queue: Queue::new(deadline, stop.clone(), control.clone()),
         stop: stop.clone(),
@@ -205,17 +230,14 @@ pub(crate) fn run<T: Send, O: Send>(
         start,
         fail_fast: options.fail_fast,
         send_started: hooks.wants_events(),
+        // Outcomes held back on runners must never hold up a refill: at most a hold's worth per
+        // runner, well under the half window a refill waits for.
+        hold: !prompt && window / 2 >= target.saturating_mul(runner::HOLD * 2),
         work,
         inbox,
         panic: Mutex::new(None),
         panicked: AtomicBool::new(false),
     };
-    let target = options
-        .concurrency
-        .unwrap_or(usize::MAX)
-        .min(plan.max_runners)
-        .max(1);
-    let ahead = options.queue_ahead.unwrap_or(DEFAULT_QUEUE_AHEAD);
     let (chunk, chunk_pause) = options.chunks.unwrap_or((usize::MAX, Duration::ZERO));
     let mut last_progress = start;
     // A first report as the run starts (0 settled; paused, if it starts paused): a run whose
@@ -236,18 +258,13 @@ pub(crate) fn run<T: Send, O: Send>(
         let mut expected: Option<usize> = None;
         let mut in_chunk = 0usize;
         let mut chunk_wait: Option<Option<Instant>> = None;
-        let window = ahead.saturating_add(target);
         // Sized once for the first refill (at most the window), not grown by copying.
         let mut batch: Vec<(usize, i32, T)> =
             Vec::with_capacity(window.min(input.size_hint().0).min(DEFAULT_QUEUE_AHEAD * 2));
         // Outcomes taken from the inbox and not yet settled.
         let mut msgs: Vec<Msg<O>> = Vec::new();
-        // A zero progress interval reports after each message, not once per batch of them.
-        let every_message = progress.as_ref().is_some_and(|(every, _)| every.is_zero());
-        // Whether each outcome must reach the caller as it settles (events, a consumer that
-        // streams, a progress report per message); if not, the caller sleeps through batches.
-        let prompt = every_message || hooks.wants_events() || sink.prompt();
         let mut input_ready = options.input_ready.take();
+        let mut ramp = Ramp::new(target);
         // Whether the last read stopped because the input had nothing ready.
         let mut starved_input = false;
         loop {
@@ -301,7 +318,11 @@ pub(crate) fn run<T: Send, O: Send>(
                             // the next read (which may block on a slow producer). An input that
                             // says more is ready (a lower size bound) is read on in doubling
                             // pushes, so a fast input is not handed over one wake-up per item.
-                            if sh.queue.is_starving() && batch.len() >= early {
+                            // Runners not started yet count as idle: the first items go out
+                            // once [`FIRST_PUSH`] are read, not after a whole window (so a
+                            // priority further in orders only what is queued by then).
+                            let first = spawned < ramp.allowed && batch.len() >= FIRST_PUSH;
+                            if first || (sh.queue.is_starving() && batch.len() >= early) {
                                 if input.size_hint().0 > 0 {
                                     early = early.saturating_mul(2);
                                 }
@@ -314,6 +335,7 @@ pub(crate) fn run<T: Send, O: Send>(
                                     sink,
                                     &mut hooks,
                                 );
+                                spawn_runners(s, sh, &mut spawned, ramp.allowed.min(fed));
                             }
                         }
                     }
@@ -332,13 +354,16 @@ pub(crate) fn run<T: Send, O: Send>(
                     sh.queue.input_done();
                 }
             }
-            while spawned < target && spawned < fed {
-                s.spawn(move |_| runner(sh));
-                spawned += 1;
+            // The clock only when something here is timed (a deadline, chunk pauses, the ramp).
+            let now =
+                (deadline.is_some() || chunk != usize::MAX || ramp.pending()).then(Instant::now);
+            if let Some(now) = now {
+                ramp.check(now, done_fed, fed, spawned);
             }
-
-            // The clock only when something here is timed (a deadline or chunk pauses).
-            let now = (deadline.is_some() || chunk != usize::MAX).then(Instant::now);
+            spawn_runners(s, sh, &mut spawned, ramp.allowed.min(fed));
+            if spawned > 0 {
+                ramp.begin(done_fed);
+            }
             if deadline.is_some_and(|d| now.is_some_and(|n| n >= d)) {
                 stop.cancel_with(CancelReason::Deadline);
             }
@@ -374,6 +399,9 @@ pub(crate) fn run<T: Send, O: Send>(
             }
             if let Some(Some(u)) = chunk_wait {
                 wait_until = Some(wait_until.map_or(u, |d| d.min(u)));
+            }
+            if let Some(r) = ramp.next_check(fed - done_fed, spawned) {
+                wait_until = Some(wait_until.map_or(r, |d| d.min(r)));
             }
             if let Some((every, _)) = progress.as_ref().filter(|(every, _)| !every.is_zero()) {
                 if let Some(tick) = last_progress.checked_add(*every) {
@@ -507,6 +535,19 @@ pub(crate) fn run<T: Send, O: Send>(
         resume_unwind(p);
     }
     finish(start, &counts, &mut progress, hooks)
+}
+
+/// Starts runners until `upto` run.
+fn spawn_runners<'s, T: Send, O: Send>(
+    s: &rayon::Scope<'s>,
+    sh: &'s Shared<'s, T, O>,
+    spawned: &mut usize,
+    upto: usize,
+) {
+    while *spawned < upto {
+        s.spawn(move |_| runner(sh));
+        *spawned += 1;
+    }
 }
 
 /// A progress call, if one is due (or `force`d).

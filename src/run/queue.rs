@@ -13,6 +13,8 @@
 //! - Runners block in `pop` only while the input may still bring items (`input_done` false) and
 //!   the queue is open; every change that could end that wait (push, close, resume, input end)
 //!   notifies under the lock (a resume through [`Queue::wake`], called by the caller's thread).
+//!   Before a runner blocks, `pop_waited` runs its `before_wait` (the runner hands over the
+//!   outcomes it holds) without the lock, then looks again.
 //! - Wake-ups chain: a push wakes one blocked runner, and a runner that takes an item while more
 //!   are queued wakes the next, so only as many runners wake as keep up with the queue (all of
 //!   them when items are slow, few when items take no time). `woken` counts runners notified
@@ -190,11 +192,16 @@ impl<T> Queue<T> {
     /// is over for runners (closed, past the deadline, or input done and drained).
     #[cfg(test)]
     pub(crate) fn pop(&self) -> Option<(usize, i32, T)> {
-        self.pop_waited(&mut false)
+        self.pop_waited(&mut false, None::<fn()>)
     }
 
-    /// Like `pop`; sets `waited` if it blocked.
-    pub(crate) fn pop_waited(&self, waited: &mut bool) -> Option<(usize, i32, T)> {
+    /// Like `pop`; sets `waited` if it blocked. Before it would block it calls `before_wait`
+    /// (once, without the lock) and looks again.
+    pub(crate) fn pop_waited(
+        &self,
+        waited: &mut bool,
+        mut before_wait: Option<impl FnOnce()>,
+    ) -> Option<(usize, i32, T)> {
         let mut st = self.lock();
         loop {
             if st.closed || self.stop.is_cancelled() {
@@ -221,6 +228,12 @@ impl<T> Queue<T> {
                 if st.input_done {
                     return None;
                 }
+            }
+            if let Some(f) = before_wait.take() {
+                drop(st);
+                f();
+                st = self.lock();
+                continue;
             }
             st.waiting += 1;
             *waited = true;

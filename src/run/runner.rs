@@ -34,6 +34,9 @@ pub(super) struct Shared<'s, T, O> {
     pub(super) start: Instant,
     pub(super) fail_fast: bool,
     pub(super) send_started: bool,
+    /// Whether runners may hold back up to [`HOLD`] outcomes of quick items (a run whose caller
+    /// only collects; see [`runner`]).
+    pub(super) hold: bool,
     pub(super) work: &'s Work<'s, T, O>,
     pub(super) inbox: Inbox<Msg<O>>,
     pub(super) panic: Mutex<Option<Box<dyn Any + Send>>>,
@@ -41,6 +44,19 @@ pub(super) struct Shared<'s, T, O> {
     pub(super) panicked: AtomicBool,
 }
 
+/// Most outcomes a runner holds back before it hands them over in one go.
+pub(super) const HOLD: usize = 16;
+
+/// Items quicker than this may have their outcome held back; a slower one hands over its own
+/// and every held one at once.
+const QUICK: Duration = Duration::from_micros(20);
+
+/// Works items until the queue has no more for it.
+///
+/// When the run allows it (`hold`), the outcomes of quick items are handed over [`HOLD`] at a
+/// time rather than one lock each; held outcomes go at once with a slow item's or an urgent
+/// one, before the runner would block on the queue, and when it leaves. So none waits longer
+/// than the runner's next item, and a caller waiting for the last outcomes always gets them.
 pub(super) fn runner<T, O>(sh: &Shared<'_, T, O>) {
     let slot = Arc::new(InflightSlot::default());
     let canceller = slot.clone();
@@ -49,9 +65,14 @@ pub(super) fn runner<T, O>(sh: &Shared<'_, T, O>) {
     // When the last item ended, if the runner has not waited since: the next one begins then
     // (one clock read per item, not two).
     let mut last_end: Option<Instant> = None;
+    let mut held: Vec<Msg<O>> = Vec::new();
     loop {
         let mut waited = false;
-        let Some((index, priority, item)) = sh.queue.pop_waited(&mut waited) else {
+        let flush = (!held.is_empty()).then_some(|| sh.inbox.send_many(&mut held, false));
+        let Some((index, priority, item)) = sh.queue.pop_waited(&mut waited, flush) else {
+            if !held.is_empty() {
+                sh.inbox.send_many(&mut held, false);
+            }
             return;
         };
         if sh.send_started {
@@ -71,6 +92,7 @@ pub(super) fn runner<T, O>(sh: &Shared<'_, T, O>) {
             stop: &sh.stop,
         };
         let mut urgent = false;
+        let mut quick = false;
         let msg = match catch_unwind(AssertUnwindSafe(|| (sh.work)(&worker, item))) {
             Ok((out, class)) => {
                 if sh.fail_fast && class == Class::Error {
@@ -79,11 +101,13 @@ pub(super) fn runner<T, O>(sh: &Shared<'_, T, O>) {
                 }
                 let end = Instant::now();
                 last_end = Some(end);
+                let ran = end.saturating_duration_since(began);
+                quick = ran < QUICK;
                 Msg::Done {
                     index,
                     out,
                     class,
-                    ran: end.saturating_duration_since(began),
+                    ran,
                 }
             }
             Err(payload) => {
@@ -95,6 +119,16 @@ pub(super) fn runner<T, O>(sh: &Shared<'_, T, O>) {
                 Msg::Panicked
             }
         };
-        sh.inbox.send(msg, urgent);
+        if sh.hold && quick && !urgent {
+            held.push(msg);
+            if held.len() >= HOLD {
+                sh.inbox.send_many(&mut held, false);
+            }
+        } else if held.is_empty() {
+            sh.inbox.send(msg, urgent);
+        } else {
+            held.push(msg);
+            sh.inbox.send_many(&mut held, urgent);
+        }
     }
 }

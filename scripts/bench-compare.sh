@@ -7,7 +7,7 @@
 # run and the whole run are time-bounded.
 #
 # Usage: scripts/bench-compare.sh [--quick] [--rounds N] [--only W1,W1L,W2,W3,W7,CG,ST]
-#                                 [--clients httpbatch,ureq,reqwest,c-abi,go-httpbatch,go-nethttp,cli,wrk]
+#                                 [--clients httpbatch,httpbatch-stream,ureq,reqwest,c-abi,go-httpbatch,go-nethttp,cli,wrk]
 #                                 [--profile dist|release] [--no-install]
 #   --quick       3 rounds of W1 and W7, one of W1L, W2 and W3 (callgrind and strace as in full):
 #                 a few minutes on 2 cores. Default: 7 rounds (3 of W3), every client.

@@ -7,13 +7,14 @@
 # run and the whole run are time-bounded.
 #
 # Usage: scripts/bench-compare.sh [--quick] [--rounds N] [--only W1,W1L,W2,W3,W7,CG,ST]
-#                                 [--clients httpbatch,ureq,reqwest,c-abi,go-httpbatch,go-nethttp,cli,wrk]
+#                                 [--clients httpbatch,httpbatch-stream,ureq,reqwest,c-abi,go-httpbatch,go-nethttp,cli,wrk]
 #                                 [--profile dist|release] [--no-install]
 #   --quick       3 rounds of W1 and W7, one of W1L, W2 and W3 (callgrind and strace as in full):
 #                 a few minutes on 2 cores. Default: 7 rounds (3 of W3), every client.
 #   --profile     the Cargo profile of everything built (default dist: what scripts/install-c.sh
 #                 ships, fat LTO; `release` is what CI and `cargo install` build).
-#   --no-install  do not try `apt-get install wrk` when wrk is missing (the run goes on without it).
+#   --no-install  do not try `apt-get install wrk linux-perf` when wrk or perf is missing (the run
+#                 goes on without them: no wrk figures; strace-only system-call counts).
 # Environment: CARGO_TARGET_DIR (default ./target): the harness's own workspace builds there too
 # (same profile, so the dependencies both share are built once); the C and Go clients go to
 # benches/compare/build.
@@ -65,10 +66,15 @@ else
     rm -f "$build/client-go-httpbatch" "$build/client-go-nethttp"
 fi
 
-if ! command -v wrk >/dev/null && [ $install = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "wrk missing: trying apt-get install wrk (--no-install skips this)"
-    timeout 300 apt-get install -y -qq wrk >/dev/null 2>&1 || say "could not install wrk: going on without it"
-fi
+# wrk (reference rates) and perf (exact system-call counts, ST; Debian's package is linux-perf):
+# installed once when missing, if we may; the run goes on without them otherwise.
+for pkg in wrk:wrk perf:linux-perf; do
+    tool=${pkg%%:*} deb=${pkg#*:}
+    if ! command -v "$tool" >/dev/null && [ $install = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        say "$tool missing: trying apt-get install $deb (--no-install skips this)"
+        timeout 300 apt-get install -y -qq "$deb" >/dev/null 2>&1 || say "could not install $deb: going on without $tool"
+    fi
+done
 for tool in valgrind strace; do
     command -v $tool >/dev/null || say "$tool not installed (scripts/setup.sh installs it): its figures will be missing"
 done

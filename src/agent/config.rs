@@ -121,11 +121,16 @@ impl HttpClientConfig {
         self.buffer_size = bytes.clamp(1024, MAX_BUFFER);
         self
     }
-    /// Input and output buffer of each connection (16 KiB ≈ 73 KiB per pooled connection in
-    /// all, against ≈ 305 KiB at ureq's defaults). A response head that does not fit grows the
-    /// input buffer of its connection, up to
-    /// [`max_response_head`](Self::get_max_response_head), until it is read. Values are clamped
-    /// to `1 KiB ..= 4 MiB` (each connection allocates it twice). Defaults to `16 KiB`.
+    /// The output buffer of each connection, which bounds the longest request line or header
+    /// line that can be sent (a longer one fails with [`ErrorKind::Protocol`]), and the input
+    /// buffer's size before it adapts. Both are allocated on the connection's first use (ureq's
+    /// defaults are 128 KiB each). The input starts at the smaller of this and 8 KiB (hyper's
+    /// first read buffer too), grows up to [`max_response_head`](Self::get_max_response_head)
+    /// for a response head that does not fit, and, while a body larger than it streams
+    /// through, doubles with each read that fills it, up to the larger of the two (a 1 MB body
+    /// takes about 20 reads rather than 64); it shrinks back once read, so an idle pooled
+    /// connection holds about this plus 8 KiB. Values are clamped to `1 KiB ..= 4 MiB`.
+    /// Defaults to `16 KiB`.
     pub fn get_buffer_size(&self) -> usize {
         self.buffer_size
     }

@@ -159,9 +159,18 @@ impl Tally {
         }
     }
 
-    /// Prints the client's JSON line and exits: 0 when all `n` requests were ok.
+    /// Prints the client's JSON line with the wall time since `started` and exits: 0 when all
+    /// `n` requests were ok.
     pub fn finish(&self, client: &str, args: &Args, started: Instant) -> ! {
-        let wall = started.elapsed().as_secs_f64();
+        self.finish_wall(client, args, started.elapsed())
+    }
+
+    /// [`finish`](Self::finish) with the wall time measured by the caller: for a client that
+    /// tears its executor down (joins its threads, closes its connections) after the last body
+    /// was read and before it exits. The wall time stops at the last body, for every client:
+    /// the others exit with their pools and threads still up.
+    pub fn finish_wall(&self, client: &str, args: &Args, wall: Duration) -> ! {
+        let wall = wall.as_secs_f64();
         let ok = self.ok.load(Ordering::Relaxed);
         let line = serde_json::json!({
             "client": client,

@@ -47,6 +47,10 @@ pub struct Outcome {
 pub fn all(bins: &Path, build: &Path, cli: &Path) -> (Vec<Client>, Vec<String>) {
     let candidates = [
         ("httpbatch", Kind::Json(bins.join("client-httpbatch"))),
+        (
+            "httpbatch-stream",
+            Kind::Json(bins.join("client-httpbatch-stream")),
+        ),
         ("ureq", Kind::Json(bins.join("client-ureq"))),
         ("reqwest", Kind::Json(bins.join("client-reqwest"))),
         ("c-abi", Kind::Json(build.join("client-c"))),

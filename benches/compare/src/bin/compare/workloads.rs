@@ -47,6 +47,32 @@ struct Sample {
 type Series = BTreeMap<&'static str, Vec<Option<Sample>>>;
 type Step<'h, 'a> = &'h dyn Fn(&mut Harness<'a>) -> Result<Vec<Row>, String>;
 type Figure = (&'static str, fn(&Sample) -> f64);
+/// A system-call counter (perf or strace) around a client's command line.
+type Counter = fn(&[String], &std::path::Path, Duration, &std::path::Path) -> Result<Calls, String>;
+type Calls = BTreeMap<String, u64>;
+/// Per client: a figure, and its detail (the top system calls).
+type PerClient = (BTreeMap<&'static str, f64>, BTreeMap<&'static str, String>);
+
+/// `(big[k] − small[k]) / 1500`: the marginal count per request of N=2000 over N=500.
+fn marginal(big: &Calls, small: &Calls, k: &str) -> f64 {
+    (*big.get(k).unwrap_or(&0) as f64 - *small.get(k).unwrap_or(&0) as f64) / 1500.0
+}
+
+/// The `n` system calls with the most marginal calls per request (0.05 and up), `name v.v`.
+fn top_calls(big: &Calls, small: &Calls, n: usize) -> String {
+    let mut by: Vec<(&String, f64)> = big
+        .keys()
+        .filter(|k| *k != "total")
+        .map(|k| (k, marginal(big, small, k)))
+        .collect();
+    by.sort_by(|a, b| b.1.total_cmp(&a.1));
+    by.iter()
+        .take(n)
+        .filter(|(_, v)| *v >= 0.05)
+        .map(|(k, v)| format!("{k} {v:.2}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 pub struct Harness<'a> {
     opts: &'a Opts,
@@ -444,8 +470,47 @@ impl<'a> Harness<'a> {
         ))
     }
 
-    /// Marginal system calls per request: (N=2000 − N=500) / 1500 at C=32, client only.
+    /// Marginal system calls per request: (N=2000 − N=500) / 1500 at C=32, client only; two
+    /// rows: the exact count by `perf stat` (the figure), and `strace -f -c`'s, which ptrace
+    /// disturbs (kept for its comparison with earlier notes). Without perf, strace's row only.
     fn syscalls(&mut self) -> Result<Vec<Row>, String> {
+        const WORKLOAD: &str = "ST: GETs of 64 B, C=32, client process";
+        let perf = match measure::perf_unavailable(&self.log) {
+            None => true,
+            Some(why) => {
+                self.notes.push(format!(
+                    "ST: no exact (perf) system-call counts: {why}; strace's figures only, \
+                     which ptrace inflates (futex above all)"
+                ));
+                false
+            }
+        };
+        let mut rows = Vec::new();
+        if perf {
+            let (per, top) = self.syscalls_by("perf", measure::syscalls_perf)?;
+            rows.extend(self.count_rows(
+                WORKLOAD,
+                "syscalls/request, perf stat (exact, undisturbed; marginal: N=2000 − N=500)",
+                &per,
+                &top,
+                1,
+            ));
+        }
+        let (per, top) = self.syscalls_by("strace", measure::syscalls)?;
+        rows.extend(self.count_rows(
+            WORKLOAD,
+            "syscalls/request, strace -f -c (disturbed: ptrace stops serialise threads, \
+             inflate futex; marginal)",
+            &per,
+            &top,
+            1,
+        ));
+        Ok(rows)
+    }
+
+    /// Per client: marginal system calls per request counted by `count` (perf or strace), and
+    /// the five most frequent by name.
+    fn syscalls_by(&mut self, tool: &str, count: Counter) -> Result<PerClient, String> {
         let urls = self.urls(Srv::Single, "127.0.0.1", "/bytes/64")?;
         let mut per: BTreeMap<&'static str, f64> = BTreeMap::new();
         let mut top: BTreeMap<&'static str, String> = BTreeMap::new();
@@ -461,44 +526,24 @@ impl<'a> Harness<'a> {
                     body_len: 64,
                 };
                 let argv = c.argv(&job, &self.work).map_err(|e| e.to_string())?;
-                let out = self.work.join(format!("strace.{}.{n}", c.name));
-                match measure::syscalls(&argv, &out, Duration::from_secs(300), &self.log) {
+                let out = self.work.join(format!("{tool}.{}.{n}", c.name));
+                match count(&argv, &out, Duration::from_secs(300), &self.log) {
                     Ok(m) => counts.push(m),
                     Err(e) => {
-                        self.notes.push(format!("ST {}: {e}", c.name));
+                        self.notes.push(format!("ST ({tool}) {}: {e}", c.name));
                         break;
                     }
                 }
             }
             if let [big, small] = &counts[..] {
-                let d = |k: &str| {
-                    (*big.get(k).unwrap_or(&0) as f64 - *small.get(k).unwrap_or(&0) as f64) / 1500.0
-                };
-                let mut by: Vec<(String, f64)> = big
-                    .keys()
-                    .filter(|k| *k != "total")
-                    .map(|k| (k.clone(), d(k)))
-                    .collect();
-                by.sort_by(|a, b| b.1.total_cmp(&a.1));
-                let t = by
-                    .iter()
-                    .take(4)
-                    .filter(|(_, v)| *v >= 0.05)
-                    .map(|(k, v)| format!("{k} {v:.1}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                eprintln!("ST {}: {:.1} syscalls/request ({t})", c.name, d("total"));
-                per.insert(c.name, d("total"));
+                let total = marginal(big, small, "total");
+                let t = top_calls(big, small, 5);
+                eprintln!("ST ({tool}) {}: {total:.1} syscalls/request ({t})", c.name);
+                per.insert(c.name, total);
                 top.insert(c.name, t);
             }
         }
-        Ok(self.count_rows(
-            "ST: GETs of 64 B, C=32, strace -f -c, client process",
-            "syscalls/request (marginal: N=2000 − N=500)",
-            &per,
-            &top,
-            1,
-        ))
+        Ok((per, top))
     }
 
     fn count_rows(

@@ -68,5 +68,12 @@ fn request_lines_up_to_the_output_buffer_go_out_and_longer_ones_are_a_typed_erro
     let small = HttpClient::with_config(HttpClientConfig::default().buffer_size(4096));
     let err = get(&small, &long).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+    // The message says what was too long and which option sends it.
+    assert!(
+        err.to_string()
+            .contains("longer than the 4096 byte output buffer")
+            && err.to_string().contains("buffer_size"),
+        "{err}"
+    );
     assert_eq!(get(&small, &server.url("/ok")).unwrap().status(), 200);
 }

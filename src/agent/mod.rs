@@ -501,7 +501,8 @@ pub(crate) fn limit(d: Duration) -> Option<Duration> {
     (!d.is_zero() && d < NO_LIMIT_FROM).then_some(d)
 }
 
-fn map_error(e: ureq::Error, req: &Request, limit: u64) -> Error {
+fn map_error(e: ureq::Error, req: &Request, config: &HttpClientConfig) -> Error {
+    let limit = config.max_body_size;
     use std::io::ErrorKind as Io;
     let url = req.url();
     if let Some((kind, msg)) = connector::typed_failure(&e, url) {
@@ -520,6 +521,16 @@ fn map_error(e: ureq::Error, req: &Request, limit: u64) -> Error {
         ureq::Error::TooManyRedirects | ureq::Error::RedirectFailed => {
             (ErrorKind::Redirect, format!("{e} for {url}"))
         }
+        // ureq-proto's `OutputOverflow`: the request head does not fit the output buffer (ureq
+        // does not re-export the type, so it is told by its text).
+        ureq::Error::Protocol(p) if p.to_string().starts_with("output too small") => (
+            ErrorKind::Protocol,
+            format!(
+                "request head for {url} longer than the {} byte output buffer \
+                 (raise HttpClientConfig::buffer_size to send it)",
+                config.buffer_size
+            ),
+        ),
         ureq::Error::Protocol(p) => (ErrorKind::Protocol, format!("{p} from {url}")),
         ureq::Error::LargeResponseHeader(_, limit) => (
             ErrorKind::Protocol,

@@ -151,7 +151,7 @@ impl HttpClient {
             }
         }
         let deadline_passed = ctx.deadline().is_some_and(|d| Instant::now() >= d);
-        let mut err = map_error(e, req, self.inner.config.max_body_size);
+        let mut err = map_error(e, req, &self.inner.config);
         if deadline_passed && err.kind() == ErrorKind::Timeout {
             err = Error::deadline_exceeded();
         }

@@ -8,6 +8,7 @@ package httpbatch
 import "C"
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/http"
 	"runtime"
@@ -139,6 +140,7 @@ func (r *Result) items(start, count int) ([]Item, error) {
 	var hsPtr *C.httpbatch_header
 	defer func() { C.free(unsafe.Pointer(hsPtr)) }()
 	var hs []C.httpbatch_header
+	var keys keyCache
 	for done := 0; done < count; {
 		n := count - done
 		if n > itemChunk {
@@ -172,7 +174,7 @@ func (r *Result) items(start, count int) ([]Item, error) {
 				return nil, err
 			}
 		}
-		fillItems(out[done:done+n], cs[:n], hs, slab)
+		fillItems(out[done:done+n], cs[:n], hs, slab, &keys)
 		done += n
 	}
 	return out, nil
@@ -184,8 +186,9 @@ func (r *Result) items(start, count int) ([]Item, error) {
 // header names and values are strings over it, which is never written again (header names are
 // canonicalised in place first). A batch of 20,000 small responses thus costs a few allocations
 // per chunk rather than several per item, which keeps the garbage collector from competing with
-// the worker threads for CPU.
-func fillItems(out []Item, cs []C.httpbatch_item, hs []C.httpbatch_header, slab []byte) {
+// the worker threads for CPU. keys remembers the canonical names of the previous response's
+// headers, which the next response usually repeats in the same order.
+func fillItems(out []Item, cs []C.httpbatch_item, hs []C.httpbatch_header, slab []byte, keys *keyCache) {
 	us := func(v C.uint64_t) time.Duration { return time.Duration(v) * time.Microsecond }
 	headerStrings := make([]string, 2*len(hs)) // name, value, name, value, ... for the chunk
 	at := 0
@@ -223,11 +226,67 @@ func fillItems(out []Item, cs []C.httpbatch_item, hs []C.httpbatch_header, slab 
 		o.Body = next(int(it.body_len))
 		for j := range own {
 			name := next(int(own[j].name_len))
-			pairs[2*j] = canonicalKey(name)
+			pairs[2*j] = keys.canonical(j, name)
 			pairs[2*j+1] = str(next(int(own[j].value_len)))
 		}
 		o.headers = pairs
 	}
+}
+
+// keyCache holds the canonical header names seen last at each of the first few positions of a
+// response's headers (strings over a slab, or over the heap for uncommon names).
+type keyCache [16]string
+
+// canonical returns the canonical form of name, the j-th header name of a response: the cached
+// name at position j when name is the same but for letter case, else canonicalKey(name), cached.
+func (c *keyCache) canonical(j int, name []byte) string {
+	if j >= len(c) {
+		return canonicalKey(name)
+	}
+	if k := c[j]; len(k) == len(name) && len(k) > 0 && sameKeyFold(name, k) {
+		return k
+	}
+	k := canonicalKey(name)
+	if isPlainKey(k) {
+		c[j] = k
+	}
+	return k
+}
+
+// isPlainKey says whether k has only letters, digits and '-', the names sameKeyFold compares.
+func isPlainKey(k string) bool {
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// sameKeyFold says whether name equals key (as long, non-empty, only letters, digits and '-')
+// but for ASCII letter case, eight bytes at a time: setting bit 0x20 maps each letter of key to
+// its lower case and leaves '-' and digits alone, and in a header name (an HTTP token, which has
+// no control characters) only the same letter, in either case, maps to the same byte.
+func sameKeyFold(name []byte, key string) bool {
+	const fold = 0x2020202020202020
+	kb := unsafe.Slice(unsafe.StringData(key), len(key))
+	n := len(name)
+	if n < 8 {
+		for i := 0; i < n; i++ {
+			if name[i]|0x20 != kb[i]|0x20 {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; i+8 <= n; i += 8 {
+		if binary.LittleEndian.Uint64(name[i:])|fold != binary.LittleEndian.Uint64(kb[i:])|fold {
+			return false
+		}
+	}
+	// The last eight bytes (overlapping the loop's last word when n is not a multiple of 8).
+	return binary.LittleEndian.Uint64(name[n-8:])|fold == binary.LittleEndian.Uint64(kb[n-8:])|fold
 }
 
 // canonicalKey returns name in the canonical form http.Header uses ("content-length" ->

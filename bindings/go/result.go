@@ -8,7 +8,6 @@ package httpbatch
 import "C"
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net/http"
 	"runtime"
@@ -48,7 +47,7 @@ type Item struct {
 	Status   int      // HTTP status of a response
 	Err      error    // *Error for every outcome but a response
 	Body     []byte   // response body
-	headers  []string // response headers: canonical name, value, name, value, ...
+	headers  []string // response headers: name (any case), value, name, value, ...
 	URL      string   // URL that answered, after redirects
 	Tag      uint64
 	Attempts int
@@ -61,7 +60,8 @@ type Item struct {
 func (it *Item) Header() http.Header {
 	h := make(http.Header, len(it.headers)/2)
 	for i := 0; i+1 < len(it.headers); i += 2 {
-		h[it.headers[i]] = append(h[it.headers[i]], it.headers[i+1])
+		k := http.CanonicalHeaderKey(it.headers[i])
+		h[k] = append(h[k], it.headers[i+1])
 	}
 	return h
 }
@@ -140,7 +140,6 @@ func (r *Result) items(start, count int) ([]Item, error) {
 	var hsPtr *C.httpbatch_header
 	defer func() { C.free(unsafe.Pointer(hsPtr)) }()
 	var hs []C.httpbatch_header
-	var keys keyCache
 	for done := 0; done < count; {
 		n := count - done
 		if n > itemChunk {
@@ -174,7 +173,7 @@ func (r *Result) items(start, count int) ([]Item, error) {
 				return nil, err
 			}
 		}
-		fillItems(out[done:done+n], cs[:n], hs, slab, &keys)
+		fillItems(out[done:done+n], cs[:n], hs, slab)
 		done += n
 	}
 	return out, nil
@@ -183,12 +182,11 @@ func (r *Result) items(start, count int) ([]Item, error) {
 // fillItems builds Go items from C items, their headers (laid one item after the other) and
 // slab, the chunk's bytes copied in one call (httpbatch_batch_result_copy_bytes: per response,
 // URL, body, then each header's name and value). Bodies are capped sub-slices of the slab; URLs,
-// header names and values are strings over it, which is never written again (header names are
-// canonicalised in place first). A batch of 20,000 small responses thus costs a few allocations
+// header names and values are strings over it, which is never written again. A batch of 20,000 small responses thus costs a few allocations
 // per chunk rather than several per item, which keeps the garbage collector from competing with
-// the worker threads for CPU. keys remembers the canonical names of the previous response's
-// headers, which the next response usually repeats in the same order.
-func fillItems(out []Item, cs []C.httpbatch_item, hs []C.httpbatch_header, slab []byte, keys *keyCache) {
+// the worker threads for CPU. Header names stay as received (lower case); Header puts them in
+// canonical form when it builds its map, HeaderValue compares without regard to case.
+func fillItems(out []Item, cs []C.httpbatch_item, hs []C.httpbatch_header, slab []byte) {
 	us := func(v C.uint64_t) time.Duration { return time.Duration(v) * time.Microsecond }
 	headerStrings := make([]string, 2*len(hs)) // name, value, name, value, ... for the chunk
 	at := 0
@@ -225,68 +223,11 @@ func fillItems(out []Item, cs []C.httpbatch_item, hs []C.httpbatch_header, slab 
 		o.URL = str(next(int(it.url_len)))
 		o.Body = next(int(it.body_len))
 		for j := range own {
-			name := next(int(own[j].name_len))
-			pairs[2*j] = keys.canonical(j, name)
+			pairs[2*j] = str(next(int(own[j].name_len)))
 			pairs[2*j+1] = str(next(int(own[j].value_len)))
 		}
 		o.headers = pairs
 	}
-}
-
-// keyCache holds the canonical header names seen last at each of the first few positions of a
-// response's headers (strings over a slab, or over the heap for uncommon names).
-type keyCache [16]string
-
-// canonical returns the canonical form of name, the j-th header name of a response: the cached
-// name at position j when name is the same but for letter case, else canonicalKey(name), cached.
-func (c *keyCache) canonical(j int, name []byte) string {
-	if j >= len(c) {
-		return canonicalKey(name)
-	}
-	if k := c[j]; len(k) == len(name) && len(k) > 0 && sameKeyFold(name, k) {
-		return k
-	}
-	k := canonicalKey(name)
-	if isPlainKey(k) {
-		c[j] = k
-	}
-	return k
-}
-
-// isPlainKey says whether k has only letters, digits and '-', the names sameKeyFold compares.
-func isPlainKey(k string) bool {
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if !(c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
-
-// sameKeyFold says whether name equals key (as long, non-empty, only letters, digits and '-')
-// but for ASCII letter case, eight bytes at a time: setting bit 0x20 maps each letter of key to
-// its lower case and leaves '-' and digits alone, and in a header name (an HTTP token, which has
-// no control characters) only the same letter, in either case, maps to the same byte.
-func sameKeyFold(name []byte, key string) bool {
-	const fold = 0x2020202020202020
-	kb := unsafe.Slice(unsafe.StringData(key), len(key))
-	n := len(name)
-	if n < 8 {
-		for i := 0; i < n; i++ {
-			if name[i]|0x20 != kb[i]|0x20 {
-				return false
-			}
-		}
-		return true
-	}
-	for i := 0; i+8 <= n; i += 8 {
-		if binary.LittleEndian.Uint64(name[i:])|fold != binary.LittleEndian.Uint64(kb[i:])|fold {
-			return false
-		}
-	}
-	// The last eight bytes (overlapping the loop's last word when n is not a multiple of 8).
-	return binary.LittleEndian.Uint64(name[n-8:])|fold == binary.LittleEndian.Uint64(kb[n-8:])|fold
 }
 
 // canonicalKey returns name in the canonical form http.Header uses ("content-length" ->

@@ -106,15 +106,12 @@ func isPlainGet(r *Request) bool {
 // httpbatch_batch_add_gets call each, other requests one by one. A request that fails validation
 // is added all the same: the C batch keeps its error in its slot.
 func addRequests(batch *C.httpbatch_batch, requests []Request) error {
-	plain, size := 0, 0
+	size := 0 // room for every URL: runs of plain GETs never need more
 	for i := range requests {
-		if isPlainGet(&requests[i]) {
-			plain++
-			size += len(requests[i].URL)
-		}
+		size += len(requests[i].URL)
 	}
 	urls := make([]byte, 0, size)
-	lens := make([]C.size_t, 0, plain)
+	lens := make([]C.size_t, 0, len(requests))
 	first := 0 // index of the first request of the pending run
 	flush := func() error {
 		if len(lens) == 0 {

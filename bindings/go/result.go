@@ -188,14 +188,16 @@ func (r *Result) items(start, count int) ([]Item, error) {
 // fillItems builds Go items from C items, their headers (laid one item after the other) and
 // slab, the chunk's bytes copied in one call (httpbatch_batch_result_copy_bytes: per response,
 // URL, body, then each header's name and value). Bodies are capped sub-slices of the slab; URLs,
-// header names and values are strings over it, which is never written again. A batch of 20,000 small responses thus costs a few allocations
-// per chunk rather than several per item, which keeps the garbage collector from competing with
-// the worker threads for CPU. Header names stay as received (lower case); Header puts them in
-// canonical form when it builds its map, HeaderValue compares without regard to case.
+// header names and values are strings over it, which is never written again. A batch of 20,000
+// small responses thus costs a few allocations per chunk rather than several per item, which
+// keeps the garbage collector from competing with the worker threads for CPU. Header names stay
+// as received (lower case): Header puts them in canonical form when it builds its map,
+// HeaderValue compares without regard to case.
 func fillItems(out []Item, cs []C.httpbatch_item, hs []C.httpbatch_header, slab []byte) {
 	us := func(v C.uint64_t) time.Duration { return time.Duration(v) * time.Microsecond }
 	headerStrings := make([]string, 2*len(hs)) // name, value, name, value, ... for the chunk
-	at := 0                                    // next byte of slab
+	// at is the next byte of slab.
+	at := 0
 	for i := range cs {
 		it := &cs[i]
 		o := &out[i]

@@ -94,40 +94,32 @@ func etaFrom(us int64) time.Duration {
 	return time.Duration(us) * time.Microsecond
 }
 
+// isPlainGet says whether r can go into an httpbatch_batch_add_gets run: a GET with nothing but
+// a URL. Whether the URL is UTF-8 is left to the C side, which checks a whole run at once (see
+// addGets).
 func isPlainGet(r *Request) bool {
 	return (r.Method == "" || r.Method == "GET") && len(r.Header) == 0 && len(r.Body) == 0 &&
-		r.Timeout == 0 && r.Tag == 0 && r.Priority == 0 && !r.RetryNonIdempotent &&
-		utf8.ValidString(r.URL)
+		r.Timeout == 0 && r.Tag == 0 && r.Priority == 0 && !r.RetryNonIdempotent
 }
 
 // addRequests copies the requests into the C batch, in order: runs of plain GETs go in one
 // httpbatch_batch_add_gets call each, other requests one by one. A request that fails validation
 // is added all the same: the C batch keeps its error in its slot.
 func addRequests(batch *C.httpbatch_batch, requests []Request) error {
-	plain, size := 0, 0
+	size := 0 // room for every URL: runs of plain GETs never need more
 	for i := range requests {
-		if isPlainGet(&requests[i]) {
-			plain++
-			size += len(requests[i].URL)
-		}
+		size += len(requests[i].URL)
 	}
 	urls := make([]byte, 0, size)
-	lens := make([]C.size_t, 0, plain)
+	lens := make([]C.size_t, 0, len(requests))
 	first := 0 // index of the first request of the pending run
 	flush := func() error {
 		if len(lens) == 0 {
 			return nil
 		}
-		var p *C.char
-		if len(urls) > 0 {
-			p = (*C.char)(unsafe.Pointer(&urls[0]))
-		}
-		rc := C.httpbatch_batch_add_gets(batch, p, &lens[0], C.size_t(len(lens)))
-		if err := check(rc, batchLastError(batch)); err != nil {
-			return fmt.Errorf("requests %d..%d: %w", first, first+len(lens)-1, err)
-		}
+		err := addGets(batch, requests[first:first+len(lens)], first, urls, lens)
 		urls, lens = urls[:0], lens[:0]
-		return nil
+		return err
 	}
 	for i := range requests {
 		r := &requests[i]
@@ -147,6 +139,63 @@ func addRequests(batch *C.httpbatch_batch, requests []Request) error {
 		}
 	}
 	return flush()
+}
+
+// addGets adds run, plain GETs whose URLs are urls (lens[i] bytes each, back to back), as
+// requests first, first+1, ... The C side checks the whole run's UTF-8 in one pass and adds
+// nothing when a URL is not UTF-8; only then is each URL checked here, so that the invalid ones
+// go in one by one and end as error items in their own slots (ErrInvalidURL), like any request
+// that fails validation, while the valid ones around them still go in runs.
+func addGets(batch *C.httpbatch_batch, run []Request, first int, urls []byte, lens []C.size_t) error {
+	var p *C.char
+	if len(urls) > 0 {
+		p = (*C.char)(unsafe.Pointer(&urls[0]))
+	}
+	rc := C.httpbatch_batch_add_gets(batch, p, &lens[0], C.size_t(len(lens)))
+	if rc == C.HTTPBATCH_RESULT_INVALID_UTF8 {
+		return addGetsChecked(batch, run, first, urls, lens)
+	}
+	if err := check(rc, batchLastError(batch)); err != nil {
+		return fmt.Errorf("requests %d..%d: %w", first, first+len(lens)-1, err)
+	}
+	return nil
+}
+
+// addGetsChecked is addGets for a run with a URL that is not UTF-8: runs of valid URLs go in
+// one call each, the others one by one through httpbatch_request_set_url, which keeps the
+// error in the request.
+func addGetsChecked(batch *C.httpbatch_batch, run []Request, first int, urls []byte, lens []C.size_t) error {
+	at, start, startAt := 0, 0, 0 // bytes used so far; the pending valid sub-run and its offset
+	flush := func(end int) error {
+		if end == start {
+			return nil
+		}
+		sub := urls[startAt:at]
+		var p *C.char
+		if len(sub) > 0 {
+			p = (*C.char)(unsafe.Pointer(&sub[0]))
+		}
+		rc := C.httpbatch_batch_add_gets(batch, p, &lens[start], C.size_t(end-start))
+		if err := check(rc, batchLastError(batch)); err != nil {
+			return fmt.Errorf("requests %d..%d: %w", first+start, first+end-1, err)
+		}
+		return nil
+	}
+	for i := range run {
+		if utf8.ValidString(run[i].URL) {
+			at += int(lens[i])
+			continue
+		}
+		if err := flush(i); err != nil {
+			return err
+		}
+		if err := addRequest(batch, &run[i]); err != nil {
+			return fmt.Errorf("request %d: %w", first+i, err)
+		}
+		at += int(lens[i])
+		start, startAt = i+1, at
+	}
+	return flush(len(run))
 }
 
 func batchLastError(batch *C.httpbatch_batch) lastErrorFn {

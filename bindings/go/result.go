@@ -47,7 +47,7 @@ type Item struct {
 	Status   int      // HTTP status of a response
 	Err      error    // *Error for every outcome but a response
 	Body     []byte   // response body
-	headers  []string // response headers: canonical name, value, name, value, ...
+	headers  []string // response headers: name (any case), value, name, value, ...
 	URL      string   // URL that answered, after redirects
 	Tag      uint64
 	Attempts int
@@ -60,7 +60,8 @@ type Item struct {
 func (it *Item) Header() http.Header {
 	h := make(http.Header, len(it.headers)/2)
 	for i := 0; i+1 < len(it.headers); i += 2 {
-		h[it.headers[i]] = append(h[it.headers[i]], it.headers[i+1])
+		k := http.CanonicalHeaderKey(it.headers[i])
+		h[k] = append(h[k], it.headers[i+1])
 	}
 	return h
 }
@@ -148,9 +149,14 @@ func (r *Result) items(start, count int) ([]Item, error) {
 		if err := check(C.httpbatch_batch_result_items(r.ptr, C.size_t(start+done), C.size_t(n), &cs[0]), nil); err != nil {
 			return nil, err
 		}
-		total := 0
+		// The headers of the chunk, and the size of its bytes (per response: URL, body, each
+		// header's name and value), summed here rather than asked of C in one more call.
+		total, need := 0, 0
 		for i := 0; i < n; i++ {
 			total += int(cs[i].header_count)
+			if cs[i].outcome == C.HTTPBATCH_OUTCOME_RESPONSE {
+				need += int(cs[i].url_len) + int(cs[i].body_len)
+			}
 		}
 		if cap(hs) < total {
 			C.free(unsafe.Pointer(hsPtr))
@@ -164,11 +170,12 @@ func (r *Result) items(start, count int) ([]Item, error) {
 				return nil, err
 			}
 		}
-		var need C.size_t
-		C.httpbatch_batch_result_copy_bytes(r.ptr, C.size_t(start+done), C.size_t(n), nil, 0, &need)
-		slab := make([]byte, int(need))
+		for j := range hs {
+			need += int(hs[j].name_len) + int(hs[j].value_len)
+		}
+		slab := make([]byte, need)
 		if need > 0 {
-			if err := check(C.httpbatch_batch_result_copy_bytes(r.ptr, C.size_t(start+done), C.size_t(n), (*C.uint8_t)(unsafe.Pointer(&slab[0])), need, nil), nil); err != nil {
+			if err := check(C.httpbatch_batch_result_copy_bytes(r.ptr, C.size_t(start+done), C.size_t(n), (*C.uint8_t)(unsafe.Pointer(&slab[0])), C.size_t(need), nil), nil); err != nil {
 				return nil, err
 			}
 		}
@@ -181,25 +188,16 @@ func (r *Result) items(start, count int) ([]Item, error) {
 // fillItems builds Go items from C items, their headers (laid one item after the other) and
 // slab, the chunk's bytes copied in one call (httpbatch_batch_result_copy_bytes: per response,
 // URL, body, then each header's name and value). Bodies are capped sub-slices of the slab; URLs,
-// header names and values are strings over it, which is never written again (header names are
-// canonicalised in place first). A batch of 20,000 small responses thus costs a few allocations
-// per chunk rather than several per item, which keeps the garbage collector from competing with
-// the worker threads for CPU.
+// header names and values are strings over it, which is never written again. A batch of 20,000
+// small responses thus costs a few allocations per chunk rather than several per item, which
+// keeps the garbage collector from competing with the worker threads for CPU. Header names stay
+// as received (lower case): Header puts them in canonical form when it builds its map,
+// HeaderValue compares without regard to case.
 func fillItems(out []Item, cs []C.httpbatch_item, hs []C.httpbatch_header, slab []byte) {
 	us := func(v C.uint64_t) time.Duration { return time.Duration(v) * time.Microsecond }
 	headerStrings := make([]string, 2*len(hs)) // name, value, name, value, ... for the chunk
+	// at is the next byte of slab.
 	at := 0
-	next := func(n int) []byte {
-		b := slab[at : at+n : at+n]
-		at += n
-		return b
-	}
-	str := func(b []byte) string {
-		if len(b) == 0 {
-			return ""
-		}
-		return unsafe.String(&b[0], len(b))
-	}
 	for i := range cs {
 		it := &cs[i]
 		o := &out[i]
@@ -212,26 +210,38 @@ func fillItems(out []Item, cs []C.httpbatch_item, hs []C.httpbatch_header, slab 
 			Wire:     us(it.wire_us),
 			Total:    us(it.total_us),
 		}
-		own := hs[:it.header_count]
-		pairs := headerStrings[: 2*len(own) : 2*len(own)]
-		hs, headerStrings = hs[it.header_count:], headerStrings[2*len(own):]
+		nh := int(it.header_count)
+		own := hs[:nh:nh]
+		pairs := headerStrings[: 2*nh : 2*nh]
+		hs, headerStrings = hs[nh:], headerStrings[2*nh:]
 		if o.Outcome != OutcomeResponse {
 			o.Err = &Error{Code: Code(it.code), Message: C.GoStringN(it.error_message, C.int(it.error_message_len))}
 			continue
 		}
-		o.URL = str(next(int(it.url_len)))
-		o.Body = next(int(it.body_len))
+		o.URL, at = slabString(slab, at, int(it.url_len))
+		end := at + int(it.body_len)
+		o.Body = slab[at:end:end]
+		at = end
 		for j := range own {
-			name := next(int(own[j].name_len))
-			pairs[2*j] = canonicalKey(name)
-			pairs[2*j+1] = str(next(int(own[j].value_len)))
+			pairs[2*j], at = slabString(slab, at, int(own[j].name_len))
+			pairs[2*j+1], at = slabString(slab, at, int(own[j].value_len))
 		}
 		o.headers = pairs
 	}
 }
 
+// slabString returns the n bytes of slab from at as a string over slab, and the offset after
+// them.
+func slabString(slab []byte, at, n int) (string, int) {
+	if n == 0 {
+		return "", at
+	}
+	return unsafe.String(&slab[at : at+n][0], n), at + n
+}
+
 // canonicalKey returns name in the canonical form http.Header uses ("content-length" ->
-// "Content-Length"), rewriting the common alphanumeric names in place in the slab.
+// "Content-Length"), rewriting the common alphanumeric names in place (name is the caller's
+// copy).
 func canonicalKey(name []byte) string {
 	for _, c := range name {
 		if !(c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {

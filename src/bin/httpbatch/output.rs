@@ -9,6 +9,8 @@ use serde::Serialize;
 
 use crate::args::{BodyMode, Order};
 use crate::input::Meta;
+#[cfg(test)]
+use crate::input::Origin;
 use crate::units::millis;
 
 /// Renders one outcome as a JSON line (without the newline), writing the body to a file first
@@ -65,7 +67,7 @@ pub fn render_into(
             buf.push(b'}');
             if !meta.origin.is_empty() {
                 buf.extend_from_slice(b",\"input\":");
-                str(buf, &meta.origin);
+                str(buf, &meta.origin.to_string());
             }
             buf.extend_from_slice(b",\"attempts\":");
             uint(buf, u64::from(e.attempts()));
@@ -343,6 +345,7 @@ mod tests {
 
         pub fn render(meta: &Meta, outcome: &Outcome, body: &BodyMode, headers: bool) -> String {
             let index = meta.index;
+            let origin = meta.origin.to_string();
             let mut line = Line {
                 index,
                 url: meta.url.as_deref(),
@@ -381,9 +384,7 @@ mod tests {
                 }
                 Outcome::Error(e) => {
                     line.attempts = Some(e.attempts());
-                    line.input = Some(&meta.origin)
-                        .filter(|o| !o.is_empty())
-                        .map(String::as_str);
+                    line.input = Some(origin.as_str()).filter(|o| !o.is_empty());
                     line.error = Some(ErrorJson {
                         kind: e.kind().as_str(),
                         message: e.message(),
@@ -411,7 +412,7 @@ mod tests {
                 method: Some("GET".into()),
                 tag: Some("t\n".into()),
                 fields: Some(fields),
-                origin: "f.txt line 3 (URL 1 of 2)".into(),
+                origin: Origin::Glob(Box::new(Origin::Line(Some("f.txt".into()), 3)), 1, 2),
             },
             Meta {
                 index: 7,
@@ -419,7 +420,7 @@ mod tests {
                 method: Some("POST".into()),
                 tag: Some(9.into()),
                 fields: None,
-                origin: String::new(),
+                origin: Origin::Unknown,
             },
         ];
         let mut ok = Response::new(200, b"hi \"there\"\n\xff".to_vec())

@@ -4,6 +4,7 @@
 //! invalid URL, a header with CR/LF) is reported on stderr with where it came from, and its slot
 //! carries the error, so the rest of the batch still runs and the output keeps one line per input.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,8 +37,8 @@ pub struct Meta {
     pub index: usize,
     /// The URL as given (absent when a JSON line could not be read).
     pub url: Option<String>,
-    /// The method name as given or defaulted.
-    pub method: Option<String>,
+    /// The method name as given or defaulted (a known method's name is not copied).
+    pub method: Option<Cow<'static, str>>,
     /// The caller's tag from a JSON line.
     pub tag: Option<Value>,
     /// A JSON line's own fields (those httpbatch does not use), echoed on its output line.
@@ -204,18 +205,18 @@ impl<'a> Parser<'a> {
 
     fn parse_url(&self, url: &str) -> (Meta, Result<Request, Error>) {
         let d = self.defaults;
-        let url = &with_scheme(url);
+        let url = with_scheme(url);
         let body = d.body.clone().unwrap_or_default();
         let method = d.method.unwrap_or(default_method(!body.is_empty()));
-        let meta = Meta {
-            url: Some(url.to_owned()),
-            method: Some(method.as_str().to_owned()),
-            ..Meta::default()
-        };
-        let mut b = Request::builder(method, url).body(body);
+        let mut b = Request::builder(method, &url).body(body);
         for (n, v) in &d.headers {
             b = b.header(n, v);
         }
+        let meta = Meta {
+            url: Some(url),
+            method: Some(Cow::Borrowed(method.as_str())),
+            ..Meta::default()
+        };
         (meta, b.build())
     }
 
@@ -262,8 +263,8 @@ impl<'a> Parser<'a> {
         let meta = Meta {
             url: Some(spec.url.clone()),
             method: Some(match &method {
-                Ok(m) => m.as_str().to_owned(),
-                Err(_) => spec.method.clone().unwrap_or_default(),
+                Ok(m) => Cow::Borrowed(m.as_str()),
+                Err(_) => Cow::Owned(spec.method.clone().unwrap_or_default()),
             }),
             tag: spec.tag.clone(),
             fields: Some(spec.fields).filter(|f| !f.is_empty()),

@@ -1,6 +1,6 @@
 //! The JSON line of each outcome, body rendering, and the writer that keeps input order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -210,9 +210,15 @@ pub struct Sink<W: Write> {
     out: W,
     order: Order,
     next: usize,
-    pending: BTreeMap<usize, Vec<u8>>,
+    /// In input order, the lines held back: slot `i` is index `next + i`.
+    pending: VecDeque<Option<Vec<u8>>>,
+    /// Buffers of lines written after being held, for the next lines held.
+    spare: Vec<Vec<u8>>,
     error: Option<io::Error>,
 }
+
+/// Spare line buffers a [`Sink`] keeps at most.
+const SPARE: usize = 64;
 
 impl<W: Write> Sink<W> {
     /// A sink writing to `out`.
@@ -221,7 +227,8 @@ impl<W: Write> Sink<W> {
             out,
             order,
             next: 0,
-            pending: BTreeMap::new(),
+            pending: VecDeque::new(),
+            spare: Vec::new(),
             error: None,
         }
     }
@@ -231,17 +238,32 @@ impl<W: Write> Sink<W> {
     pub fn push(&mut self, index: usize, line: &[u8]) -> bool {
         match self.order {
             Order::Completed => self.write(line),
-            Order::Input if index != self.next => {
-                self.pending.insert(index, line.to_vec());
-            }
-            Order::Input => {
-                self.write(line);
-                self.next += 1;
-                while let Some(line) = self.pending.remove(&self.next) {
+            Order::Input => match index.checked_sub(self.next) {
+                // Each slot comes once; one that came again could only be printed.
+                None => self.write(line),
+                Some(0) => {
+                    self.write(line);
+                    self.pending.pop_front();
                     self.next += 1;
-                    self.write(&line);
+                    while let Some(Some(_)) = self.pending.front() {
+                        let held = self.pending.pop_front().flatten().unwrap_or_default();
+                        self.write(&held);
+                        self.next += 1;
+                        if self.spare.len() < SPARE {
+                            self.spare.push(held);
+                        }
+                    }
                 }
-            }
+                Some(ahead) => {
+                    if self.pending.len() <= ahead {
+                        self.pending.resize(ahead + 1, None);
+                    }
+                    let mut held = self.spare.pop().unwrap_or_default();
+                    held.clear();
+                    held.extend_from_slice(line);
+                    self.pending[ahead] = Some(held);
+                }
+            },
         }
         if self.error.is_none() {
             if let Err(e) = self.out.flush() {
@@ -255,7 +277,7 @@ impl<W: Write> Sink<W> {
     pub fn finish(mut self) -> io::Result<()> {
         // In input order, every slot arrives, so nothing is left pending; if something were,
         // it is still better printed than lost.
-        for line in std::mem::take(&mut self.pending).into_values() {
+        for line in std::mem::take(&mut self.pending).into_iter().flatten() {
             self.write(&line);
         }
         if self.error.is_none() {
@@ -489,6 +511,10 @@ mod tests {
         assert_eq!(sink.out, b"a\n");
         sink.push(1, b"b");
         assert_eq!(sink.out, b"a\nb\nc\n");
+        for i in [6, 4, 3, 5] {
+            sink.push(i, i.to_string().as_bytes());
+        }
+        assert_eq!(sink.out, b"a\nb\nc\n3\n4\n5\n6\n");
         let mut sink = Sink::new(Vec::new(), Order::Completed);
         sink.push(2, b"c");
         sink.push(0, b"a");

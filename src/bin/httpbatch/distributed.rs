@@ -174,7 +174,7 @@ pub fn submit(a: &SubmitArgs) -> Result<ExitCode, Fatal> {
 
 fn item(entry: &Entry) -> Item {
     let defaults = Defaults::default();
-    match Parser::new(&defaults).line(format!("entry {}", entry.id), &entry.payload) {
+    match Parser::new(&defaults).line(format!("entry {}", entry.id).into(), &entry.payload) {
         Parsed::One(item) => *item,
         Parsed::Skip | Parsed::Glob(_) => Item {
             meta: Default::default(),

@@ -4,7 +4,9 @@
 //! invalid URL, a header with CR/LF) is reported on stderr with where it came from, and its slot
 //! carries the error, so the rest of the batch still runs and the output keeps one line per input.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use httpbatch::{Error, ErrorKind, Method, Request};
@@ -35,14 +37,64 @@ pub struct Meta {
     pub index: usize,
     /// The URL as given (absent when a JSON line could not be read).
     pub url: Option<String>,
-    /// The method name as given or defaulted.
-    pub method: Option<String>,
+    /// The method name as given or defaulted (a known method's name is not copied).
+    pub method: Option<Cow<'static, str>>,
     /// The caller's tag from a JSON line.
     pub tag: Option<Value>,
     /// A JSON line's own fields (those httpbatch does not use), echoed on its output line.
     pub fields: Option<Map<String, Value>>,
     /// Where the input came from: `line 3`, `urls.txt line 3`, `argument 2`.
-    pub origin: String,
+    pub origin: Origin,
+}
+
+/// Where an input came from, written out (`urls.txt line 3`) only when shown: most inputs
+/// never are, so a line costs a number and a shared name, not a formatted string.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Origin {
+    /// Not known (shown as nothing).
+    #[default]
+    Unknown,
+    /// Said in words: `argument 2`, `entry 7`.
+    Text(String),
+    /// Line `.1` of the file named `.0`, or of stdin.
+    Line(Option<Arc<str>>, usize),
+    /// URL `.1` of the `.2` a pattern at `.0` expands to.
+    Glob(Box<Origin>, u64, u64),
+}
+
+impl Origin {
+    /// Whether there is nothing to show.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Origin::Unknown => true,
+            Origin::Text(t) => t.is_empty(),
+            Origin::Line(..) | Origin::Glob(..) => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Unknown => Ok(()),
+            Origin::Text(t) => f.write_str(t),
+            Origin::Line(Some(name), n) => write!(f, "{name} line {n}"),
+            Origin::Line(None, n) => write!(f, "line {n}"),
+            Origin::Glob(at, k, total) => write!(f, "{at} (URL {k} of {total})"),
+        }
+    }
+}
+
+impl From<String> for Origin {
+    fn from(text: String) -> Self {
+        Origin::Text(text)
+    }
+}
+
+impl From<&str> for Origin {
+    fn from(text: &str) -> Self {
+        Origin::Text(text.to_owned())
+    }
 }
 
 /// One input: its metadata and the request, or why there is none.
@@ -103,7 +155,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Parses one line (`origin` says where it came from: `line 3`, `argument 2`).
-    pub fn line(&self, origin: String, raw: &str) -> Parsed {
+    pub fn line(&self, origin: Origin, raw: &str) -> Parsed {
         let text = raw.trim();
         if text.is_empty() || text.starts_with('#') {
             return Parsed::Skip;
@@ -130,18 +182,18 @@ impl<'a> Parser<'a> {
     }
 
     /// A URL's item (a URL from a line or from a pattern's expansion).
-    pub fn url_item(&self, origin: String, url: &str) -> Item {
+    pub fn url_item(&self, origin: Origin, url: &str) -> Item {
         let (meta, request) = self.parse_url(url);
         self.item(origin, meta, request)
     }
 
     /// The item of a line that is not UTF-8.
-    pub fn not_utf8(&self, origin: String) -> Item {
+    pub fn not_utf8(&self, origin: Origin) -> Item {
         let error = Error::new(ErrorKind::InvalidRequest, "line is not valid UTF-8");
         self.item(origin, Meta::default(), Err(error))
     }
 
-    fn item(&self, origin: String, meta: Meta, request: Result<Request, Error>) -> Item {
+    fn item(&self, origin: Origin, meta: Meta, request: Result<Request, Error>) -> Item {
         if let Err(error) = &request {
             eprintln!("httpbatch: {origin}: {error} (its slot reports the error)");
         }
@@ -153,18 +205,18 @@ impl<'a> Parser<'a> {
 
     fn parse_url(&self, url: &str) -> (Meta, Result<Request, Error>) {
         let d = self.defaults;
-        let url = &with_scheme(url);
+        let url = with_scheme(url);
         let body = d.body.clone().unwrap_or_default();
         let method = d.method.unwrap_or(default_method(!body.is_empty()));
-        let meta = Meta {
-            url: Some(url.to_owned()),
-            method: Some(method.as_str().to_owned()),
-            ..Meta::default()
-        };
-        let mut b = Request::builder(method, url).body(body);
+        let mut b = Request::builder(method, &url).body(body);
         for (n, v) in &d.headers {
             b = b.header(n, v);
         }
+        let meta = Meta {
+            url: Some(url),
+            method: Some(Cow::Borrowed(method.as_str())),
+            ..Meta::default()
+        };
         (meta, b.build())
     }
 
@@ -211,8 +263,8 @@ impl<'a> Parser<'a> {
         let meta = Meta {
             url: Some(spec.url.clone()),
             method: Some(match &method {
-                Ok(m) => m.as_str().to_owned(),
-                Err(_) => spec.method.clone().unwrap_or_default(),
+                Ok(m) => Cow::Borrowed(m.as_str()),
+                Err(_) => Cow::Owned(spec.method.clone().unwrap_or_default()),
             }),
             tag: spec.tag.clone(),
             fields: Some(spec.fields).filter(|f| !f.is_empty()),
@@ -309,11 +361,11 @@ mod tests {
         let p = Parser::new(defaults);
         let mut items = Vec::new();
         for (i, line) in text.split('\n').enumerate() {
-            match p.line(format!("line {}", i + 1), line) {
+            match p.line(Origin::Line(None, i + 1), line) {
                 Parsed::Skip => {}
                 Parsed::One(item) => items.push(*item),
                 Parsed::Glob(g) => {
-                    items.extend(g.map(|u| p.url_item(format!("line {}", i + 1), &u)))
+                    items.extend(g.map(|u| p.url_item(Origin::Line(None, i + 1), &u)))
                 }
             }
         }
@@ -336,9 +388,9 @@ mod tests {
         let a = items[0].request.as_ref().unwrap();
         assert_eq!(a.method(), Method::Get);
         assert_eq!(a.headers().count(), 2);
-        assert_eq!(items[0].meta.origin, "line 1");
+        assert_eq!(items[0].meta.origin.to_string(), "line 1");
         let b = items[1].request.as_ref().unwrap();
-        assert_eq!(items[1].meta.origin, "line 4");
+        assert_eq!(items[1].meta.origin.to_string(), "line 4");
         assert_eq!(b.method(), Method::Put);
         assert_eq!(b.body(), b"hi");
         assert_eq!((b.tag(), b.priority()), (7, 2));
@@ -373,7 +425,7 @@ mod tests {
                 ErrorKind::InvalidRequest,
             ]
         );
-        assert_eq!(items[2].meta.origin, "line 3");
+        assert_eq!(items[2].meta.origin.to_string(), "line 3");
         assert_eq!(items[5].meta.method.as_deref(), Some("BREW"));
     }
 

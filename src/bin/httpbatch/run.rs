@@ -6,7 +6,8 @@
 //! from the engine's index to the input's, holding only the items read and not yet settled.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use httpbatch::{BatchEvent, BatchOptions, Outcome};
 
 use crate::args::{BodyMode, Order, RunArgs, SummaryTo};
 use crate::input::{Defaults, Meta, Parser};
-use crate::output::{Sink, render};
+use crate::output::{Sink, render_into};
 use crate::progress;
 use crate::resume::Resume;
 use crate::source::{Inputs, Source};
@@ -229,11 +230,11 @@ pub fn execute(
     };
     let mut sink = Sink::new(out, s.order);
     let mut stdout_closed = false;
-    // Engine index -> the input's metadata, for the items read and not yet settled.
-    let metas: RefCell<HashMap<usize, Meta>> = RefCell::new(HashMap::new());
-    // Engine indices of items that started and have not settled: a cancelled item that never
-    // started is reported as not_run.
-    let started: RefCell<HashSet<usize>> = RefCell::new(HashSet::new());
+    // Engine index -> the input's metadata and whether a worker started it (a cancelled item
+    // that never started is reported as not_run), for the items read and not yet settled.
+    let metas: RefCell<Slots> = RefCell::new(Slots::default());
+    // The line being written, reused from one outcome to the next.
+    let mut line = Vec::new();
     let mismatch: Cell<Option<String>> = Cell::new(None);
     let mut tally = Tally::default();
     let mut skipped = 0usize;
@@ -256,7 +257,7 @@ pub fn execute(
                 }
             }
         }
-        metas.borrow_mut().insert(fed, item.meta);
+        metas.borrow_mut().insert(fed, (item.meta, false));
         fed += 1;
         Some(item.request)
     });
@@ -273,7 +274,9 @@ pub fn execute(
         .on_progress(progress::INTERVAL, |p| progress::update(&bar, p))
         .on_event(|e| match e {
             BatchEvent::Started { index } => {
-                started.borrow_mut().insert(*index);
+                if let Some((_, started)) = metas.borrow_mut().get_mut(index) {
+                    *started = true;
+                }
             }
             BatchEvent::Paused => progress::note(&bar, "paused (SIGUSR2 resumes)"),
             BatchEvent::Resumed { paused_for } => {
@@ -287,14 +290,14 @@ pub fn execute(
     let summary = stack
         .executor
         .execute_streaming(requests, options, |index, mut outcome| {
-            let ran = started.borrow_mut().remove(&index);
+            let (meta, ran) = metas.borrow_mut().remove(&index).unwrap_or_default();
             if matches!(outcome, Outcome::Cancelled) && !ran {
                 outcome = Outcome::NotRun;
             }
             tally.record(&outcome, ran);
-            let meta = metas.borrow_mut().remove(&index).unwrap_or_default();
-            let line = render(&meta, &outcome, &s.body, s.include_headers);
-            if !sink.push(index, line) && !stdout_closed {
+            line.clear();
+            render_into(&mut line, &meta, &outcome, &s.body, s.include_headers);
+            if !sink.push(index, &line) && !stdout_closed {
                 // Nobody reads the results any more: stop sending requests.
                 stdout_closed = true;
                 token.cancel();
@@ -330,6 +333,31 @@ pub fn execute(
         return Err(Fatal::input(e));
     }
     Ok(report)
+}
+
+/// The unsettled items' metadata by engine index. The keys are distinct small numbers, so a
+/// multiplicative hash spreads them well at a fraction of the default hasher's cost.
+type Slots = HashMap<usize, (Meta, bool), BuildHasherDefault<IndexHasher>>;
+
+/// Fibonacci hashing of a `usize` key (the high bits, which the table uses, depend on all of
+/// the key's bits).
+#[derive(Default)]
+struct IndexHasher(u64);
+
+impl Hasher for IndexHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 fn write_summary_json(to: &SummaryTo, report: &Report) -> Result<(), Fatal> {

@@ -18,7 +18,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::glob::Glob;
-use crate::input::{Item, Parsed, Parser};
+use crate::input::{Item, Origin, Parsed, Parser};
 
 /// One place inputs come from.
 #[derive(Debug)]
@@ -43,7 +43,7 @@ enum Lines {
 }
 
 struct Open {
-    name: Option<String>,
+    name: Option<Arc<str>>,
     lines: Lines,
     line: usize,
 }
@@ -107,7 +107,9 @@ pub struct Inputs<'a> {
     parser: Parser<'a>,
     sources: VecDeque<Source>,
     open: Option<Open>,
-    glob: Option<(Glob, String, u64)>,
+    glob: Option<(Glob, Origin, u64)>,
+    /// The buffer lines of a file are read into, kept from one line to the next.
+    buf: Vec<u8>,
     ahead: VecDeque<Item>,
     next_index: usize,
     stop: Box<dyn Fn() -> bool + 'a>,
@@ -125,6 +127,7 @@ impl<'a> Inputs<'a> {
             sources: sources.into(),
             open: None,
             glob: None,
+            buf: Vec::new(),
             ahead: VecDeque::new(),
             next_index: 0,
             stop: Box::new(stop),
@@ -175,14 +178,15 @@ impl<'a> Inputs<'a> {
             if let Some((glob, origin, k)) = &mut self.glob {
                 if let Some(url) = glob.next() {
                     *k += 1;
-                    let origin = format!("{origin} (URL {k} of {})", glob.total());
+                    let origin = Origin::Glob(Box::new(origin.clone()), *k, glob.total());
                     return Some(self.indexed(self.parser.url_item(origin, &url)));
                 }
                 self.glob = None;
             }
             let (origin, parsed) = match self.open.as_mut() {
                 Some(open) => {
-                    let mut buf = Vec::new();
+                    let mut buf = std::mem::take(&mut self.buf);
+                    buf.clear();
                     let read = match &mut open.lines {
                         Lines::File(f) => f.read_until(b'\n', &mut buf),
                         Lines::Stdin(rx) => match rx.recv_timeout(STOP_POLL) {
@@ -212,24 +216,18 @@ impl<'a> Inputs<'a> {
                         }
                     }
                     open.line += 1;
-                    let origin = match &open.name {
-                        Some(name) => format!("{name} line {}", open.line),
-                        None => format!("line {}", open.line),
+                    let origin = Origin::Line(open.name.clone(), open.line);
+                    let parsed = match std::str::from_utf8(&buf) {
+                        Ok(text) => self.parser.line(origin.clone(), text),
+                        Err(_) => Parsed::One(Box::new(self.parser.not_utf8(origin.clone()))),
                     };
-                    match String::from_utf8(buf) {
-                        Ok(text) => {
-                            let parsed = self.parser.line(origin.clone(), &text);
-                            (origin, parsed)
-                        }
-                        Err(_) => (
-                            origin.clone(),
-                            Parsed::One(Box::new(self.parser.not_utf8(origin))),
-                        ),
-                    }
+                    // The line's buffer serves the next one (a line from stdin brings its own).
+                    self.buf = buf;
+                    (origin, parsed)
                 }
                 None => match self.sources.pop_front()? {
                     Source::Argument(position, text) => {
-                        let origin = format!("argument {position}");
+                        let origin = Origin::Text(format!("argument {position}"));
                         (origin.clone(), self.parser.line(origin, &text))
                     }
                     Source::Stdin => {
@@ -242,7 +240,7 @@ impl<'a> Inputs<'a> {
                     }
                     Source::File(name, file) => {
                         self.open = Some(Open {
-                            name: Some(name),
+                            name: Some(name.into()),
                             lines: Lines::File(Box::new(BufReader::new(file))),
                             line: 0,
                         });
@@ -306,24 +304,24 @@ mod tests {
             Source::File(name.clone(), file),
         ];
         let items: Vec<Item> = Inputs::new(Parser::new(&defaults), sources, || false).collect();
-        let got: Vec<(usize, Option<&str>, &str, bool)> = items
+        let got: Vec<(usize, Option<&str>, String, bool)> = items
             .iter()
             .map(|i| {
                 let m = &i.meta;
                 (
                     m.index,
                     m.url.as_deref(),
-                    m.origin.as_str(),
+                    m.origin.to_string(),
                     i.request.is_ok(),
                 )
             })
             .collect();
         let line = |n: usize| format!("{name} line {n}");
-        assert_eq!(got[0], (0, Some("http://h/a"), "argument 1", true));
+        assert_eq!(got[0], (0, Some("http://h/a"), "argument 1".into(), true));
         assert_eq!(got[1].1, Some("http://h/1"));
         assert_eq!(got[1].2, format!("{} (URL 1 of 2)", line(2)));
         assert_eq!(got[2].1, Some("http://h/2"));
-        assert_eq!((got[3].0, got[3].2, got[3].3), (3, line(3).as_str(), false));
+        assert_eq!((got[3].0, &got[3].2, got[3].3), (3, &line(3), false));
         assert_eq!((got[4].0, got[4].1), (4, Some("http://h/z")));
         assert_eq!(items.len(), 5);
     }

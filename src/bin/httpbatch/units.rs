@@ -83,12 +83,28 @@ pub fn human_duration(d: Duration) -> String {
 
 /// Milliseconds with microsecond precision, for JSON output.
 pub fn millis(d: Duration) -> f64 {
-    (d.as_micros() as f64) / 1000.0
+    // The same correctly rounded value either way; a u64 converts without the u128 routine.
+    let us = d.as_micros();
+    let us = u64::try_from(us).map_or(us as f64, |us| us as f64);
+    us / 1000.0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn millis_keep_microseconds() {
+        for us in [0, 1, 999, 1_234_567, 86_400_000_000, u64::MAX] {
+            let d = Duration::from_micros(us);
+            assert_eq!(millis(d), (d.as_micros() as f64) / 1000.0);
+        }
+        assert_eq!(
+            millis(Duration::MAX),
+            (Duration::MAX.as_micros() as f64) / 1000.0
+        );
+        assert_eq!(millis(Duration::from_nanos(1_500)), 0.001);
+    }
 
     #[test]
     fn durations() {

@@ -62,7 +62,7 @@ fn check(defaults: &Defaults, line: &str) -> usize {
             0
         }
         Parsed::One(item) => {
-            assert_eq!(item.meta.origin, "line 1");
+            assert_eq!(item.meta.origin.to_string(), "line 1");
             match &item.request {
                 Ok(req) => {
                     assert!(item.meta.url.is_some(), "{line:?}: no URL to report");

@@ -1851,6 +1851,14 @@ httpbatch_result httpbatch_executor_builder_set_max_body_size(struct httpbatch_e
                                                               uint64_t bytes);
 
 /**
+ * Sets the largest response head (status line and headers) accepted, in bytes; a larger head
+ * fails the item with `HTTPBATCH_RESULT_PROTOCOL` (not retried). Values are clamped to
+ * 1 KiB ..= 4 MiB, and the limit is never below the connection buffer size. Defaults to 64 KiB.
+ */
+httpbatch_result httpbatch_executor_builder_set_max_response_head(struct httpbatch_executor_builder *builder,
+                                                                  uint64_t bytes);
+
+/**
  * Sets the idle connections kept per origin (at least 1; keep it at least the concurrency per
  * origin, or connections churn). Defaults to 128.
  */

@@ -358,6 +358,9 @@ public:
     ExecutorBuilder &max_body_size(uint64_t bytes) {
         return check(httpbatch_executor_builder_set_max_body_size(h_.get(), bytes));
     }
+    ExecutorBuilder &max_response_head(uint64_t bytes) {
+        return check(httpbatch_executor_builder_set_max_response_head(h_.get(), bytes));
+    }
     ExecutorBuilder &max_idle_per_origin(size_t n) {
         return check(httpbatch_executor_builder_set_max_idle_per_origin(h_.get(), n));
     }

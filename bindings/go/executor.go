@@ -20,6 +20,7 @@ type Config struct {
 	Timeout          time.Duration // whole-exchange timeout per request (default 30s)
 	ConnectTimeout   time.Duration // default 10s
 	MaxBodySize      int64         // response body limit in bytes (default 10 MiB)
+	MaxResponseHead  int64         // response head limit in bytes, 1 KiB to 4 MiB (default 64 KiB)
 	MaxIdlePerOrigin int           // idle connections kept per origin (default 128)
 	MaxRedirects     int           // -1: follow none; 0: the default (5)
 	UserAgent        string        // default "httpbatch/VERSION"
@@ -80,6 +81,11 @@ func NewExecutor(cfg Config) (*Executor, error) {
 		}
 		if cfg.MaxBodySize != 0 {
 			if err := set(C.httpbatch_executor_builder_set_max_body_size(b, C.uint64_t(cfg.MaxBodySize))); err != nil {
+				return err
+			}
+		}
+		if cfg.MaxResponseHead != 0 {
+			if err := set(C.httpbatch_executor_builder_set_max_response_head(b, C.uint64_t(cfg.MaxResponseHead))); err != nil {
 				return err
 			}
 		}

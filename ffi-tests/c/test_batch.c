@@ -216,6 +216,35 @@ static void body_limit_and_executor_options(void) {
     httpbatch_executor_free(exec);
 }
 
+/* The response head limit: a 20,000-byte header parses by default and fails PROTOCOL (after one
+ * attempt) at 16 KiB; a small head still parses at that limit. */
+static void response_head_limit(void) {
+    for (int limited = 0; limited < 2; limited++) {
+        httpbatch_executor_builder *b = NULL;
+        CHECK_OK(httpbatch_executor_builder_new(&b));
+        CHECK_OK(httpbatch_executor_builder_set_workers(b, 2));
+        if (limited)
+            CHECK_OK(httpbatch_executor_builder_set_max_response_head(b, 16 * 1024));
+        httpbatch_executor *exec = NULL;
+        CHECK_OK(httpbatch_executor_builder_build(b, &exec));
+        httpbatch_batch *batch = NULL;
+        CHECK_OK(httpbatch_batch_new(&batch));
+        add_get(batch, &server, "/big-header/20000");
+        add_get(batch, &server, "/ok");
+        httpbatch_batch_result *res = NULL;
+        CHECK_OK(httpbatch_executor_execute(exec, batch, &res));
+        httpbatch_item big = get_item(res, 0);
+        if (limited)
+            CHECK(big.outcome == HTTPBATCH_OUTCOME_ERROR && big.code == HTTPBATCH_RESULT_PROTOCOL);
+        else
+            CHECK(big.outcome == HTTPBATCH_OUTCOME_RESPONSE && big.status == 200);
+        CHECK(get_item(res, 1).status == 200);
+        httpbatch_batch_result_free(res);
+        httpbatch_batch_free(batch);
+        httpbatch_executor_free(exec);
+    }
+}
+
 /* A request that fails validation ends as an error in its own slot; the others run. */
 static void invalid_requests_keep_their_slots(void) {
     httpbatch_executor *exec = make_executor(2);
@@ -393,6 +422,7 @@ int main(void) {
     RUN(ordered_results_with_per_item_errors);
     RUN(request_options_reach_the_wire);
     RUN(body_limit_and_executor_options);
+    RUN(response_head_limit);
     RUN(bulk_add_and_bulk_read);
     RUN(invalid_requests_keep_their_slots);
     RUN(version_and_codes);

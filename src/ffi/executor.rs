@@ -184,6 +184,22 @@ pub extern "C" fn httpbatch_executor_builder_set_max_body_size(
     })
 }
 
+/// Sets the largest response head (status line and headers) accepted, in bytes; a larger head
+/// fails the item with `HTTPBATCH_RESULT_PROTOCOL` (not retried). Values are clamped to
+/// 1 KiB ..= 4 MiB, and the limit is never below the connection buffer size. Defaults to 64 KiB.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_executor_builder_set_max_response_head(
+    builder: *mut httpbatch_executor_builder,
+    bytes: u64,
+) -> httpbatch_result {
+    guard_on_mut(builder, "builder", |b| {
+        b.client_set = true;
+        let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+        b.config = b.config.clone().max_response_head(bytes);
+        Ok(())
+    })
+}
+
 /// Sets the idle connections kept per origin (at least 1; keep it at least the concurrency per
 /// origin, or connections churn). Defaults to 128.
 #[unsafe(no_mangle)]

@@ -449,3 +449,34 @@ func TestControlPausesAndResumes(t *testing.T) {
 		t.Errorf("Pause after Close: %v", err)
 	}
 }
+
+// The response head limit: a 20,000-byte header parses by default and is a protocol error at
+// 16 KiB, while a small head still parses there.
+func TestMaxResponseHead(t *testing.T) {
+	srv := startServer(t)
+	for _, limit := range []int64{0, 16 * 1024} {
+		ex := newExecutor(t, Config{Workers: 2, MaxResponseHead: limit})
+		res, err := ex.Execute(context.Background(), []Request{
+			{URL: srv.URL("/big-header/20000")},
+			{URL: srv.URL("/ok")},
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		items, err := res.Items()
+		if err != nil {
+			t.Fatal(err)
+		}
+		big := items[0]
+		if limit == 0 && (big.Status != 200 || len(big.HeaderValue("X-Big")) != 20000) {
+			t.Errorf("default limit: %+v", big.Err)
+		}
+		if limit != 0 && !errors.Is(big.Err, ErrProtocol) {
+			t.Errorf("16 KiB limit: status %d, err %v", big.Status, big.Err)
+		}
+		if items[1].Status != 200 {
+			t.Errorf("limit %d, small head: %+v", limit, items[1])
+		}
+		res.Close()
+	}
+}

@@ -24,11 +24,11 @@ use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, NextTimeout, ShutdownHandle, Transport,
 };
 
+use super::failure::LeafFailure;
 use super::gate::{self, Gate};
 pub(crate) use super::slot::InflightSlot;
 use super::tcp;
 use crate::error::ErrorKind;
-use crate::request::Url;
 
 /// Connection counters of one origin.
 #[derive(Debug, Default)]
@@ -180,62 +180,6 @@ impl Drop for CurrentSlot {
 /// can take it.
 pub(crate) fn was_stale() -> bool {
     REUSED.get() && !ANSWERED.get()
-}
-
-/// A failure a connector of the leaf has already typed (a TLS or proxy failure, a bad TLS
-/// configuration), carried through ureq inside an I/O error and unpacked by the leaf's error
-/// mapping.
-#[derive(Debug)]
-pub(crate) struct LeafFailure {
-    pub(crate) kind: ErrorKind,
-    pub(crate) message: String,
-}
-
-impl LeafFailure {
-    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> LeafFailure {
-        LeafFailure {
-            kind,
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for LeafFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for LeafFailure {}
-
-impl From<LeafFailure> for ureq::Error {
-    fn from(f: LeafFailure) -> ureq::Error {
-        ureq::Error::Io(std::io::Error::other(f))
-    }
-}
-
-/// The kind and message of a failure typed by the leaf's connectors or by rustls, which ureq
-/// would otherwise report as a bare I/O error.
-pub(crate) fn typed_failure(e: &ureq::Error, url: &Url) -> Option<(ErrorKind, String)> {
-    let inner = match e {
-        ureq::Error::Rustls(r) => {
-            return Some((ErrorKind::Tls, format!("TLS failure with {url}: {r}")));
-        }
-        ureq::Error::TlsRequired => return Some((ErrorKind::Tls, format!("{e} for {url}"))),
-        ureq::Error::ConnectProxyFailed(m) => {
-            return Some((
-                ErrorKind::Io,
-                format!("proxy refused to connect to {url}: {m}"),
-            ));
-        }
-        ureq::Error::Io(io) => io.get_ref()?,
-        _ => return None,
-    };
-    if let Some(f) = inner.downcast_ref::<LeafFailure>() {
-        return Some((f.kind, f.message.clone()));
-    }
-    let r = inner.downcast_ref::<rustls::Error>()?;
-    Some((ErrorKind::Tls, format!("TLS failure with {url}: {r}")))
 }
 
 fn cancelled_io() -> ureq::Error {

@@ -16,7 +16,7 @@ use std::io::{self, BufRead, BufReader, Read};
 
 use ureq::http::{HeaderMap, header};
 
-use super::connector::LeafFailure;
+use super::failure::LeafFailure;
 use crate::error::ErrorKind;
 
 /// `Accept-Encoding` sent when decoding is on and neither the request nor the configuration

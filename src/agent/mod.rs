@@ -11,6 +11,7 @@ mod buffers;
 mod config;
 mod connector;
 mod decode;
+mod failure;
 mod gate;
 mod no_proxy;
 mod proxy;
@@ -499,72 +500,6 @@ const NO_LIMIT_FROM: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// [`Duration::MAX`]), mean no limit.
 pub(crate) fn limit(d: Duration) -> Option<Duration> {
     (!d.is_zero() && d < NO_LIMIT_FROM).then_some(d)
-}
-
-fn map_error(e: ureq::Error, req: &Request, config: &HttpClientConfig) -> Error {
-    let limit = config.max_body_size;
-    use std::io::ErrorKind as Io;
-    let url = req.url();
-    if let Some((kind, msg)) = connector::typed_failure(&e, url) {
-        return Error::with_source(kind, msg, e);
-    }
-    let (kind, msg) = match &e {
-        ureq::Error::Timeout(t) => (ErrorKind::Timeout, format!("{t:?} timeout on {url}")),
-        ureq::Error::HostNotFound => (ErrorKind::Dns, format!("host not found: {}", url.host())),
-        ureq::Error::BodyExceedsLimit(_) => (
-            ErrorKind::BodyTooLarge,
-            format!("response body of {url} exceeds {limit} bytes"),
-        ),
-        ureq::Error::Tls(m) => (ErrorKind::Tls, format!("TLS failure with {url}: {m}")),
-        ureq::Error::BadUri(m) => (ErrorKind::InvalidUrl, m.clone()),
-        ureq::Error::Http(m) => (ErrorKind::InvalidRequest, m.to_string()),
-        ureq::Error::TooManyRedirects | ureq::Error::RedirectFailed => {
-            (ErrorKind::Redirect, format!("{e} for {url}"))
-        }
-        // ureq-proto's `OutputOverflow`: the request head does not fit the output buffer (ureq
-        // does not re-export the type, so it is told by its text).
-        ureq::Error::Protocol(p) if p.to_string().starts_with("output too small") => (
-            ErrorKind::Protocol,
-            format!(
-                "request head for {url} longer than the {} byte output buffer \
-                 (raise HttpClientConfig::buffer_size to send it)",
-                config.buffer_size
-            ),
-        ),
-        ureq::Error::Protocol(p) => (ErrorKind::Protocol, format!("{p} from {url}")),
-        ureq::Error::LargeResponseHeader(_, limit) => (
-            ErrorKind::Protocol,
-            format!(
-                "response head from {url} larger than {limit} bytes \
-                 (raise HttpClientConfig::max_response_head to accept it)"
-            ),
-        ),
-        ureq::Error::ConnectionFailed => (
-            ErrorKind::ConnectRefused,
-            format!("connection to {} failed", url.origin()),
-        ),
-        ureq::Error::Io(io) => match io.kind() {
-            Io::ConnectionRefused => (
-                ErrorKind::ConnectRefused,
-                format!("connection refused by {}", url.origin()),
-            ),
-            Io::ConnectionReset
-            | Io::ConnectionAborted
-            | Io::BrokenPipe
-            | Io::UnexpectedEof
-            | Io::NotConnected => (
-                ErrorKind::ConnectionReset,
-                format!("connection to {} closed: {io}", url.origin()),
-            ),
-            Io::TimedOut | Io::WouldBlock => (ErrorKind::Timeout, format!("{io} on {url}")),
-            _ if io.to_string().contains("dns") || io.to_string().contains("lookup") => {
-                (ErrorKind::Dns, format!("resolving {}: {io}", url.host()))
-            }
-            _ => (ErrorKind::Io, format!("{io} on {url}")),
-        },
-        other => (ErrorKind::Io, format!("{other} on {url}")),
-    };
-    Error::with_source(kind, msg, e)
 }
 
 #[cfg(test)]

@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 
 use ureq::http;
 
+use super::HttpClient;
 use super::connector::{self, CurrentSlot, InflightSlot};
-use super::{HttpClient, map_error};
+use super::failure::map_error;
 use crate::error::{Error, ErrorKind};
 use crate::execute::{Answer, Context};
 use crate::request::{Method, Request, Scheme, Url};

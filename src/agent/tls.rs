@@ -28,7 +28,7 @@ use ureq::unversioned::transport::{
 
 use super::HttpClientConfig;
 use super::buffers::GrowBuffers;
-use super::connector::LeafFailure;
+use super::failure::LeafFailure;
 use crate::error::{Error, ErrorKind};
 
 /// The oldest TLS version the client accepts.

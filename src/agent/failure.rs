@@ -84,9 +84,8 @@ pub(super) fn map_error(e: ureq::Error, req: &Request, config: &HttpClientConfig
         ureq::Error::TooManyRedirects | ureq::Error::RedirectFailed => {
             (ErrorKind::Redirect, format!("{e} for {url}"))
         }
-        // ureq-proto's `OutputOverflow`: the request head does not fit the output buffer (ureq
-        // does not re-export the type, so it is told by its text).
-        ureq::Error::Protocol(p) if p.to_string().starts_with("output too small") => (
+        // The request head does not fit the output buffer.
+        ureq::Error::Protocol(ureq_proto::Error::OutputOverflow) => (
             ErrorKind::Protocol,
             format!(
                 "request head for {url} longer than the {} byte output buffer \

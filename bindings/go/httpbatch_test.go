@@ -456,17 +456,10 @@ func TestMaxResponseHead(t *testing.T) {
 	srv := startServer(t)
 	for _, limit := range []int64{0, 16 * 1024} {
 		ex := newExecutor(t, Config{Workers: 2, MaxResponseHead: limit})
-		res, err := ex.Execute(context.Background(), []Request{
+		items := execute(t, ex, []Request{
 			{URL: srv.URL("/big-header/20000")},
 			{URL: srv.URL("/ok")},
-		}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		items, err := res.Items()
-		if err != nil {
-			t.Fatal(err)
-		}
+		})
 		big := items[0]
 		if limit == 0 && (big.Status != 200 || len(big.HeaderValue("X-Big")) != 20000) {
 			t.Errorf("default limit: %+v", big.Err)
@@ -477,6 +470,5 @@ func TestMaxResponseHead(t *testing.T) {
 		if items[1].Status != 200 {
 			t.Errorf("limit %d, small head: %+v", limit, items[1])
 		}
-		res.Close()
 	}
 }

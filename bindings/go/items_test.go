@@ -1,7 +1,6 @@
 package httpbatch
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"testing"
@@ -25,15 +24,7 @@ func TestInvalidUTF8AmongPlainGets(t *testing.T) {
 	// A request with options in the middle splits the plain GETs into two runs.
 	reqs[30] = Request{URL: srv.URL("/status/201"), Tag: 7}
 	before := srv.Requests()
-	res, err := ex.Execute(context.Background(), reqs, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Close()
-	items, err := res.Items()
-	if err != nil {
-		t.Fatal(err)
-	}
+	items := execute(t, ex, reqs)
 	for i, it := range items {
 		switch {
 		case bad[i]:
@@ -67,15 +58,7 @@ func TestItemHeadersCanonicalAcrossItems(t *testing.T) {
 			reqs = append(reqs, Request{URL: srv.URL("/bytes/3")})
 		}
 	}
-	res, err := ex.Execute(context.Background(), reqs, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Close()
-	items, err := res.Items()
-	if err != nil {
-		t.Fatal(err)
-	}
+	items := execute(t, ex, reqs)
 	for i, it := range items {
 		h := it.Header()
 		if len(h) == 0 {

@@ -19,7 +19,7 @@ use super::{CACHE_MODE_HEADER, CacheMode, HttpCache, bump};
 use crate::error::{Error, ErrorKind};
 use crate::execute::{Context, Execute};
 use crate::request::{Method, Request};
-use crate::response::{CacheStatus, Response};
+use crate::response::{CacheStatus, Headers, Response};
 
 /// Request headers that take a request off the fast hit path (the crate decides then).
 const SIMPLE_BREAKERS: [&str; 3] = ["cache-control", "pragma", "host"];
@@ -89,7 +89,11 @@ impl<E: Execute> CachedExecutor<E> {
             stored_at: now,
             vary_headers: req.vary_headers(res),
             status: res.status(),
-            headers: res.headers().to_vec(),
+            headers: res
+                .headers()
+                .iter()
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                .collect(),
             body: res.body().to_vec(),
             url: res.url().to_owned(),
             policy: Default::default(),
@@ -100,15 +104,16 @@ impl<E: Execute> CachedExecutor<E> {
 /// The stored response as an answer to `req`.
 fn from_entry(entry: &Entry, head: bool, age: Option<&str>, status: CacheStatus) -> Response {
     let mut res = Response::new(entry.status, entry.body.clone());
-    res.headers = entry
-        .headers
-        .iter()
-        .filter(|(n, _)| n != "age")
-        .cloned()
-        .collect();
-    if let Some(age) = age {
-        res.headers.push(("age".into(), age.into()));
-    }
+    // Stored names are lower-case already.
+    res.headers = Headers::build(
+        || {
+            let stored = entry.headers.iter().filter(|(n, _)| n != "age");
+            stored
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .chain(age.map(|age| ("age", age)))
+        },
+        false,
+    );
     if head {
         res.body = Box::default();
     }

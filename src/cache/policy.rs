@@ -125,7 +125,7 @@ impl HttpRes {
     pub(crate) fn from_response(res: &Response) -> HttpRes {
         HttpRes {
             status: http::StatusCode::from_u16(res.status()).unwrap_or_default(),
-            headers: header_map(res.headers().iter().map(|(n, v)| (n.as_str(), v.as_str()))),
+            headers: header_map(res.headers().iter()),
         }
     }
 }

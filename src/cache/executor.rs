@@ -105,15 +105,12 @@ impl<E: Execute> CachedExecutor<E> {
 fn from_entry(entry: &Entry, head: bool, age: Option<&str>, status: CacheStatus) -> Response {
     let mut res = Response::new(entry.status, entry.body.clone());
     // Stored names are lower-case already.
-    res.headers = Headers::build(
-        || {
-            let stored = entry.headers.iter().filter(|(n, _)| n != "age");
-            stored
-                .map(|(n, v)| (n.as_str(), v.as_str()))
-                .chain(age.map(|age| ("age", age)))
-        },
-        false,
-    );
+    let kept = entry.headers.iter().filter(|(n, _)| n != "age");
+    let pairs: Vec<(&str, &str)> = kept
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .chain(age.map(|age| ("age", age)))
+        .collect();
+    res.headers = Headers::build(&pairs, false);
     if head {
         res.body = Box::default();
     }

@@ -80,36 +80,30 @@ impl Headers {
         Headers::default()
     }
 
-    /// Builds the block from pairs made twice by `pairs` (once to size, once to write): one
-    /// exact allocation. Names are lower-cased when `lower`.
-    pub(crate) fn build<I, N, V>(pairs: impl Fn() -> I, lower: bool) -> Headers
-    where
-        I: Iterator<Item = (N, V)>,
-        N: AsRef<str>,
-        V: AsRef<str>,
-    {
-        let (mut n, mut text) = (0usize, 0usize);
-        for (name, value) in pairs() {
-            n += 1;
-            text += name.as_ref().len() + value.as_ref().len();
-        }
-        if n == 0 {
+    /// Builds the block from `pairs`: one exact allocation. Names are lower-cased when `lower`.
+    pub(crate) fn build<N: AsRef<str>, V: AsRef<str>>(pairs: &[(N, V)], lower: bool) -> Headers {
+        if pairs.is_empty() {
             return Headers::new();
         }
+        let n = pairs.len();
+        let text: usize = pairs
+            .iter()
+            .map(|(name, value)| name.as_ref().len() + value.as_ref().len())
+            .sum();
         let w = width(n.max(text));
         let table = 1 + w + 2 * n * w;
         let mut block = String::with_capacity(table + text);
         block.push(char::from(w as u8));
         push_number(&mut block, w, n);
-        // The table needs every end before the text starts, so it goes first; lengths are cheap.
+        // The table needs every end before the text starts, so it goes first.
         let mut end = 0;
-        for (name, value) in pairs() {
+        for (name, value) in pairs {
             end += name.as_ref().len();
             push_number(&mut block, w, end);
             end += value.as_ref().len();
             push_number(&mut block, w, end);
         }
-        for (name, value) in pairs() {
+        for (name, value) in pairs {
             let start = block.len();
             block.push_str(name.as_ref());
             if lower {
@@ -127,24 +121,36 @@ impl Headers {
     /// (lower-case), values copied as they are when UTF-8 (visible ASCII always is) and through
     /// lossy UTF-8 otherwise.
     pub(crate) fn from_map(map: &ureq::http::HeaderMap) -> Headers {
-        Headers::build(
-            || {
-                map.iter().map(|(n, v)| {
-                    let v = v.as_bytes();
-                    let v = match std::str::from_utf8(v) {
-                        Ok(text) => std::borrow::Cow::Borrowed(text),
-                        Err(_) => String::from_utf8_lossy(v),
-                    };
-                    (n.as_str(), v)
-                })
-            },
-            false,
-        )
+        // The usual head: up to 16 pairs, all text, each value checked once, borrowed on the
+        // stack while the block is sized and written.
+        let mut on_stack = [("", ""); 16];
+        if map.len() <= on_stack.len() {
+            let mut text = true;
+            for (slot, (n, v)) in on_stack.iter_mut().zip(map) {
+                match std::str::from_utf8(v.as_bytes()) {
+                    Ok(v) => *slot = (n.as_str(), v),
+                    Err(_) => {
+                        text = false;
+                        break;
+                    }
+                }
+            }
+            if text {
+                return Headers::build(&on_stack[..map.len()], false);
+            }
+        }
+        // More pairs, or a value to make text of: borrowed from the heap instead (this thread's).
+        let pairs: Vec<_> = map
+            .iter()
+            .map(|(n, v)| (n.as_str(), String::from_utf8_lossy(v.as_bytes())))
+            .collect();
+        Headers::build(&pairs, false)
     }
 
     /// These headers with `(name, value)` added at the end (the name lower-cased).
     pub(crate) fn with(&self, name: &str, value: &str) -> Headers {
-        Headers::build(|| self.iter().chain([(name, value)]), true)
+        let pairs: Vec<_> = self.iter().chain([(name, value)]).collect();
+        Headers::build(&pairs, true)
     }
 
     /// The number of pairs (a repeated name counts once per value).
@@ -298,7 +304,7 @@ impl<'a> IntoIterator for &'a Headers {
 impl<N: AsRef<str>, V: AsRef<str>> FromIterator<(N, V)> for Headers {
     fn from_iter<T: IntoIterator<Item = (N, V)>>(pairs: T) -> Headers {
         let pairs: Vec<(N, V)> = pairs.into_iter().collect();
-        Headers::build(|| pairs.iter().map(|(n, v)| (n.as_ref(), v.as_ref())), true)
+        Headers::build(&pairs, true)
     }
 }
 

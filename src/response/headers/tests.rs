@@ -234,3 +234,30 @@ fn with_adds_at_the_end() {
     );
     assert_eq!(h.first("a"), Some("1"));
 }
+
+#[test]
+fn a_head_of_any_size_reads_back_the_same() {
+    // Up to 16 pairs are borrowed on the stack, more (or a value to make text of) on the heap:
+    // every path makes the same block.
+    for count in [1, 15, 16, 17, 40] {
+        for bad_at in [None, Some(0), Some(count - 1)] {
+            let mut map = HeaderMap::new();
+            let mut want = Vec::new();
+            for i in 0..count {
+                let name = HeaderName::try_from(format!("x-{i}")).unwrap();
+                let value: Vec<u8> = match bad_at == Some(i) {
+                    true => b"\xffv".to_vec(),
+                    false => format!("v{i}").into_bytes(),
+                };
+                want.push((
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(&value).into_owned(),
+                ));
+                map.append(name, HeaderValue::from_bytes(&value).unwrap());
+            }
+            let h = Headers::from_map(&map);
+            assert_eq!(pairs(&h), want, "{count} pairs, invalid at {bad_at:?}");
+            assert_eq!(h, want.iter().cloned().collect(), "{count}, {bad_at:?}");
+        }
+    }
+}

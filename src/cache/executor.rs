@@ -89,11 +89,7 @@ impl<E: Execute> CachedExecutor<E> {
             stored_at: now,
             vary_headers: req.vary_headers(res),
             status: res.status(),
-            headers: res
-                .headers()
-                .iter()
-                .map(|(n, v)| (n.to_owned(), v.to_owned()))
-                .collect(),
+            headers: res.headers().clone(),
             body: res.body().to_vec(),
             url: res.url().to_owned(),
             policy: Default::default(),
@@ -105,11 +101,8 @@ impl<E: Execute> CachedExecutor<E> {
 fn from_entry(entry: &Entry, head: bool, age: Option<&str>, status: CacheStatus) -> Response {
     let mut res = Response::new(entry.status, entry.body.clone());
     // Stored names are lower-case already.
-    let kept = entry.headers.iter().filter(|(n, _)| n != "age");
-    let pairs: Vec<(&str, &str)> = kept
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .chain(age.map(|age| ("age", age)))
-        .collect();
+    let kept = entry.headers.iter().filter(|(n, _)| *n != "age");
+    let pairs: Vec<(&str, &str)> = kept.chain(age.map(|age| ("age", age))).collect();
     res.headers = Headers::build(&pairs, false);
     if head {
         res.body = Box::default();
@@ -166,7 +159,7 @@ impl<E: Execute> Execute for CachedExecutor<E> {
             // crate's answer reduces to its freshness.
             if mode != CacheMode::Refresh
                 && entry.vary_headers.is_empty()
-                && !entry.headers.iter().any(|(n, _)| n == "vary")
+                && !entry.headers.contains("vary")
                 && !req
                     .headers()
                     .any(|(n, _)| SIMPLE_BREAKERS.iter().any(|b| n.eq_ignore_ascii_case(b)))
@@ -242,17 +235,12 @@ impl<E: Execute> Execute for CachedExecutor<E> {
                     .collect();
                 let date = res
                     .header("date")
-                    .or_else(|| {
-                        entry
-                            .headers
-                            .iter()
-                            .find(|(n, _)| n == "date")
-                            .map(|(_, v)| v.as_str())
-                    })
+                    .or_else(|| entry.headers.first("date"))
                     .map(str::to_owned);
                 if let Some(d) = date {
                     headers.push(("date".into(), d));
                 }
+                let headers = Headers::build(&headers, false);
                 let updated = Entry {
                     key,
                     stored_at: now,

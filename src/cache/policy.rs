@@ -170,7 +170,7 @@ fn compute(entry: &Entry, opts: CacheOptions) -> CachePolicy {
     };
     let res = HttpRes {
         status: http::StatusCode::from_u16(entry.status).unwrap_or_default(),
-        headers: header_map(entry.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
+        headers: header_map(entry.headers.iter()),
     };
     CachePolicy::new_options(&req, &res, entry.stored_at, opts)
 }

@@ -57,6 +57,9 @@ gcc -std=c11 -O2 -Wall -Wextra -Werror -I"$root/include" "$cmp/c/client.c" "$lib
 if command -v go >/dev/null; then
     say "building the Go clients"
     HTTPBATCH_NO_BUILD=1 HTTPBATCH_PROFILE="$profile" scripts/install-c.sh "$build/prefix" >/dev/null
+    # go build leaves an executable it thinks up to date as it is, and the static library it
+    # links is not among what it checks: without this the Go client kept an older library.
+    rm -f "$build/client-go-httpbatch"
     (cd "$cmp/go" &&
         PKG_CONFIG_PATH="$build/prefix/lib/pkgconfig" go build -tags httpbatch_static \
             -o "$build/client-go-httpbatch" ./httpbatch &&

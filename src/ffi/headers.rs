@@ -97,15 +97,7 @@ pub extern "C" fn httpbatch_batch_result_copy_bytes(
             })?;
         let responses = || items.iter().filter_map(|it| it.outcome.response());
         let needed: usize = responses()
-            .map(|res| {
-                res.url().len()
-                    + res.body().len()
-                    + res
-                        .headers()
-                        .iter()
-                        .map(|(n, v)| n.len() + v.len())
-                        .sum::<usize>()
-            })
+            .map(|res| res.url().len() + res.body().len() + res.headers().text().len())
             .sum();
         if !needed_out.is_null() {
             // SAFETY: non-NULL, writable per the header.
@@ -133,10 +125,8 @@ pub extern "C" fn httpbatch_batch_result_copy_bytes(
         for res in responses() {
             put(res.url().as_bytes());
             put(res.body());
-            for (n, v) in res.headers() {
-                put(n.as_bytes());
-                put(v.as_bytes());
-            }
+            // Each name, then its value, in order: the headers' text as it is kept.
+            put(res.headers().text().as_bytes());
         }
         Ok(())
     })

@@ -158,6 +158,12 @@ impl Headers {
         self.parts().map_or(0, |p| p.n)
     }
 
+    /// Every name followed by its value, in received order, back to back (what the C ABI copies
+    /// out in one piece).
+    pub(crate) fn text(&self) -> &str {
+        self.parts().map_or("", |p| p.text)
+    }
+
     /// Whether there are no headers.
     pub fn is_empty(&self) -> bool {
         self.block.is_empty()
@@ -176,11 +182,13 @@ impl Headers {
                 parts: Parts::EMPTY,
                 front: 0,
                 back: 0,
+                at: 0,
             },
             Some(parts) => Iter {
                 front: 0,
                 back: parts.n,
                 parts,
+                at: 0,
             },
         }
     }
@@ -202,10 +210,11 @@ impl Headers {
         self.first(name).is_some()
     }
 
+    #[inline]
     fn parts(&self) -> Option<Parts<'_>> {
         let b = self.block.as_bytes();
         let w = usize::from(*b.first()?);
-        let n = read_number(&b[1..1 + w]);
+        let n = number(b, 1, w);
         let table = 1 + w;
         let text = table + 2 * n * w;
         Some(Parts {
@@ -214,6 +223,17 @@ impl Headers {
             w,
             n,
         })
+    }
+}
+
+/// The `w`-digit number at `b[at..]`. One or two digits cover every head under 16 KiB of text,
+/// so those are read without the loop (readers go through every pair on every lookup).
+#[inline]
+fn number(b: &[u8], at: usize, w: usize) -> usize {
+    match w {
+        1 => usize::from(b[at]),
+        2 => usize::from(b[at]) << 7 | usize::from(b[at + 1]),
+        _ => read_number(&b[at..at + w]),
     }
 }
 
@@ -234,15 +254,23 @@ impl<'a> Parts<'a> {
         n: 0,
     };
 
+    #[inline]
     fn end(&self, k: usize) -> usize {
-        read_number(&self.table[k * self.w..(k + 1) * self.w])
+        number(self.table, k * self.w, self.w)
     }
 
-    fn pair(&self, i: usize) -> (&'a str, &'a str) {
-        let start = if i == 0 { 0 } else { self.end(2 * i - 1) };
+    /// Pair `i`, whose name starts at `start` (where pair `i - 1`'s value ends).
+    #[inline]
+    fn pair_from(&self, i: usize, start: usize) -> (&'a str, &'a str) {
         let name_end = self.end(2 * i);
         let value_end = self.end(2 * i + 1);
         (&self.text[start..name_end], &self.text[name_end..value_end])
+    }
+
+    #[inline]
+    fn pair(&self, i: usize) -> (&'a str, &'a str) {
+        let start = if i == 0 { 0 } else { self.end(2 * i - 1) };
+        self.pair_from(i, start)
     }
 }
 
@@ -252,6 +280,8 @@ pub struct Iter<'a> {
     parts: Parts<'a>,
     front: usize,
     back: usize,
+    /// Where pair `front`'s name starts in the text.
+    at: usize,
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -261,8 +291,10 @@ impl<'a> Iterator for Iter<'a> {
         if self.front == self.back {
             return None;
         }
+        let (name, value) = self.parts.pair_from(self.front, self.at);
         self.front += 1;
-        Some(self.parts.pair(self.front - 1))
+        self.at += name.len() + value.len();
+        Some((name, value))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

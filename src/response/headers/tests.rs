@@ -261,3 +261,31 @@ fn a_head_of_any_size_reads_back_the_same() {
         }
     }
 }
+
+#[test]
+fn the_text_is_every_name_then_its_value_in_order_and_reading_from_either_end_agrees() {
+    // Widths 1, 2 and 3 (text past 127 and 16,383 bytes), so each way of reading a number runs.
+    for size in [3, 200, 20_000] {
+        let want: Vec<(String, String)> = (0..7)
+            .map(|i| (format!("n{i}"), "v".repeat(size / 7 + i)))
+            .collect();
+        let h: Headers = want.iter().cloned().collect();
+        let joined: String = want.iter().map(|(n, v)| format!("{n}{v}")).collect();
+        assert_eq!(h.text(), joined, "{size}");
+        let mut back: Vec<_> = h
+            .iter()
+            .rev()
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect();
+        back.reverse();
+        assert_eq!(back, want, "{size}");
+        for (i, pair) in want.iter().enumerate() {
+            assert_eq!(
+                h.get(i),
+                Some((pair.0.as_str(), pair.1.as_str())),
+                "{size}, {i}"
+            );
+        }
+    }
+    assert_eq!(Headers::new().text(), "");
+}

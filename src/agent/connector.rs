@@ -123,8 +123,8 @@ thread_local! {
     /// When the I/O call under way started, as [`bound`] read the clock for it: the transport
     /// beneath takes it instead of reading the clock again. `None` outside such a call.
     static IO_START: Cell<Option<Instant>> = const { Cell::new(None) };
-    /// The origin whose idle pool the current request's connection went back to.
-    static RETURNED: RefCell<Option<Arc<ConnCounters>>> = const { RefCell::new(None) };
+    /// Whether the current request's connection went back to its origin's idle pool.
+    static RETURNED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Marks this thread as connecting until dropped (on error too).
@@ -143,33 +143,42 @@ impl Drop for Connecting {
     }
 }
 
-/// Publishes `slot` as this thread's current request until dropped; then detaches the socket, so
-/// a later cancel of a reused slot never shuts a connection that went back to the pool.
+/// Publishes `slot` as this thread's current request, to `counters`' origin, until dropped;
+/// then detaches the socket, so a later cancel of a reused slot never shuts a connection that
+/// went back to the pool.
 ///
 /// The request's `deadline` bounds every connect, read and write of the exchange (see
 /// [`bound`]): the leaf enforces its timeouts here rather than through ureq's timeout
 /// bookkeeping, which costs a scan of every configured timeout at each I/O call.
-pub(crate) struct CurrentSlot(Arc<InflightSlot>);
+pub(crate) struct CurrentSlot<'a>(&'a ConnCounters);
 
-impl CurrentSlot {
-    pub(crate) fn enter(slot: &Arc<InflightSlot>, deadline: Option<Instant>) -> CurrentSlot {
+impl<'a> CurrentSlot<'a> {
+    pub(crate) fn enter(
+        slot: &Arc<InflightSlot>,
+        counters: &'a ConnCounters,
+        deadline: Option<Instant>,
+    ) -> CurrentSlot<'a> {
         CURRENT.with(|c| *c.borrow_mut() = Some(slot.clone()));
         DEADLINE.set(deadline);
         SENT.set(false);
         REUSED.set(false);
         ANSWERED.set(false);
-        CurrentSlot(slot.clone())
+        CurrentSlot(counters)
     }
 }
 
-impl Drop for CurrentSlot {
+impl Drop for CurrentSlot<'_> {
     fn drop(&mut self) {
-        CURRENT.with(|c| *c.borrow_mut() = None);
         DEADLINE.set(None);
-        self.0.detach();
-        if let Some(c) = RETURNED.with(|r| r.borrow_mut().take()) {
-            c.idle.fetch_add(1, Ordering::SeqCst);
-            c.gate.returned();
+        if let Some(slot) = CURRENT.with(|c| c.borrow_mut().take()) {
+            slot.detach();
+        }
+        // Only the origin's own transports are used under it (ureq runs every transport call
+        // of a request on its thread, inside this), so the connection that went back is one
+        // of this origin's.
+        if RETURNED.replace(false) {
+            self.0.idle.fetch_add(1, Ordering::SeqCst);
+            self.0.gate.returned();
         }
     }
 }
@@ -343,10 +352,9 @@ pub(crate) struct CountedTransport<T> {
 static NEXT_TRANSPORT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl<T> CountedTransport<T> {
+    /// Attaches the socket to the current request (the idle mark was cleared by the checkout
+    /// probe, [`is_open`](Transport::is_open), or never set).
     fn attach_current(&mut self) -> Result<(), ureq::Error> {
-        if let Some(s) = &self.registered {
-            s.idle.store(false, Ordering::Release);
-        }
         let Some(socket) = &self.socket else {
             return Ok(());
         };
@@ -440,8 +448,10 @@ fn bound(mut timeout: NextTimeout) -> Result<NextTimeout, ureq::Error> {
 
 impl<T: Transport> CountedTransport<T> {
     /// ureq asks for more input only when what it holds cannot be used; with the input buffer
-    /// already full, a read could only return nothing, which ureq would report as the peer
-    /// disconnecting. It is a response head (or a line) bigger than the buffer: say so.
+    /// already full, a read could only return nothing (the transports beneath then return at
+    /// once, reading nothing), which ureq would report as the peer disconnecting. It is a
+    /// response head (or a line) bigger than the buffer: say so. Looked at only once a call
+    /// brought nothing, which is rare, rather than before every read.
     fn overflowed(&mut self) -> Option<ureq::Error> {
         let b = self.inner.buffers();
         if b.can_use_input() || !b.input_append_buf().is_empty() {
@@ -449,6 +459,16 @@ impl<T: Transport> CountedTransport<T> {
         }
         let held = b.input().len();
         Some(ureq::Error::LargeResponseHeader(held, held))
+    }
+
+    /// What an input call that brought `got` reports.
+    fn got(&mut self, got: bool) -> Result<bool, ureq::Error> {
+        if got {
+            ANSWERED.set(true);
+        } else if let Some(e) = self.overflowed() {
+            return Err(e);
+        }
+        Ok(got)
     }
 }
 
@@ -472,28 +492,16 @@ impl<T: Transport> Transport for CountedTransport<T> {
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         self.attach_current()?;
-        if let Some(e) = self.overflowed() {
-            return Err(e);
-        }
         let timeout = coarse(bound(timeout)?);
         let got = io(|| self.inner.await_input(timeout))?;
-        if got {
-            ANSWERED.set(true);
-        }
-        Ok(got)
+        self.got(got)
     }
 
     fn maybe_await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         self.attach_current()?;
-        if let Some(e) = self.overflowed() {
-            return Err(e);
-        }
         let timeout = coarse(bound(timeout)?);
         let got = io(|| self.inner.maybe_await_input(timeout))?;
-        if got {
-            ANSWERED.set(true);
-        }
-        Ok(got)
+        self.got(got)
     }
 
     /// ureq probes a connection when it returns to the idle pool and when it is checked out
@@ -512,7 +520,7 @@ impl<T: Transport> Transport for CountedTransport<T> {
             if returning {
                 // ureq adds the connection to its pool after this probe: a request let through
                 // the gate for it now could miss it. Counted when this request is over.
-                RETURNED.with(|r| *r.borrow_mut() = Some(c.clone()));
+                RETURNED.set(true);
             } else {
                 c.idle.fetch_sub(1, Ordering::SeqCst);
                 if gate::take_claim() {

@@ -81,7 +81,7 @@ impl HttpClient {
             let deadline = timeout.and_then(|t| start.checked_add(t));
             let pass = self.inner.gate.pass(&origin.counters, ctx, deadline);
             let mut sent = {
-                let _current = CurrentSlot::enter(slot, deadline);
+                let _current = CurrentSlot::enter(slot, &origin.counters, deadline);
                 self.send(&origin, &req, follow, hold.as_deref_mut())
             };
             drop(pass);
@@ -96,7 +96,7 @@ impl HttpClient {
                 waited += ctx
                     .admit(&req)
                     .map_err(|e| blame(e, &chain).with_attempts(1))?;
-                let _current = CurrentSlot::enter(slot, deadline);
+                let _current = CurrentSlot::enter(slot, &origin.counters, deadline);
                 sent = self.send(&origin, &req, follow, hold.as_deref_mut());
             }
             wire += start.elapsed();

@@ -39,10 +39,10 @@ impl InflightSlot {
     /// Attaches `socket` for the request in flight; false (and the socket is shut down) if the
     /// slot is cancelled.
     /// `id` names the transport and is never reused (an address could be, after a close).
+    #[inline]
     pub(crate) fn attach(&self, id: u64, socket: &Weak<dyn ShutdownHandle>) -> bool {
         if self.current.load(Ordering::Relaxed) != id {
-            *self.socket.lock() = Some(socket.clone());
-            self.current.store(id, Ordering::Relaxed);
+            self.store(id, socket);
         }
         if self.is_cancelled() {
             if let Some(s) = socket.upgrade() {
@@ -51,6 +51,12 @@ impl InflightSlot {
             return false;
         }
         true
+    }
+
+    #[inline(never)]
+    fn store(&self, id: u64, socket: &Weak<dyn ShutdownHandle>) {
+        *self.socket.lock() = Some(socket.clone());
+        self.current.store(id, Ordering::Relaxed);
     }
 
     /// Forgets the socket once its request is over.

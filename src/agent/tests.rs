@@ -197,3 +197,102 @@ fn a_uri_built_on_a_known_authority_is_the_parsed_one() {
         assert!(o.uri(&Url::parse(text).unwrap()).is_none(), "{text:?}");
     }
 }
+
+/// Serves one connection, answering each request with an empty 200, and hands back each
+/// request head as it came (lower-cased).
+fn capturing() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (s, _) = l.accept().unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut w = s;
+        loop {
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                head.push_str(&line.to_ascii_lowercase());
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let _ = tx.send(head);
+            if w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    (format!("http://127.0.0.1:{port}/"), rx)
+}
+
+/// The headers ureq would add (`Accept-Encoding`, `User-Agent`, `Accept`) go out once each, as
+/// configured, on a request with no headers and on one with others; a request's own (in any
+/// case) replaces the configured one rather than joining it; an empty setting sends none.
+#[test]
+fn default_headers_go_out_once_and_a_requests_own_win() {
+    let count = |head: &str, name: &str| {
+        head.lines()
+            .filter(|l| l.split(':').next() == Some(name))
+            .count()
+    };
+    let value = |head: &str, name: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_owned))
+    };
+    let (url, heads) = capturing();
+    let client = HttpClient::with_config(HttpClientConfig::default().user_agent("tester/1"));
+    let send = |req: Request| {
+        client.execute(req, &Context::new()).unwrap();
+        heads.recv().unwrap()
+    };
+    for req in [
+        Request::get(&url).unwrap(),
+        Request::builder(Method::Get, &url)
+            .header("x-other", "1")
+            .build()
+            .unwrap(),
+    ] {
+        let head = send(req);
+        for (name, v) in [
+            ("accept-encoding", "gzip, deflate, br"),
+            ("user-agent", "tester/1"),
+            ("accept", "*/*"),
+        ] {
+            assert_eq!(count(&head, name), 1, "{name} in {head}");
+            assert_eq!(value(&head, name).as_deref(), Some(v), "{head}");
+        }
+    }
+    let own = Request::builder(Method::Post, &url)
+        .header("User-Agent", "mine")
+        .header("ACCEPT", "text/plain")
+        .header("accept-encoding", "identity")
+        .body(b"x".to_vec())
+        .build()
+        .unwrap();
+    let head = send(own);
+    for (name, v) in [
+        ("accept-encoding", "identity"),
+        ("user-agent", "mine"),
+        ("accept", "text/plain"),
+        ("content-length", "1"),
+    ] {
+        assert_eq!(count(&head, name), 1, "{name} in {head}");
+        assert_eq!(value(&head, name).as_deref(), Some(v), "{head}");
+    }
+    let (url, heads) = capturing();
+    let none =
+        HttpClient::with_config(HttpClientConfig::default().user_agent("").decompress(false));
+    none.execute(Request::get(&url).unwrap(), &Context::new())
+        .unwrap();
+    let head = heads.recv().unwrap();
+    assert_eq!(count(&head, "user-agent"), 0, "{head}");
+    assert_eq!(count(&head, "accept-encoding"), 0, "{head}");
+    assert_eq!(value(&head, "accept").as_deref(), Some("*/*"), "{head}");
+}

@@ -82,13 +82,21 @@ impl Origin {
     /// yet: then the whole URL is parsed, as it always could be.
     fn uri(&self, url: &Url) -> Option<http::Uri> {
         let authority = self.authority.get()?;
-        let text = url.as_str();
-        let rest = &text[url.scheme().as_str().len() + 3..];
-        let end = rest
-            .bytes()
-            .position(|b| matches!(b, b'/' | b'?' | b'#'))
-            .unwrap_or(rest.len());
-        if rest[..end] != *authority.as_str() {
+        let after_scheme = url.scheme().as_str().len() + 3;
+        // The URL's authority and what follows it: known from parsing when the URL starts with
+        // its origin, else found.
+        let (spelled, target) = match url.after_origin() {
+            Some(target) => (&url.origin()[after_scheme..], target),
+            None => {
+                let rest = &url.as_str()[after_scheme..];
+                let end = rest
+                    .bytes()
+                    .position(|b| matches!(b, b'/' | b'?' | b'#'))
+                    .unwrap_or(rest.len());
+                rest.split_at(end)
+            }
+        };
+        if spelled != authority.as_str() {
             return None;
         }
         let mut parts = http::uri::Parts::default();
@@ -98,7 +106,7 @@ impl Origin {
         });
         parts.authority = Some(authority.clone());
         // What `http` makes of an absolute URI's path: `/` when there is none.
-        parts.path_and_query = Some(match &rest[end..] {
+        parts.path_and_query = Some(match target {
             "" => http::uri::PathAndQuery::from_static("/"),
             path => http::uri::PathAndQuery::try_from(path).ok()?,
         });

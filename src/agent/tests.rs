@@ -176,6 +176,16 @@ fn a_uri_built_on_a_known_authority_is_the_parsed_one() {
             "https://[::1]:8443/",
             &["https://[::1]:8443/x?y", "https://[::1]:8443"][..],
         ),
+        // No explicit port: the URL does not start with its origin, its authority is found.
+        (
+            "http://example.test/",
+            &[
+                "http://example.test/x?y",
+                "http://example.test",
+                "http://example.test#f",
+                "http://example.test?q=/",
+            ][..],
+        ),
     ] {
         let o = origin(first);
         for text in urls {
@@ -187,12 +197,23 @@ fn a_uri_built_on_a_known_authority_is_the_parsed_one() {
             assert_eq!(built.path_and_query(), parsed.path_and_query(), "{text:?}");
         }
     }
+    // What follows the origin is known from parsing only when the URL starts with it.
+    let after = |text: &str| Url::parse(text).unwrap().after_origin().map(str::to_owned);
+    assert_eq!(
+        after("http://127.0.0.1:8080/a?b#c").as_deref(),
+        Some("/a?b#c")
+    );
+    assert_eq!(after("http://127.0.0.1:8080").as_deref(), Some(""));
+    assert_eq!(after("http://127.0.0.1:8080/ü").as_deref(), Some("/%C3%BC"));
+    assert_eq!(after("http://example.test/x"), None);
+    assert_eq!(after("HTTP://127.0.0.1:8080/x"), None);
     // Another spelling of the authority is parsed whole, not matched.
     let o = origin("http://127.0.0.1:8080/");
     for text in [
         "http://127.0.0.1/x",
         "http://localhost:8080/x",
         "http://127.0.0.1:08080/",
+        "HTTP://127.0.0.1:80/x",
     ] {
         assert!(o.uri(&Url::parse(text).unwrap()).is_none(), "{text:?}");
     }

@@ -8,8 +8,11 @@
 //!   exact and `live = opened - closed` never drifts.
 //! - ureq runs every transport call on the thread that issued the request. The leaf publishes the
 //!   request's [`InflightSlot`] in a thread-local for the duration of the call; each transport
-//!   attaches its socket's shutdown handle to the current slot before doing I/O (see the slot's
-//!   invariants in `execute.rs`).
+//!   attaches its socket's shutdown handle to the current slot before the request's first I/O on
+//!   it: when it connects (inside `connect`, so a handshake is covered too) or when ureq checks it
+//!   out of the idle pool (its probe, `is_open`). Every I/O call of a request comes after one of
+//!   the two, so a cancel either finds the socket attached and shuts it down, ending the call,
+//!   or is seen by the attach (see the slot's invariants in `slot.rs`).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -352,8 +355,8 @@ pub(crate) struct CountedTransport<T> {
 static NEXT_TRANSPORT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl<T> CountedTransport<T> {
-    /// Attaches the socket to the current request (the idle mark was cleared by the checkout
-    /// probe, [`is_open`](Transport::is_open), or never set).
+    /// Attaches the socket to the current request: once per request, when it opens the
+    /// connection or checks it out of the idle pool.
     fn attach_current(&mut self) -> Result<(), ureq::Error> {
         let Some(socket) = &self.socket else {
             return Ok(());
@@ -478,7 +481,6 @@ impl<T: Transport> Transport for CountedTransport<T> {
     }
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        self.attach_current()?;
         // A request counts once it goes out on a connection (an attempt refused at connect is
         // no request), so `reused = requests - opened` stays a measured figure.
         if let Some(c) = self.counters.as_ref().filter(|_| !SENT.replace(true)) {
@@ -491,14 +493,12 @@ impl<T: Transport> Transport for CountedTransport<T> {
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
-        self.attach_current()?;
         let timeout = coarse(bound(timeout)?);
         let got = io(|| self.inner.await_input(timeout))?;
         self.got(got)
     }
 
     fn maybe_await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
-        self.attach_current()?;
         let timeout = coarse(bound(timeout)?);
         let got = io(|| self.inner.maybe_await_input(timeout))?;
         self.got(got)
@@ -508,11 +508,15 @@ impl<T: Transport> Transport for CountedTransport<T> {
     /// again. Only the checkout probes the socket (one non-blocking peek): it sees everything
     /// the return probe would (bytes after the body, a peer that closed) and more, so probing
     /// twice costs a syscall per request for nothing. Returning marks the socket idle for
-    /// [`ConnCounters::sweep`]; a checkout (or any I/O) marks it busy.
+    /// [`ConnCounters::sweep`]; a checkout marks it busy.
+    ///
+    /// A checkout also attaches the socket to the request taking it, as `connect` does a new
+    /// one, so its I/O calls find it attached: a cancel from then on shuts it down, which ends
+    /// any of them. A request already cancelled gets it shut down, and it is not reused.
     fn is_open(&mut self) -> bool {
         let returning = !self.pooled;
         self.pooled = returning;
-        let open = returning || self.inner.is_open();
+        let open = returning || (self.inner.is_open() && self.attach_current().is_ok());
         if let Some(s) = &self.registered {
             s.idle.store(returning, Ordering::Release);
         }

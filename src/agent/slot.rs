@@ -12,9 +12,10 @@ use ureq::unversioned::transport::ShutdownHandle;
 ///
 /// A worker registers one slot with its batch's cancel token for its whole life and reuses it for
 /// every request, instead of registering a listener per request. The transport that serves the
-/// request attaches its socket before each I/O call; a cancel sets the flag, then shuts down
-/// whatever socket is attached. `attach` stores the socket, then re-checks the flag, so either the
-/// canceller sees the socket or the I/O path sees the flag. `current` lets repeated I/O on the same
+/// request attaches its socket before the request's first I/O call on it (when it connects or
+/// checks the connection out of the pool); a cancel sets the flag, then shuts down whatever socket
+/// is attached. `attach` stores the socket, then re-checks the flag, so either the canceller sees
+/// the socket or the attaching path sees the flag. `current` lets a repeated attach of the same
 /// socket skip the lock; only the owning thread writes it.
 #[derive(Default)]
 pub(crate) struct InflightSlot {

@@ -454,7 +454,7 @@ impl HttpClient {
         if let Err(m) = &self.inner.proxies {
             return Err(Error::new(ErrorKind::InvalidConfig, m.clone()));
         }
-        ctx.check()?;
+        // The cancel token and the deadline are checked first thing in `exchange`.
         // Batch workers bring a slot registered once for their lifetime; a direct caller gets a
         // slot registered for this request only.
         let (slot, _guard) = match ctx.slot() {

@@ -317,3 +317,41 @@ fn default_headers_go_out_once_and_a_requests_own_win() {
     assert_eq!(count(&head, "accept-encoding"), 0, "{head}");
     assert_eq!(value(&head, "accept").as_deref(), Some("*/*"), "{head}");
 }
+
+/// A context already cancelled, or past its deadline, sends nothing: the typed error, no
+/// attempt counted, and the server sees only the request after them.
+#[test]
+fn a_cancelled_or_expired_context_sends_nothing() {
+    use std::time::Instant;
+    let (url, heads) = capturing();
+    let client = HttpClient::new();
+    let token = crate::CancelToken::new();
+    token.cancel();
+    let cancelled = Context::new().with_cancel(token);
+    let err = client
+        .execute(Request::get(&url).unwrap(), &cancelled)
+        .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.attempts()),
+        (ErrorKind::Cancelled, 0),
+        "{err}"
+    );
+    let expired = Context::new().with_deadline(Instant::now());
+    let err = client
+        .execute(Request::get(&format!("{url}late")).unwrap(), &expired)
+        .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.attempts()),
+        (ErrorKind::DeadlineExceeded, 0),
+        "{err}"
+    );
+    client
+        .execute(
+            Request::get(&format!("{url}sent")).unwrap(),
+            &Context::new(),
+        )
+        .unwrap();
+    let head = heads.recv().unwrap();
+    assert!(head.starts_with("get /sent "), "{head}");
+    assert_eq!(client.connection_stats().requests, 1);
+}

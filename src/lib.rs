@@ -138,7 +138,7 @@ pub use rate_limit::{
     RateLimitedExecutor, RateLimiter, TryExecuteError,
 };
 pub use request::{Method, Request, RequestBuilder, Scheme, Url};
-pub use response::{CacheStatus, Response, Timings};
+pub use response::{CacheStatus, Headers, HeadersIter, Response, Timings};
 pub use retry::{
     Jitter, RetryBudget, RetryExecutor, RetryPolicy, RetryPolicyBuilder, RetryStats,
     parse_retry_after,

@@ -7,14 +7,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use httpbatch::{BatchExecutor, BatchOptions, HttpClient, HttpClientConfig, Method, Request};
-use support::{Server, thread_count};
+use support::{Server, eventually, thread_count};
 
 #[test]
 fn request_timeouts_do_not_spawn_threads() {
     let server = Server::start().unwrap();
     let client =
         HttpClient::with_config(HttpClientConfig::default().timeout(Duration::from_secs(5)));
+    let before = thread_count();
     let ex = BatchExecutor::builder().workers(16).build(client).unwrap();
+    // The workers past the machine's cores start in the background: count from when all are up.
+    assert!(
+        eventually(Duration::from_secs(10), || thread_count() >= before + 16),
+        "16 workers started"
+    );
     let base = thread_count();
     let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));

@@ -25,7 +25,7 @@ use super::failure::map_error;
 use crate::error::{Error, ErrorKind};
 use crate::execute::{Answer, Context};
 use crate::request::{Method, Request, Scheme, Url};
-use crate::response::{Response, Timings};
+use crate::response::{Headers, Response, Timings};
 
 /// Statuses whose `Location` the leaf follows.
 pub(super) fn is_followed(status: u16) -> bool {
@@ -195,18 +195,10 @@ fn response(
     waited: Duration,
     wire: Duration,
 ) -> Response {
-    // Exactly the room the headers need (`len` counts every value): kept responses add up.
-    let mut headers = Vec::with_capacity(parts.headers.len());
-    for (n, v) in &parts.headers {
-        let value = match v.to_str() {
-            Ok(visible_ascii) => visible_ascii.to_owned(),
-            Err(_) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
-        };
-        headers.push((n.as_str().to_owned(), value));
-    }
     Response {
         status: parts.status.as_u16(),
-        headers,
+        // One exact-sized block (`len` counts every value): kept responses add up.
+        headers: Headers::from_map(&parts.headers),
         body: body.into_boxed_slice(),
         tag: req.tag(),
         url: req.into_url().into_boxed_str(),

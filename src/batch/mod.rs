@@ -80,8 +80,12 @@ impl BatchExecutorBuilder {
 
     /// Starts the workers around `executor`.
     ///
+    /// As many threads as the machine has cores start before this returns; the others start in
+    /// the background, while the first run's first requests are already on their way (a thread
+    /// that cannot start then leaves the pool smaller).
+    ///
     /// Fails with [`ErrorKind::InvalidConfig`] for zero workers (or more than 4096), and
-    /// [`ErrorKind::Io`] if a thread cannot be spawned.
+    /// [`ErrorKind::Io`] if the first threads cannot be spawned.
     pub fn build<E: Execute>(self, executor: E) -> Result<BatchExecutor<E>, Error> {
         let workers = Workers::new(self.workers, &self.thread_name)?;
         Ok(BatchExecutor {

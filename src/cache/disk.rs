@@ -202,7 +202,7 @@ mod tests {
             stored_at: UNIX_EPOCH,
             vary_headers: Vec::new(),
             status: 200,
-            headers: vec![("etag".into(), "\"1\"".into())],
+            headers: [("etag", "\"1\"")].into_iter().collect(),
             body: vec![b'y'; body],
             url: key.into(),
             policy: Default::default(),

@@ -13,6 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http_cache_semantics::CachePolicy;
 
+use crate::response::Headers;
+
 /// Format tag and version of an encoded entry.
 const MAGIC: &[u8; 4] = b"HBC1";
 /// Magic, CRC-32 and the payload's length.
@@ -28,8 +30,8 @@ pub(crate) struct Entry {
     /// The request headers the response varies on (named by its `Vary`), lower-case names.
     pub(crate) vary_headers: Vec<(String, String)>,
     pub(crate) status: u16,
-    /// The response headers, lower-case names, in order.
-    pub(crate) headers: Vec<(String, String)>,
+    /// The response headers, lower-case names, in order (one block, as a response holds them).
+    pub(crate) headers: Headers,
     pub(crate) body: Vec<u8>,
     /// The URL that answered.
     pub(crate) url: String,
@@ -59,14 +61,18 @@ impl Eq for PolicyCell {}
 impl Entry {
     /// Bytes the entry accounts for in a store's budget.
     pub(crate) fn size(&self) -> u64 {
-        let text = |v: &[(String, String)]| -> usize {
-            v.iter().map(|(n, v)| n.len() + v.len() + 8).sum()
+        let text = |v: &mut dyn Iterator<Item = (&str, &str)>| -> usize {
+            v.map(|(n, v)| n.len() + v.len() + 8).sum()
         };
+        let vary = &mut self
+            .vary_headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()));
         (self.key.len()
             + self.url.len()
             + self.body.len()
-            + text(&self.headers)
-            + text(&self.vary_headers)
+            + text(&mut self.headers.iter())
+            + text(vary)
             + HEADER_LEN
             + 32) as u64
     }
@@ -81,9 +87,10 @@ impl Entry {
             .unwrap_or_default()
             .as_millis() as u64;
         p.extend_from_slice(&millis.to_le_bytes());
-        put_pairs(&mut p, &self.vary_headers);
+        let vary = self.vary_headers.iter();
+        put_pairs(&mut p, vary.map(|(n, v)| (n.as_str(), v.as_str())));
         p.extend_from_slice(&self.status.to_le_bytes());
-        put_pairs(&mut p, &self.headers);
+        put_pairs(&mut p, self.headers.iter());
         put_bytes(&mut p, &self.body);
         put_str(&mut p, &self.url);
         let mut out = Vec::with_capacity(HEADER_LEN + p.len());
@@ -116,7 +123,7 @@ impl Entry {
             stored_at: UNIX_EPOCH.checked_add(Duration::from_millis(millis))?,
             vary_headers: r.pairs()?,
             status: u16::from_le_bytes(r.take(2)?.try_into().ok()?),
-            headers: r.pairs()?,
+            headers: r.pairs()?.into_iter().collect(),
             body: r.bytes()?.to_vec(),
             url: r.string()?,
             policy: PolicyCell::default(),
@@ -134,7 +141,7 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     put_bytes(out, s.as_bytes());
 }
 
-fn put_pairs(out: &mut Vec<u8>, pairs: &[(String, String)]) {
+fn put_pairs<'a>(out: &mut Vec<u8>, pairs: impl ExactSizeIterator<Item = (&'a str, &'a str)>) {
     out.extend_from_slice(&(pairs.len() as u64).to_le_bytes());
     for (n, v) in pairs {
         put_str(out, n);
@@ -186,10 +193,9 @@ mod tests {
             stored_at: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
             vary_headers: vec![("accept".into(), "text/plain".into())],
             status: 200,
-            headers: vec![
-                ("cache-control".into(), "max-age=60".into()),
-                ("etag".into(), "\"x\"".into()),
-            ],
+            headers: [("cache-control", "max-age=60"), ("etag", "\"x\"")]
+                .into_iter()
+                .collect(),
             body: b"hello body".to_vec(),
             url: "http://127.0.0.1/a".into(),
             policy: PolicyCell::default(),

@@ -19,7 +19,7 @@ use super::{CACHE_MODE_HEADER, CacheMode, HttpCache, bump};
 use crate::error::{Error, ErrorKind};
 use crate::execute::{Context, Execute};
 use crate::request::{Method, Request};
-use crate::response::{CacheStatus, Response};
+use crate::response::{CacheStatus, Headers, Response};
 
 /// Request headers that take a request off the fast hit path (the crate decides then).
 const SIMPLE_BREAKERS: [&str; 3] = ["cache-control", "pragma", "host"];
@@ -89,7 +89,7 @@ impl<E: Execute> CachedExecutor<E> {
             stored_at: now,
             vary_headers: req.vary_headers(res),
             status: res.status(),
-            headers: res.headers().to_vec(),
+            headers: res.headers().clone(),
             body: res.body().to_vec(),
             url: res.url().to_owned(),
             policy: Default::default(),
@@ -100,15 +100,10 @@ impl<E: Execute> CachedExecutor<E> {
 /// The stored response as an answer to `req`.
 fn from_entry(entry: &Entry, head: bool, age: Option<&str>, status: CacheStatus) -> Response {
     let mut res = Response::new(entry.status, entry.body.clone());
-    res.headers = entry
-        .headers
-        .iter()
-        .filter(|(n, _)| n != "age")
-        .cloned()
-        .collect();
-    if let Some(age) = age {
-        res.headers.push(("age".into(), age.into()));
-    }
+    // Stored names are lower-case already.
+    let kept = entry.headers.iter().filter(|(n, _)| *n != "age");
+    let pairs: Vec<(&str, &str)> = kept.chain(age.map(|age| ("age", age))).collect();
+    res.headers = Headers::build(&pairs, false);
     if head {
         res.body = Box::default();
     }
@@ -164,7 +159,7 @@ impl<E: Execute> Execute for CachedExecutor<E> {
             // crate's answer reduces to its freshness.
             if mode != CacheMode::Refresh
                 && entry.vary_headers.is_empty()
-                && !entry.headers.iter().any(|(n, _)| n == "vary")
+                && !entry.headers.contains("vary")
                 && !req
                     .headers()
                     .any(|(n, _)| SIMPLE_BREAKERS.iter().any(|b| n.eq_ignore_ascii_case(b)))
@@ -240,17 +235,12 @@ impl<E: Execute> Execute for CachedExecutor<E> {
                     .collect();
                 let date = res
                     .header("date")
-                    .or_else(|| {
-                        entry
-                            .headers
-                            .iter()
-                            .find(|(n, _)| n == "date")
-                            .map(|(_, v)| v.as_str())
-                    })
+                    .or_else(|| entry.headers.first("date"))
                     .map(str::to_owned);
                 if let Some(d) = date {
                     headers.push(("date".into(), d));
                 }
+                let headers = Headers::build(&headers, false);
                 let updated = Entry {
                     key,
                     stored_at: now,

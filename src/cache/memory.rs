@@ -121,7 +121,7 @@ mod tests {
             stored_at: UNIX_EPOCH,
             vary_headers: Vec::new(),
             status: 200,
-            headers: Vec::new(),
+            headers: Default::default(),
             body: vec![b'x'; body],
             url: String::new(),
             policy: Default::default(),

@@ -125,7 +125,7 @@ impl HttpRes {
     pub(crate) fn from_response(res: &Response) -> HttpRes {
         HttpRes {
             status: http::StatusCode::from_u16(res.status()).unwrap_or_default(),
-            headers: header_map(res.headers().iter().map(|(n, v)| (n.as_str(), v.as_str()))),
+            headers: header_map(res.headers().iter()),
         }
     }
 }
@@ -170,7 +170,7 @@ fn compute(entry: &Entry, opts: CacheOptions) -> CachePolicy {
     };
     let res = HttpRes {
         status: http::StatusCode::from_u16(entry.status).unwrap_or_default(),
-        headers: header_map(entry.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
+        headers: header_map(entry.headers.iter()),
     };
     CachePolicy::new_options(&req, &res, entry.stored_at, opts)
 }

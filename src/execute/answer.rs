@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::response::Response;
+use crate::response::{Headers, Response};
 
 /// What an [`Admission`](crate::Admission) sees of an answer ([`Admission::observe`](crate::Admission::observe)): the status and the headers.
 #[derive(Clone, Copy)]
@@ -13,7 +13,7 @@ pub struct Answer<'a> {
 
 #[derive(Clone, Copy)]
 enum AnswerHeaders<'a> {
-    Pairs(&'a [(String, String)]),
+    Pairs(&'a Headers),
     Map(&'a ureq::http::HeaderMap),
 }
 
@@ -49,10 +49,7 @@ impl<'a> Answer<'a> {
     /// The first value of header `name` (any case), if present and valid text.
     pub fn header(&self, name: &str) -> Option<&'a str> {
         match self.headers {
-            AnswerHeaders::Pairs(pairs) => pairs
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.as_str()),
+            AnswerHeaders::Pairs(pairs) => pairs.first(name),
             AnswerHeaders::Map(map) => map.get(name).and_then(|v| v.to_str().ok()),
         }
     }

@@ -6,6 +6,7 @@ use std::ffi::c_char;
 use super::base::{Fail, guard, try_out, try_ref, try_str};
 use super::httpbatch_result;
 use super::result::httpbatch_batch_result;
+use crate::response::Headers;
 
 /// Writes the response headers of items `start .. start + count`, one item after the other (each
 /// item's `header_count` says how many are its), into `headers_out` (room for `capacity`), and
@@ -35,7 +36,8 @@ pub extern "C" fn httpbatch_batch_result_headers_range(
             })?;
         let all = items
             .iter()
-            .flat_map(|it| it.outcome.response().map_or(&[][..], |r| r.headers()));
+            .filter_map(|it| it.outcome.response())
+            .flat_map(|r| r.headers());
         let total: usize = items
             .iter()
             .map(|it| it.outcome.response().map_or(0, |r| r.headers().len()))
@@ -161,11 +163,12 @@ pub extern "C" fn httpbatch_batch_result_header(
         let name_len_out = unsafe { try_out(name_len_out, "name_len_out") }?;
         let value_out = unsafe { try_out(value_out, "value_out") }?;
         let value_len_out = unsafe { try_out(value_len_out, "value_len_out") }?;
+        let none = Headers::default(); // no allocation
         let headers = r
             .item(index)?
             .outcome
             .response()
-            .map_or(&[][..], |r| r.headers());
+            .map_or(&none, |r| r.headers());
         let (n, v) = headers.get(header_index).ok_or_else(|| {
             Fail::new(
                 httpbatch_result::IndexOutOfRange,
@@ -212,18 +215,19 @@ pub extern "C" fn httpbatch_batch_result_headers(
         // SAFETY: pointers are NULL or valid, per the header.
         let r = unsafe { try_ref(result, "result") }?;
         let count_out = unsafe { try_out(count_out, "count_out") }?;
+        let none = Headers::default(); // no allocation
         let headers = r
             .item(index)?
             .outcome
             .response()
-            .map_or(&[][..], |r| r.headers());
+            .map_or(&none, |r| r.headers());
         count_out.write(headers.len());
         let n = headers.len().min(capacity);
         if n > 0 {
             if headers_out.is_null() {
                 return Err(Fail::null("headers_out"));
             }
-            for (i, (name, value)) in headers[..n].iter().enumerate() {
+            for (i, (name, value)) in headers.iter().take(n).enumerate() {
                 // SAFETY: `headers_out` has room for `capacity >= n` entries, per the header.
                 unsafe {
                     headers_out.add(i).write(httpbatch_header {

@@ -323,12 +323,8 @@ impl<'a> Paginator<'a> {
         let n = items.len() as u64;
         let next = match &self.strategy.kind {
             Kind::Link => {
-                let target = link::next_target(
-                    res.headers()
-                        .iter()
-                        .filter(|(k, _)| k == "link")
-                        .map(|(_, v)| v.as_str()),
-                );
+                // Names are lower-case: an exact match is `all`'s case-insensitive one.
+                let target = link::next_target(res.headers().all("link"));
                 match target {
                     None => None,
                     Some(t) => {

@@ -174,7 +174,8 @@ impl ParExecutorBuilder {
     /// Starts the pool around `executor`.
     ///
     /// Fails with [`ErrorKind::InvalidConfig`] for a concurrency or thread count outside
-    /// `1..=4096`, and [`ErrorKind::Io`] if the threads cannot be spawned.
+    /// `1..=4096`, and [`ErrorKind::Io`] if the first threads cannot be spawned (as many as the
+    /// machine has cores start before this returns; the others start in the background).
     pub fn build<E: Execute>(self, executor: E) -> Result<ParExecutor<E>, Error> {
         let threads = self.threads.unwrap_or(self.concurrency);
         for (what, n) in [("concurrency", self.concurrency), ("threads", threads)] {

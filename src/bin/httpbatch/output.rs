@@ -170,7 +170,7 @@ fn header_map(r: &Response) -> BTreeMap<String, String> {
                 v.push_str(", ");
                 v.push_str(value);
             })
-            .or_insert_with(|| value.clone());
+            .or_insert_with(|| value.to_owned());
     }
     map
 }

@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+mod headers;
+
+pub use headers::{Headers, Iter as HeadersIter};
+
 /// Where a request's time went.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Timings {
@@ -17,13 +21,13 @@ pub struct Timings {
 
 /// An HTTP response. Any status is a response: a 404 or a 503 is not an error at this layer.
 //
-// A batch keeps its responses by the hundred thousand, so the struct stays small (144 bytes):
-// the body and URL are exact-sized boxes, the header vector is built with the capacity it
-// needs, and the rare redirect chain is one word when absent.
+// A batch keeps its responses by the hundred thousand, so the struct stays small (136 bytes):
+// the body and URL are exact-sized boxes, the headers one exact-sized block (see `Headers`),
+// and the rare redirect chain is one word when absent.
 #[derive(Debug, Clone)]
 pub struct Response {
     pub(crate) status: u16,
-    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) headers: Headers,
     pub(crate) body: Box<[u8]>,
     pub(crate) url: Box<str>,
     /// The URLs that answered with a redirect, in order; `None` when there was none.
@@ -58,7 +62,7 @@ impl Response {
     pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Response {
         Response {
             status,
-            headers: Vec::new(),
+            headers: Headers::new(),
             body: body.into().into_boxed_slice(),
             url: Box::default(),
             redirects: None,
@@ -81,17 +85,15 @@ impl Response {
         self.status < 400
     }
 
-    /// The response headers, in the order received (names lower-case).
-    pub fn headers(&self) -> &[(String, String)] {
+    /// The response headers, in the order received (names lower-case); `for (name, value) in
+    /// res.headers()` yields `(&str, &str)`.
+    pub fn headers(&self) -> &Headers {
         &self.headers
     }
 
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.first(name)
     }
 
     /// The body bytes.
@@ -141,11 +143,25 @@ impl Response {
         self.cache
     }
 
-    /// Adds a header (builder style, for hand-made responses).
+    /// Adds a header at the end (builder style, for hand-made responses); the name is
+    /// lower-cased. Each call rebuilds the one block ([`Headers`]); to set many at once, collect
+    /// them and use [`with_headers`](Self::with_headers).
     pub fn with_header(mut self, name: &str, value: &str) -> Response {
-        // Exactly the room it needs: hand-made responses are kept by the hundred thousand too.
-        self.headers.reserve_exact(1);
-        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self.headers = self.headers.with(name, value);
+        self
+    }
+
+    /// Replaces the headers (builder style, for hand-made responses).
+    ///
+    /// ```
+    /// use httpbatch::{Headers, Response};
+    ///
+    /// let headers: Headers = [("Content-Type", "text/plain"), ("x-a", "1")].into_iter().collect();
+    /// let res = Response::new(200, "hi").with_headers(headers);
+    /// assert_eq!(res.header("content-type"), Some("text/plain"));
+    /// ```
+    pub fn with_headers(mut self, headers: Headers) -> Response {
+        self.headers = headers;
         self
     }
 

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use faults::{Conn, RawServer};
 use httpbatch::{
-    BatchEvent, BatchExecutor, BatchOptions, Context, Execute, HttpClient, Jitter, Method, Outcome,
-    Request, RetryExecutor, RetryPolicy,
+    BatchEvent, BatchExecutor, BatchOptions, CancelToken, Context, ErrorKind, Execute, HttpClient,
+    Jitter, Method, Outcome, Request, RetryExecutor, RetryPolicy,
 };
 use support::{Server, eventually};
 
@@ -174,4 +174,50 @@ fn many_origins_open_at_most_concurrency_plus_origins_connections() {
         accepted <= (CONCURRENCY + ORIGINS) as u64,
         "{accepted} connections opened for {CONCURRENCY} in flight over {ORIGINS} origins: {stats:?}"
     );
+}
+
+/// A request on a connection taken from the idle pool is attached to its cancellation when it
+/// checks the connection out: a cancel while it waits for a stalled answer shuts that socket
+/// and the call returns at once, cancelled; the next request opens a new connection.
+#[test]
+fn cancel_reaches_a_request_stalled_on_a_reused_connection() {
+    let server = Server::start().unwrap();
+    let client = HttpClient::new();
+    let ok = client
+        .execute(Request::get(&server.url("/ok")).unwrap(), &Context::new())
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let token = CancelToken::new();
+    let ctx = Context::new().with_cancel(token.clone());
+    let started = std::time::Instant::now();
+    let err = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            assert!(
+                eventually(Duration::from_secs(10), || server.in_flight() == 1),
+                "the stalled request never reached the server"
+            );
+            token.cancel();
+        });
+        client
+            .execute(Request::get(&server.url("/delay/60000")).unwrap(), &ctx)
+            .unwrap_err()
+    });
+    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{err}");
+    let stats = client.connection_stats();
+    assert_eq!(
+        (stats.opened, stats.requests),
+        (1, 2),
+        "one connection, reused"
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || client.connection_stats().live
+            == 0),
+        "the cancelled request's socket is closed"
+    );
+    let ok = client
+        .execute(Request::get(&server.url("/ok")).unwrap(), &Context::new())
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(client.connection_stats().opened, 2);
 }

@@ -39,6 +39,24 @@ fn a_private_ca_added_to_the_roots_is_trusted_and_connections_are_reused() {
     assert!(server.tls_failures().is_empty());
 }
 
+/// Over TLS the input buffer is the TLS transport's: a head that fills it to the limit is a
+/// protocol error naming the limit (never a reset), and one under it parses, on the same
+/// connection as before.
+#[test]
+fn a_response_head_over_the_limit_is_a_protocol_error_over_tls_too() {
+    let ca = Ca::new("test CA");
+    let server = TestServer::tls(server_config(&ca.leaf(&["127.0.0.1"], false), None, false));
+    let client = HttpClient::try_with_config(trusting(&ca).max_response_head(16 * 1024)).unwrap();
+    for n in [12 * 1024, 100] {
+        let res = get(&client, &server.url("https", &format!("/big-header/{n}"))).unwrap();
+        assert_eq!(res.header("x-big").map(str::len), Some(n));
+    }
+    assert_eq!(client.connection_stats().opened, 1);
+    let err = get(&client, &server.url("https", "/big-header/20000")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+    assert!(err.to_string().contains("larger than 16384 bytes"), "{err}");
+}
+
 #[test]
 fn the_ca_can_come_from_a_file() {
     let ca = Ca::new("file CA");

@@ -8,8 +8,11 @@
 //!   exact and `live = opened - closed` never drifts.
 //! - ureq runs every transport call on the thread that issued the request. The leaf publishes the
 //!   request's [`InflightSlot`] in a thread-local for the duration of the call; each transport
-//!   attaches its socket's shutdown handle to the current slot before doing I/O (see the slot's
-//!   invariants in `execute.rs`).
+//!   attaches its socket's shutdown handle to the current slot before the request's first I/O on
+//!   it: when it connects (inside `connect`, so a handshake is covered too) or when ureq checks it
+//!   out of the idle pool (its probe, `is_open`). Every I/O call of a request comes after one of
+//!   the two, so a cancel either finds the socket attached and shuts it down, ending the call,
+//!   or is seen by the attach (see the slot's invariants in `slot.rs`).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -123,8 +126,8 @@ thread_local! {
     /// When the I/O call under way started, as [`bound`] read the clock for it: the transport
     /// beneath takes it instead of reading the clock again. `None` outside such a call.
     static IO_START: Cell<Option<Instant>> = const { Cell::new(None) };
-    /// The origin whose idle pool the current request's connection went back to.
-    static RETURNED: RefCell<Option<Arc<ConnCounters>>> = const { RefCell::new(None) };
+    /// Whether the current request's connection went back to its origin's idle pool.
+    static RETURNED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Marks this thread as connecting until dropped (on error too).
@@ -143,33 +146,42 @@ impl Drop for Connecting {
     }
 }
 
-/// Publishes `slot` as this thread's current request until dropped; then detaches the socket, so
-/// a later cancel of a reused slot never shuts a connection that went back to the pool.
+/// Publishes `slot` as this thread's current request, to `counters`' origin, until dropped;
+/// then detaches the socket, so a later cancel of a reused slot never shuts a connection that
+/// went back to the pool.
 ///
 /// The request's `deadline` bounds every connect, read and write of the exchange (see
 /// [`bound`]): the leaf enforces its timeouts here rather than through ureq's timeout
 /// bookkeeping, which costs a scan of every configured timeout at each I/O call.
-pub(crate) struct CurrentSlot(Arc<InflightSlot>);
+pub(crate) struct CurrentSlot<'a>(&'a ConnCounters);
 
-impl CurrentSlot {
-    pub(crate) fn enter(slot: &Arc<InflightSlot>, deadline: Option<Instant>) -> CurrentSlot {
+impl<'a> CurrentSlot<'a> {
+    pub(crate) fn enter(
+        slot: &Arc<InflightSlot>,
+        counters: &'a ConnCounters,
+        deadline: Option<Instant>,
+    ) -> CurrentSlot<'a> {
         CURRENT.with(|c| *c.borrow_mut() = Some(slot.clone()));
         DEADLINE.set(deadline);
         SENT.set(false);
         REUSED.set(false);
         ANSWERED.set(false);
-        CurrentSlot(slot.clone())
+        CurrentSlot(counters)
     }
 }
 
-impl Drop for CurrentSlot {
+impl Drop for CurrentSlot<'_> {
     fn drop(&mut self) {
-        CURRENT.with(|c| *c.borrow_mut() = None);
         DEADLINE.set(None);
-        self.0.detach();
-        if let Some(c) = RETURNED.with(|r| r.borrow_mut().take()) {
-            c.idle.fetch_add(1, Ordering::SeqCst);
-            c.gate.returned();
+        if let Some(slot) = CURRENT.with(|c| c.borrow_mut().take()) {
+            slot.detach();
+        }
+        // Only the origin's own transports are used under it (ureq runs every transport call
+        // of a request on its thread, inside this), so the connection that went back is one
+        // of this origin's.
+        if RETURNED.replace(false) {
+            self.0.idle.fetch_add(1, Ordering::SeqCst);
+            self.0.gate.returned();
         }
     }
 }
@@ -343,10 +355,9 @@ pub(crate) struct CountedTransport<T> {
 static NEXT_TRANSPORT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl<T> CountedTransport<T> {
+    /// Attaches the socket to the current request: once per request, when it opens the
+    /// connection or checks it out of the idle pool.
     fn attach_current(&mut self) -> Result<(), ureq::Error> {
-        if let Some(s) = &self.registered {
-            s.idle.store(false, Ordering::Release);
-        }
         let Some(socket) = &self.socket else {
             return Ok(());
         };
@@ -440,8 +451,10 @@ fn bound(mut timeout: NextTimeout) -> Result<NextTimeout, ureq::Error> {
 
 impl<T: Transport> CountedTransport<T> {
     /// ureq asks for more input only when what it holds cannot be used; with the input buffer
-    /// already full, a read could only return nothing, which ureq would report as the peer
-    /// disconnecting. It is a response head (or a line) bigger than the buffer: say so.
+    /// already full, a read could only return nothing (the transports beneath then return at
+    /// once, reading nothing), which ureq would report as the peer disconnecting. It is a
+    /// response head (or a line) bigger than the buffer: say so. Looked at only once a call
+    /// brought nothing, which is rare, rather than before every read.
     fn overflowed(&mut self) -> Option<ureq::Error> {
         let b = self.inner.buffers();
         if b.can_use_input() || !b.input_append_buf().is_empty() {
@@ -449,6 +462,16 @@ impl<T: Transport> CountedTransport<T> {
         }
         let held = b.input().len();
         Some(ureq::Error::LargeResponseHeader(held, held))
+    }
+
+    /// What an input call that brought `got` reports.
+    fn got(&mut self, got: bool) -> Result<bool, ureq::Error> {
+        if got {
+            ANSWERED.set(true);
+        } else if let Some(e) = self.overflowed() {
+            return Err(e);
+        }
+        Ok(got)
     }
 }
 
@@ -458,7 +481,6 @@ impl<T: Transport> Transport for CountedTransport<T> {
     }
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        self.attach_current()?;
         // A request counts once it goes out on a connection (an attempt refused at connect is
         // no request), so `reused = requests - opened` stays a measured figure.
         if let Some(c) = self.counters.as_ref().filter(|_| !SENT.replace(true)) {
@@ -471,40 +493,30 @@ impl<T: Transport> Transport for CountedTransport<T> {
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
-        self.attach_current()?;
-        if let Some(e) = self.overflowed() {
-            return Err(e);
-        }
         let timeout = coarse(bound(timeout)?);
         let got = io(|| self.inner.await_input(timeout))?;
-        if got {
-            ANSWERED.set(true);
-        }
-        Ok(got)
+        self.got(got)
     }
 
     fn maybe_await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
-        self.attach_current()?;
-        if let Some(e) = self.overflowed() {
-            return Err(e);
-        }
         let timeout = coarse(bound(timeout)?);
         let got = io(|| self.inner.maybe_await_input(timeout))?;
-        if got {
-            ANSWERED.set(true);
-        }
-        Ok(got)
+        self.got(got)
     }
 
     /// ureq probes a connection when it returns to the idle pool and when it is checked out
     /// again. Only the checkout probes the socket (one non-blocking peek): it sees everything
     /// the return probe would (bytes after the body, a peer that closed) and more, so probing
     /// twice costs a syscall per request for nothing. Returning marks the socket idle for
-    /// [`ConnCounters::sweep`]; a checkout (or any I/O) marks it busy.
+    /// [`ConnCounters::sweep`]; a checkout marks it busy.
+    ///
+    /// A checkout also attaches the socket to the request taking it, as `connect` does a new
+    /// one, so its I/O calls find it attached: a cancel from then on shuts it down, which ends
+    /// any of them. A request already cancelled gets it shut down, and it is not reused.
     fn is_open(&mut self) -> bool {
         let returning = !self.pooled;
         self.pooled = returning;
-        let open = returning || self.inner.is_open();
+        let open = returning || (self.inner.is_open() && self.attach_current().is_ok());
         if let Some(s) = &self.registered {
             s.idle.store(returning, Ordering::Release);
         }
@@ -512,7 +524,7 @@ impl<T: Transport> Transport for CountedTransport<T> {
             if returning {
                 // ureq adds the connection to its pool after this probe: a request let through
                 // the gate for it now could miss it. Counted when this request is over.
-                RETURNED.with(|r| *r.borrow_mut() = Some(c.clone()));
+                RETURNED.set(true);
             } else {
                 c.idle.fetch_sub(1, Ordering::SeqCst);
                 if gate::take_claim() {

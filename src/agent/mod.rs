@@ -82,13 +82,21 @@ impl Origin {
     /// yet: then the whole URL is parsed, as it always could be.
     fn uri(&self, url: &Url) -> Option<http::Uri> {
         let authority = self.authority.get()?;
-        let text = url.as_str();
-        let rest = &text[url.scheme().as_str().len() + 3..];
-        let end = rest
-            .bytes()
-            .position(|b| matches!(b, b'/' | b'?' | b'#'))
-            .unwrap_or(rest.len());
-        if rest[..end] != *authority.as_str() {
+        let after_scheme = url.scheme().as_str().len() + 3;
+        // The URL's authority and what follows it: known from parsing when the URL starts with
+        // its origin, else found.
+        let (spelled, target) = match url.after_origin() {
+            Some(target) => (&url.origin()[after_scheme..], target),
+            None => {
+                let rest = &url.as_str()[after_scheme..];
+                let end = rest
+                    .bytes()
+                    .position(|b| matches!(b, b'/' | b'?' | b'#'))
+                    .unwrap_or(rest.len());
+                rest.split_at(end)
+            }
+        };
+        if spelled != authority.as_str() {
             return None;
         }
         let mut parts = http::uri::Parts::default();
@@ -98,7 +106,7 @@ impl Origin {
         });
         parts.authority = Some(authority.clone());
         // What `http` makes of an absolute URI's path: `/` when there is none.
-        parts.path_and_query = Some(match &rest[end..] {
+        parts.path_and_query = Some(match target {
             "" => http::uri::PathAndQuery::from_static("/"),
             path => http::uri::PathAndQuery::try_from(path).ok()?,
         });
@@ -125,6 +133,11 @@ struct ClientInner {
     /// The proxy rules, or why the proxy options cannot be used.
     proxies: Result<ProxyRules, String>,
     gate: Arc<Gate>,
+    /// The headers ureq would add to a request that sets none of them (`Accept-Encoding`,
+    /// `User-Agent`, `Accept`, in ureq's order), made once: a request without headers of its
+    /// own takes a copy of this map (reference counts of the values) instead of ureq copying
+    /// and checking the configured text every time.
+    auto_headers: http::HeaderMap,
 }
 
 /// The leaf [`Execute`]: sends each request with ureq over per-origin agents.
@@ -185,6 +198,7 @@ impl HttpClient {
                 invalid: config.validate().err().map(|e| e.message().to_owned()),
                 tls: TlsConnector::new(&config.tls),
                 proxies,
+                auto_headers: auto_headers(&config),
                 config,
                 origins: RwLock::new(HashMap::new()),
                 gate: Arc::default(),
@@ -345,12 +359,28 @@ impl HttpClient {
         let mut head = http::Request::new(());
         *head.method_mut() = http_method(req.method());
         *head.uri_mut() = uri;
-        for (n, v) in req.headers() {
-            let name = http::HeaderName::try_from(n).map_err(http::Error::from)?;
-            let value = http::HeaderValue::try_from(v).map_err(http::Error::from)?;
-            head.headers_mut()
-                .try_append(name, value)
-                .map_err(http::Error::from)?;
+        let auto = &self.inner.auto_headers;
+        if req.headers().len() == 0 {
+            // Two allocations and a reference count per value; no hashing.
+            *head.headers_mut() = auto.clone();
+        } else {
+            for (n, v) in req.headers() {
+                let name = http::HeaderName::try_from(n).map_err(http::Error::from)?;
+                let value = http::HeaderValue::try_from(v).map_err(http::Error::from)?;
+                head.headers_mut()
+                    .try_append(name, value)
+                    .map_err(http::Error::from)?;
+            }
+            // The request's own win, as ureq decides it.
+            for (name, value) in auto {
+                if let http::header::Entry::Vacant(e) = head
+                    .headers_mut()
+                    .try_entry(name)
+                    .map_err(http::Error::from)?
+                {
+                    e.try_insert(value.clone()).map_err(http::Error::from)?;
+                }
+            }
         }
         let agent = &origin.agent;
         let has_body =
@@ -424,7 +454,7 @@ impl HttpClient {
         if let Err(m) = &self.inner.proxies {
             return Err(Error::new(ErrorKind::InvalidConfig, m.clone()));
         }
-        ctx.check()?;
+        // The cancel token and the deadline are checked first thing in `exchange`.
         // Batch workers bring a slot registered once for their lifetime; a direct caller gets a
         // slot registered for this request only.
         let (slot, _guard) = match ctx.slot() {
@@ -459,6 +489,26 @@ fn http_method(m: Method) -> http::Method {
         Method::Options => http::Method::OPTIONS,
         Method::Trace => http::Method::TRACE,
     }
+}
+
+/// The headers ureq adds to a request that sets none of them, as its agent for `config` would
+/// (see [`ClientInner::auto_headers`]). One whose value `http` refuses is left to ureq.
+fn auto_headers(config: &HttpClientConfig) -> http::HeaderMap {
+    use http::header::{ACCEPT, ACCEPT_ENCODING, USER_AGENT};
+    let value = |v: &str| http::HeaderValue::from_str(v).ok();
+    let ua = Some(config.user_agent.as_str()).filter(|v| !v.is_empty());
+    [
+        (
+            ACCEPT_ENCODING,
+            config.get_accept_encoding().and_then(value),
+        ),
+        (USER_AGENT, ua.and_then(value)),
+        // ureq's default.
+        (ACCEPT, Some(http::HeaderValue::from_static("*/*"))),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some((name, value?)))
+    .collect()
 }
 
 /// Whether `headers` hold `name`: a look at each entry of a short map (most answers have a

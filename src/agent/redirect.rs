@@ -69,19 +69,20 @@ impl HttpClient {
                     }
                 },
             };
-            // The deadline bounds the exchange too, so a request never outlives its batch by
-            // much even under an executor that does not cancel at the deadline.
-            let timeout = match (ctx.remaining(), left) {
-                (Some(r), Some(l)) => Some(r.min(l)),
-                (r, l) => r.or(l),
-            };
             let follow = (chain.len() as u32) < max;
             let origin = self.origin(req.url());
             let start = Instant::now();
+            // The deadline bounds the exchange too, so a request never outlives its batch by
+            // much even under an executor that does not cancel at the deadline.
+            let remaining = ctx.deadline().map(|d| d.saturating_duration_since(start));
+            let timeout = match (remaining, left) {
+                (Some(r), Some(l)) => Some(r.min(l)),
+                (r, l) => r.or(l),
+            };
             let deadline = timeout.and_then(|t| start.checked_add(t));
             let pass = self.inner.gate.pass(&origin.counters, ctx, deadline);
             let mut sent = {
-                let _current = CurrentSlot::enter(slot, deadline);
+                let _current = CurrentSlot::enter(slot, &origin.counters, deadline);
                 self.send(&origin, &req, follow, hold.as_deref_mut())
             };
             drop(pass);
@@ -96,7 +97,7 @@ impl HttpClient {
                 waited += ctx
                     .admit(&req)
                     .map_err(|e| blame(e, &chain).with_attempts(1))?;
-                let _current = CurrentSlot::enter(slot, deadline);
+                let _current = CurrentSlot::enter(slot, &origin.counters, deadline);
                 sent = self.send(&origin, &req, follow, hold.as_deref_mut());
             }
             wire += start.elapsed();

@@ -12,9 +12,10 @@ use ureq::unversioned::transport::ShutdownHandle;
 ///
 /// A worker registers one slot with its batch's cancel token for its whole life and reuses it for
 /// every request, instead of registering a listener per request. The transport that serves the
-/// request attaches its socket before each I/O call; a cancel sets the flag, then shuts down
-/// whatever socket is attached. `attach` stores the socket, then re-checks the flag, so either the
-/// canceller sees the socket or the I/O path sees the flag. `current` lets repeated I/O on the same
+/// request attaches its socket before the request's first I/O call on it (when it connects or
+/// checks the connection out of the pool); a cancel sets the flag, then shuts down whatever socket
+/// is attached. `attach` stores the socket, then re-checks the flag, so either the canceller sees
+/// the socket or the attaching path sees the flag. `current` lets a repeated attach of the same
 /// socket skip the lock; only the owning thread writes it.
 #[derive(Default)]
 pub(crate) struct InflightSlot {
@@ -39,10 +40,10 @@ impl InflightSlot {
     /// Attaches `socket` for the request in flight; false (and the socket is shut down) if the
     /// slot is cancelled.
     /// `id` names the transport and is never reused (an address could be, after a close).
+    #[inline]
     pub(crate) fn attach(&self, id: u64, socket: &Weak<dyn ShutdownHandle>) -> bool {
         if self.current.load(Ordering::Relaxed) != id {
-            *self.socket.lock() = Some(socket.clone());
-            self.current.store(id, Ordering::Relaxed);
+            self.store(id, socket);
         }
         if self.is_cancelled() {
             if let Some(s) = socket.upgrade() {
@@ -51,6 +52,12 @@ impl InflightSlot {
             return false;
         }
         true
+    }
+
+    #[inline(never)]
+    fn store(&self, id: u64, socket: &Weak<dyn ShutdownHandle>) {
+        *self.socket.lock() = Some(socket.clone());
+        self.current.store(id, Ordering::Relaxed);
     }
 
     /// Forgets the socket once its request is over.

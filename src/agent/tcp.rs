@@ -211,6 +211,11 @@ impl Transport for TcpTransport {
             self.timeout_read = t;
         }
         let input = self.buffers.input_append_buf();
+        if input.is_empty() {
+            // A full buffer (a head larger than it): nothing can be read; the counting
+            // transport above says why.
+            return Ok(false);
+        }
         // Only a signal needs it (to go on with the time left), but it has to be read now; the
         // counting transport above has usually just read it.
         let started = t.map(|_| super::connector::io_start().unwrap_or_else(Instant::now));

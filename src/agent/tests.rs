@@ -175,6 +175,16 @@ fn a_uri_built_on_a_known_authority_is_the_parsed_one() {
             "https://[::1]:8443/",
             &["https://[::1]:8443/x?y", "https://[::1]:8443"][..],
         ),
+        // No explicit port: the URL does not start with its origin, its authority is found.
+        (
+            "http://example.test/",
+            &[
+                "http://example.test/x?y",
+                "http://example.test",
+                "http://example.test#f",
+                "http://example.test?q=/",
+            ][..],
+        ),
     ] {
         let o = origin(first);
         for text in urls {
@@ -186,13 +196,161 @@ fn a_uri_built_on_a_known_authority_is_the_parsed_one() {
             assert_eq!(built.path_and_query(), parsed.path_and_query(), "{text:?}");
         }
     }
+    // What follows the origin is known from parsing only when the URL starts with it.
+    let after = |text: &str| Url::parse(text).unwrap().after_origin().map(str::to_owned);
+    assert_eq!(
+        after("http://127.0.0.1:8080/a?b#c").as_deref(),
+        Some("/a?b#c")
+    );
+    assert_eq!(after("http://127.0.0.1:8080").as_deref(), Some(""));
+    assert_eq!(after("http://127.0.0.1:8080/ü").as_deref(), Some("/%C3%BC"));
+    assert_eq!(after("http://example.test/x"), None);
+    assert_eq!(after("HTTP://127.0.0.1:8080/x"), None);
     // Another spelling of the authority is parsed whole, not matched.
     let o = origin("http://127.0.0.1:8080/");
     for text in [
         "http://127.0.0.1/x",
         "http://localhost:8080/x",
         "http://127.0.0.1:08080/",
+        "HTTP://127.0.0.1:80/x",
     ] {
         assert!(o.uri(&Url::parse(text).unwrap()).is_none(), "{text:?}");
     }
+}
+
+/// Serves one connection, answering each request with an empty 200, and hands back each
+/// request head as it came (lower-cased).
+fn capturing() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (s, _) = l.accept().unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut w = s;
+        loop {
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                head.push_str(&line.to_ascii_lowercase());
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let _ = tx.send(head);
+            if w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    (format!("http://127.0.0.1:{port}/"), rx)
+}
+
+/// The headers ureq would add (`Accept-Encoding`, `User-Agent`, `Accept`) go out once each, as
+/// configured, on a request with no headers and on one with others; a request's own (in any
+/// case) replaces the configured one rather than joining it; an empty setting sends none.
+#[test]
+fn default_headers_go_out_once_and_a_requests_own_win() {
+    let count = |head: &str, name: &str| {
+        head.lines()
+            .filter(|l| l.split(':').next() == Some(name))
+            .count()
+    };
+    let value = |head: &str, name: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_owned))
+    };
+    let (url, heads) = capturing();
+    let client = HttpClient::with_config(HttpClientConfig::default().user_agent("tester/1"));
+    let send = |req: Request| {
+        client.execute(req, &Context::new()).unwrap();
+        heads.recv().unwrap()
+    };
+    for req in [
+        Request::get(&url).unwrap(),
+        Request::builder(Method::Get, &url)
+            .header("x-other", "1")
+            .build()
+            .unwrap(),
+    ] {
+        let head = send(req);
+        for (name, v) in [
+            ("accept-encoding", "gzip, deflate, br"),
+            ("user-agent", "tester/1"),
+            ("accept", "*/*"),
+        ] {
+            assert_eq!(count(&head, name), 1, "{name} in {head}");
+            assert_eq!(value(&head, name).as_deref(), Some(v), "{head}");
+        }
+    }
+    let own = Request::builder(Method::Post, &url)
+        .header("User-Agent", "mine")
+        .header("ACCEPT", "text/plain")
+        .header("accept-encoding", "identity")
+        .body(b"x".to_vec())
+        .build()
+        .unwrap();
+    let head = send(own);
+    for (name, v) in [
+        ("accept-encoding", "identity"),
+        ("user-agent", "mine"),
+        ("accept", "text/plain"),
+        ("content-length", "1"),
+    ] {
+        assert_eq!(count(&head, name), 1, "{name} in {head}");
+        assert_eq!(value(&head, name).as_deref(), Some(v), "{head}");
+    }
+    let (url, heads) = capturing();
+    let none =
+        HttpClient::with_config(HttpClientConfig::default().user_agent("").decompress(false));
+    none.execute(Request::get(&url).unwrap(), &Context::new())
+        .unwrap();
+    let head = heads.recv().unwrap();
+    assert_eq!(count(&head, "user-agent"), 0, "{head}");
+    assert_eq!(count(&head, "accept-encoding"), 0, "{head}");
+    assert_eq!(value(&head, "accept").as_deref(), Some("*/*"), "{head}");
+}
+
+/// A context already cancelled, or past its deadline, sends nothing: the typed error, no
+/// attempt counted, and the server sees only the request after them.
+#[test]
+fn a_cancelled_or_expired_context_sends_nothing() {
+    use std::time::Instant;
+    let (url, heads) = capturing();
+    let client = HttpClient::new();
+    let token = crate::CancelToken::new();
+    token.cancel();
+    let cancelled = Context::new().with_cancel(token);
+    let err = client
+        .execute(Request::get(&url).unwrap(), &cancelled)
+        .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.attempts()),
+        (ErrorKind::Cancelled, 0),
+        "{err}"
+    );
+    let expired = Context::new().with_deadline(Instant::now());
+    let err = client
+        .execute(Request::get(&format!("{url}late")).unwrap(), &expired)
+        .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.attempts()),
+        (ErrorKind::DeadlineExceeded, 0),
+        "{err}"
+    );
+    client
+        .execute(
+            Request::get(&format!("{url}sent")).unwrap(),
+            &Context::new(),
+        )
+        .unwrap();
+    let head = heads.recv().unwrap();
+    assert!(head.starts_with("get /sent "), "{head}");
+    assert_eq!(client.connection_stats().requests, 1);
 }

@@ -491,6 +491,11 @@ impl Transport for TlsTransport {
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         self.stream.get_mut().set_timeout(timeout);
         let input = self.buffers.input_append_buf();
+        if input.is_empty() {
+            // A full buffer (a head larger than it): nothing can be read; the counting
+            // transport above says why.
+            return Ok(false);
+        }
         let n = self
             .stream
             .read(input)

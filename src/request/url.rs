@@ -304,6 +304,14 @@ impl Url {
             .unwrap_or_else(|_| self.scheme.default_port())
     }
 
+    /// What follows the origin (path, query and fragment, as in [`as_str`](Self::as_str)) when
+    /// the URL starts with its origin, spelled as [`origin`](Self::origin) spells it; `None`
+    /// when it does not.
+    pub(crate) fn after_origin(&self) -> Option<&str> {
+        (self.origin_start == 0)
+            .then(|| &self.text[self.origin_end as usize..self.url_len as usize])
+    }
+
     /// `scheme://host:port`, lower-cased: the key of per-origin agents, limits and statistics.
     /// Computed once, when the URL is parsed.
     pub fn origin(&self) -> &str {

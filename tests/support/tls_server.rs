@@ -252,8 +252,21 @@ fn exchange(mut s: impl Read + Write, peer: SocketAddr, log: &Mutex<Log>) {
         };
         let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
         buf.drain(..head_end);
+        // `GET /big-header/N`: an `x-big` header of N bytes; anything else: `ok`.
+        let big = head
+            .split(' ')
+            .nth(1)
+            .and_then(|p| p.strip_prefix("/big-header/"))
+            .and_then(|n| n.parse::<usize>().ok());
         log.lock().unwrap().requests.push((peer, head));
-        if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        let answer = match big {
+            Some(n) => format!(
+                "HTTP/1.1 200 OK\r\nx-big: {}\r\ncontent-length: 2\r\n\r\nok",
+                "b".repeat(n)
+            ),
+            None => "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_owned(),
+        };
+        if s.write_all(answer.as_bytes())
             .and_then(|_| s.flush())
             .is_err()
         {

@@ -240,8 +240,14 @@ impl CancelToken {
     }
 
     /// The error a wait under this token reports, if it is cancelled.
+    #[inline]
     pub(crate) fn error(&self) -> Option<Error> {
-        self.reason().map(CancelReason::error)
+        // Checked on every request: the live token's answer is one load, inlined.
+        if self.is_cancelled() {
+            self.reason().map(CancelReason::error)
+        } else {
+            None
+        }
     }
 }
 

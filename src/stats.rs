@@ -25,6 +25,9 @@ pub struct LatencySummary {
 #[derive(Debug, Clone)]
 pub(crate) struct Latency {
     hist: Histogram<u64>,
+    /// The exact sum of the samples in microseconds, so the mean needs no pass over the
+    /// histogram's buckets (that pass grows with the range of the samples).
+    sum: u64,
 }
 
 impl Default for Latency {
@@ -32,6 +35,7 @@ impl Default for Latency {
         Latency {
             // Auto-resizing, so it starts small and grows only to the largest sample's range.
             hist: Histogram::new(3).expect("3 significant digits is a valid precision"),
+            sum: 0,
         }
     }
 }
@@ -39,6 +43,7 @@ impl Default for Latency {
 impl Latency {
     pub(crate) fn record(&mut self, d: Duration) {
         let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
+        self.sum = self.sum.saturating_add(us);
         // `record` grows the auto-resizing histogram; `saturating_record` would clamp instead.
         if self.hist.record(us).is_err() {
             self.hist.saturating_record(us);
@@ -47,10 +52,12 @@ impl Latency {
 
     pub(crate) fn reset(&mut self) {
         self.hist.reset();
+        self.sum = 0;
     }
 
     /// Adds `other`'s samples.
     pub(crate) fn merge(&mut self, other: &Latency) {
+        self.sum = self.sum.saturating_add(other.sum);
         // Both histograms auto-resize with the same precision, so `add` cannot fail on range;
         // should it ever, the samples are recorded one by one with saturation instead.
         if self.hist.add(&other.hist).is_err() {
@@ -69,7 +76,8 @@ impl Latency {
         let q = |p: f64| Duration::from_micros(self.hist.value_at_quantile(p));
         LatencySummary {
             count: self.hist.len(),
-            mean: Duration::from_micros(self.hist.mean().max(0.0) as u64),
+            // Exact, where the histogram's own mean is within its precision.
+            mean: Duration::from_micros(self.sum / self.hist.len()),
             p50: q(0.50),
             p90: q(0.90),
             p99: q(0.99),
@@ -97,9 +105,18 @@ mod tests {
         }
         let s = l.summary();
         assert_eq!(s.count, 100);
+        assert_eq!(s.mean, Duration::from_micros(50_500), "the mean is exact");
         assert!(s.p50 >= Duration::from_millis(49) && s.p50 <= Duration::from_millis(51));
         assert!(s.p99 >= Duration::from_millis(98));
         assert!(s.max >= Duration::from_millis(99) && s.max <= Duration::from_millis(101));
+        let mut both = Latency::default();
+        both.record(Duration::from_micros(10));
+        both.merge(&l);
+        assert_eq!(both.summary().count, 101);
+        assert_eq!(both.summary().mean, Duration::from_micros(5_050_010 / 101));
+        both.reset();
+        both.record(Duration::from_micros(3));
+        assert_eq!(both.summary().mean, Duration::from_micros(3));
         assert_eq!(rate(10, Duration::ZERO), 0.0);
         assert_eq!(rate(10, Duration::from_secs(2)), 5.0);
     }

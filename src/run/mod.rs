@@ -73,7 +73,7 @@ use crate::execute::{CancelReason, CancelToken, Context};
 use self::event::Counts;
 use self::inbox::Inbox;
 use self::options::DEFAULT_QUEUE_AHEAD;
-use self::queue::Queue;
+use self::queue::{Queue, Queued};
 use self::ramp::Ramp;
 use self::runner::{Msg, Shared, runner};
 
@@ -91,7 +91,7 @@ const INPUT_POLL: Duration = Duration::from_millis(2);
 /// run.
 fn push<T, O>(
     queue: &Queue<T>,
-    batch: &mut Vec<(usize, i32, T)>,
+    batch: &mut Vec<Queued<T>>,
     fed: &mut usize,
     counts: &mut Counts,
     stop: &CancelToken,
@@ -258,9 +258,8 @@ pub(crate) fn run<T: Send, O: Send>(
         let mut expected: Option<usize> = None;
         let mut in_chunk = 0usize;
         let mut chunk_wait: Option<Option<Instant>> = None;
-        // Sized once for the first refill (at most the window), not grown by copying.
-        let mut batch: Vec<(usize, i32, T)> =
-            Vec::with_capacity(window.min(input.size_hint().0).min(DEFAULT_QUEUE_AHEAD * 2));
+        // What was read and not yet pushed; sized as each batch begins (see below).
+        let mut batch: Vec<Queued<T>> = Vec::new();
         // Outcomes taken from the inbox and not yet settled.
         let mut msgs: Vec<Msg<O>> = Vec::new();
         let mut input_ready = options.input_ready.take();
@@ -310,6 +309,13 @@ pub(crate) fn run<T: Send, O: Send>(
                             }
                         }
                         Some(Input::Work { priority, item }) => {
+                            if batch.capacity() == 0 {
+                                // A push takes the batch whole: size the next one for the room
+                                // left in the window, not grown by copying.
+                                let room = window.saturating_sub(fed - done_fed);
+                                let hint = input.size_hint().0.saturating_add(1);
+                                batch.reserve(room.min(hint).min(DEFAULT_QUEUE_AHEAD * 2));
+                            }
                             batch.push((pulled, priority, item));
                             pulled += 1;
                             in_chunk += 1;

@@ -4,7 +4,8 @@
 //! - Every field is touched only under `state`'s mutex. The caller's thread pushes; runners pop.
 //! - Order: priority descending, input index ascending. While every item so far has priority 0
 //!   the queue is a FIFO (input order is index order); the first other priority turns it into a
-//!   heap, whose order agrees with the FIFO's on what it already holds.
+//!   heap, whose order agrees with the FIFO's on what it already holds. The FIFO holds the
+//!   pushed batches themselves (a push moves no item), and drops each once it is emptied.
 //! - `pop` hands out nothing once the queue is closed or the run's stop token is cancelled, while
 //!   the run's control is paused, or once the deadline has passed (then it closes the queue
 //!   itself). It reads the token and the control itself, so nothing starts even before the
@@ -29,6 +30,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
+use std::vec;
 
 use crate::execute::CancelToken;
 
@@ -66,8 +68,13 @@ impl<T> Ord for Entry<T> {
     }
 }
 
+/// An item as pushed and popped: `(index, priority, item)`.
+pub(crate) type Queued<T> = (usize, i32, T);
+
 enum Items<T> {
-    Fifo(VecDeque<(usize, T)>),
+    /// The pushed batches themselves, popped from the front: a push moves a batch in whole
+    /// rather than each item again.
+    Fifo(VecDeque<vec::IntoIter<Queued<T>>>),
     Heap(BinaryHeap<Entry<T>>),
 }
 
@@ -122,45 +129,44 @@ impl<T> Queue<T> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues `items` (`(index, priority, item)`, in input order) under one lock and wakes one
-    /// waiting runner (which wakes the next while items remain). If the queue is closed, hands
-    /// them back.
-    pub(crate) fn push_many(&self, items: &mut Vec<(usize, i32, T)>) -> Result<(), ()> {
+    /// Queues `items` (`(index, priority, item)`, in input order; taken whole, leaving `items`
+    /// empty without capacity) under one lock and wakes one waiting runner (which wakes the next
+    /// while items remain). If the queue is closed, hands them back.
+    pub(crate) fn push_many(&self, items: &mut Vec<Queued<T>>) -> Result<(), ()> {
+        if items.is_empty() {
+            return if self.is_closed() { Err(()) } else { Ok(()) };
+        }
+        // Outside the lock: whether this batch leaves the FIFO (a priority other than 0).
+        let prioritised = items.iter().any(|(_, p, _)| *p != 0);
         let mut st = self.lock();
         if st.closed {
             return Err(());
         }
-        let n = items.len();
-        if let Items::Fifo(fifo) = &mut st.items {
-            // One allocation for the whole push rather than a copy per doubling.
-            fifo.reserve(n);
-        }
-        for (index, priority, item) in items.drain(..) {
-            if priority != 0 {
-                if let Items::Fifo(fifo) = &mut st.items {
-                    let heap = fifo
-                        .drain(..)
-                        .map(|(index, item)| Entry {
-                            priority: 0,
-                            index,
-                            item,
-                        })
-                        .collect();
-                    st.items = Items::Heap(heap);
-                }
+        if prioritised {
+            if let Items::Fifo(fifo) = &mut st.items {
+                let heap = fifo
+                    .drain(..)
+                    .flatten()
+                    .map(|(index, priority, item)| Entry {
+                        priority,
+                        index,
+                        item,
+                    })
+                    .collect();
+                st.items = Items::Heap(heap);
             }
-            match &mut st.items {
-                Items::Fifo(fifo) => fifo.push_back((index, item)),
-                Items::Heap(heap) => heap.push(Entry {
+        }
+        match &mut st.items {
+            Items::Fifo(fifo) => fifo.push_back(std::mem::take(items).into_iter()),
+            Items::Heap(heap) => {
+                heap.extend(items.drain(..).map(|(index, priority, item)| Entry {
                     priority,
                     index,
                     item,
-                }),
+                }))
             }
         }
-        if n > 0 {
-            self.wake_one(&mut st);
-        }
+        self.wake_one(&mut st);
         self.starving.store(false, AtomicOrdering::Relaxed);
         Ok(())
     }
@@ -183,15 +189,31 @@ impl<T> Queue<T> {
 
     fn is_empty(st: &State<T>) -> bool {
         match &st.items {
+            // Emptied batches leave the FIFO as they run out (see `take`).
             Items::Fifo(f) => f.is_empty(),
             Items::Heap(h) => h.is_empty(),
+        }
+    }
+
+    /// Takes the next item in dispatch order.
+    fn take(items: &mut Items<T>) -> Option<Queued<T>> {
+        match items {
+            Items::Fifo(fifo) => {
+                let front = fifo.front_mut()?;
+                let next = front.next();
+                if front.len() == 0 {
+                    fifo.pop_front();
+                }
+                next
+            }
+            Items::Heap(heap) => heap.pop().map(|e| (e.index, e.priority, e.item)),
         }
     }
 
     /// The next item to run, blocking while the input may still bring one; `None` once the run
     /// is over for runners (closed, past the deadline, or input done and drained).
     #[cfg(test)]
-    pub(crate) fn pop(&self) -> Option<(usize, i32, T)> {
+    pub(crate) fn pop(&self) -> Option<Queued<T>> {
         self.pop_waited(&mut false, None::<fn()>)
     }
 
@@ -201,7 +223,7 @@ impl<T> Queue<T> {
         &self,
         waited: &mut bool,
         mut before_wait: Option<impl FnOnce()>,
-    ) -> Option<(usize, i32, T)> {
+    ) -> Option<Queued<T>> {
         let mut st = self.lock();
         loop {
             if st.closed || self.stop.is_cancelled() {
@@ -214,11 +236,7 @@ impl<T> Queue<T> {
                 return None;
             }
             if !self.control.as_ref().is_some_and(BatchControl::is_paused) {
-                let next = match &mut st.items {
-                    Items::Fifo(fifo) => fifo.pop_front().map(|(i, t)| (i, 0, t)),
-                    Items::Heap(heap) => heap.pop().map(|e| (e.index, e.priority, e.item)),
-                };
-                if let Some(next) = next {
+                if let Some(next) = Self::take(&mut st.items) {
                     st.popped += 1;
                     if !Self::is_empty(&st) {
                         self.wake_one(&mut st);
@@ -267,7 +285,7 @@ impl<T> Queue<T> {
     #[cfg(test)]
     fn len(&self) -> usize {
         match &self.lock().items {
-            Items::Fifo(f) => f.len(),
+            Items::Fifo(f) => f.iter().map(ExactSizeIterator::len).sum(),
             Items::Heap(h) => h.len(),
         }
     }
@@ -305,7 +323,7 @@ impl<T> Queue<T> {
         self.closed.store(true, AtomicOrdering::Release);
         self.wake_all(&mut st);
         match std::mem::replace(&mut st.items, Items::Fifo(VecDeque::new())) {
-            Items::Fifo(f) => f.into_iter().collect(),
+            Items::Fifo(f) => f.into_iter().flatten().map(|(i, _, t)| (i, t)).collect(),
             Items::Heap(h) => h
                 .into_sorted_vec()
                 .into_iter()
@@ -333,6 +351,32 @@ mod tests {
         assert_eq!(order, [5, 2, 4, 0, 1, 3]);
         assert_eq!(q.close(), 6);
         assert!(q.push_many(&mut vec![(6, 0, 6)]).is_err());
+    }
+
+    #[test]
+    fn batches_pop_in_push_order_and_a_later_priority_takes_them_all_into_the_heap() {
+        let q = Queue::new(None, CancelToken::new(), None);
+        let mut a = vec![(0, 0, 'a'), (1, 0, 'b')];
+        q.push_many(&mut a).unwrap();
+        assert!(a.is_empty());
+        q.push_many(&mut vec![(2, 0, 'c')]).unwrap();
+        q.push_many(&mut vec![(3, 0, 'd'), (4, 0, 'e')]).unwrap();
+        assert_eq!(q.len(), 5);
+        assert_eq!(q.pop(), Some((0, 0, 'a')));
+        assert_eq!(q.pop(), Some((1, 0, 'b')));
+        assert_eq!(q.pop(), Some((2, 0, 'c')));
+        q.push_many(&mut vec![(5, 0, 'f'), (6, 3, 'g')]).unwrap();
+        assert_eq!(q.len(), 4);
+        assert_eq!(q.pop(), Some((6, 3, 'g')));
+        assert_eq!(q.pop(), Some((3, 0, 'd')));
+        assert_eq!(q.drain(), [(4, 'e'), (5, 'f')]);
+
+        let fifo = Queue::new(None, CancelToken::new(), None);
+        fifo.push_many(&mut vec![(0, 0, 'x')]).unwrap();
+        fifo.push_many(&mut vec![(1, 0, 'y'), (2, 0, 'z')]).unwrap();
+        assert_eq!(fifo.pop(), Some((0, 0, 'x')));
+        assert_eq!(fifo.drain(), [(1, 'y'), (2, 'z')]);
+        assert!(fifo.push_many(&mut vec![(3, 0, 'w')]).is_err());
     }
 
     #[test]

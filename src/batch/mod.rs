@@ -402,7 +402,7 @@ impl<E: Execute> BatchExecutor<E> {
             let class = match &mut outcome {
                 Outcome::Response(r) => {
                     // `total` is set on the caller's thread from the run's own measure.
-                    r.timings_mut().queued = w.began.saturating_duration_since(w.start);
+                    r.timings_mut().queued = w.queued;
                     if r.is_success() {
                         Class::Success
                     } else if status_fails(r.status()) {

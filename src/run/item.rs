@@ -1,7 +1,7 @@
 //! The items of a run: what its input yields, how an outcome counts, why an item never started,
 //! and what a runner hands the work of one item.
 
-use std::time::Instant;
+use std::time::Duration;
 
 use crate::error::{Error, ErrorKind};
 use crate::execute::{CancelReason, CancelToken, Context};
@@ -70,10 +70,9 @@ pub(crate) struct Worker<'r> {
     pub(crate) ctx: &'r Context,
     pub(crate) index: usize,
     pub(crate) priority: i32,
-    /// When the run started.
-    pub(crate) start: Instant,
-    /// When this item started on its runner (the run measures the item's time from here).
-    pub(crate) began: Instant,
+    /// How long after the run's start this item started on its runner (the run measures the
+    /// item's time from there).
+    pub(crate) queued: Duration,
     pub(super) stop: &'r CancelToken,
 }
 

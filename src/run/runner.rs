@@ -62,9 +62,10 @@ pub(super) fn runner<T, O>(sh: &Shared<'_, T, O>) {
     let canceller = slot.clone();
     let _registered = sh.stop.on_cancel(Arc::new(move || canceller.cancel()));
     let ctx = sh.ctx.clone().with_slot(slot);
-    // When the last item ended, if the runner has not waited since: the next one begins then
-    // (one clock read per item, not two).
-    let mut last_end: Option<Instant> = None;
+    // When the last item ended (since the run's start), if the runner has not waited since:
+    // the next one begins then. One clock read and one `Instant` subtraction per item: the item's
+    // start and end are kept as offsets from the run's start, and its time is their difference.
+    let mut last_end: Option<Duration> = None;
     let mut held: Vec<Msg<O>> = Vec::new();
     loop {
         let mut waited = false;
@@ -79,16 +80,15 @@ pub(super) fn runner<T, O>(sh: &Shared<'_, T, O>) {
             sh.inbox.send(Msg::Started(index), false);
             waited = true;
         }
-        let began = match last_end.take() {
+        let queued = match last_end.take() {
             Some(end) if !waited => end,
-            _ => Instant::now(),
+            _ => sh.start.elapsed(),
         };
         let worker = Worker {
             ctx: &ctx,
             index,
             priority,
-            start: sh.start,
-            began,
+            queued,
             stop: &sh.stop,
         };
         let mut urgent = false;
@@ -99,9 +99,9 @@ pub(super) fn runner<T, O>(sh: &Shared<'_, T, O>) {
                     sh.queue.close();
                     urgent = true;
                 }
-                let end = Instant::now();
+                let end = sh.start.elapsed();
                 last_end = Some(end);
-                let ran = end.saturating_duration_since(began);
+                let ran = end.saturating_sub(queued);
                 quick = ran < QUICK;
                 Msg::Done {
                     index,

@@ -186,6 +186,7 @@ impl CancelToken {
     }
 
     /// Whether [`cancel`](Self::cancel) was called.
+    #[inline]
     pub fn is_cancelled(&self) -> bool {
         self.inner.reason.load(Ordering::Acquire) != 0
     }

@@ -65,6 +65,7 @@ impl Outcome {
         }
     }
 
+    #[inline]
     pub(crate) fn from_result(r: Result<Response, Error>) -> Outcome {
         match r {
             Ok(r) => Outcome::Response(Box::new(r)),

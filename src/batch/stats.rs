@@ -162,6 +162,7 @@ impl Settle {
         }
     }
 
+    #[inline]
     pub(crate) fn count(&mut self, o: &Outcome, c: &Counters) {
         self.completed += 1;
         c.completed.fetch_add(1, Ordering::Relaxed);

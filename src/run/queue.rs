@@ -196,6 +196,7 @@ impl<T> Queue<T> {
     }
 
     /// Takes the next item in dispatch order.
+    #[inline(always)]
     fn take(items: &mut Items<T>) -> Option<Queued<T>> {
         match items {
             Items::Fifo(fifo) => {
@@ -219,6 +220,7 @@ impl<T> Queue<T> {
 
     /// Like `pop`; sets `waited` if it blocked. Before it would block it calls `before_wait`
     /// (once, without the lock) and looks again.
+    #[inline(always)]
     pub(crate) fn pop_waited(
         &self,
         waited: &mut bool,

@@ -171,15 +171,22 @@ fn never_ran(why: NotRun) -> Outcome {
 }
 
 /// Counts and delivers outcomes on the caller's thread.
-struct BatchSink<'c, E: Execute> {
+struct BatchSink<'c, 'd, E: Execute> {
     shared: &'c Shared<E>,
     settle: Settle,
-    consumer: &'c mut dyn FnMut(usize, Outcome),
-    /// Whether the consumer streams (each outcome as it settles) or only collects.
-    prompt: bool,
+    to: Deliver<'d>,
 }
 
-impl<E: Execute> Sink<Request, Outcome> for BatchSink<'_, E> {
+/// Where a batch's outcomes go.
+enum Deliver<'c> {
+    /// Into their input slots (`execute_batch`): no user code, so no panic to catch, and no
+    /// outcome needed promptly.
+    Collect(&'c mut Vec<Option<Outcome>>),
+    /// To the user's consumer as each settles (`execute_streaming`).
+    Stream(&'c mut dyn FnMut(usize, Outcome)),
+}
+
+impl<E: Execute> Sink<Request, Outcome> for BatchSink<'_, '_, E> {
     fn settled(
         &mut self,
         index: usize,
@@ -209,8 +216,16 @@ impl<E: Execute> Sink<Request, Outcome> for BatchSink<'_, E> {
             };
             hooks.event(&ev);
         }
-        let consumer = &mut *self.consumer;
-        hooks.guard(|| consumer(index, outcome));
+        match &mut self.to {
+            Deliver::Collect(slots) => {
+                if index >= slots.len() {
+                    slots.resize_with(index + 1, || None);
+                }
+                debug_assert!(slots[index].is_none(), "index {index} settled twice");
+                slots[index] = Some(outcome);
+            }
+            Deliver::Stream(consumer) => hooks.guard(|| consumer(index, outcome)),
+        }
     }
 
     fn not_run(&mut self, index: usize, _request: Request, why: NotRun, hooks: &mut Hooks) {
@@ -218,7 +233,7 @@ impl<E: Execute> Sink<Request, Outcome> for BatchSink<'_, E> {
     }
 
     fn prompt(&self) -> bool {
-        self.prompt
+        matches!(self.to, Deliver::Stream(_))
     }
 }
 
@@ -296,13 +311,7 @@ impl<E: Execute> BatchExecutor<E> {
         let requests = requests.into_iter();
         let mut slots: Vec<Option<Outcome>> = Vec::new();
         slots.resize_with(requests.size_hint().0, || None);
-        let summary = self.run(requests, options, false, &mut |index, outcome| {
-            if index >= slots.len() {
-                slots.resize_with(index + 1, || None);
-            }
-            debug_assert!(slots[index].is_none(), "index {index} settled twice");
-            slots[index] = Some(outcome);
-        });
+        let summary = self.run(requests, options, Deliver::Collect(&mut slots));
         BatchResult {
             outcomes: slots
                 .into_iter()
@@ -340,16 +349,10 @@ impl<E: Execute> BatchExecutor<E> {
         I: IntoIterator,
         I::Item: IntoBatchItem,
     {
-        self.run(requests, options, true, &mut consumer)
+        self.run(requests, options, Deliver::Stream(&mut consumer))
     }
 
-    fn run<I>(
-        &self,
-        requests: I,
-        mut options: BatchOptions<'_>,
-        prompt: bool,
-        consumer: &mut dyn FnMut(usize, Outcome),
-    ) -> BatchSummary
+    fn run<I>(&self, requests: I, mut options: BatchOptions<'_>, to: Deliver<'_>) -> BatchSummary
     where
         I: IntoIterator,
         I::Item: IntoBatchItem,
@@ -424,8 +427,7 @@ impl<E: Execute> BatchExecutor<E> {
         let mut sink = BatchSink {
             shared,
             settle: Settle::new(Instant::now()),
-            consumer,
-            prompt,
+            to,
         };
         let mut ran = run::run(&plan, input, &mut options, &work, &mut sink);
         shared.latency.lock().merge(&sink.settle.latency);

@@ -70,7 +70,10 @@ pub(super) fn runner<T, O>(sh: &Shared<'_, T, O>) {
     loop {
         let mut waited = false;
         let flush = (!held.is_empty()).then_some(|| sh.inbox.send_many(&mut held, false));
-        let Some((index, priority, item)) = sh.queue.pop_waited(&mut waited, flush) else {
+        // Kept where it was popped to and moved out only for the work: an item is a few hundred
+        // bytes, and each move is a copy.
+        let mut next = sh.queue.pop_waited(&mut waited, flush);
+        let Some(&(index, priority, _)) = next.as_ref() else {
             if !held.is_empty() {
                 sh.inbox.send_many(&mut held, false);
             }
@@ -93,7 +96,11 @@ pub(super) fn runner<T, O>(sh: &Shared<'_, T, O>) {
         };
         let mut urgent = false;
         let mut quick = false;
-        let msg = match catch_unwind(AssertUnwindSafe(|| (sh.work)(&worker, item))) {
+        let work = || match next.take() {
+            Some((_, _, item)) => (sh.work)(&worker, item),
+            None => unreachable!("the item was popped above"),
+        };
+        let msg = match catch_unwind(AssertUnwindSafe(work)) {
             Ok((out, class)) => {
                 if sh.fail_fast && class == Class::Error {
                     sh.queue.close();

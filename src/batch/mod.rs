@@ -389,33 +389,37 @@ impl<E: Execute> BatchExecutor<E> {
                     ))
                 });
             counters.in_flight.fetch_sub(1, Ordering::Relaxed);
-            let mut outcome = match result {
-                // A request interrupted by a stopped run reports why the run stopped.
-                Err(e) if matches!(e.kind(), ErrorKind::Cancelled | ErrorKind::Timeout) => {
-                    match w.stop_reason() {
-                        Some(CancelReason::Deadline) => {
-                            Outcome::Error(Error::deadline_exceeded().with_attempts(e.attempts()))
-                        }
-                        Some(CancelReason::User | CancelReason::Shutdown) => Outcome::Cancelled,
-                        None => Outcome::from_result(Err(e)),
-                    }
-                }
-                r => Outcome::from_result(r),
-            };
-            let class = match &mut outcome {
-                Outcome::Response(r) => {
+            let e = match result {
+                Ok(mut r) => {
+                    // Finished before it is boxed (one move into the box, none after).
                     // `total` is set on the caller's thread from the run's own measure.
                     r.timings_mut().queued = w.queued;
-                    if r.is_success() {
+                    let class = if r.is_success() {
                         Class::Success
                     } else if status_fails(r.status()) {
                         Class::Error
                     } else {
                         Class::Failure
+                    };
+                    return (Outcome::Response(Box::new(r)), class);
+                }
+                Err(e) => e,
+            };
+            let outcome = match w.stop_reason() {
+                // A request interrupted by a stopped run reports why the run stopped.
+                Some(why) if matches!(e.kind(), ErrorKind::Cancelled | ErrorKind::Timeout) => {
+                    match why {
+                        CancelReason::Deadline => {
+                            Outcome::Error(Error::deadline_exceeded().with_attempts(e.attempts()))
+                        }
+                        CancelReason::User | CancelReason::Shutdown => Outcome::Cancelled,
                     }
                 }
+                _ => Outcome::from_result(Err(e)),
+            };
+            let class = match outcome {
                 Outcome::Error(_) => Class::Error,
-                Outcome::Cancelled | Outcome::NotRun => Class::Failure,
+                _ => Class::Failure,
             };
             (outcome, class)
         };

@@ -557,7 +557,22 @@ fn spawn_runners<'s, T: Send, O: Send>(
 }
 
 /// A progress call, if one is due (or `force`d).
+#[inline]
 fn report(
+    progress: &mut Option<&mut (Duration, options::ProgressFn<'_>)>,
+    hooks: &mut Hooks<'_, '_>,
+    last: &mut Instant,
+    start: Instant,
+    counts: &Counts,
+    force: bool,
+) {
+    // Checked inline on every turn of the caller's loop; most runs have no progress callback.
+    if progress.is_some() {
+        report_due(progress, hooks, last, start, counts, force);
+    }
+}
+
+fn report_due(
     progress: &mut Option<&mut (Duration, options::ProgressFn<'_>)>,
     hooks: &mut Hooks<'_, '_>,
     last: &mut Instant,

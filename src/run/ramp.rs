@@ -53,11 +53,13 @@ impl Ramp {
     }
 
     /// Whether runners are held back (so the caller's loop reads the clock for [`Ramp::check`]).
+    #[inline]
     pub(super) fn pending(&self) -> bool {
         self.allowed < self.target
     }
 
     /// The first runners have started with `done` outcomes settled: the clock starts.
+    #[inline]
     pub(super) fn begin(&mut self, done: usize) {
         if self.last.is_none() && self.pending() {
             self.last = Some((Instant::now(), done));
@@ -66,6 +68,7 @@ impl Ramp {
 
     /// Looks at the rate, if a look is due: `done` outcomes settled, `fed` items queued in all,
     /// `running` runners started.
+    #[inline]
     pub(super) fn check(&mut self, now: Instant, done: usize, fed: usize, running: usize) {
         if !self.pending() {
             return;
@@ -90,6 +93,7 @@ impl Ramp {
 
     /// When the caller should wake for the next look, if one is needed: while runners are held
     /// back and items wait for a runner (`outstanding` beyond the `running` runners).
+    #[inline]
     pub(super) fn next_check(&self, outstanding: usize, running: usize) -> Option<Instant> {
         if !self.pending() || outstanding <= running {
             return None;

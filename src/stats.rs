@@ -1,4 +1,4 @@
-//! Shared statistics helpers: an HDR latency histogram and its `Copy` summary.
+//! Shared statistics helpers: an HDR-layout latency histogram and its `Copy` summary.
 
 use std::time::Duration;
 
@@ -7,7 +7,7 @@ use std::time::Duration;
 pub struct LatencySummary {
     /// Samples recorded.
     pub count: u64,
-    /// Mean.
+    /// Mean, exact (over the samples in whole microseconds).
     pub mean: Duration,
     /// Median.
     pub p50: Duration,

@@ -87,11 +87,14 @@ const FIRST_PUSH: usize = 64;
 /// How often a run whose input had nothing ready asks again ([`BatchOptions::input_ready`]).
 const INPUT_POLL: Duration = Duration::from_millis(2);
 
-/// Queues what was read; if the queue closed meanwhile (fail-fast, deadline), it settles as never
+/// Queues what was read (the batch whole: `batch` is left empty, without capacity, and `last`
+/// set to its length); if the queue closed meanwhile (fail-fast, deadline), it settles as never
 /// run.
+#[allow(clippy::too_many_arguments)]
 fn push<T, O>(
     queue: &Queue<T>,
     batch: &mut Vec<Queued<T>>,
+    last: &mut usize,
     fed: &mut usize,
     counts: &mut Counts,
     stop: &CancelToken,
@@ -102,6 +105,7 @@ fn push<T, O>(
     if n == 0 {
         return;
     }
+    *last = n;
     if queue.push_many(batch).is_ok() {
         *fed += n;
     } else {
@@ -260,6 +264,7 @@ pub(crate) fn run<T: Send, O: Send>(
         let mut chunk_wait: Option<Option<Instant>> = None;
         // What was read and not yet pushed; sized as each batch begins (see below).
         let mut batch: Vec<Queued<T>> = Vec::new();
+        let mut last_push = 0usize;
         // Outcomes taken from the inbox and not yet settled.
         let mut msgs: Vec<Msg<O>> = Vec::new();
         let mut input_ready = options.input_ready.take();
@@ -311,9 +316,10 @@ pub(crate) fn run<T: Send, O: Send>(
                         Some(Input::Work { priority, item }) => {
                             if batch.capacity() == 0 {
                                 // A push takes the batch whole: size the next one for the room
-                                // left in the window, not grown by copying.
+                                // left in the window, not grown by copying (an input that does
+                                // not say how much is left: as large as the last push).
                                 let room = window.saturating_sub(fed - done_fed);
-                                let hint = input.size_hint().0.saturating_add(1);
+                                let hint = input.size_hint().0.saturating_add(1).max(last_push);
                                 batch.reserve(room.min(hint).min(DEFAULT_QUEUE_AHEAD * 2));
                             }
                             batch.push((pulled, priority, item));
@@ -335,6 +341,7 @@ pub(crate) fn run<T: Send, O: Send>(
                                 push(
                                     &sh.queue,
                                     &mut batch,
+                                    &mut last_push,
                                     &mut fed,
                                     &mut counts,
                                     &stop,
@@ -349,6 +356,7 @@ pub(crate) fn run<T: Send, O: Send>(
                 push(
                     &sh.queue,
                     &mut batch,
+                    &mut last_push,
                     &mut fed,
                     &mut counts,
                     &stop,
@@ -556,23 +564,10 @@ fn spawn_runners<'s, T: Send, O: Send>(
     }
 }
 
-/// A progress call, if one is due (or `force`d).
+/// A progress call, if one is due (or `force`d). Inline: it runs on every turn of the caller's
+/// loop, and most runs have no progress callback.
 #[inline]
 fn report(
-    progress: &mut Option<&mut (Duration, options::ProgressFn<'_>)>,
-    hooks: &mut Hooks<'_, '_>,
-    last: &mut Instant,
-    start: Instant,
-    counts: &Counts,
-    force: bool,
-) {
-    // Checked inline on every turn of the caller's loop; most runs have no progress callback.
-    if progress.is_some() {
-        report_due(progress, hooks, last, start, counts, force);
-    }
-}
-
-fn report_due(
     progress: &mut Option<&mut (Duration, options::ProgressFn<'_>)>,
     hooks: &mut Hooks<'_, '_>,
     last: &mut Instant,

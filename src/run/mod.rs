@@ -87,8 +87,8 @@ const FIRST_PUSH: usize = 64;
 /// How often a run whose input had nothing ready asks again ([`BatchOptions::input_ready`]).
 const INPUT_POLL: Duration = Duration::from_millis(2);
 
-/// Queues what was read (the batch whole: `batch` is left empty, without capacity, and `last`
-/// set to its length); if the queue closed meanwhile (fail-fast, deadline), it settles as never
+/// Queues what was read (the batch whole: `batch` is left empty, holding a spent batch's buffer
+/// if the queue had one, and `last` set to its length); if the queue closed meanwhile (fail-fast, deadline), it settles as never
 /// run.
 #[allow(clippy::too_many_arguments)]
 fn push<T, O>(
@@ -315,9 +315,10 @@ pub(crate) fn run<T: Send, O: Send>(
                         }
                         Some(Input::Work { priority, item }) => {
                             if batch.capacity() == 0 {
-                                // A push takes the batch whole: size the next one for the room
-                                // left in the window, not grown by copying (an input that does
-                                // not say how much is left: as large as the last push).
+                                // A push takes the batch whole (handing back a spent one's
+                                // buffer when there is one): size a new one for the room left in
+                                // the window, not grown by copying (an input that does not say
+                                // how much is left: as large as the last push).
                                 let room = window.saturating_sub(fed - done_fed);
                                 let hint = input.size_hint().0.saturating_add(1).max(last_push);
                                 batch.reserve(room.min(hint).min(DEFAULT_QUEUE_AHEAD * 2));

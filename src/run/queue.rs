@@ -5,7 +5,8 @@
 //! - Order: priority descending, input index ascending. While every item so far has priority 0
 //!   the queue is a FIFO (input order is index order); the first other priority turns it into a
 //!   heap, whose order agrees with the FIFO's on what it already holds. The FIFO holds the
-//!   pushed batches themselves (a push moves no item), and drops each once it is emptied.
+//!   pushed batches themselves (a push moves no item); an emptied one's buffer goes back to the
+//!   caller with its next push, for the batch after.
 //! - `pop` hands out nothing once the queue is closed or the run's stop token is cancelled, while
 //!   the run's control is paused, or once the deadline has passed (then it closes the queue
 //!   itself). It reads the token and the control itself, so nothing starts even before the
@@ -30,7 +31,6 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
-use std::vec;
 
 use crate::execute::CancelToken;
 
@@ -73,13 +73,17 @@ pub(crate) type Queued<T> = (usize, i32, T);
 
 enum Items<T> {
     /// The pushed batches themselves, popped from the front: a push moves a batch in whole
-    /// rather than each item again.
-    Fifo(VecDeque<vec::IntoIter<Queued<T>>>),
+    /// rather than each item again (a `Vec` becomes a `VecDeque` and back without copying).
+    Fifo(VecDeque<VecDeque<Queued<T>>>),
     Heap(BinaryHeap<Entry<T>>),
 }
 
 struct State<T> {
     items: Items<T>,
+    /// The buffer of a batch that ran out, handed back to the caller by its next push for the
+    /// batch after: a run's batches reuse their memory instead of allocating (and faulting in)
+    /// fresh buffers at every refill.
+    spare: Vec<Queued<T>>,
     popped: usize,
     closed: bool,
     input_done: bool,
@@ -109,6 +113,7 @@ impl<T> Queue<T> {
         Queue {
             state: Mutex::new(State {
                 items: Items::Fifo(VecDeque::new()),
+                spare: Vec::new(),
                 popped: 0,
                 closed: false,
                 input_done: false,
@@ -129,8 +134,8 @@ impl<T> Queue<T> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues `items` (`(index, priority, item)`, in input order; taken whole, leaving `items`
-    /// empty without capacity) under one lock and wakes one waiting runner (which wakes the next
+    /// Queues `items` (`(index, priority, item)`, in input order; taken whole, leaving in
+    /// `items` the empty buffer of a spent batch, if any) under one lock and wakes one waiting runner (which wakes the next
     /// while items remain). If the queue is closed, hands them back.
     pub(crate) fn push_many(&self, items: &mut Vec<Queued<T>>) -> Result<(), ()> {
         if items.is_empty() {
@@ -138,7 +143,8 @@ impl<T> Queue<T> {
         }
         // Outside the lock: whether this batch leaves the FIFO (a priority other than 0).
         let prioritised = items.iter().any(|(_, p, _)| *p != 0);
-        let mut st = self.lock();
+        let mut guard = self.lock();
+        let st = &mut *guard;
         if st.closed {
             return Err(());
         }
@@ -157,7 +163,10 @@ impl<T> Queue<T> {
             }
         }
         match &mut st.items {
-            Items::Fifo(fifo) => fifo.push_back(std::mem::take(items).into_iter()),
+            Items::Fifo(fifo) => {
+                let batch = std::mem::replace(items, std::mem::take(&mut st.spare));
+                fifo.push_back(VecDeque::from(batch));
+            }
             Items::Heap(heap) => {
                 heap.extend(items.drain(..).map(|(index, priority, item)| Entry {
                     priority,
@@ -166,7 +175,7 @@ impl<T> Queue<T> {
                 }))
             }
         }
-        self.wake_one(&mut st);
+        self.wake_one(st);
         self.starving.store(false, AtomicOrdering::Relaxed);
         Ok(())
     }
@@ -197,13 +206,18 @@ impl<T> Queue<T> {
 
     /// Takes the next item in dispatch order.
     #[inline(always)]
-    fn take(items: &mut Items<T>) -> Option<Queued<T>> {
-        match items {
+    fn take(st: &mut State<T>) -> Option<Queued<T>> {
+        match &mut st.items {
             Items::Fifo(fifo) => {
                 let front = fifo.front_mut()?;
-                let next = front.next();
-                if front.len() == 0 {
-                    fifo.pop_front();
+                let next = front.pop_front();
+                if front.is_empty() {
+                    if let Some(spent) = fifo.pop_front() {
+                        // Keep the larger buffer for the caller's next batch.
+                        if spent.capacity() > st.spare.capacity() {
+                            st.spare = Vec::from(spent);
+                        }
+                    }
                 }
                 next
             }
@@ -238,7 +252,7 @@ impl<T> Queue<T> {
                 return None;
             }
             if !self.control.as_ref().is_some_and(BatchControl::is_paused) {
-                if let Some(next) = Self::take(&mut st.items) {
+                if let Some(next) = Self::take(&mut st) {
                     st.popped += 1;
                     if !Self::is_empty(&st) {
                         self.wake_one(&mut st);
@@ -287,7 +301,7 @@ impl<T> Queue<T> {
     #[cfg(test)]
     fn len(&self) -> usize {
         match &self.lock().items {
-            Items::Fifo(f) => f.iter().map(ExactSizeIterator::len).sum(),
+            Items::Fifo(f) => f.iter().map(VecDeque::len).sum(),
             Items::Heap(h) => h.len(),
         }
     }
@@ -379,6 +393,23 @@ mod tests {
         assert_eq!(fifo.pop(), Some((0, 0, 'x')));
         assert_eq!(fifo.drain(), [(1, 'y'), (2, 'z')]);
         assert!(fifo.push_many(&mut vec![(3, 0, 'w')]).is_err());
+    }
+
+    #[test]
+    fn a_spent_batchs_buffer_comes_back_with_the_next_push() {
+        let q = Queue::new(None, CancelToken::new(), None);
+        let mut a: Vec<_> = (0..100).map(|i| (i, 0, i)).collect();
+        let cap = a.capacity();
+        q.push_many(&mut a).unwrap();
+        assert_eq!(a.capacity(), 0, "no batch spent yet");
+        for i in 0..100 {
+            assert_eq!(q.pop(), Some((i, 0, i)));
+        }
+        let mut b = vec![(100, 0, 100)];
+        q.push_many(&mut b).unwrap();
+        assert!(b.is_empty());
+        assert_eq!(b.capacity(), cap, "the spent batch's buffer, for the next one");
+        assert_eq!(q.pop(), Some((100, 0, 100)));
     }
 
     #[test]

@@ -408,7 +408,11 @@ mod tests {
         let mut b = vec![(100, 0, 100)];
         q.push_many(&mut b).unwrap();
         assert!(b.is_empty());
-        assert_eq!(b.capacity(), cap, "the spent batch's buffer, for the next one");
+        assert_eq!(
+            b.capacity(),
+            cap,
+            "the spent batch's buffer, for the next one"
+        );
         assert_eq!(q.pop(), Some((100, 0, 100)));
     }
 

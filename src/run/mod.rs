@@ -88,8 +88,8 @@ const FIRST_PUSH: usize = 64;
 const INPUT_POLL: Duration = Duration::from_millis(2);
 
 /// Queues what was read (the batch whole: `batch` is left empty, holding a spent batch's buffer
-/// if the queue had one, and `last` set to its length); if the queue closed meanwhile (fail-fast, deadline), it settles as never
-/// run.
+/// if the queue had one, and `last` set to its length); if the queue closed meanwhile
+/// (fail-fast, deadline), it settles as never run.
 #[allow(clippy::too_many_arguments)]
 fn push<T, O>(
     queue: &Queue<T>,

@@ -135,8 +135,8 @@ impl<T> Queue<T> {
     }
 
     /// Queues `items` (`(index, priority, item)`, in input order; taken whole, leaving in
-    /// `items` the empty buffer of a spent batch, if any) under one lock and wakes one waiting runner (which wakes the next
-    /// while items remain). If the queue is closed, hands them back.
+    /// `items` the empty buffer of a spent batch, if any) under one lock and wakes one waiting
+    /// runner (which wakes the next while items remain). If the queue is closed, hands them back.
     pub(crate) fn push_many(&self, items: &mut Vec<Queued<T>>) -> Result<(), ()> {
         if items.is_empty() {
             return if self.is_closed() { Err(()) } else { Ok(()) };

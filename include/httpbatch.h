@@ -779,6 +779,12 @@ typedef struct httpbatch_item {
    * Microseconds from submission until the outcome was settled.
    */
   uint64_t total_us;
+  /**
+   * Bytes of all response headers' names and values together (what
+   * `httpbatch_batch_result_copy_range` copies of them). Newer than the fields above: a caller
+   * built against a header without it passes the smaller `struct_size` and does not get it.
+   */
+  size_t headers_len;
 } httpbatch_item;
 
 /**
@@ -3067,6 +3073,25 @@ httpbatch_result httpbatch_batch_result_copy_bytes(const struct httpbatch_batch_
                                                    uint8_t *buf,
                                                    size_t capacity,
                                                    size_t *needed_out);
+
+/**
+ * Copies items `start .. start + count` out in one pass, for callers that keep results in their
+ * own memory (a garbage-collected runtime): into `buf` (`capacity` bytes), for each item that is
+ * a response, in order, its URL, its body, then each header's name and value, back to back (the
+ * bytes `httpbatch_batch_result_copy_bytes` copies); into `lengths_out` (room for
+ * `lengths_capacity` entries), for each of those headers in the same order, its name's length
+ * then its value's. The room needed is, over the items' `httpbatch_item`s, twice the sum of
+ * `header_count` entries and the sum of `url_len + body_len + headers_len` bytes. Fails with
+ * `HTTPBATCH_RESULT_BUFFER_TOO_SMALL` when either is short (what was written then is
+ * unspecified), and with `HTTPBATCH_RESULT_INDEX_OUT_OF_RANGE` for a range past the end.
+ */
+httpbatch_result httpbatch_batch_result_copy_range(const struct httpbatch_batch_result *result,
+                                                   size_t start,
+                                                   size_t count,
+                                                   size_t *lengths_out,
+                                                   size_t lengths_capacity,
+                                                   uint8_t *buf,
+                                                   size_t capacity);
 
 /**
  * Writes response header `header_index` of item `index`: its name (lower-case) and value, each

@@ -137,9 +137,9 @@ func (r *Result) items(start, count int) ([]Item, error) {
 	csPtr := (*C.httpbatch_item)(C.malloc(C.size_t(itemChunk) * C.size_t(unsafe.Sizeof(C.httpbatch_item{}))))
 	defer C.free(unsafe.Pointer(csPtr))
 	cs := unsafe.Slice(csPtr, itemChunk)
-	var hsPtr *C.httpbatch_header
-	defer func() { C.free(unsafe.Pointer(hsPtr)) }()
-	var hs []C.httpbatch_header
+	var lensPtr *C.size_t
+	defer func() { C.free(unsafe.Pointer(lensPtr)) }()
+	var lens []C.size_t
 	for done := 0; done < count; {
 		n := count - done
 		if n > itemChunk {
@@ -149,53 +149,53 @@ func (r *Result) items(start, count int) ([]Item, error) {
 		if err := check(C.httpbatch_batch_result_items(r.ptr, C.size_t(start+done), C.size_t(n), &cs[0]), nil); err != nil {
 			return nil, err
 		}
-		// The headers of the chunk, and the size of its bytes (per response: URL, body, each
-		// header's name and value), summed here rather than asked of C in one more call.
-		total, need := 0, 0
+		// The room the chunk needs: two lengths per header, and per response its URL, body and
+		// header text; then one C call copies the bytes and writes the lengths.
+		nl, need := 0, 0
 		for i := 0; i < n; i++ {
-			total += int(cs[i].header_count)
+			nl += 2 * int(cs[i].header_count)
 			if cs[i].outcome == C.HTTPBATCH_OUTCOME_RESPONSE {
-				need += int(cs[i].url_len) + int(cs[i].body_len)
+				need += int(cs[i].url_len) + int(cs[i].body_len) + int(cs[i].headers_len)
 			}
 		}
-		if cap(hs) < total {
-			C.free(unsafe.Pointer(hsPtr))
-			hsPtr = (*C.httpbatch_header)(C.malloc(C.size_t(total) * C.size_t(unsafe.Sizeof(C.httpbatch_header{}))))
-			hs = unsafe.Slice(hsPtr, total)
+		if cap(lens) < nl {
+			C.free(unsafe.Pointer(lensPtr))
+			lensPtr = (*C.size_t)(C.malloc(C.size_t(nl) * C.size_t(unsafe.Sizeof(C.size_t(0)))))
+			lens = unsafe.Slice(lensPtr, nl)
 		}
-		hs = hs[:total]
-		if total > 0 {
-			var got C.size_t
-			if err := check(C.httpbatch_batch_result_headers_range(r.ptr, C.size_t(start+done), C.size_t(n), &hs[0], C.size_t(total), &got), nil); err != nil {
-				return nil, err
-			}
-		}
-		for j := range hs {
-			need += int(hs[j].name_len) + int(hs[j].value_len)
-		}
+		lens = lens[:nl]
 		slab := make([]byte, need)
-		if need > 0 {
-			if err := check(C.httpbatch_batch_result_copy_bytes(r.ptr, C.size_t(start+done), C.size_t(n), (*C.uint8_t)(unsafe.Pointer(&slab[0])), C.size_t(need), nil), nil); err != nil {
+		if need > 0 || nl > 0 {
+			var lp *C.size_t
+			if nl > 0 {
+				lp = &lens[0]
+			}
+			var bp *C.uint8_t
+			if need > 0 {
+				bp = (*C.uint8_t)(unsafe.Pointer(&slab[0]))
+			}
+			if err := check(C.httpbatch_batch_result_copy_range(r.ptr, C.size_t(start+done), C.size_t(n), lp, C.size_t(nl), bp, C.size_t(need)), nil); err != nil {
 				return nil, err
 			}
 		}
-		fillItems(out[done:done+n], cs[:n], hs, slab)
+		fillItems(out[done:done+n], cs[:n], lens, slab)
 		done += n
 	}
 	return out, nil
 }
 
-// fillItems builds Go items from C items, their headers (laid one item after the other) and
-// slab, the chunk's bytes copied in one call (httpbatch_batch_result_copy_bytes: per response,
-// URL, body, then each header's name and value). Bodies are capped sub-slices of the slab; URLs,
+// fillItems builds Go items from C items, their header lengths (name, value, name, ...; laid one
+// item after the other) and slab, the chunk's bytes copied in the same call
+// (httpbatch_batch_result_copy_range: per response, URL, body, then each header's name and
+// value). Bodies are capped sub-slices of the slab; URLs,
 // header names and values are strings over it, which is never written again. A batch of 20,000
 // small responses thus costs a few allocations per chunk rather than several per item, which
 // keeps the garbage collector from competing with the worker threads for CPU. Header names stay
 // as received (lower case): Header puts them in canonical form when it builds its map,
 // HeaderValue compares without regard to case.
-func fillItems(out []Item, cs []C.httpbatch_item, hs []C.httpbatch_header, slab []byte) {
+func fillItems(out []Item, cs []C.httpbatch_item, lens []C.size_t, slab []byte) {
 	us := func(v C.uint64_t) time.Duration { return time.Duration(v) * time.Microsecond }
-	headerStrings := make([]string, 2*len(hs)) // name, value, name, value, ... for the chunk
+	headerStrings := make([]string, len(lens)) // name, value, name, value, ... for the chunk
 	// at is the next byte of slab.
 	at := 0
 	for i := range cs {
@@ -211,9 +211,9 @@ func fillItems(out []Item, cs []C.httpbatch_item, hs []C.httpbatch_header, slab 
 			Total:    us(it.total_us),
 		}
 		nh := int(it.header_count)
-		own := hs[:nh:nh]
+		own := lens[: 2*nh : 2*nh]
 		pairs := headerStrings[: 2*nh : 2*nh]
-		hs, headerStrings = hs[nh:], headerStrings[2*nh:]
+		lens, headerStrings = lens[2*nh:], headerStrings[2*nh:]
 		if o.Outcome != OutcomeResponse {
 			o.Err = &Error{Code: Code(it.code), Message: C.GoStringN(it.error_message, C.int(it.error_message_len))}
 			continue
@@ -222,9 +222,8 @@ func fillItems(out []Item, cs []C.httpbatch_item, hs []C.httpbatch_header, slab 
 		end := at + int(it.body_len)
 		o.Body = slab[at:end:end]
 		at = end
-		for j := range own {
-			pairs[2*j], at = slabString(slab, at, int(own[j].name_len))
-			pairs[2*j+1], at = slabString(slab, at, int(own[j].value_len))
+		for j := range pairs {
+			pairs[j], at = slabString(slab, at, int(own[j]))
 		}
 		o.headers = pairs
 	}

@@ -2,6 +2,7 @@
  * and out-pointers, invalid UTF-8, CR/LF in headers, wrong struct_size, tiny buffers, bad
  * configuration, and the empty batch (which is valid). */
 #define _POSIX_C_SOURCE 200809L
+#include <stddef.h>
 #include <stdint.h>
 
 #include "check.h"
@@ -191,7 +192,14 @@ static void wrong_struct_size(void) {
     CHECK_OK(httpbatch_executor_execute(exec, batch, &res));
 
     httpbatch_item item;
-    size_t bad_sizes[] = {0, 1, sizeof(size_t), sizeof item - 8, sizeof item + 8, (size_t)-1};
+    /* Known: sizeof item, and the size before `headers_len` was added (older callers). */
+    size_t bad_sizes[] = {0,
+                          1,
+                          sizeof(size_t),
+                          offsetof(httpbatch_item, headers_len) - 8,
+                          sizeof item - 4,
+                          sizeof item + 8,
+                          (size_t)-1};
     for (size_t i = 0; i < sizeof bad_sizes / sizeof bad_sizes[0]; i++) {
         memset(&item, 0xAB, sizeof item);
         item.struct_size = bad_sizes[i];

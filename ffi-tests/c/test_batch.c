@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "check.h"
@@ -381,6 +382,46 @@ static void bulk_add_and_bulk_read(void) {
              HTTPBATCH_RESULT_BUFFER_TOO_SMALL);
     CHECK_RC(httpbatch_batch_result_copy_bytes(res, 3, 1, bytes, need, &need),
              HTTPBATCH_RESULT_INDEX_OUT_OF_RANGE);
+
+    /* The same bytes and every header's two lengths in one pass, sized from the items. */
+    size_t range_bytes = 0, range_lengths = 0;
+    for (size_t i = 0; i < 3; i++) {
+        range_bytes += items[i].url_len + items[i].body_len + items[i].headers_len;
+        range_lengths += 2 * items[i].header_count;
+    }
+    CHECK(items[0].headers_len == want - items[0].url_len - items[0].body_len);
+    size_t all_need = 0;
+    CHECK_OK(httpbatch_batch_result_headers_range(res, 0, 3, hs, 64, &total));
+    uint8_t *every = malloc(range_bytes);
+    CHECK_OK(httpbatch_batch_result_copy_bytes(res, 0, 3, every, range_bytes, &all_need));
+    CHECK(all_need == range_bytes && 2 * total == range_lengths);
+    uint8_t *once = malloc(range_bytes);
+    size_t lengths[128];
+    CHECK(range_lengths <= 128);
+    CHECK_OK(httpbatch_batch_result_copy_range(res, 0, 3, lengths, range_lengths, once, range_bytes));
+    CHECK(memcmp(once, every, range_bytes) == 0);
+    for (size_t i = 0; i < total; i++)
+        CHECK(lengths[2 * i] == hs[i].name_len && lengths[2 * i + 1] == hs[i].value_len);
+    CHECK_RC(httpbatch_batch_result_copy_range(res, 0, 3, lengths, range_lengths, once,
+                                               range_bytes - 1),
+             HTTPBATCH_RESULT_BUFFER_TOO_SMALL);
+    CHECK_RC(httpbatch_batch_result_copy_range(res, 0, 3, lengths, range_lengths - 1, once,
+                                               range_bytes),
+             HTTPBATCH_RESULT_BUFFER_TOO_SMALL);
+    CHECK_RC(httpbatch_batch_result_copy_range(res, 0, 3, NULL, range_lengths, once, range_bytes),
+             HTTPBATCH_RESULT_NULL_ARGUMENT);
+    CHECK_RC(httpbatch_batch_result_copy_range(res, 2, 2, lengths, range_lengths, once,
+                                               range_bytes),
+             HTTPBATCH_RESULT_INDEX_OUT_OF_RANGE);
+    /* A caller built before `headers_len` passes the older size and still gets its items. */
+    httpbatch_item older[3];
+    memset(older, 0xAB, sizeof older);
+    older[0].struct_size = offsetof(httpbatch_item, headers_len);
+    CHECK_OK(httpbatch_batch_result_items(res, 0, 1, older));
+    CHECK(older[0].status == 200 && older[0].header_count == items[0].header_count);
+    CHECK(older[0].headers_len == (size_t)0xABABABABABABABABull);
+    free(once);
+    free(every);
     free(bytes);
     httpbatch_batch_result_free(res);
     httpbatch_batch_free(batch);

@@ -132,6 +132,71 @@ pub extern "C" fn httpbatch_batch_result_copy_bytes(
     })
 }
 
+/// Copies items `start .. start + count` out in one pass, for callers that keep results in their
+/// own memory (a garbage-collected runtime): into `buf` (`capacity` bytes), for each item that is
+/// a response, in order, its URL, its body, then each header's name and value, back to back (the
+/// bytes `httpbatch_batch_result_copy_bytes` copies); into `lengths_out` (room for
+/// `lengths_capacity` entries), for each of those headers in the same order, its name's length
+/// then its value's. The room needed is, over the items' `httpbatch_item`s, twice the sum of
+/// `header_count` entries and the sum of `url_len + body_len + headers_len` bytes. Fails with
+/// `HTTPBATCH_RESULT_BUFFER_TOO_SMALL` when either is short (what was written then is
+/// unspecified), and with `HTTPBATCH_RESULT_INDEX_OUT_OF_RANGE` for a range past the end.
+#[unsafe(no_mangle)]
+pub extern "C" fn httpbatch_batch_result_copy_range(
+    result: *const httpbatch_batch_result,
+    start: usize,
+    count: usize,
+    lengths_out: *mut usize,
+    lengths_capacity: usize,
+    buf: *mut u8,
+    capacity: usize,
+) -> httpbatch_result {
+    guard(|| {
+        // SAFETY: pointers are NULL or valid, per the header.
+        let r = unsafe { try_ref(result, "result") }?;
+        let items = start
+            .checked_add(count)
+            .and_then(|end| r.items.get(start..end))
+            .ok_or_else(|| {
+                Fail::new(
+                    httpbatch_result::IndexOutOfRange,
+                    format!("items {start}..+{count} of {}", r.items.len()),
+                )
+            })?;
+        let out: &mut [u8] = match capacity {
+            0 => &mut [],
+            _ if buf.is_null() => return Err(Fail::null("buf")),
+            // SAFETY: `buf` is valid for `capacity` byte writes, per the header.
+            _ => unsafe { std::slice::from_raw_parts_mut(buf, capacity) },
+        };
+        let lengths: &mut [usize] = match lengths_capacity {
+            0 => &mut [],
+            _ if lengths_out.is_null() => return Err(Fail::null("lengths_out")),
+            // SAFETY: `lengths_out` has room for `lengths_capacity` entries, per the header.
+            _ => unsafe { std::slice::from_raw_parts_mut(lengths_out, lengths_capacity) },
+        };
+        let short = |what: &str| Fail::new(httpbatch_result::BufferTooSmall, what.to_owned());
+        let (mut at, mut k) = (0, 0);
+        for res in items.iter().filter_map(|it| it.outcome.response()) {
+            let (text, pairs) = res.headers().text_and_iter();
+            for part in [res.url().as_bytes(), res.body(), text.as_bytes()] {
+                out.get_mut(at..at + part.len())
+                    .ok_or_else(|| short("buf is smaller than the items' bytes"))?
+                    .copy_from_slice(part);
+                at += part.len();
+            }
+            for (name, value) in pairs {
+                lengths
+                    .get_mut(k..k + 2)
+                    .ok_or_else(|| short("lengths_out has room for fewer than the items' headers"))?
+                    .copy_from_slice(&[name.len(), value.len()]);
+                k += 2;
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Writes response header `header_index` of item `index`: its name (lower-case) and value, each
 /// as pointer + length (not NUL-terminated), owned by `result` and valid until
 /// `httpbatch_batch_result_free`. Fails with `HTTPBATCH_RESULT_INDEX_OUT_OF_RANGE` past the end

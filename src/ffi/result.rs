@@ -68,11 +68,18 @@ pub struct httpbatch_item {
     pub wire_us: u64,
     /// Microseconds from submission until the outcome was settled.
     pub total_us: u64,
+    /// Bytes of all response headers' names and values together (what
+    /// `httpbatch_batch_result_copy_range` copies of them). Newer than the fields above: a caller
+    /// built against a header without it passes the smaller `struct_size` and does not get it.
+    pub headers_len: usize,
 }
 
 // SAFETY: `#[repr(C)]`, first field `struct_size: usize`.
 unsafe impl StructSize for httpbatch_item {
-    const KNOWN_SIZES: &'static [usize] = &[std::mem::size_of::<httpbatch_item>()];
+    const KNOWN_SIZES: &'static [usize] = &[
+        std::mem::offset_of!(httpbatch_item, headers_len),
+        std::mem::size_of::<httpbatch_item>(),
+    ];
 }
 
 /// What a run did, without the items. Set `struct_size` before `httpbatch_batch_result_summary`.
@@ -212,6 +219,7 @@ fn outcome_to_c_inner(
         error_message: msg.as_ptr(),
         error_message_len: msg.count_bytes(),
         header_count: 0,
+        headers_len: 0,
         queued_us: 0,
         waited_us: 0,
         wire_us: 0,
@@ -226,7 +234,7 @@ fn outcome_to_c_inner(
             c.body_len = r.body().len();
             c.url = r.url().as_ptr().cast();
             c.url_len = r.url().len();
-            c.header_count = r.headers().len();
+            (c.header_count, c.headers_len) = r.headers().count_and_len();
             let t = r.timings();
             c.queued_us = micros(t.queued);
             c.waited_us = micros(t.waited);

@@ -164,6 +164,27 @@ impl Headers {
         self.parts().map_or("", |p| p.text)
     }
 
+    /// [`text`](Self::text) and [`iter`](Self::iter) from one look at the block.
+    pub(crate) fn text_and_iter(&self) -> (&str, Iter<'_>) {
+        match self.parts() {
+            None => ("", self.iter()),
+            Some(parts) => (
+                parts.text,
+                Iter {
+                    front: 0,
+                    back: parts.n,
+                    parts,
+                    at: 0,
+                },
+            ),
+        }
+    }
+
+    /// The number of pairs and the length of [`text`](Self::text), from one look at the block.
+    pub(crate) fn count_and_len(&self) -> (usize, usize) {
+        self.parts().map_or((0, 0), |p| (p.n, p.text.len()))
+    }
+
     /// Whether there are no headers.
     pub fn is_empty(&self) -> bool {
         self.block.is_empty()

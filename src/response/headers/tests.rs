@@ -272,6 +272,10 @@ fn the_text_is_every_name_then_its_value_in_order_and_reading_from_either_end_ag
         let h: Headers = want.iter().cloned().collect();
         let joined: String = want.iter().map(|(n, v)| format!("{n}{v}")).collect();
         assert_eq!(h.text(), joined, "{size}");
+        let (text, pairs) = h.text_and_iter();
+        assert_eq!(text, joined, "{size}");
+        assert_eq!(pairs.len(), want.len(), "{size}");
+        assert_eq!(h.count_and_len(), (want.len(), joined.len()), "{size}");
         let mut back: Vec<_> = h
             .iter()
             .rev()
@@ -288,4 +292,6 @@ fn the_text_is_every_name_then_its_value_in_order_and_reading_from_either_end_ag
         }
     }
     assert_eq!(Headers::new().text(), "");
+    assert_eq!(Headers::new().count_and_len(), (0, 0));
+    assert_eq!(Headers::new().text_and_iter().1.len(), 0);
 }

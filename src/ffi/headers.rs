@@ -25,15 +25,7 @@ pub extern "C" fn httpbatch_batch_result_headers_range(
         // SAFETY: pointers are NULL or valid, per the header.
         let r = unsafe { try_ref(result, "result") }?;
         let count_out = unsafe { try_out(count_out, "count_out") }?;
-        let items = start
-            .checked_add(count)
-            .and_then(|end| r.items.get(start..end))
-            .ok_or_else(|| {
-                Fail::new(
-                    httpbatch_result::IndexOutOfRange,
-                    format!("items {start}..+{count} of {}", r.items.len()),
-                )
-            })?;
+        let items = r.range(start, count)?;
         let all = items
             .iter()
             .filter_map(|it| it.outcome.response())
@@ -86,15 +78,7 @@ pub extern "C" fn httpbatch_batch_result_copy_bytes(
     guard(|| {
         // SAFETY: pointers are NULL or valid, per the header.
         let r = unsafe { try_ref(result, "result") }?;
-        let items = start
-            .checked_add(count)
-            .and_then(|end| r.items.get(start..end))
-            .ok_or_else(|| {
-                Fail::new(
-                    httpbatch_result::IndexOutOfRange,
-                    format!("items {start}..+{count} of {}", r.items.len()),
-                )
-            })?;
+        let items = r.range(start, count)?;
         let responses = || items.iter().filter_map(|it| it.outcome.response());
         let needed: usize = responses()
             .map(|res| res.url().len() + res.body().len() + res.headers().text().len())
@@ -154,15 +138,7 @@ pub extern "C" fn httpbatch_batch_result_copy_range(
     guard(|| {
         // SAFETY: pointers are NULL or valid, per the header.
         let r = unsafe { try_ref(result, "result") }?;
-        let items = start
-            .checked_add(count)
-            .and_then(|end| r.items.get(start..end))
-            .ok_or_else(|| {
-                Fail::new(
-                    httpbatch_result::IndexOutOfRange,
-                    format!("items {start}..+{count} of {}", r.items.len()),
-                )
-            })?;
+        let items = r.range(start, count)?;
         let out: &mut [u8] = match capacity {
             0 => &mut [],
             _ if buf.is_null() => return Err(Fail::null("buf")),

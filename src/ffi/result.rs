@@ -152,6 +152,19 @@ impl httpbatch_batch_result {
         }
     }
 
+    /// Items `start .. start + count`, or `IndexOutOfRange` for a range past the end.
+    pub(super) fn range(&self, start: usize, count: usize) -> Result<&[Item], Fail> {
+        start
+            .checked_add(count)
+            .and_then(|end| self.items.get(start..end))
+            .ok_or_else(|| {
+                Fail::new(
+                    httpbatch_result::IndexOutOfRange,
+                    format!("items {start}..+{count} of {}", self.items.len()),
+                )
+            })
+    }
+
     pub(super) fn item(&self, index: usize) -> Result<&Item, Fail> {
         self.items.get(index).ok_or_else(|| {
             Fail::new(
@@ -308,15 +321,7 @@ pub extern "C" fn httpbatch_batch_result_items(
     guard(|| {
         // SAFETY: pointers are NULL or valid, per the header.
         let r = unsafe { try_ref(result, "result") }?;
-        let end = start
-            .checked_add(count)
-            .filter(|e| *e <= r.items.len())
-            .ok_or_else(|| {
-                Fail::new(
-                    httpbatch_result::IndexOutOfRange,
-                    format!("items {start}..+{count} of {}", r.items.len()),
-                )
-            })?;
+        let items = r.range(start, count)?;
         if count == 0 {
             return Ok(());
         }
@@ -325,7 +330,7 @@ pub extern "C" fn httpbatch_batch_result_items(
         }
         // SAFETY: non-NULL; the caller set the first element's `struct_size`.
         let stride = unsafe { items_out.cast::<usize>().read() };
-        for (i, item) in r.items[start..end].iter().enumerate() {
+        for (i, item) in items.iter().enumerate() {
             // SAFETY: the array has `count` elements of `stride` bytes, per the header.
             let slot = unsafe { items_out.cast::<u8>().add(i * stride) }.cast::<httpbatch_item>();
             unsafe { slot.cast::<usize>().write(stride) };

@@ -6,6 +6,9 @@ use crate::batch::{BatchSummary, Outcome};
 use crate::response::Response;
 use crate::stats::rate;
 
+use super::options::ProgressFn;
+use super::sink::{Hooks, Ran};
+
 /// Progress of a running batch or `par` call.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
@@ -124,4 +127,45 @@ pub enum BatchEvent<'a> {
         /// The batch's summary.
         summary: &'a BatchSummary,
     },
+}
+
+/// A progress call, if one is due (or `force`d). Inline: it runs on every turn of the caller's
+/// loop, and most runs have no progress callback.
+#[inline]
+pub(super) fn report(
+    progress: &mut Option<&mut (Duration, ProgressFn<'_>)>,
+    hooks: &mut Hooks<'_, '_>,
+    last: &mut Instant,
+    start: Instant,
+    counts: &Counts,
+    force: bool,
+) {
+    if let Some((every, f)) = progress.as_mut() {
+        let now = Instant::now();
+        if hooks.panic.is_none() && (force || now.saturating_duration_since(*last) >= *every) {
+            *last = now;
+            let snap = ProgressSnapshot::compute(start, now, counts);
+            hooks.guard(|| f(&snap));
+        }
+    }
+}
+
+/// The last progress call (100 %).
+pub(super) fn finish(
+    start: Instant,
+    counts: &Counts,
+    progress: &mut Option<&mut (Duration, ProgressFn<'_>)>,
+    mut hooks: Hooks<'_, '_>,
+) -> Ran {
+    if let Some((_, f)) = progress.as_mut() {
+        if hooks.panic.is_none() {
+            let snap = ProgressSnapshot::compute(start, Instant::now(), counts);
+            hooks.guard(|| f(&snap));
+        }
+    }
+    Ran {
+        start,
+        total: counts.total,
+        panic: hooks.panic,
+    }
 }

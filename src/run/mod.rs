@@ -70,7 +70,7 @@ use parking_lot::Mutex;
 
 use crate::execute::{CancelReason, CancelToken, Context};
 
-use self::event::Counts;
+use self::event::{Counts, finish, report};
 use self::inbox::Inbox;
 use self::options::DEFAULT_QUEUE_AHEAD;
 use self::queue::{Queue, Queued};
@@ -562,46 +562,5 @@ fn spawn_runners<'s, T: Send, O: Send>(
     while *spawned < upto {
         s.spawn(move |_| runner(sh));
         *spawned += 1;
-    }
-}
-
-/// A progress call, if one is due (or `force`d). Inline: it runs on every turn of the caller's
-/// loop, and most runs have no progress callback.
-#[inline]
-fn report(
-    progress: &mut Option<&mut (Duration, options::ProgressFn<'_>)>,
-    hooks: &mut Hooks<'_, '_>,
-    last: &mut Instant,
-    start: Instant,
-    counts: &Counts,
-    force: bool,
-) {
-    if let Some((every, f)) = progress.as_mut() {
-        let now = Instant::now();
-        if hooks.panic.is_none() && (force || now.saturating_duration_since(*last) >= *every) {
-            *last = now;
-            let snap = ProgressSnapshot::compute(start, now, counts);
-            hooks.guard(|| f(&snap));
-        }
-    }
-}
-
-/// The last progress call (100 %).
-fn finish(
-    start: Instant,
-    counts: &Counts,
-    progress: &mut Option<&mut (Duration, options::ProgressFn<'_>)>,
-    mut hooks: Hooks<'_, '_>,
-) -> Ran {
-    if let Some((_, f)) = progress.as_mut() {
-        if hooks.panic.is_none() {
-            let snap = ProgressSnapshot::compute(start, Instant::now(), counts);
-            hooks.guard(|| f(&snap));
-        }
-    }
-    Ran {
-        start,
-        total: counts.total,
-        panic: hooks.panic,
     }
 }
